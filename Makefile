@@ -1,0 +1,47 @@
+# Two commands a researcher needs: `make reports` and `make test` (README → Quick start).
+# Each creates .venv if missing and installs the pinned environment (constraints.txt) first.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PIP     = $(PY) -m pip
+STAMP   = $(VENV)/.snnkit-installed
+PROFILE ?= smoke
+JOBS    ?= 1
+
+.PHONY: install reports test lint lab bench embedded clean-reports strip
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip -c constraints.txt
+	$(PIP) install -q -c constraints.txt -e '.[notebooks,dev]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (snnkit)" >/dev/null
+	touch $(STAMP)
+
+reports: $(STAMP)
+	$(PY) -m snnkit.reproduce --profile $(PROFILE) --jobs $(JOBS)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check snnkit tests bench scripts
+	$(PY) -m nbstripout --verify notebooks/*.ipynb
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: $(STAMP)
+	$(PIP) install -q -c constraints.txt -e '.[bench]'
+	for b in bench/*.py; do $(PY) $$b --quick || exit 1; done
+
+embedded: $(STAMP)
+	$(PY) scripts/make_embedded.py
+
+strip: $(STAMP)
+	$(PY) -m nbstripout notebooks/*.ipynb
+
+clean-reports:
+	rm -rf reports/*/smoke reports/index.md

@@ -1,0 +1,650 @@
+"""Image datasets: IDX (MNIST, Fashion-MNIST), sklearn digits, CIFAR-10/100 python batches, embedded subsets.
+
+Every loader returns an :class:`ImageDataset` (images float32 ``[N, C, H, W]`` in [0, 1], targets
+int64 ``[N]``) and says where its data came from (``source``) and whether it is a stand-in.
+Notebooks call :func:`load_dataset`.
+
+Integrity: IDX headers are validated (magic, type code, dimensions, exact payload length) and the
+SHA-256 of the decoded arrays is compared with the values of the official releases
+(:data:`KNOWN_SHA256`), so a re-compressed copy (Debian recompresses the ``.gz`` files) is accepted and a
+corrupted one is not. Any decoding problem is a :class:`~snnkit.errors.DataError` naming the file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import os
+import pickle
+import struct
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from snnkit.data import root as _root
+from snnkit.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ImageDataset",
+    "DATASETS",
+    "SPLITS",
+    "KNOWN_SHA256",
+    "FASHION_MNIST_CLASSES",
+    "MNIST_CLASSES",
+    "CIFAR10_CLASSES",
+    "STAND_IN_MARKER",
+    "EMBEDDED_DIR",
+    "read_idx",
+    "write_idx",
+    "array_sha256",
+    "load_dataset",
+    "load_fashion_mnist",
+    "load_mnist",
+    "load_digits",
+    "load_cifar10",
+    "load_cifar100",
+    "load_embedded",
+    "split_train_val",
+    "stratified_subset",
+]
+
+SPLITS = ("train", "test")
+
+FASHION_MNIST_CLASSES = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+]  # fmt: skip
+MNIST_CLASSES = [str(d) for d in range(10)]
+CIFAR10_CLASSES = [
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+]  # fmt: skip
+
+DATASETS: dict[str, str] = {
+    "fashionmnist": "Fashion-MNIST (Zalando, MIT): 60k train / 10k test, 28x28 grey, 10 classes (IDX files)",
+    "fashionmnist-embedded": "class-balanced real subset of Fashion-MNIST shipped with snnkit: "
+    "4000 train (from the train set) / 1000 test (from the test set)",
+    "mnist": "MNIST (LeCun & Cortes, CC BY-SA 3.0): 60k train / 10k test, 28x28 grey, 10 classes (IDX files)",
+    "mnist-embedded": "class-balanced real subset of the official MNIST *test* set shipped with snnkit: "
+    "1500 'train' / 500 'test' images, disjoint",
+    "digits": "scikit-learn digits (UCI): 1797 8x8 grey images, 10 classes, seeded stratified 75/25 split",
+    "cifar10": "CIFAR-10 (Krizhevsky 2009): 50k train / 10k test, 32x32 RGB, 10 classes (python batches)",
+    "cifar100": "CIFAR-100 (Krizhevsky 2009): 50k train / 10k test, 32x32 RGB, 100 fine classes "
+    "(python batches)",
+}
+
+#: SHA-256 of the decoded array bytes (the IDX payload after the header) of the official releases.
+KNOWN_SHA256: dict[tuple[str, str, str], str] = {
+    ("fashionmnist", "train", "images"): "2e487a6c89124f78f2d7521542223cafe96f7123c3ca13d447772ac6ecbb3012",
+    ("fashionmnist", "train", "labels"): "657fbd221bfc9f4198cc14b5619cc33ec57c58dd0e47af4d99d6650759e869a7",
+    ("fashionmnist", "test", "images"): "c867c93ff95360594e8ec3287995350b824dd110b11595c0e13d5423f621867a",
+    ("fashionmnist", "test", "labels"): "3d0e6c6ea990b53b6f8f500a41cac93881d981b315f84578b7d915342ade01e9",
+    ("mnist", "test", "images"): "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
+    ("mnist", "test", "labels"): "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
+    # MNIST train: not available offline, so no decoded checksum is recorded; a download is verified
+    # against the official MD5 of the .gz file instead (snnkit.data.root.SOURCES).
+}
+
+#: A file with this name beside a dataset's files marks them as a stand-in (its text says what they are).
+STAND_IN_MARKER = "SNNKIT_STAND_IN"
+
+EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
+
+
+class ImageDataset(Dataset):
+    """An in-memory image classification dataset.
+
+    Attributes: ``images`` float32 ``[N, C, H, W]`` in [0, 1]; ``targets`` int64 ``[N]``;
+    ``classes`` (names, index = label); ``name`` (e.g. ``"fashionmnist-embedded"``); ``stand_in``
+    (True when the data only imitates the named dataset); ``source`` (human-readable provenance).
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        targets: torch.Tensor,
+        classes: Sequence[str],
+        name: str,
+        *,
+        stand_in: bool = False,
+        source: str = "",
+    ):
+        if images.ndim != 4:
+            raise DataError(f"{name}: images must be [N, C, H, W], got shape {tuple(images.shape)}")
+        if targets.ndim != 1 or targets.shape[0] != images.shape[0]:
+            raise DataError(f"{name}: {images.shape[0]} images but targets of shape {tuple(targets.shape)}")
+        self.images = images.to(torch.float32)
+        self.targets = targets.to(torch.int64)
+        self.classes = list(classes)
+        self.name = name
+        self.stand_in = bool(stand_in)
+        self.source = source
+        if len(self.targets) and (
+            int(self.targets.min()) < 0 or int(self.targets.max()) >= len(self.classes)
+        ):
+            raise DataError(
+                f"{name}: labels span [{int(self.targets.min())}, {int(self.targets.max())}] "
+                f"but there are {len(self.classes)} classes"
+            )
+
+    def __len__(self) -> int:
+        return int(self.targets.shape[0])
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.images[index], self.targets[index]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.images.shape[1:]
+        return int(c), int(h), int(w)
+
+    def subset(self, indices: torch.Tensor | Sequence[int], *, note: str = "") -> ImageDataset:
+        """A new dataset holding the given rows (copied), same name/classes/flags."""
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        source = f"{self.source}; {note}" if note else self.source
+        return ImageDataset(
+            self.images[idx],
+            self.targets[idx],
+            self.classes,
+            self.name,
+            stand_in=self.stand_in,
+            source=source,
+        )
+
+    def __repr__(self) -> str:
+        tag = ", stand-in" if self.stand_in else ""
+        return (
+            f"ImageDataset({self.name!r}, n={len(self)}, shape={self.input_shape}, "
+            f"classes={self.num_classes}{tag})"
+        )
+
+
+# ---------------------------------------------------------------------------------------------- IDX
+
+_IDX_TYPES: dict[int, np.dtype] = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_IDX_CODES = {dt.newbyteorder("<") if dt.itemsize > 1 else dt: code for code, dt in _IDX_TYPES.items()}
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc}") from exc
+    if raw[:2] == b"\x1f\x8b" or path.suffix == ".gz":
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(
+                f"{path}: not a valid gzip file ({type(exc).__name__}: {exc}); re-download it"
+            ) from exc
+    return raw
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file (raw or gzip-compressed) into a native-endian NumPy array.
+
+    Format (LeCun & Cortes, MNIST page): two zero bytes, a type code, the number of dimensions, one
+    big-endian uint32 per dimension, then the row-major payload. A wrong magic, an unknown type code,
+    or a payload shorter or longer than the dimensions say raises DataError naming the file.
+    """
+    path = Path(path)
+    data = _read_bytes(path)
+    if len(data) < 4:
+        raise DataError(f"{path}: truncated IDX file ({len(data)} bytes, no header)")
+    zero0, zero1, code, ndim = data[0], data[1], data[2], data[3]
+    if zero0 != 0 or zero1 != 0 or code not in _IDX_TYPES or ndim == 0:
+        raise DataError(
+            f"{path}: not an IDX file (magic {data[:4].hex()}; expected 0000 + type code in "
+            f"{sorted(hex(c) for c in _IDX_TYPES)} + ndim >= 1)"
+        )
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise DataError(f"{path}: truncated IDX header ({len(data)} bytes, need {header} for {ndim} dims)")
+    dims = struct.unpack(f">{ndim}I", data[4:header])
+    dtype = _IDX_TYPES[code]
+    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    got = len(data) - header
+    if got != expected:
+        kind = "truncated" if got < expected else "has trailing bytes"
+        raise DataError(
+            f"{path}: IDX file {kind}: dimensions {dims} need {expected} payload bytes, found {got}; "
+            "re-download it"
+        )
+    arr = np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
+    return arr.astype(dtype.newbyteorder("="), copy=True)
+
+
+def write_idx(path: str | os.PathLike, array: np.ndarray, *, compress: bool | None = None) -> Path:
+    """Write ``array`` as an IDX file (gzip-compressed when ``compress`` or the name ends in ``.gz``)."""
+    path = Path(path)
+    arr = np.asarray(array)
+    key = arr.dtype.newbyteorder("<") if arr.dtype.itemsize > 1 else arr.dtype
+    if key not in _IDX_CODES or arr.ndim == 0 or arr.ndim > 255:
+        raise DataError(f"cannot write IDX for dtype {arr.dtype} with {arr.ndim} dims")
+    code = _IDX_CODES[key]
+    payload = arr.astype(_IDX_TYPES[code], copy=False).tobytes(order="C")
+    blob = bytes([0, 0, code, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape) + payload
+    if compress or (compress is None and path.suffix == ".gz"):
+        blob = gzip.compress(blob, mtime=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(blob)
+    return path
+
+
+def array_sha256(array: np.ndarray) -> str:
+    """SHA-256 of an array's C-order bytes (for uint8 IDX data: the payload after the header)."""
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def _check_split(split: str, name: str, splits: Sequence[str] = SPLITS) -> None:
+    if split not in splits:
+        raise ConfigError("split", split, f"one of {tuple(splits)}", where=name)
+
+
+def _stand_in_note(directory: Path) -> str | None:
+    marker = directory / STAND_IN_MARKER
+    if marker.is_file():
+        text = marker.read_text(errors="replace").strip().splitlines()
+        return text[0] if text else "stand-in data"
+    return None
+
+
+def _to_images(arr: np.ndarray, scale: float) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(arr)).to(torch.float32).div_(scale)
+
+
+def _load_idx_pair(
+    key: str,
+    title: str,
+    split: str,
+    classes: list[str],
+    data_root: str | os.PathLike | None,
+    download: bool,
+    verify: bool,
+) -> ImageDataset:
+    _check_split(split, key)
+    prefix = "train" if split == "train" else "t10k"
+    names = [f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"]
+    img_path, lbl_path = _root.find_files(
+        key, [(n + ".gz", n) for n in names], data_root=data_root, download=download, what=split
+    )
+    images = read_idx(img_path)
+    labels = read_idx(lbl_path)
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise DataError(f"{img_path}: expected uint8 images [N, H, W], got {images.dtype} {images.shape}")
+    if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+        raise DataError(f"{lbl_path}: {labels.shape} labels for {images.shape[0]} images in {img_path}")
+    if verify:
+        for kind, arr, path in (("images", images, img_path), ("labels", labels, lbl_path)):
+            expected = KNOWN_SHA256.get((key, split, kind))
+            if expected is None:
+                log.warning("%s %s %s: no known checksum for %s; not verified", title, split, kind, path)
+                continue
+            got = array_sha256(arr)
+            if got != expected:
+                raise DataError(
+                    f"{path}: decoded {kind} do not match the official {title} {split} set "
+                    f"(sha256 {got[:16]}…, expected {expected[:16]}…); the file is corrupted or not "
+                    f"the official release. Replace it, or pass verify=False for your own files."
+                )
+    note = _stand_in_note(img_path.parent)
+    source = f"{title} {split} ({len(labels)} images) from {img_path.parent}"
+    if note:
+        source += f"; STAND-IN: {note}"
+    return ImageDataset(
+        _to_images(images[:, None], 255.0),
+        torch.from_numpy(labels.astype(np.int64)),
+        classes,
+        key,
+        stand_in=note is not None,
+        source=source,
+    )
+
+
+def load_fashion_mnist(
+    split: str = "train",
+    data_root: str | os.PathLike | None = None,
+    download: bool = True,
+    *,
+    verify: bool = True,
+) -> ImageDataset:
+    """Full Fashion-MNIST (Xiao, Rasul & Vollgraf 2017) from its IDX files; ``verify`` checks checksums."""
+    return _load_idx_pair(
+        "fashionmnist", "Fashion-MNIST", split, FASHION_MNIST_CLASSES, data_root, download, verify
+    )
+
+
+def load_mnist(
+    split: str = "train",
+    data_root: str | os.PathLike | None = None,
+    download: bool = True,
+    *,
+    verify: bool = True,
+) -> ImageDataset:
+    """MNIST (LeCun & Cortes) from its IDX files. Offline here only the test split exists."""
+    return _load_idx_pair("mnist", "MNIST", split, MNIST_CLASSES, data_root, download, verify)
+
+
+# ------------------------------------------------------------------------------------------- digits
+
+
+def load_digits(split: str = "train", *, test_fraction: float = 0.25, seed: int = 0) -> ImageDataset:
+    """scikit-learn's 8x8 digits (1797 images, values 0..16 scaled to [0, 1]).
+
+    Split deterministically: a stratified train/test split seeded by ``seed``.
+    """
+    _check_split(split, "digits")
+    if not 0.0 < test_fraction < 1.0:
+        raise ConfigError("test_fraction", test_fraction, "a fraction in (0, 1)", where="digits")
+    from sklearn.datasets import load_digits as _sk_load_digits
+
+    bunch = _sk_load_digits()
+    images = np.asarray(bunch.images, dtype=np.float32)
+    labels = np.asarray(bunch.target, dtype=np.int64)
+    train_idx, test_idx = _stratified_indices(labels, test_fraction, seed)
+    idx = train_idx if split == "train" else test_idx
+    return ImageDataset(
+        torch.from_numpy(images[idx, None] / 16.0),
+        torch.from_numpy(labels[idx]),
+        [str(d) for d in range(10)],
+        "digits",
+        source=f"scikit-learn digits {split} ({len(idx)} of 1797; stratified split, test_fraction="
+        f"{test_fraction}, seed={seed})",
+    )
+
+
+def _stratified_indices(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per class, a seeded permutation; the first round(fraction·n_c) go to the second part."""
+    rng = np.random.default_rng(seed)
+    first, second = [], []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        idx = idx[rng.permutation(len(idx))]
+        k = int(round(fraction * len(idx)))
+        if len(idx) > 1:
+            k = min(max(k, 1), len(idx) - 1)
+        second.append(idx[:k])
+        first.append(idx[k:])
+    return np.sort(np.concatenate(first)), np.sort(np.concatenate(second))
+
+
+def split_train_val(
+    dataset: ImageDataset, val_fraction: float, seed: int, *, stratified: bool = True
+) -> tuple[ImageDataset, ImageDataset]:
+    """Split ``dataset`` into (train, val), deterministically from ``seed``.
+
+    Stratified (each class split in the same proportion) by default, else a seeded random split.
+    """
+    if not isinstance(val_fraction, int | float) or not 0.0 < float(val_fraction) < 1.0:
+        raise ConfigError("val_fraction", val_fraction, "a fraction in (0, 1)")
+    n = len(dataset)
+    if n < 2:
+        raise DataError(f"{dataset.name}: cannot split {n} samples into train and validation")
+    labels = dataset.targets.numpy()
+    if stratified:
+        train_idx, val_idx = _stratified_indices(labels, float(val_fraction), seed)
+    else:
+        perm = np.random.default_rng(seed).permutation(n)
+        k = min(max(int(round(val_fraction * n)), 1), n - 1)
+        val_idx, train_idx = np.sort(perm[:k]), np.sort(perm[k:])
+    note = f"split_train_val(val_fraction={val_fraction}, seed={seed})"
+    return (
+        dataset.subset(torch.from_numpy(train_idx), note=f"train part of {note}"),
+        dataset.subset(torch.from_numpy(val_idx), note=f"val part of {note}"),
+    )
+
+
+def stratified_subset(dataset: ImageDataset, n: int, seed: int) -> ImageDataset:
+    """At most ``n`` samples of ``dataset``, drawn per class in proportion to the class sizes (seeded).
+
+    ``n >= len(dataset)`` returns the dataset unchanged. Used by the ``train_subset`` / ``test_subset``
+    parameters to make smaller, still class-balanced runs.
+    """
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ConfigError("subset size", n, "a positive integer")
+    if n >= len(dataset):
+        return dataset
+    labels = dataset.targets.numpy()
+    rng = np.random.default_rng(seed)
+    per_class = [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
+    # Largest-remainder apportionment of n over the classes: exact total, proportional shares.
+    shares = np.array([len(idx) for idx in per_class], dtype=float) * n / len(dataset)
+    counts = np.floor(shares).astype(int)
+    for c in np.argsort(-(shares - counts), kind="stable")[: n - counts.sum()]:
+        counts[c] += 1
+    chosen = np.sort(np.concatenate([idx[:k] for idx, k in zip(per_class, counts)]))
+    return dataset.subset(torch.from_numpy(chosen), note=f"stratified_subset(n={n}, seed={seed})")
+
+
+# -------------------------------------------------------------------------------------------- CIFAR
+
+# numpy arrays inside the official pickles are rebuilt through these callables; nothing else is allowed.
+_PICKLE_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("_codecs", "encode"),
+}
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):  # noqa: ANN201
+        if (module, name) in _PICKLE_ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR batch")
+
+
+def _unpickle(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            obj = _SafeUnpickler(fh, encoding="bytes").load()
+    except Exception as exc:  # a corrupt pickle can raise almost anything (even MemoryError)
+        raise DataError(f"{path}: not a readable CIFAR python batch ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}: expected a pickled dict, found {type(obj).__name__}")
+    return {(k.decode() if isinstance(k, bytes) else k): v for k, v in obj.items()}
+
+
+def _field(d: dict, key: str, path: Path):  # noqa: ANN202
+    if key not in d:
+        raise DataError(f"{path}: CIFAR batch has no {key!r} entry (has {sorted(map(str, d))})")
+    return d[key]
+
+
+def _names(values: Sequence, path: Path) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+
+def _read_cifar(
+    key: str,
+    title: str,
+    folder: str,
+    batches: list[str],
+    meta_name: str,
+    label_key: str,
+    names_key: str,
+    split: str,
+    data_root: str | os.PathLike | None,
+    download: bool,
+) -> ImageDataset:
+    paths = _root.find_files(
+        key,
+        [f"{folder}/{b}" for b in [*batches, meta_name]],
+        data_root=data_root,
+        download=download,
+        what=split,
+    )
+    meta_path = paths[-1]
+    classes = _names(_field(_unpickle(meta_path), names_key, meta_path), meta_path)
+    images, labels = [], []
+    for path in paths[:-1]:
+        d = _unpickle(path)
+        data = np.asarray(_field(d, "data", path))
+        lab = np.asarray(_field(d, label_key, path), dtype=np.int64)
+        if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+            raise DataError(f"{path}: 'data' must be uint8 [N, 3072], got {data.dtype} {data.shape}")
+        if lab.shape != (data.shape[0],):
+            raise DataError(f"{path}: {lab.shape} labels for {data.shape[0]} images")
+        images.append(data.reshape(-1, 3, 32, 32))
+        labels.append(lab)
+    arr = np.concatenate(images)
+    note = _stand_in_note(meta_path.parent)
+    source = f"{title} {split} ({len(arr)} images) from {meta_path.parent}"
+    if note:
+        source += f"; STAND-IN: {note}"
+    return ImageDataset(
+        _to_images(arr, 255.0),
+        torch.from_numpy(np.concatenate(labels)),
+        classes,
+        key,
+        stand_in=note is not None,
+        source=source,
+    )
+
+
+def load_cifar10(
+    split: str = "train", data_root: str | os.PathLike | None = None, download: bool = True
+) -> ImageDataset:
+    """CIFAR-10 from the official python batches ``cifar-10-batches-py/{data_batch_1..5, test_batch,
+    batches.meta}``. A ``SNNKIT_STAND_IN`` file in that folder marks the data as a stand-in."""
+    _check_split(split, "cifar10")
+    batches = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+    return _read_cifar(
+        "cifar10", "CIFAR-10", "cifar-10-batches-py", batches, "batches.meta", "labels", "label_names",
+        split, data_root, download,
+    )  # fmt: skip
+
+
+def load_cifar100(
+    split: str = "train", data_root: str | os.PathLike | None = None, download: bool = True
+) -> ImageDataset:
+    """CIFAR-100 (fine labels) from the official python files ``cifar-100-python/{train, test, meta}``."""
+    _check_split(split, "cifar100")
+    return _read_cifar(
+        "cifar100", "CIFAR-100", "cifar-100-python", [split], "meta", "fine_labels", "fine_label_names",
+        split, data_root, download,
+    )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------- embedded
+
+EMBEDDED: dict[str, dict[str, object]] = {
+    "fashionmnist-embedded": {
+        "file": "fashionmnist.npz",
+        "classes": FASHION_MNIST_CLASSES,
+        "title": "Fashion-MNIST embedded subset (Zalando Research, MIT)",
+    },
+    "mnist-embedded": {
+        "file": "mnist.npz",
+        "classes": MNIST_CLASSES,
+        "title": "MNIST embedded subset, both splits drawn from the official MNIST test set "
+        "(LeCun & Cortes, CC BY-SA 3.0)",
+    },
+}
+
+
+def _embedded_manifest(directory: Path) -> dict:
+    path = directory / "manifest.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(
+            f"{path}: embedded-data manifest missing or unreadable ({exc}); reinstall snnkit"
+        ) from exc
+
+
+def load_embedded(
+    name: str, split: str = "train", *, directory: str | os.PathLike | None = None
+) -> ImageDataset:
+    """A small real subset shipped in ``snnkit/data/embedded/`` (made by ``scripts/make_embedded.py``).
+
+    The file's SHA-256 is checked against ``manifest.json`` before loading.
+    """
+    if name not in EMBEDDED:
+        raise ConfigError("name", name, f"one of {tuple(EMBEDDED)}", where="load_embedded")
+    _check_split(split, name)
+    spec = EMBEDDED[name]
+    folder = Path(directory) if directory is not None else EMBEDDED_DIR
+    path = folder / str(spec["file"])
+    manifest = _embedded_manifest(folder)
+    entry = manifest.get("files", {}).get(path.name)
+    if entry is None:
+        raise DataError(f"{path.name} is not listed in {folder / 'manifest.json'}")
+    if not path.is_file():
+        raise DataError(
+            f"embedded data file {path} is missing; run scripts/make_embedded.py or reinstall snnkit"
+        )
+    digest = _root.file_digest(path)
+    if digest != entry["sha256"]:
+        raise DataError(
+            f"{path}: sha256 {digest[:16]}… does not match the manifest ({entry['sha256'][:16]}…); "
+            "the file "
+            "is corrupted — rerun scripts/make_embedded.py or reinstall snnkit"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            images = np.asarray(npz[f"{split}_images"])
+            labels = np.asarray(npz[f"{split}_labels"], dtype=np.int64)
+    except (OSError, KeyError, ValueError, zlib.error) as exc:
+        raise DataError(f"{path}: cannot read {split} arrays ({exc})") from exc
+    return ImageDataset(
+        _to_images(images[:, None], 255.0),
+        torch.from_numpy(labels),
+        list(spec["classes"]),  # type: ignore[arg-type]
+        name,
+        stand_in=False,
+        source=f"{spec['title']}: {split} {len(labels)} images; {entry.get('description', '')}".rstrip("; "),
+    )
+
+
+# --------------------------------------------------------------------------------------- dispatcher
+
+
+def load_dataset(
+    name: str,
+    split: str = "train",
+    data_root: str | os.PathLike | None = None,
+    download: bool = True,
+    *,
+    verify: bool = True,
+) -> ImageDataset:
+    """Load dataset ``name`` (a key of :data:`DATASETS`) and ``split`` (``train`` or ``test``).
+
+    ``data_root``/``download`` apply to the datasets read from files (see :mod:`snnkit.data.root`);
+    ``verify`` checks the decoded IDX arrays against the official checksums.
+    """
+    if name not in DATASETS:
+        raise ConfigError("dataset", name, f"one of {tuple(DATASETS)}")
+    _check_split(split, name)
+    if name in EMBEDDED:
+        return load_embedded(name, split)
+    if name == "fashionmnist":
+        return load_fashion_mnist(split, data_root, download, verify=verify)
+    if name == "mnist":
+        return load_mnist(split, data_root, download, verify=verify)
+    if name == "digits":
+        return load_digits(split)
+    if name == "cifar10":
+        return load_cifar10(split, data_root, download)
+    return load_cifar100(split, data_root, download)

@@ -1,0 +1,361 @@
+"""Where dataset files come from.
+
+Resolution order (DESIGN.md, Data), first hit wins:
+
+1. the explicit ``data_root`` argument,
+2. the ``$SNNKIT_DATA`` environment variable,
+3. known system locations (:data:`SYSTEM_LOCATIONS`: e.g. Debian's ``dataset-fashion-mnist`` package
+   installs ``/usr/share/datasets/fashion-mnist/``; the official MNIST test set ships beside this
+   repository in ``../shared/data/mnist/``),
+4. the download cache (``$XDG_CACHE_HOME/snnkit/data``, default ``~/.cache/snnkit/data``),
+5. a download from the dataset's official URL, verified against the published checksum and written
+   atomically into ``data_root``, else ``$SNNKIT_DATA``, else the download cache.
+
+Under each root directory the files are looked for in the root itself and in the dataset's usual
+sub-directories (``fashion-mnist/``, ``FashionMNIST/raw/`` as torchvision lays it out, ...). All files of
+one request must sit in the same directory. If every step fails, :class:`~snnkit.errors.DataError`
+lists the files, every place searched, why the download failed, and where to put the files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import sys
+import tarfile
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from snnkit.errors import DataError
+from snnkit.utils import atomic_write
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ENV_VAR",
+    "Remote",
+    "Source",
+    "SOURCES",
+    "SYSTEM_LOCATIONS",
+    "cache_dir",
+    "download_url",
+    "file_digest",
+    "find_files",
+]
+
+ENV_VAR = "SNNKIT_DATA"
+
+#: The repository root (``snnkit/data/root.py`` → three levels up).
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+Downloader = Callable[[str, Path, str], None]
+
+
+@dataclass(frozen=True)
+class Remote:
+    """One downloadable file: its name on disk, mirror URLs (tried in order) and published MD5."""
+
+    filename: str
+    urls: tuple[str, ...]
+    md5: str
+    extract: bool = False  # a tar.gz archive to unpack into the download directory
+
+
+@dataclass(frozen=True)
+class Source:
+    """A dataset's on-disk identity: display name, usual sub-directories, downloads, where to get it."""
+
+    key: str
+    title: str
+    subdirs: tuple[str, ...]
+    remotes: tuple[Remote, ...] = ()
+    homepage: str = ""
+    hint: str = ""  # extra advice for the DataError (e.g. a system package)
+
+
+def _mirrors(bases: Sequence[str], name: str) -> tuple[str, ...]:
+    return tuple(base.rstrip("/") + "/" + name for base in bases)
+
+
+_FMNIST_BASES = (
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+)
+_MNIST_BASES = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+
+SOURCES: dict[str, Source] = {
+    "fashionmnist": Source(
+        key="fashionmnist",
+        title="Fashion-MNIST",
+        subdirs=("fashion-mnist", "fashionmnist", "FashionMNIST/raw"),
+        remotes=tuple(
+            Remote(name, _mirrors(_FMNIST_BASES, name), md5)
+            for name, md5 in (
+                ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+                ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
+                ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
+                ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
+            )
+        ),
+        homepage="https://github.com/zalandoresearch/fashion-mnist",
+        hint="On Debian/Ubuntu: `sudo apt-get install dataset-fashion-mnist` (installs the IDX files "
+        "under /usr/share/datasets/fashion-mnist/).",
+    ),
+    "mnist": Source(
+        key="mnist",
+        title="MNIST",
+        subdirs=("mnist", "MNIST/raw"),
+        remotes=tuple(
+            Remote(name, _mirrors(_MNIST_BASES, name), md5)
+            for name, md5 in (
+                ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+                ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+                ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+                ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+            )
+        ),
+        homepage="http://yann.lecun.com/exdb/mnist/",
+    ),
+    "cifar10": Source(
+        key="cifar10",
+        title="CIFAR-10",
+        subdirs=("cifar10", "cifar-10", "CIFAR10"),
+        remotes=(
+            Remote(
+                "cifar-10-python.tar.gz",
+                ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
+                "c58f30108f718f92721af3b95e74349a",
+                extract=True,
+            ),
+        ),
+        homepage="https://www.cs.toronto.edu/~kriz/cifar.html",
+    ),
+    "cifar100": Source(
+        key="cifar100",
+        title="CIFAR-100",
+        subdirs=("cifar100", "cifar-100", "CIFAR100"),
+        remotes=(
+            Remote(
+                "cifar-100-python.tar.gz",
+                ("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",),
+                "eb9058c3a382ffc7106e4002c42a8d85",
+                extract=True,
+            ),
+        ),
+        homepage="https://www.cs.toronto.edu/~kriz/cifar.html",
+    ),
+}
+
+#: Known system locations per source key, searched after ``data_root`` and ``$SNNKIT_DATA``.
+SYSTEM_LOCATIONS: dict[str, list[Path]] = {
+    "fashionmnist": [Path("/usr/share/datasets/fashion-mnist")],
+    "mnist": [REPO_ROOT.parent / "shared" / "data" / "mnist", Path("/usr/share/datasets/mnist")],
+    "cifar10": [Path("/usr/share/datasets/cifar10")],
+    "cifar100": [Path("/usr/share/datasets/cifar100")],
+}
+
+
+def cache_dir() -> Path:
+    """The download cache: ``$XDG_CACHE_HOME/snnkit/data`` (default ``~/.cache/snnkit/data``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "snnkit" / "data"
+
+
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes (read in 1 MiB blocks)."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download_url(url: str, dest: Path, md5: str, *, timeout: float = 60.0) -> None:
+    """Download ``url`` to ``dest`` atomically and check its MD5; raise DataError on any failure.
+
+    The file appears under ``dest`` only when complete and verified; a failed download leaves
+    nothing behind.
+    """
+    log.info("downloading %s -> %s", url, dest)
+    h = hashlib.md5(usedforsecurity=False)
+    try:
+        with atomic_write(dest, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            for block in iter(lambda: resp.read(1 << 20), b""):
+                h.update(block)
+                out.write(block)
+            if h.hexdigest() != md5:
+                raise DataError(f"checksum mismatch for {url}: md5 {h.hexdigest()}, expected {md5}")
+    except DataError:
+        raise
+    except Exception as exc:  # network, HTTP, disk: one error type for the caller
+        raise DataError(f"download of {url} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _safe_extract(archive: Path, into: Path) -> None:
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            if sys.version_info >= (3, 11, 4) or hasattr(tarfile, "data_filter"):
+                tar.extractall(into, filter="data")
+            else:  # pragma: no cover - old Python: refuse members escaping the target
+                root = into.resolve()
+                for member in tar.getmembers():
+                    target = (into / member.name).resolve()
+                    if root not in target.parents and target != root:
+                        raise DataError(f"{archive}: archive member {member.name!r} escapes {into}")
+                tar.extractall(into)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise DataError(f"cannot unpack {archive}: {exc}") from exc
+
+
+Alternatives = str | Sequence[str]
+
+
+def _alts(item: Alternatives) -> tuple[str, ...]:
+    return (item,) if isinstance(item, str) else tuple(item)
+
+
+def _find_in(directory: Path, wanted: Sequence[tuple[str, ...]]) -> list[Path] | None:
+    found: list[Path] = []
+    for alternatives in wanted:
+        hit = next((directory / a for a in alternatives if (directory / a).is_file()), None)
+        if hit is None:
+            return None
+        found.append(hit)
+    return found
+
+
+def _candidates(root: Path, source: Source) -> list[Path]:
+    return [root, *(root / sub for sub in source.subdirs)]
+
+
+def find_files(
+    source: str,
+    files: Sequence[Alternatives],
+    *,
+    data_root: str | os.PathLike | None = None,
+    download: bool = True,
+    downloader: Downloader | None = None,
+    what: str = "",
+) -> list[Path]:
+    """Resolve ``files`` of dataset ``source`` to paths in one directory (see the module docstring).
+
+    ``files``: one entry per needed file, each a name or a tuple of alternative names (e.g. the
+    ``.gz`` and the uncompressed IDX file), relative to the dataset directory. ``downloader`` replaces
+    :func:`download_url` (tests inject one; they never touch the network).
+    """
+    if source not in SOURCES:
+        raise DataError(f"unknown data source {source!r}; known: {sorted(SOURCES)}")
+    spec = SOURCES[source]
+    wanted = [_alts(f) for f in files]
+    searched: list[tuple[Path, str]] = []
+
+    def search(root: Path, why: str) -> list[Path] | None:
+        for directory in _candidates(root, spec):
+            searched.append((directory, why))
+            hit = _find_in(directory, wanted)
+            if hit is not None:
+                log.info("%s: using %s (%s)", spec.title, directory, why)
+                return hit
+        return None
+
+    env_root = os.environ.get(ENV_VAR) or None
+    roots: list[tuple[Path, str]] = []
+    if data_root is not None:
+        roots.append((Path(data_root).expanduser(), "data_root argument"))
+    if env_root:
+        roots.append((Path(env_root).expanduser(), f"${ENV_VAR}"))
+    for root, why in roots:
+        if (hit := search(root, why)) is not None:
+            return hit
+    for directory in SYSTEM_LOCATIONS.get(source, []):
+        searched.append((directory, "system location"))
+        if (hit := _find_in(directory, wanted)) is not None:
+            log.info("%s: using %s (system location)", spec.title, directory)
+            return hit
+    cache = cache_dir()
+    if (hit := search(cache, "download cache")) is not None:
+        return hit
+
+    download_root = roots[0][0] if roots else cache
+    target = download_root / spec.subdirs[0]
+    failure = "download disabled (download=False)"
+    if download and spec.remotes:
+        try:
+            _download_into(spec, wanted, target, downloader or download_url)
+            hit = _find_in(target, wanted)
+            if hit is not None:
+                return hit
+            failure = f"downloaded into {target}, but the expected files are not there"
+        except DataError as exc:
+            failure = str(exc)
+    elif download:
+        failure = "no official download URL is known"
+    raise DataError(_not_found_message(spec, wanted, searched, failure, env_root is not None, what))
+
+
+def _download_into(
+    spec: Source, wanted: Sequence[tuple[str, ...]], target: Path, downloader: Downloader
+) -> None:
+    archives = [r for r in spec.remotes if r.extract]
+    if archives:
+        remotes = archives
+    else:
+        names = {a for alternatives in wanted for a in alternatives}
+        remotes = [r for r in spec.remotes if r.filename in names]
+        missing = [alternatives for alternatives in wanted if not names.intersection(alternatives)]
+        if not remotes or missing:
+            raise DataError(f"no official download for {[a[0] for a in wanted]}")
+    target.mkdir(parents=True, exist_ok=True)
+    for remote in remotes:
+        dest = target / remote.filename
+        if not dest.is_file():
+            errors = []
+            for url in remote.urls:
+                try:
+                    downloader(url, dest, remote.md5)
+                    got = file_digest(dest, "md5")
+                    if got != remote.md5:
+                        raise DataError(f"checksum mismatch for {url}: md5 {got}, expected {remote.md5}")
+                    break
+                except (DataError, OSError) as exc:
+                    errors.append(str(exc))
+                    with contextlib.suppress(FileNotFoundError):
+                        dest.unlink()
+            else:
+                raise DataError("; ".join(errors))
+        if remote.extract:
+            _safe_extract(dest, target)
+
+
+def _not_found_message(
+    spec: Source,
+    wanted: Sequence[tuple[str, ...]],
+    searched: Sequence[tuple[Path, str]],
+    failure: str,
+    env_set: bool,
+    what: str,
+) -> str:
+    label = f"{spec.title} {what}".strip()
+    names = ", ".join(" or ".join(alternatives) for alternatives in wanted)
+    lines = [f"{label}: dataset files not found. Looked for: {names}", "in:"]
+    lines += [f"  - {directory} ({why})" for directory, why in searched]
+    if not env_set:
+        lines.append(f"  (${ENV_VAR} is not set)")
+    lines.append(f"Download: {failure}.")
+    where = spec.subdirs[0]
+    lines.append(
+        f"To fix: put the files in a directory D (or D/{where}/) and pass data_root=D, or set "
+        f"{ENV_VAR}=D; or allow a download on a machine with internet."
+    )
+    if spec.hint:
+        lines.append(spec.hint)
+    if spec.homepage:
+        lines.append(f"Official source: {spec.homepage}")
+    return "\n".join(lines)

@@ -1,0 +1,42 @@
+"""Exceptions raised by snnkit.
+
+Every error says what was wrong (the offending value) and what to do about it, so a notebook user
+never has to read a deep traceback to find the cause.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["SnnkitError", "ConfigError", "DataError", "CheckpointError"]
+
+
+class SnnkitError(Exception):
+    """Base class of every error snnkit raises on purpose."""
+
+
+class ConfigError(SnnkitError, ValueError):
+    """A parameter is unknown, of the wrong type or out of range.
+
+    Carries the parameter's ``key``, the offending ``value`` and a description of what is
+    ``allowed``; the message names all three.
+    """
+
+    def __init__(self, key: str, value: Any, allowed: str, *, where: str | None = None):
+        self.key = key
+        self.value = value
+        self.allowed = allowed
+        self.where = where
+        prefix = f"{where}: " if where else ""
+        super().__init__(f"{prefix}parameter {key!r} = {value!r} is not allowed; expected {allowed}")
+
+    def __reduce__(self):  # keep pickling (multiprocessing) working with the custom signature
+        return (type(self), (self.key, self.value, self.allowed), {"where": self.where})
+
+
+class DataError(SnnkitError, OSError):
+    """A dataset cannot be found, downloaded or decoded. The message says where to put the files."""
+
+
+class CheckpointError(SnnkitError, OSError):
+    """A checkpoint file is missing, truncated, corrupted or incompatible; the message names the file."""

@@ -1,0 +1,352 @@
+"""Leaky integrate-and-fire dynamics as pure functions with explicit state (Norse style).
+
+Discrete-time LIF as in snnTorch 1.0.0 ``Leaky`` and the G2GNet seed (``shared/papers/g2gnet.md``, "LIF";
+β = 0.9, θ = 1.0, subtract reset with the previous step's detached spike). One step, with
+``b = clamp(β, 0, 1)`` and ``H(u) = 1 if u > 0 else 0``:
+
+    r_t = H(m_{t-1} - θ)                       reset from the PREVIOUS membrane (detached by default)
+    subtract:  m_t = b·m_{t-1} + x_t - r_t·θ
+    zero:      m_t = b·((1 - r_t)·m_{t-1}) + x_t
+    s_t = spike_fn(m_t - θ)                    Heaviside forward, surrogate backward
+
+"zero" follows snnTorch's code (the previous membrane is zeroed before leak and input are applied),
+not the formula in its docstring. β is clamped to [0, 1] in every step, as snnTorch does, so a learnable β
+that an optimiser pushes out of range stays a valid decay factor.
+
+:func:`lif_multistep` runs ``T`` steps. For the spike functions of :mod:`snnkit.neurons.surrogate` it uses
+a fused autograd function: the forward loop writes into preallocated buffers without building a graph,
+and the backward pass is the exact BPTT of the equations above, written as the linear recurrence
+``a_t = G_t + k_{t+1}·a_{t+1}`` (one kernel per step) plus vectorised reductions for β and θ. It is
+tested against :func:`lif_multistep_reference` (a plain loop over :func:`lif_step`), forward and backward.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from numbers import Real
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor
+
+from snnkit.errors import ConfigError
+from snnkit.neurons.surrogate import SpikeFunction
+
+__all__ = [
+    "LIFParameters",
+    "RESETS",
+    "check_parameters",
+    "lif_step",
+    "lif_multistep",
+    "lif_multistep_reference",
+]
+
+RESETS: tuple[str, ...] = ("subtract", "zero")
+
+Scalar = float | Tensor
+SpikeFn = Callable[[Tensor], Tensor]
+
+
+class LIFParameters(NamedTuple):
+    """Parameters of a LIF population.
+
+    beta: membrane decay factor in [0, 1] (python float or tensor broadcastable to one time step,
+        typically a 0-d learnable ``nn.Parameter``); clamped to [0, 1] in the dynamics.
+    threshold: firing threshold θ > 0 (python float or tensor, possibly learnable).
+    reset: "subtract" (m -= θ after a spike) or "zero" (m set to 0 after a spike).
+    detach_reset: if True (snnTorch's behaviour) no gradient flows through the reset signal.
+    """
+
+    beta: Scalar = 0.9
+    threshold: Scalar = 1.0
+    reset: str = "subtract"
+    detach_reset: bool = True
+
+
+def _check_scalar(key: str, value: Any, where: str) -> None:
+    if isinstance(value, Tensor):
+        if not value.is_floating_point():
+            raise ConfigError(key, value, "a float or a floating-point tensor", where=where)
+        return
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
+        raise ConfigError(key, value, "a finite real number or a floating-point tensor", where=where)
+
+
+def _check_structure(params: Any, where: str) -> None:
+    """Cheap checks (no device sync) done on every functional call."""
+    if not isinstance(params, LIFParameters):
+        raise ConfigError("params", type(params).__name__, "an snnkit LIFParameters tuple", where=where)
+    _check_scalar("beta", params.beta, where)
+    _check_scalar("threshold", params.threshold, where)
+    if params.reset not in RESETS:
+        raise ConfigError("reset", params.reset, f"one of {list(RESETS)}", where=where)
+    if not isinstance(params.detach_reset, bool):
+        raise ConfigError("detach_reset", params.detach_reset, "True or False", where=where)
+
+
+def check_parameters(params: LIFParameters, where: str = "LIFParameters") -> LIFParameters:
+    """Full validation, including tensor values: β in [0, 1], θ > 0 and finite. Returns ``params``.
+
+    The functional calls only check types (value checks on tensors would force a device sync every
+    step); modules call this once at construction.
+    """
+    _check_structure(params, where)
+    beta = params.beta
+    b_vals = beta.detach() if isinstance(beta, Tensor) else torch.tensor(float(beta))
+    if b_vals.numel() == 0 or not bool(((b_vals >= 0) & (b_vals <= 1)).all()):
+        raise ConfigError("beta", _show(beta), "a value in [0, 1]", where=where)
+    thr = params.threshold
+    t_vals = thr.detach() if isinstance(thr, Tensor) else torch.tensor(float(thr))
+    if t_vals.numel() == 0 or not bool((torch.isfinite(t_vals) & (t_vals > 0)).all()):
+        raise ConfigError("threshold", _show(thr), "a finite value > 0", where=where)
+    return params
+
+
+def _show(value: Scalar) -> Any:
+    if isinstance(value, Tensor) and value.numel() == 1:
+        return float(value.detach().reshape(()))
+    return value
+
+
+def _as_tensor(value: Scalar, ref: Tensor) -> Tensor:
+    if isinstance(value, Tensor):
+        return value
+    return torch.tensor(float(value), dtype=ref.dtype, device=ref.device)
+
+
+def _check_input(x: Tensor, where: str, min_dim: int) -> None:
+    if not isinstance(x, Tensor):
+        raise ConfigError("x", type(x).__name__, "a torch.Tensor", where=where)
+    if not x.is_floating_point():
+        raise ConfigError("x.dtype", x.dtype, "a floating-point dtype", where=where)
+    if x.dim() < min_dim:
+        raise ConfigError("x.shape", tuple(x.shape), f"at least {min_dim} dimension(s)", where=where)
+
+
+def _check_spike_fn(spike_fn: Any, where: str) -> None:
+    if not callable(spike_fn):
+        raise ConfigError(
+            "spike_fn", spike_fn, "a callable u -> spikes (see snnkit.neurons.surrogate)", where=where
+        )
+
+
+def lif_step(
+    x: Tensor, mem: Tensor | None, params: LIFParameters, spike_fn: SpikeFn
+) -> tuple[Tensor, Tensor]:
+    """One LIF step: ``(spk_t, mem_t) = lif_step(x_t, mem_{t-1}, params, spike_fn)``.
+
+    ``mem=None`` means a zero initial membrane. See the module docstring for the equations.
+    """
+    where = "lif_step"
+    _check_structure(params, where)
+    _check_input(x, where, 0)
+    _check_spike_fn(spike_fn, where)
+    if mem is None:
+        mem = torch.zeros_like(x)
+    elif not isinstance(mem, Tensor) or mem.shape != x.shape:
+        raise ConfigError(
+            "mem.shape",
+            getattr(mem, "shape", mem),
+            f"None or a tensor of shape {tuple(x.shape)}",
+            where=where,
+        )
+    return _step(x, mem, params, spike_fn)
+
+
+def _step(x: Tensor, mem: Tensor, params: LIFParameters, spike_fn: SpikeFn) -> tuple[Tensor, Tensor]:
+    beta = _as_tensor(params.beta, x).clamp(0, 1)
+    thr = _as_tensor(params.threshold, x)
+    reset = spike_fn(mem - thr)
+    if params.detach_reset:
+        reset = reset.detach()
+    if params.reset == "subtract":
+        new_mem = beta * mem + x - reset * thr
+    else:
+        new_mem = beta * ((1 - reset) * mem) + x
+    return spike_fn(new_mem - thr), new_mem
+
+
+def _check_multistep(
+    x: Tensor, mem0: Tensor | None, params: LIFParameters, spike_fn: SpikeFn, where: str
+) -> None:
+    _check_structure(params, where)
+    _check_input(x, where, 1)
+    _check_spike_fn(spike_fn, where)
+    if mem0 is not None and (not isinstance(mem0, Tensor) or mem0.shape != x.shape[1:]):
+        raise ConfigError(
+            "mem0.shape",
+            getattr(mem0, "shape", mem0),
+            f"None or a tensor of shape {tuple(x.shape[1:])} (x.shape[1:])",
+            where=where,
+        )
+
+
+def lif_multistep_reference(
+    x: Tensor, params: LIFParameters, spike_fn: SpikeFn, mem0: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """Plain sequential definition: a Python loop over :func:`lif_step`, differentiated by autograd.
+
+    Works with any ``spike_fn`` callable; the ground truth that the fused path is tested against.
+    """
+    _check_multistep(x, mem0, params, spike_fn, "lif_multistep_reference")
+    mem = x.new_zeros(x.shape[1:]) if mem0 is None else mem0
+    spikes, mems = [], []
+    for t in range(x.shape[0]):
+        spk, mem = _step(x[t], mem, params, spike_fn)
+        spikes.append(spk)
+        mems.append(mem)
+    if not spikes:
+        return torch.empty_like(x), torch.empty_like(x)
+    return torch.stack(spikes), torch.stack(mems)
+
+
+def lif_multistep(
+    x: Tensor, params: LIFParameters, spike_fn: SpikeFn, mem0: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """Run LIF over time: ``x`` is ``[T, ...]`` input current; returns ``(spikes, membranes)``, both ``[T, ...]``.
+
+    ``mem0`` (shape ``x.shape[1:]``, default zeros) is the membrane before the first step. With a spike
+    function from :mod:`snnkit.neurons.surrogate` this runs the fused kernel (same numbers as
+    :func:`lif_multistep_reference`, much less time and memory); other callables use the reference loop.
+    """
+    _check_multistep(x, mem0, params, spike_fn, "lif_multistep")
+    if not isinstance(spike_fn, SpikeFunction) or x.shape[0] == 0:
+        return lif_multistep_reference(x, params, spike_fn, mem0)
+    beta = _as_tensor(params.beta, x).clamp(0, 1)
+    thr = _as_tensor(params.threshold, x)
+    return _FusedLIF.apply(x, mem0, beta, thr, params.reset == "zero", params.detach_reset, spike_fn)
+
+
+class _FusedLIF(torch.autograd.Function):
+    """Multi-step LIF with a hand-written BPTT backward (see module docstring)."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: Tensor,
+        mem0: Tensor | None,
+        b: Tensor,
+        thr: Tensor,
+        zero: bool,
+        detach_reset: bool,
+        spike_fn: SpikeFunction,
+    ) -> tuple[Tensor, Tensor]:
+        ctx.set_materialize_grads(False)
+        dtype = torch.result_type(x, b)
+        dtype = torch.promote_types(dtype, torch.result_type(x, thr))
+        if mem0 is not None:
+            dtype = torch.promote_types(dtype, mem0.dtype)
+        mem = torch.empty(x.shape, dtype=dtype, device=x.device)
+        spk = torch.empty(x.shape, dtype=dtype, device=x.device)
+        m_prev = torch.zeros(x.shape[1:], dtype=dtype, device=x.device) if mem0 is None else mem0
+        r0 = torch.gt(m_prev - thr, 0).to(dtype)  # r_0 = H(mem0 - θ)
+        r = r0
+        for t in range(x.shape[0]):
+            m_t = mem[t]
+            torch.mul(b, m_prev, out=m_t)
+            if zero:
+                # b·((1 - r)·m): entries with r = 1 become exactly 0, the rest b·m (snnTorch's rounding)
+                m_t.addcmul_(m_t, r, value=-1)
+                m_t.add_(x[t])
+            else:
+                m_t.add_(x[t])
+                m_t.addcmul_(r, thr, value=-1)  # r·θ is exact, so this is (b·m + x) - r·θ
+            r = spk[t]
+            torch.gt(m_t - thr, 0, out=r)  # s_t = H(m_t - θ), which is also r_{t+1}
+            m_prev = m_t
+        ctx.zero = zero
+        ctx.detach_reset = detach_reset
+        ctx.spike_fn = spike_fn
+        ctx.has_mem0 = mem0 is not None
+        ctx.x_dtype = x.dtype
+        ctx.save_for_backward(mem, spk, mem0 if mem0 is not None else r0, r0, b, thr)
+        return spk, mem
+
+    @staticmethod
+    def backward(ctx: Any, g_spk: Tensor | None, g_mem: Tensor | None) -> tuple[Tensor | None, ...]:
+        mem, spk, mem0_saved, r0, b, thr = ctx.saved_tensors
+        need_x, need_m0, need_b, need_thr = ctx.needs_input_grad[:4]
+        if g_spk is None and g_mem is None:
+            return (None,) * 7
+        steps = mem.shape[0]
+        zero, detach_reset = ctx.zero, ctx.detach_reset
+        sg_fn = ctx.spike_fn.grad
+        grad_thr = None
+        # G_t: gradient reaching m_t directly, from s_t (through the surrogate) and from m_t as an output
+        if g_spk is not None:
+            acc = g_spk * sg_fn(mem - thr)
+            if need_thr:
+                grad_thr = -acc.sum_to_size(thr.shape)  # s_t depends on θ through m_t - θ
+            if g_mem is not None:
+                acc.add_(g_mem)
+        else:
+            acc = g_mem.to(mem.dtype, copy=True)
+        # Time-shifted views: for t >= 1, m_{t-1} = mem[t-1] and r_t = H(m_{t-1} - θ) = spk[t-1];
+        # for t = 0 they are mem0 and r0 (small tensors handled separately).
+        mem0 = mem0_saved.to(mem.dtype) if ctx.has_mem0 else torch.zeros_like(mem[0])
+        prev_tail, reset_tail = mem[:-1], spk[:-1]
+
+        def k_of(prev: Tensor, reset: Tensor) -> Tensor:
+            """k_t = ∂m_t/∂m_{t-1}."""
+            if zero:
+                k = b * (1 - reset)
+                if not detach_reset:
+                    k = k - b * prev * sg_fn(prev - thr)
+                return k
+            if not detach_reset:
+                return b - thr * sg_fn(prev - thr)
+            return b
+
+        per_step = zero or not detach_reset
+        k_tail = k_of(prev_tail, reset_tail) if per_step else b
+        # reverse recurrence a_t = G_t + k_{t+1}·a_{t+1}, in place (a_t = dL/dm_t = dL/dx_t)
+        for t in range(steps - 2, -1, -1):
+            acc[t].addcmul_(k_tail[t] if per_step else k_tail, acc[t + 1])
+        del k_tail
+        grad_m0 = None
+        if need_m0 and ctx.has_mem0:
+            grad_m0 = (k_of(mem0, r0) * acc[0]).to(mem0_saved.dtype)
+
+        def over_time(fn: Callable[[Tensor, Tensor, Tensor], Tensor], shape: torch.Size) -> Tensor:
+            """Σ_t fn(a_t, m_{t-1}, r_t), reduced to ``shape``."""
+            total = fn(acc[0], mem0, r0).sum_to_size(shape)
+            if steps > 1:
+                total = total + fn(acc[1:], prev_tail, reset_tail).sum_to_size(shape)
+            return total
+
+        def dot_over_time(other_tail: Tensor, other0: Tensor) -> Tensor:
+            """Σ_t a_t·o_t as a 0-d tensor, with BLAS dot products (no [T, ...] temporary)."""
+            total = torch.dot(acc[0].reshape(-1), other0.reshape(-1))
+            if steps > 1:
+                total = total + torch.dot(acc[1:].reshape(-1), other_tail.reshape(-1))
+            return total
+
+        grad_b = None
+        if need_b:  # ∂m_t/∂b = m_{t-1} (subtract) or (1 - r_t)·m_{t-1} (zero)
+            if zero:
+                grad_b = over_time(lambda a, p, r: a * p * (1 - r), b.shape)
+            elif b.dim() == 0:
+                grad_b = dot_over_time(prev_tail, mem0)
+            else:
+                grad_b = over_time(lambda a, p, r: a * p, b.shape)
+        if need_thr:
+            # ∂m_t/∂θ through the reset: -r_t (subtract, the -r_t·θ term) and, without detach,
+            # ∂r_t/∂θ = -σ'(m_{t-1} - θ) times ∂m_t/∂r_t = -θ (subtract) or -b·m_{t-1} (zero)
+            if zero:
+                terms = (lambda a, p, r: a * (b * p) * sg_fn(p - thr)) if not detach_reset else None
+            elif detach_reset and thr.dim() == 0:
+                terms = None
+                reset_dot = -dot_over_time(reset_tail, r0)
+                grad_thr = reset_dot if grad_thr is None else grad_thr + reset_dot
+            elif detach_reset:
+                terms = lambda a, p, r: -(a * r)  # noqa: E731
+            else:
+                terms = lambda a, p, r: a * (thr * sg_fn(p - thr) - r)  # noqa: E731
+            reset_part = over_time(terms, thr.shape) if terms is not None else None
+            if grad_thr is None:
+                grad_thr = reset_part if reset_part is not None else torch.zeros_like(thr)
+            elif reset_part is not None:
+                grad_thr = grad_thr + reset_part
+        grad_x = (acc if acc.dtype == ctx.x_dtype else acc.to(ctx.x_dtype)) if need_x else None
+        return grad_x, grad_m0, grad_b, grad_thr, None, None, None

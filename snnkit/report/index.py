@@ -1,0 +1,238 @@
+"""Build ``reports/index.md``: every reproduced number beside the published one.
+
+For each notebook (paper) the index has two tables:
+
+* *Published vs reproduced*: each number of ``snnkit/report/published.yaml`` with its source, and
+  the reproduced value of every run that is comparable with it;
+* *Runs*: every run directory ``<reports>/<notebook>/<profile>/<run>/`` with its status, the dataset
+  it actually used, its key metric, the published number it compares with (or "—" and why not) and
+  links to its figures.
+
+A run is put beside a published number only if (1) its parameters match the entry's ``key``,
+(2) it did not run on a stand-in dataset, (3) its dataset is the entry's dataset, and (4) its
+parameters match the paper's setting (the block's ``requires``). Otherwise the published column
+shows "—" and the reason (stand-in data, another dataset such as the embedded subset, or
+smoke-size settings).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from snnkit.errors import SnnkitError
+from snnkit.utils import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+__all__ = ["build_index", "load_published", "scan_runs", "compare", "PUBLISHED_PATH"]
+
+PUBLISHED_PATH = Path(__file__).with_name("published.yaml")
+_SKIP_TOP = {"bench"}
+
+
+def load_published(path: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:
+    """Read ``published.yaml``: notebook → {paper, requires, entries}; checks each entry's fields."""
+    path = Path(path) if path is not None else PUBLISHED_PATH
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SnnkitError(f"cannot read published numbers from {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SnnkitError(f"{path}: expected a mapping of notebook name to its published block")
+    for notebook, block in data.items():
+        entries = block.get("entries") if isinstance(block, dict) else None
+        if not isinstance(entries, list):
+            raise SnnkitError(f"{path}: {notebook!r} needs a list under 'entries'")
+        for i, entry in enumerate(entries):
+            missing = [k for k in ("key", "metric", "value", "dataset", "setting", "source") if k not in entry]
+            if missing:
+                raise SnnkitError(f"{path}: {notebook} entry {i} lacks {missing}")
+            if entry.get("unit", "percent") not in ("percent", "fraction"):
+                raise SnnkitError(f"{path}: {notebook} entry {i}: unit must be 'percent' or 'fraction'")
+        block.setdefault("requires", {})
+    return data
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        log.warning("cannot read %s: %s", path, exc)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def scan_runs(reports_root: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every run directory under ``reports_root`` (``<notebook>/<profile>/<run>/``).
+
+    Each record: ``notebook``, ``profile``, ``run``, ``dir``, ``status`` (``ok`` when metrics.json
+    exists, else ``incomplete``), ``metrics`` (dict or None), ``figures`` (PNG paths), ``mtime``.
+    Where two directories claim the same notebook/profile/run, the newest is kept.
+    """
+    root = Path(reports_root)
+    found: dict[tuple[str, str, str], dict[str, Any]] = {}
+    if not root.is_dir():
+        return []
+    for run_dir in sorted(root.glob("*/*/*")):
+        if not run_dir.is_dir() or run_dir.relative_to(root).parts[0] in _SKIP_TOP:
+            continue
+        markers = [run_dir / n for n in ("metrics.json", "provenance.json", "executed.ipynb")]
+        if not any(m.exists() for m in markers):
+            continue
+        metrics = _read_json(run_dir / "metrics.json") if markers[0].exists() else None
+        notebook, profile, run = run_dir.relative_to(root).parts
+        if metrics:
+            notebook = str(metrics.get("notebook", notebook))
+            profile = str(metrics.get("profile", profile))
+            run = str(metrics.get("run", run))
+        mtime = max(m.stat().st_mtime for m in markers if m.exists())
+        record = {
+            "notebook": notebook, "profile": profile, "run": run, "dir": run_dir,
+            "status": "ok" if metrics else "incomplete", "metrics": metrics, "mtime": mtime,
+            "done": (run_dir / ".DONE").exists(),
+            "figures": sorted((run_dir / "figures").glob("*.png")) if (run_dir / "figures").is_dir() else [],
+        }
+        key = (notebook, profile, run)
+        if key not in found or found[key]["mtime"] < mtime:
+            found[key] = record
+    return sorted(found.values(), key=lambda r: (r["notebook"], r["profile"], r["run"]))
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b or a == b and type(a) is type(b)
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+    return a == b
+
+
+def _matches(params: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    return all(k in params and _same(params[k], v) for k, v in wanted.items())
+
+
+def compare(metrics: Mapping[str, Any], block: Mapping[str, Any] | None) -> tuple[dict[str, Any] | None, str]:
+    """The published entry a run is comparable with, or ``(None, reason)``.
+
+    With a comparable entry the reason is ``""``. The entry is the one whose ``key`` the run's
+    parameters match; it is withheld (with the reason) for stand-in data, another dataset, or a
+    setting other than the paper's.
+    """
+    if not block:
+        return None, "no published numbers for this notebook"
+    candidates = [e for e in block["entries"] if _matches(metrics, e["key"])]
+    if not candidates:
+        return None, "no published number for this configuration"
+    entry = candidates[0]
+    dataset = metrics.get("dataset")
+    if metrics.get("stand_in"):
+        return None, f"stand-in dataset ({dataset}): never compared with a paper"
+    if dataset != entry["dataset"]:
+        return None, f"ran on {dataset}, published on {entry['dataset']}"
+    differ = [f"{k}={metrics.get(k, 'unset')!r} (paper {v!r})" for k, v in block.get("requires", {}).items()
+              if not (k in metrics and _same(metrics[k], v))]
+    if differ:
+        return None, "setting differs from the paper: " + ", ".join(differ)
+    return entry, ""
+
+
+def _pct(value: Any, unit: str = "fraction") -> str:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "—"
+    return f"{value * 100 if unit == 'fraction' else value:.2f}%"
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _key_text(key: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in key.items())
+
+
+def _link(path: Path, root: Path) -> str:
+    return Path(os.path.relpath(path, root)).as_posix()
+
+
+def _metric_name(block: Mapping[str, Any] | None, metrics: Mapping[str, Any] | None) -> str:
+    if block and block["entries"]:
+        return block["entries"][0]["metric"]
+    return "test_accuracy"
+
+
+def build_index(reports_root: str | os.PathLike, *, published: str | os.PathLike | None = None) -> Path:
+    """Write ``<reports_root>/index.md`` from the run directories and ``published.yaml``; returns its path."""
+    root = Path(reports_root)
+    root.mkdir(parents=True, exist_ok=True)
+    pub = load_published(published)
+    runs = scan_runs(root)
+    notebooks = sorted({r["notebook"] for r in runs} | set(pub))
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    lines = [
+        "# Reproduced results",
+        "",
+        f"Generated by `snnkit.report.index` on {now} from the run directories under this folder and",
+        "`snnkit/report/published.yaml`. Accuracies are shown in percent. A run is put beside a published",
+        "number only when it ran on the paper's dataset with the paper's setting; runs on **stand-in** data,",
+        "on the embedded subset or with smoke-size settings show \"—\" and the reason.",
+        "",
+    ]
+    for notebook in notebooks:
+        block = pub.get(notebook)
+        nb_runs = [r for r in runs if r["notebook"] == notebook]
+        title = block.get("paper", notebook) if block else notebook
+        lines += [f"## {title}", "", f"Notebook: `notebooks/{notebook}.ipynb`", ""]
+        comparisons: dict[int, list[str]] = {}
+        rows = []
+        for r in nb_runs:
+            m = r["metrics"] or {}
+            entry, reason = compare(m, block) if r["metrics"] else (None, "no metrics.json (failed or running)")
+            metric = entry["metric"] if entry else _metric_name(block, m)
+            reproduced = _pct(m.get(metric)) if metric.endswith("accuracy") else m.get(metric, "—")
+            if entry is not None:
+                published_text = _pct(entry["value"], entry.get("unit", "percent"))
+                comparisons.setdefault(id(entry), []).append(f"{reproduced} ({r['profile']}/{r['run']})")
+            else:
+                published_text = f"— ({reason})"
+            if r["metrics"]:
+                dataset = str(m.get("dataset", "unknown"))
+                dataset = f"**stand-in**: {dataset}" if m.get("stand_in") else dataset
+            else:
+                dataset = "—"
+            figs = " ".join(f"[{p.stem}]({_link(p, root)})" for p in r["figures"]) or "—"
+            status = r["status"] + (" (.DONE)" if r["done"] else "")
+            rows.append([r["profile"], r["run"], status, dataset, f"{metric} = {reproduced}", published_text,
+                         f"[dir]({_link(r['dir'], root)}/)", figs])
+        if block:
+            lines += ["### Published vs reproduced", "",
+                      "| configuration | metric | dataset | published | reproduced | source | note |",
+                      "|---|---|---|---|---|---|---|"]
+            for entry in block["entries"]:
+                got = "; ".join(comparisons.get(id(entry), [])) or "not reproduced yet"
+                lines.append("| " + " | ".join(_cell(x) for x in [
+                    _key_text(entry["key"]), entry["metric"], entry["dataset"],
+                    _pct(entry["value"], entry.get("unit", "percent")), got, entry["source"],
+                    entry.get("note", "")]) + " |")
+            if block.get("requires"):
+                lines += ["", "Paper setting required for a comparison: `" + _key_text(block["requires"]) + "`."]
+            lines.append("")
+        lines += ["### Runs", ""]
+        if rows:
+            lines += ["| profile | run | status | dataset used | reproduced | published | run dir | figures |",
+                      "|---|---|---|---|---|---|---|---|"]
+            lines += ["| " + " | ".join(_cell(x) for x in row) + " |" for row in rows]
+        else:
+            lines.append("No runs yet: `python -m snnkit.reproduce --only " + notebook + "`.")
+        lines.append("")
+    path = root / "index.md"
+    atomic_write_text(path, "\n".join(lines).rstrip() + "\n")
+    log.info("wrote %s (%d runs)", path, len(runs))
+    return path

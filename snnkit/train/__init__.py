@@ -1,0 +1,36 @@
+"""Training core: the BPTT :class:`Trainer`, callbacks, checkpoints and torchrun data parallelism.
+
+``metrics.py`` (accuracy, confusion matrix, F1, ROC AUC, firing rates) lives beside these modules and is
+imported from ``snnkit.train.metrics``.
+"""
+
+from __future__ import annotations
+
+from snnkit.train.checkpoint import (
+    get_rng_state,
+    is_done,
+    load_checkpoint,
+    mark_done,
+    read_done,
+    save_checkpoint,
+    set_rng_state,
+)
+from snnkit.train.distributed import DistInfo
+from snnkit.train.loop import LAST_CHECKPOINT, Callback, History, Trainer, count_correct, move_to_device
+
+__all__ = [
+    "Trainer",
+    "Callback",
+    "History",
+    "LAST_CHECKPOINT",
+    "count_correct",
+    "move_to_device",
+    "save_checkpoint",
+    "load_checkpoint",
+    "get_rng_state",
+    "set_rng_state",
+    "mark_done",
+    "is_done",
+    "read_done",
+    "DistInfo",
+]

@@ -1,0 +1,803 @@
+"""The BPTT trainer: epochs, optimiser and LR schedule, AMP, gradient clipping, callbacks, progress,
+TensorBoard scalars, atomic checkpoints with exact resume, the ``.DONE`` marker, and data-parallel
+training under ``torchrun``.
+
+A spiking network trained with surrogate gradients is, to the optimiser, an ordinary recurrent network
+unrolled over T steps (backpropagation through time); the model's ``forward`` does the unrolling, this
+module only runs the optimisation around it.
+
+Reproducibility contract
+------------------------
+* ``seed`` seeds Python, NumPy and torch at the start of :meth:`Trainer.fit` (``seed + rank`` under
+  torchrun) and the data order: epoch ``e`` visits the training set in ``torch.randperm`` order from a
+  generator seeded with ``(seed, e)``, cut into batches of ``batch_size``. The order is a pure function
+  of ``(seed, epoch)``, so a resumed run can re-enter an epoch at any batch.
+* With ``ckpt_dir`` the trainer writes ``last.pt`` at the end of every epoch (and every
+  ``ckpt_every_steps`` optimiser steps when set); it holds the model, optimiser, scheduler, AMP scaler,
+  callbacks' states, counters, the partial sums of the current epoch's metrics, the history and the RNG
+  states. A run killed at any point and started again resumes from it and ends with bit-identical
+  weights and metrics on the CPU (tested by killing a real process with SIGKILL).
+* At the end, ``.DONE`` (holding ``run_hash``) is written; a later :meth:`Trainer.fit` with the same hash
+  loads the final state instead of training again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, default_collate
+
+from snnkit.errors import CheckpointError, ConfigError
+from snnkit.train import distributed as dist_utils
+from snnkit.train.checkpoint import (
+    DONE_NAME,
+    get_rng_state,
+    load_checkpoint,
+    mark_done,
+    read_done,
+    save_checkpoint,
+    set_rng_state,
+)
+from snnkit.utils import params_hash, resolve_device, seed_everything
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Callback", "History", "Trainer", "LAST_CHECKPOINT", "count_correct", "move_to_device"]
+
+LAST_CHECKPOINT = "last.pt"
+
+
+# ------------------------------------------------------------------------------------------ callbacks
+class Callback:
+    """Hooks into :class:`Trainer`; every hook is a no-op here, override the ones you need.
+
+    Call order in :meth:`Trainer.fit`: ``on_fit_start`` (before a checkpoint is restored, so whatever
+    it sets up that must survive a restart belongs in :meth:`state_dict`), then per epoch
+    ``on_epoch_start`` (called again when a run resumes in the middle of that epoch, so keep it
+    idempotent), per step ``extra_loss`` → backward → ``on_after_backward`` → gradient clipping →
+    optimiser step → ``global_step += 1`` → ``on_step_end``, then ``on_epoch_end`` (after validation,
+    before the scheduler step and the checkpoint), and ``on_fit_end``.
+    """
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        """Called once at the start of :meth:`Trainer.fit`."""
+
+    def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
+        """Called before the first batch of ``epoch`` (0-based)."""
+
+    def extra_loss(self, trainer: Trainer, outputs: Any, targets: Any) -> Tensor | None:
+        """Return a scalar added to the loss before backward (e.g. a regulariser), or None."""
+        return None
+
+    def on_after_backward(self, trainer: Trainer) -> None:
+        """Called after ``backward`` and before clipping / the optimiser step (e.g. gradient masking)."""
+
+    def on_step_end(self, trainer: Trainer) -> None:
+        """Called after the optimiser step and ``trainer.global_step += 1`` (e.g. DST prune/grow)."""
+
+    def on_epoch_end(self, trainer: Trainer, epoch: int, logs: dict[str, Any]) -> None:
+        """Called at the end of ``epoch`` (0-based); may add entries to ``logs`` (the history record)."""
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        """Called once when training has finished (not when a finished run is skipped via .DONE)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """State saved in checkpoints; must hold only tensors, numbers, strings, lists, tuples, dicts."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
+
+class History(list):
+    """The per-epoch records of a fit: a list of dicts (epoch, train_loss, train_accuracy, val_loss,
+    val_accuracy, lr, epoch_time_s, global_step, plus whatever callbacks add)."""
+
+    def as_dataframe(self):  # noqa: ANN201 - pandas is optional
+        """The history as a pandas DataFrame (one row per epoch)."""
+        import pandas as pd
+
+        return pd.DataFrame(list(self))
+
+    def last(self) -> dict[str, Any]:
+        if not self:
+            raise IndexError("the history is empty: no epoch has finished yet")
+        return self[-1]
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def move_to_device(obj: Any, device: torch.device) -> Any:
+    """Move tensors nested in tuples, lists and dicts to ``device`` (other objects are returned as is)."""
+    if isinstance(obj, Tensor):
+        return obj.to(device, non_blocking=True)
+    if isinstance(obj, dict):
+        return {k: move_to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):  # namedtuple
+        return type(obj)(*(move_to_device(v, device) for v in obj))
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(move_to_device(v, device) for v in obj)
+    return obj
+
+
+def _primary(outputs: Any) -> Tensor:
+    """The tensor accuracy is computed from: ``outputs`` itself or the first element of a tuple/list."""
+    if isinstance(outputs, (tuple, list)) and outputs:
+        outputs = outputs[0]
+    if not isinstance(outputs, Tensor):
+        raise ConfigError(
+            "model output", type(outputs).__name__, "a tensor [B, C] (or a tuple whose first item is one)"
+        )
+    return outputs
+
+
+def count_correct(outputs: Any, targets: Tensor) -> int:
+    """Number of samples whose argmax over the last dim of ``outputs`` equals the target class.
+
+    Works for logits and for spike counts. One-hot / probability targets (same rank as the outputs,
+    floating point) are reduced with argmax too.
+    """
+    out = _primary(outputs).detach()
+    pred = out.argmax(dim=-1)
+    tgt = targets.detach()
+    if tgt.dim() == out.dim() and tgt.is_floating_point():
+        tgt = tgt.argmax(dim=-1)
+    return int((pred == tgt.to(pred.device)).sum().item())
+
+
+def _batch_size_of(targets: Any) -> int:
+    if isinstance(targets, Tensor) and targets.dim() > 0:
+        return int(targets.shape[0])
+    if isinstance(targets, (list, tuple)):
+        return len(targets)
+    raise ConfigError("batch targets", type(targets).__name__, "a tensor whose first dim is the batch")
+
+
+def _split_batch(batch: Any) -> tuple[Any, Any]:
+    if isinstance(batch, dict) and "inputs" in batch and "targets" in batch:
+        return batch["inputs"], batch["targets"]
+    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+        return batch[0], batch[1]
+    raise ConfigError(
+        "batch",
+        f"{type(batch).__name__} of length {len(batch) if hasattr(batch, '__len__') else '?'}",
+        "a pair (inputs, targets): the dataset should return (x, y) or collate_fn should build the pair",
+    )
+
+
+def _check_positive_int(key: str, value: Any, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(key, value, "an integer >= 1" + (" or None" if allow_none else ""))
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    """Seed of epoch ``epoch``'s permutation: a fixed mix of (seed, epoch) into 63 bits."""
+    return (seed * 1_000_003 + epoch * 7_919 + 12_345) % (2**63 - 1)
+
+
+# ------------------------------------------------------------------------------------------- trainer
+class Trainer:
+    """Train a model with backpropagation through time; see the module docstring for the guarantees.
+
+    Args:
+        model: the network; ``outputs = model(inputs)`` with ``inputs`` as the batch delivers them
+            (a tensor, or a tuple/dict of tensors, moved to the device recursively).
+        loss_fn: ``loss_fn(outputs, targets) -> scalar tensor`` (mean over the batch).
+        optimizer: an ``Optimizer`` or a factory ``callable(params) -> Optimizer``
+            (e.g. ``functools.partial(torch.optim.Adam, lr=1e-3)``).
+        epochs, batch_size, seed: as named; ``batch_size`` is the global batch under torchrun.
+        scheduler: None or a factory ``callable(optimizer) -> LRScheduler`` stepped once per epoch.
+        device: ``auto`` (DirectML, CUDA, MPS, CPU in that order), ``cpu``, ``cuda``, ... .
+        amp: mixed precision via ``torch.autocast`` (bfloat16 on the CPU, float16 + GradScaler on CUDA).
+        grad_clip: max global gradient L2 norm, or None.
+        callbacks: :class:`Callback` instances.
+        ckpt_dir: where ``last.pt`` and ``.DONE`` live; None disables checkpointing.
+        tb_dir: TensorBoard log directory, or None.
+        progress: show tqdm progress bars.
+        eval_batch_size: batch size of :meth:`evaluate`/:meth:`predict` (default ``batch_size``).
+        collate_fn: builds a batch ``(inputs, targets)`` from a list of samples (default: torch's).
+        drop_last: drop the last incomplete training batch of each epoch.
+        ckpt_every_steps: also checkpoint every this many optimiser steps (mid-epoch).
+        run_hash: identifies the run for ``.DONE``; default: a hash of the trainer's settings and the
+            model's parameter names and shapes.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        loss_fn: Callable[[Any, Any], Tensor],
+        optimizer: torch.optim.Optimizer | Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer],
+        epochs: int,
+        batch_size: int,
+        seed: int,
+        scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
+        device: str | torch.device = "auto",
+        amp: bool = False,
+        grad_clip: float | None = None,
+        callbacks: Sequence[Callback] = (),
+        ckpt_dir: str | Path | None = None,
+        tb_dir: str | Path | None = None,
+        progress: bool = True,
+        eval_batch_size: int | None = None,
+        collate_fn: Callable[[list[Any]], Any] | None = None,
+        drop_last: bool = False,
+        ckpt_every_steps: int | None = None,
+        run_hash: str | None = None,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise ConfigError("model", type(model).__name__, "a torch.nn.Module")
+        if not callable(loss_fn):
+            raise ConfigError("loss_fn", loss_fn, "a callable loss_fn(outputs, targets) -> scalar tensor")
+        _check_positive_int("epochs", epochs)
+        _check_positive_int("batch_size", batch_size)
+        _check_positive_int("eval_batch_size", eval_batch_size, allow_none=True)
+        _check_positive_int("ckpt_every_steps", ckpt_every_steps, allow_none=True)
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise ConfigError("seed", seed, "a non-negative integer")
+        if grad_clip is not None and (
+            isinstance(grad_clip, bool)
+            or not isinstance(grad_clip, (int, float))
+            or not math.isfinite(grad_clip)
+            or grad_clip <= 0
+        ):
+            raise ConfigError("grad_clip", grad_clip, "a positive finite number or None")
+        if not isinstance(amp, bool):
+            raise ConfigError("amp", amp, "True or False")
+        callbacks = list(callbacks)
+        for i, cb in enumerate(callbacks):
+            if not isinstance(cb, Callback):
+                raise ConfigError(
+                    f"callbacks[{i}]", type(cb).__name__, "an instance of snnkit.train.Callback"
+                )
+
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.seed = seed
+        self.loss_fn = loss_fn
+        self.amp = amp
+        self.grad_clip = None if grad_clip is None else float(grad_clip)
+        self.callbacks = callbacks
+        self.ckpt_dir = Path(ckpt_dir) if ckpt_dir is not None else None
+        self.tb_dir = Path(tb_dir) if tb_dir is not None else None
+        self.progress = bool(progress)
+        self.collate_fn = collate_fn or default_collate
+        self.drop_last = bool(drop_last)
+        self.ckpt_every_steps = ckpt_every_steps
+
+        self.dist, self.device = dist_utils.setup(resolve_device(device))
+        self.model = model.to(self.device)
+        self._net = dist_utils.wrap_model(self.model, self.dist, self.device)
+
+        if isinstance(optimizer, torch.optim.Optimizer):
+            self.optimizer = optimizer
+        elif callable(optimizer):
+            self.optimizer = optimizer(self.model.parameters())
+            if not isinstance(self.optimizer, torch.optim.Optimizer):
+                raise ConfigError(
+                    "optimizer", optimizer, "an Optimizer or a factory callable(params) returning one"
+                )
+        else:
+            raise ConfigError(
+                "optimizer", optimizer, "an Optimizer or a factory callable(params) -> Optimizer"
+            )
+        if scheduler is None:
+            self.scheduler = None
+        elif callable(scheduler):
+            self.scheduler = scheduler(self.optimizer)
+            if not (hasattr(self.scheduler, "step") and hasattr(self.scheduler, "state_dict")):
+                raise ConfigError(
+                    "scheduler", scheduler, "None or a factory callable(optimizer) -> LRScheduler"
+                )
+        else:
+            raise ConfigError("scheduler", scheduler, "None or a factory callable(optimizer) -> LRScheduler")
+
+        self._amp_dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
+        self.scaler = torch.amp.GradScaler("cuda") if (amp and self.device.type == "cuda") else None
+        self.run_hash = run_hash if run_hash is not None else self._default_run_hash()
+        self._has_extra = any(type(cb).extra_loss is not Callback.extra_loss for cb in callbacks)
+
+        self.global_step = 0
+        self.epoch = 0
+        self.history = History()
+        self._reset_partial()
+        self._pending_rng: dict[str, Any] | None = None
+        self._writer = None
+
+    # ----------------------------------------------------------------------------------- properties
+    @property
+    def is_main(self) -> bool:
+        """True on the process that writes checkpoints, TensorBoard events and progress bars."""
+        return self.dist.is_main
+
+    @property
+    def last_checkpoint(self) -> Path | None:
+        return self.ckpt_dir / LAST_CHECKPOINT if self.ckpt_dir is not None else None
+
+    def _default_run_hash(self) -> str:
+        return params_hash(
+            {
+                "epochs": self.epochs,
+                "batch_size": self.batch_size,
+                "seed": self.seed,
+                "drop_last": self.drop_last,
+                "amp": self.amp,
+                "grad_clip": self.grad_clip,
+                "model": type(self.model).__name__,
+                "params": [[n, list(p.shape)] for n, p in self.model.named_parameters()],
+            }
+        )
+
+    def _reset_partial(self) -> None:
+        self.step_in_epoch = 0
+        self._loss_sum = 0.0
+        self._extra_sum = 0.0
+        self._correct = 0
+        self._count = 0
+        self._elapsed = 0.0
+
+    # -------------------------------------------------------------------------------------- batches
+    def _epoch_batches(self, n: int, epoch: int) -> list[tuple[list[int], int]]:
+        """This rank's batches of ``epoch``: (indices, size of the global batch they belong to)."""
+        gen = torch.Generator()
+        gen.manual_seed(_epoch_seed(self.seed, epoch))
+        perm = torch.randperm(n, generator=gen).tolist()
+        bs = self.batch_size
+        batches = [perm[i : i + bs] for i in range(0, n, bs)]
+        if self.drop_last and batches and len(batches[-1]) < bs:
+            batches.pop()
+        if not self.dist.enabled:
+            return [(b, len(b)) for b in batches]
+        out = []
+        for b in batches:
+            if len(b) < self.dist.world_size:  # some rank would get nothing: skip on every rank
+                log.debug("dropping a final batch of %d samples (< world size)", len(b))
+                continue
+            out.append((dist_utils.shard(b, self.dist), len(b)))
+        return out
+
+    def _loader(self, dataset: Dataset, batches: Sequence[Sequence[int]]) -> DataLoader:
+        # A dedicated generator keeps DataLoader from drawing its base seed from the global torch RNG
+        # (which would make the RNG stream depend on where an epoch was entered).
+        gen = torch.Generator()
+        gen.manual_seed(self.seed)
+        return DataLoader(
+            dataset, batch_sampler=[list(b) for b in batches], collate_fn=self.collate_fn, generator=gen
+        )
+
+    def _eval_batches(self, n: int) -> list[list[int]]:
+        idx = list(range(n))
+        if self.dist.enabled:
+            idx = idx[self.dist.rank :: self.dist.world_size]
+        bs = self.eval_batch_size
+        return [idx[i : i + bs] for i in range(0, len(idx), bs)]
+
+    def _autocast(self):
+        if not self.amp:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self._amp_dtype)
+
+    # ------------------------------------------------------------------------------------------ loss
+    def _check_loss(self, loss: Any, where: str) -> Tensor:
+        key = "loss_fn" if where != "extra_loss" else "Callback.extra_loss"
+        if not isinstance(loss, Tensor):
+            raise ConfigError(key, f"returned {type(loss).__name__} ({where})", "a scalar tensor")
+        if loss.numel() != 1:
+            raise ConfigError(
+                key,
+                f"returned a tensor of shape {tuple(loss.shape)} ({where})",
+                "a scalar tensor (reduce the batch)",
+            )
+        return loss.reshape(())
+
+    def _raise_non_finite(self, value: float, what: str) -> None:
+        raise RuntimeError(
+            f"{what} is {value} at epoch {self.epoch} (0-based), step {self.global_step}: training diverged. "
+            "Lower the learning rate, set grad_clip, disable amp, or check the inputs for NaN/inf"
+        )
+
+    # ----------------------------------------------------------------------------------------- fit
+    def fit(self, train_set: Dataset, val_set: Dataset | None = None) -> History:
+        """Train for ``epochs`` epochs (resuming from ``ckpt_dir/last.pt`` if present); return history."""
+        n = len(train_set)  # type: ignore[arg-type]
+        if n < 1:
+            raise ConfigError("train_set", "an empty dataset", "at least one sample")
+        if not self._epoch_batches(n, 0):
+            raise ConfigError(
+                "batch_size", self.batch_size, f"<= the training set size ({n}) when drop_last=True"
+            )
+        dist_utils.barrier(self.dist)
+        self.global_step, self.epoch = 0, 0
+        self.history = History()
+        self._reset_partial()
+        self._pending_rng = None
+
+        seed_everything(self.seed + self.dist.rank)
+        for cb in self.callbacks:
+            cb.on_fit_start(self)
+
+        resumed = False
+        if self.ckpt_dir is not None:
+            state = self._checkpoint_to_resume()
+            if state is not None and state.get("done") and self._done_matches():
+                self._load_state(state)
+                set_rng_state(self._pending_rng)  # type: ignore[arg-type]
+                self._pending_rng = None
+                log.info(
+                    "run %s already finished (%s holds a matching .DONE): skipped training, loaded the final "
+                    "state (%d epochs, step %d)",
+                    self.run_hash,
+                    self.ckpt_dir,
+                    self.epoch,
+                    self.global_step,
+                )
+                return self.history
+            if state is not None:
+                self._load_state(state)
+                resumed = True
+                log.info(
+                    "resuming from %s at epoch %d, batch %d (global step %d)",
+                    self.last_checkpoint,
+                    self.epoch,
+                    self.step_in_epoch,
+                    self.global_step,
+                )
+
+        self._open_writer(purge_step=len(self.history) + 1 if resumed else None)
+        try:
+            self.model.train()
+            for epoch in range(self.epoch, self.epochs):
+                self.epoch = epoch
+                start = self.step_in_epoch
+                if self._pending_rng is not None and start == 0:
+                    self._apply_pending_rng()
+                for cb in self.callbacks:
+                    cb.on_epoch_start(self, epoch)
+                if self._pending_rng is not None:
+                    self._apply_pending_rng()
+                self._train_epoch(train_set, n, epoch, start)
+                self._end_epoch(epoch, val_set)
+            if self._pending_rng is not None:  # resumed from a final checkpoint that lacked .DONE
+                self._apply_pending_rng()
+            self.epoch = self.epochs
+            if self.ckpt_dir is not None and self.is_main:
+                mark_done(self.ckpt_dir, self.run_hash)
+            dist_utils.barrier(self.dist)
+            for cb in self.callbacks:
+                cb.on_fit_end(self)
+        finally:
+            self._close_writer()
+        return self.history
+
+    def _train_epoch(self, dataset: Dataset, n: int, epoch: int, start: int) -> None:
+        from tqdm.auto import tqdm
+
+        batches = self._epoch_batches(n, epoch)
+        loader = self._loader(dataset, [b for b, _ in batches[start:]])
+        bar = tqdm(
+            total=len(batches),
+            initial=start,
+            desc=f"epoch {epoch + 1}/{self.epochs}",
+            leave=False,
+            disable=not (self.progress and self.is_main),
+            dynamic_ncols=True,
+        )
+        t0 = time.perf_counter()
+        try:
+            for k, batch in enumerate(loader):
+                _, global_n = batches[start + k]
+                self._train_step(batch, global_n)
+                bar.update(1)
+                if self._count and (k % 10 == 0):
+                    bar.set_postfix(loss=f"{self._loss_sum / self._count:.4f}", refresh=False)
+                if self.ckpt_every_steps and self.global_step % self.ckpt_every_steps == 0:
+                    self._elapsed += time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    self._save(done=False)
+        finally:
+            bar.close()
+        self._elapsed += time.perf_counter() - t0
+
+    def _train_step(self, batch: Any, global_n: int) -> None:
+        inputs, targets = _split_batch(batch)
+        inputs = move_to_device(inputs, self.device)
+        targets = move_to_device(targets, self.device)
+        local_n = _batch_size_of(targets)
+        with self._autocast():
+            outputs = self._net(inputs)
+            loss = self._check_loss(self.loss_fn(outputs, targets), "train")
+            extras = [e for cb in self.callbacks if (e := cb.extra_loss(self, outputs, targets)) is not None]
+        extra = None
+        if extras:
+            extra = self._check_loss(sum(extras), "extra_loss")  # type: ignore[arg-type]
+        total = loss if extra is None else loss + extra
+        total_value = float(total.detach().float().item())
+        if not math.isfinite(total_value):
+            self._raise_non_finite(total_value, "the training loss")
+        if self.dist.enabled:
+            # DDP averages gradients over ranks; weight each rank's mean loss by its share of the global
+            # batch so the result is the gradient of the global-batch mean even for unequal shards.
+            scale = local_n * self.dist.world_size / global_n
+            if scale != 1.0:
+                total = total * scale
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(total).backward()
+        else:
+            total.backward()
+        for cb in self.callbacks:
+            cb.on_after_backward(self)
+        if self.grad_clip is not None:
+            if self.scaler is not None:
+                self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.global_step += 1
+        self.step_in_epoch += 1
+        self._loss_sum += float(loss.detach().float().item()) * local_n
+        if extra is not None:
+            self._extra_sum += float(extra.detach().float().item()) * local_n
+        self._correct += count_correct(outputs, targets)
+        self._count += local_n
+        for cb in self.callbacks:
+            cb.on_step_end(self)
+
+    def _end_epoch(self, epoch: int, val_set: Dataset | None) -> None:
+        loss_sum, extra_sum, correct, count = dist_utils.all_reduce_sums(
+            [self._loss_sum, self._extra_sum, self._correct, self._count], self.dist, self.device
+        )
+        record: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "train_loss": loss_sum / count if count else float("nan"),
+            "train_accuracy": correct / count if count else float("nan"),
+        }
+        if self._has_extra:
+            record["train_extra_loss"] = extra_sum / count if count else float("nan")
+        if val_set is not None:
+            val = self.evaluate(val_set)
+            record["val_loss"], record["val_accuracy"] = val["loss"], val["accuracy"]
+        else:
+            record["val_loss"], record["val_accuracy"] = None, None
+        record["lr"] = float(self.optimizer.param_groups[0]["lr"])
+        record["epoch_time_s"] = self._elapsed
+        record["global_step"] = self.global_step
+        for cb in self.callbacks:
+            cb.on_epoch_end(self, epoch, record)
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.history.append(record)
+        self._log_epoch(record)
+        self.epoch = epoch + 1
+        self._reset_partial()
+        self._save(done=self.epoch == self.epochs)
+
+    def _log_epoch(self, record: dict[str, Any]) -> None:
+        def fmt(v: Any) -> str:
+            return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+        if self.is_main:
+            log.info(
+                "epoch %d/%d: %s",
+                record["epoch"],
+                self.epochs,
+                ", ".join(f"{k}={fmt(v)}" for k, v in record.items() if k != "epoch"),
+            )
+        if self._writer is not None:
+            for key, value in record.items():
+                if key in ("epoch", "global_step") or isinstance(value, bool):
+                    continue
+                if isinstance(value, (int, float)):
+                    tag = key.replace("_", "/", 1) if key.startswith(("train_", "val_")) else key
+                    self._writer.add_scalar(tag, value, record["epoch"])
+            self._writer.flush()
+
+    # ------------------------------------------------------------------------------------ evaluate
+    @torch.no_grad()
+    def _run_eval(self, dataset: Dataset, keep_outputs: bool) -> tuple[float, int, int, list, list, list]:
+        n = len(dataset)  # type: ignore[arg-type]
+        batches = self._eval_batches(n)
+        was_training = self.model.training
+        self.model.eval()
+        loss_sum, correct, count = 0.0, 0, 0
+        outs: list[Tensor] = []
+        tgts: list[Tensor] = []
+        order: list[list[int]] = []
+        try:
+            loader = self._loader(dataset, batches)
+            for idx, batch in zip(batches, loader):
+                inputs, targets = _split_batch(batch)
+                inputs = move_to_device(inputs, self.device)
+                targets = move_to_device(targets, self.device)
+                with self._autocast():
+                    outputs = self.model(inputs)  # unwrapped: no DDP gradient/buffer sync needed
+                    loss = self._check_loss(self.loss_fn(outputs, targets), "eval")
+                b = _batch_size_of(targets)
+                loss_sum += float(loss.float().item()) * b
+                correct += count_correct(outputs, targets)
+                count += b
+                if keep_outputs:
+                    outs.append(_primary(outputs).detach().float().cpu())
+                    tgts.append(targets.detach().cpu())
+                    order.append(idx)
+        finally:
+            self.model.train(was_training)
+        return loss_sum, correct, count, outs, tgts, order
+
+    def evaluate(self, dataset: Dataset) -> dict[str, float]:
+        """Mean loss and accuracy over ``dataset`` (model in eval mode, no gradients, global under DDP)."""
+        if len(dataset) < 1:  # type: ignore[arg-type]
+            raise ConfigError("dataset", "an empty dataset", "at least one sample to evaluate")
+        loss_sum, correct, count, *_ = self._run_eval(dataset, keep_outputs=False)
+        loss_sum, correct, count = dist_utils.all_reduce_sums(
+            [loss_sum, correct, count], self.dist, self.device
+        )
+        return {"loss": loss_sum / count, "accuracy": correct / count}
+
+    def predict(self, dataset: Dataset) -> tuple[Tensor, Tensor]:
+        """Outputs ``[N, C]`` (first output if the model returns a tuple) and targets ``[N]``, on the CPU,
+        in dataset order (gathered from every rank under DDP)."""
+        if len(dataset) < 1:  # type: ignore[arg-type]
+            raise ConfigError("dataset", "an empty dataset", "at least one sample to predict")
+        _, _, _, outs, tgts, order = self._run_eval(dataset, keep_outputs=True)
+        if not self.dist.enabled:
+            return torch.cat(outs), torch.cat(tgts)
+        gathered = dist_utils.all_gather_objects(
+            (torch.cat(outs), torch.cat(tgts), [i for b in order for i in b]), self.dist
+        )
+        out = torch.cat([g[0] for g in gathered])
+        tgt = torch.cat([g[1] for g in gathered])
+        pos = torch.tensor([i for g in gathered for i in g[2]])
+        inv = torch.argsort(pos)
+        return out[inv], tgt[inv]
+
+    # --------------------------------------------------------------------------------- checkpoints
+    def _done_matches(self) -> bool:
+        return read_done(self.ckpt_dir) == self.run_hash  # type: ignore[arg-type]
+
+    def _checkpoint_to_resume(self) -> dict[str, Any] | None:
+        """Inspect ckpt_dir: the state to resume from (or None), refusing another run's checkpoint."""
+        assert self.ckpt_dir is not None
+        done_hash = read_done(self.ckpt_dir)
+        last = self.ckpt_dir / LAST_CHECKPOINT
+        if done_hash is not None and done_hash != self.run_hash:
+            raise CheckpointError(
+                f"{self.ckpt_dir} holds a finished run with run_hash {done_hash!r}, not this run's "
+                f"{self.run_hash!r} (different settings). Use another ckpt_dir, or move that directory away "
+                "to train again; nothing was overwritten"
+            )
+        if not last.exists():
+            if done_hash is not None:
+                log.warning("%s has a .DONE marker but no %s: training again", self.ckpt_dir, LAST_CHECKPOINT)
+                if self.is_main:
+                    (self.ckpt_dir / DONE_NAME).unlink(missing_ok=True)
+                dist_utils.barrier(self.dist)
+            return None
+        state = load_checkpoint(last, map_location="cpu")
+        if state.get("run_hash") != self.run_hash:
+            raise CheckpointError(
+                f"checkpoint {last} belongs to run_hash {state.get('run_hash')!r}, not this run's "
+                f"{self.run_hash!r} (different settings). Use another ckpt_dir, or move that file away to "
+                "start from scratch; nothing was overwritten"
+            )
+        return state
+
+    def _state_dict(self, done: bool) -> dict[str, Any]:
+        partial = dist_utils.all_reduce_sums(
+            [self._loss_sum, self._extra_sum, self._correct, self._count], self.dist, self.device
+        )
+        rng = dist_utils.all_gather_objects(get_rng_state(), self.dist)
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "callbacks": [cb.state_dict() for cb in self.callbacks],
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "global_step": self.global_step,
+            "partial": {
+                "loss_sum": partial[0],
+                "extra_sum": partial[1],
+                "correct": int(partial[2]),
+                "count": int(partial[3]),
+                "elapsed": self._elapsed,
+            },
+            "history": [dict(r) for r in self.history],
+            "rng": rng,
+            "world_size": self.dist.world_size,
+            "run_hash": self.run_hash,
+            "done": bool(done),
+        }
+
+    def _save(self, done: bool) -> None:
+        if self.ckpt_dir is None:
+            return
+        state = self._state_dict(done)
+        if self.is_main:
+            save_checkpoint(self.ckpt_dir / LAST_CHECKPOINT, state)
+        dist_utils.barrier(self.dist)
+
+    def save_checkpoint(self, path: str | Path) -> Path:
+        """Write the trainer's full state to ``path`` (atomic; call on every rank under DDP)."""
+        state = self._state_dict(done=False)
+        if self.is_main:
+            save_checkpoint(path, state)
+        dist_utils.barrier(self.dist)
+        return Path(path)
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        where = self.last_checkpoint
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            if self.scheduler is not None and state.get("scheduler") is not None:
+                self.scheduler.load_state_dict(state["scheduler"])
+            if self.scaler is not None and state.get("scaler") is not None:
+                self.scaler.load_state_dict(state["scaler"])
+            cb_states = state["callbacks"]
+            if len(cb_states) != len(self.callbacks):
+                raise ValueError(
+                    f"it holds {len(cb_states)} callback states but the trainer has "
+                    f"{len(self.callbacks)} callbacks"
+                )
+            for cb, cb_state in zip(self.callbacks, cb_states):
+                cb.load_state_dict(cb_state)
+            self.epoch = int(state["epoch"])
+            self.global_step = int(state["global_step"])
+            self.step_in_epoch = int(state["step_in_epoch"])
+            self.history = History(dict(r) for r in state["history"])
+            partial = state["partial"]
+            first = self.dist.rank == 0  # global partial sums go to rank 0 only; others start at 0
+            self._loss_sum = float(partial["loss_sum"]) if first else 0.0
+            self._extra_sum = float(partial["extra_sum"]) if first else 0.0
+            self._correct = int(partial["correct"]) if first else 0
+            self._count = int(partial["count"]) if first else 0
+            self._elapsed = float(partial["elapsed"])
+            rng = state["rng"]
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            raise CheckpointError(
+                f"checkpoint {where} does not fit this model/trainer ({type(exc).__name__}: {exc}); use "
+                "another ckpt_dir or move the file away to start from scratch"
+            ) from exc
+        if len(rng) == self.dist.world_size:
+            self._pending_rng = rng[self.dist.rank]
+        else:
+            log.warning(
+                "checkpoint was written by %d processes, this run has %d: RNG streams are re-derived, "
+                "so the resumed run is not bit-identical",
+                len(rng),
+                self.dist.world_size,
+            )
+            self._pending_rng = rng[min(self.dist.rank, len(rng) - 1)]
+
+    def _apply_pending_rng(self) -> None:
+        if self._pending_rng is not None:
+            set_rng_state(self._pending_rng)
+            self._pending_rng = None
+
+    # -------------------------------------------------------------------------------- tensorboard
+    def _open_writer(self, purge_step: int | None) -> None:
+        if self.tb_dir is None or not self.is_main:
+            return
+        from torch.utils.tensorboard import SummaryWriter
+
+        self._writer = SummaryWriter(log_dir=str(self.tb_dir), purge_step=purge_step)
+
+    def _close_writer(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

@@ -1,0 +1,222 @@
+"""Checkpoint files: atomic writes, weights_only loading, CheckpointError for every bad file, RNG states,
+the .DONE marker, and the trainer never overwriting a checkpoint it cannot use."""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from snnkit.errors import CheckpointError
+from snnkit.train import (
+    LAST_CHECKPOINT,
+    Trainer,
+    get_rng_state,
+    is_done,
+    load_checkpoint,
+    mark_done,
+    read_done,
+    save_checkpoint,
+    set_rng_state,
+)
+
+
+class Opaque:  # not allowed under weights_only=True
+    pass
+
+
+def _state() -> dict:
+    model = nn.Linear(3, 2)
+    opt = torch.optim.Adam(model.parameters())
+    model(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    return {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 3, "rng": get_rng_state()}
+
+
+def _good_file(tmp_path: Path) -> tuple[Path, bytes]:
+    path = save_checkpoint(tmp_path / "good.pt", _state())
+    return path, path.read_bytes()
+
+
+def test_roundtrip_loads_with_weights_only(tmp_path: Path) -> None:
+    state = _state()
+    path = save_checkpoint(tmp_path / "a" / "ck.pt", state)
+    loaded = load_checkpoint(path)
+    assert loaded["epoch"] == 3
+    for k, v in state["model"].items():
+        assert torch.equal(loaded["model"][k], v)
+    assert loaded["optimizer"]["param_groups"] == state["optimizer"]["param_groups"]
+    torch.load(path, weights_only=True)  # plain torch can read it safely too
+    assert [p.name for p in path.parent.iterdir()] == ["ck.pt"]  # no temp file left behind
+
+
+def test_missing_file_names_it(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="nope.pt.*does not exist"):
+        load_checkpoint(tmp_path / "nope.pt")
+
+
+@given(frac=st.floats(min_value=0.0, max_value=0.999))
+def test_any_truncation_is_a_checkpoint_error(tmp_path_factory: pytest.TempPathFactory, frac: float) -> None:
+    tmp = tmp_path_factory.mktemp("trunc")
+    path, blob = _good_file(tmp)
+    cut = tmp / "cut.pt"
+    cut.write_bytes(blob[: int(len(blob) * frac)])
+    with pytest.raises(CheckpointError, match="cut.pt") as info:
+        load_checkpoint(cut)
+    assert "delete it" in str(info.value)
+    assert cut.read_bytes() == blob[: int(len(blob) * frac)]  # never modified
+
+
+def test_garbage_and_foreign_files(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(os.urandom(4096))
+    with pytest.raises(CheckpointError, match="junk.pt"):
+        load_checkpoint(junk)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.ones(2)}, foreign)  # loads, but is not a snnkit checkpoint
+    with pytest.raises(CheckpointError, match="foreign.pt.*not a snnkit checkpoint"):
+        load_checkpoint(foreign)
+    unsafe = tmp_path / "unsafe.pt"
+    torch.save({"__snnkit_checkpoint__": 1, "x": Opaque()}, unsafe)  # needs full unpickling: refused
+    with pytest.raises(CheckpointError, match="unsafe.pt"):
+        load_checkpoint(unsafe)
+
+
+def test_unsafe_state_is_refused_and_the_old_file_kept(tmp_path: Path) -> None:
+    path, blob = _good_file(tmp_path)
+    with pytest.raises(CheckpointError, match="weights_only"):
+        save_checkpoint(path, {"callback": Opaque()})
+    with pytest.raises(CheckpointError, match="not serialisable"):
+        save_checkpoint(path, {"fn": lambda x: x})
+    with pytest.raises(CheckpointError, match="must be a dict"):
+        save_checkpoint(path, [1, 2])  # type: ignore[arg-type]
+    assert path.read_bytes() == blob
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.pt"]
+
+
+def test_crash_during_rename_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path, blob = _good_file(tmp_path)
+
+    def boom(*_a, **_k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, {"epoch": 9})
+    monkeypatch.undo()
+    assert path.read_bytes() == blob
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.pt"]
+
+
+def test_rng_state_roundtrip_through_a_weights_only_file(tmp_path: Path) -> None:
+    random.seed(1)
+    np.random.seed(2)
+    torch.manual_seed(3)
+    np.random.normal()  # leave a cached gaussian in numpy's state
+    random.gauss(0, 1)
+    save_checkpoint(tmp_path / "rng.pt", {"rng": get_rng_state()})
+    expected = (
+        random.random(),
+        random.gauss(0, 1),
+        np.random.rand(4).tolist(),
+        np.random.normal(),
+        torch.rand(4),
+    )
+    random.seed(99)
+    np.random.seed(99)
+    torch.manual_seed(99)
+    set_rng_state(load_checkpoint(tmp_path / "rng.pt")["rng"])
+    got = (random.random(), random.gauss(0, 1), np.random.rand(4).tolist(), np.random.normal(), torch.rand(4))
+    assert got[:4] == expected[:4]
+    assert torch.equal(got[4], expected[4])
+    with pytest.raises(CheckpointError, match="RNG state is malformed"):
+        set_rng_state({"python": {}})
+
+
+def test_done_marker(tmp_path: Path) -> None:
+    assert read_done(tmp_path) is None and not is_done(tmp_path, "abc")
+    mark_done(tmp_path / "run", "abc")
+    assert is_done(tmp_path / "run", "abc")
+    assert not is_done(tmp_path / "run", "abd")
+    assert read_done(tmp_path / "run") == "abc"
+
+
+# ----------------------------------------------------------------------------- trainer + bad files
+def _trainer(ckpt: Path, epochs: int = 2, **kw) -> Trainer:
+    torch.manual_seed(0)
+    return Trainer(
+        nn.Linear(4, 2),
+        loss_fn=nn.functional.cross_entropy,
+        optimizer=functools.partial(torch.optim.SGD, lr=0.1),
+        epochs=epochs,
+        batch_size=8,
+        seed=0,
+        ckpt_dir=ckpt,
+        progress=False,
+        device="cpu",
+        **kw,
+    )
+
+
+def _data() -> TensorDataset:
+    x = torch.randn(24, 4, generator=torch.Generator().manual_seed(0))
+    return TensorDataset(x, (x[:, 0] > 0).long())
+
+
+def test_trainer_refuses_a_corrupted_checkpoint_and_leaves_it(tmp_path: Path) -> None:
+    _trainer(tmp_path, ckpt_every_steps=1).fit(_data())
+    (tmp_path / ".DONE").unlink()  # as if killed after the final save but before the marker
+    last = tmp_path / LAST_CHECKPOINT
+    blob = last.read_bytes()
+    last.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(CheckpointError, match=str(last)):
+        _trainer(tmp_path).fit(_data())
+    assert last.read_bytes() == blob[: len(blob) // 2]
+    assert not (tmp_path / ".DONE").exists()
+
+
+def test_trainer_refuses_another_runs_checkpoint(tmp_path: Path) -> None:
+    _trainer(tmp_path, epochs=1).fit(_data())
+    blob = (tmp_path / LAST_CHECKPOINT).read_bytes()
+    # a finished run with different settings: refused, nothing overwritten or lost
+    with pytest.raises(CheckpointError, match="finished run"):
+        _trainer(tmp_path, epochs=3).fit(_data())
+    assert (tmp_path / LAST_CHECKPOINT).read_bytes() == blob
+    # an unfinished checkpoint of another run: refused as well
+    (tmp_path / ".DONE").unlink()
+    with pytest.raises(CheckpointError, match="belongs to run_hash"):
+        _trainer(tmp_path, epochs=3).fit(_data())
+    assert (tmp_path / LAST_CHECKPOINT).read_bytes() == blob
+    # the matching run loads the finished state
+    trainer = _trainer(tmp_path, epochs=1)
+    history = trainer.fit(_data())
+    assert len(history) == 1 and trainer.global_step == 3
+
+
+def test_done_without_checkpoint_trains_again(tmp_path: Path) -> None:
+    trainer = _trainer(tmp_path, epochs=1)
+    mark_done(tmp_path, trainer.run_hash)
+    history = trainer.fit(_data())
+    assert len(history) == 1 and trainer.global_step == 3
+    assert is_done(tmp_path, trainer.run_hash) and (tmp_path / LAST_CHECKPOINT).exists()
+
+
+def test_unsafe_callback_state_is_caught_before_writing(tmp_path: Path) -> None:
+    from snnkit.train import Callback
+
+    class Bad(Callback):
+        def state_dict(self) -> dict:
+            return {"obj": Opaque()}
+
+    with pytest.raises(CheckpointError, match="weights_only"):
+        _trainer(tmp_path, epochs=1, callbacks=[Bad()]).fit(_data())
+    assert not (tmp_path / LAST_CHECKPOINT).exists()

@@ -1,0 +1,186 @@
+"""snnkit.config: typed schemas; every bad parameter set is a ConfigError naming key and value."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from snnkit import config
+from snnkit.config import Field, Schema, get_schema, load_yaml, validate
+from snnkit.errors import ConfigError
+
+NB = "g2gnet_fashionmnist"
+SCHEMA = get_schema(NB)
+
+
+def test_defaults_are_the_paper_settings():
+    d = SCHEMA.defaults()
+    assert d["hidden_dim"] == 2048 and d["n_hidden"] == 3 and d["T"] == 50
+    assert d["beta"] == 0.9 and d["threshold"] == 1.0 and d["lr"] == 1e-3 and d["weight_decay"] == 1e-4
+    assert d["batch_size"] == 256 and d["epochs"] == 20 and d["enc"] == "current" and d["model"] == "dense"
+    assert d["seed"] == 42 and d["device"] == "auto" and d["data_root"] is None and d["progress"] is True
+    assert validate(NB, {}) == d
+    assert list(validate(NB, {"T": 5})) == list(SCHEMA.fields)  # complete, in schema order
+
+
+def test_conversions_numpy_and_int_for_float():
+    out = validate(NB, {"T": np.int64(7), "lr": 1, "enc_scale": np.float32(2.5), "amp": np.bool_(True)})
+    assert out["T"] == 7 and type(out["T"]) is int
+    assert out["lr"] == 1.0 and type(out["lr"]) is float
+    assert out["enc_scale"] == 2.5 and type(out["enc_scale"]) is float
+    assert out["amp"] is True
+
+
+@pytest.mark.parametrize(
+    "key,value,fragment",
+    [
+        ("T", True, "an integer"),  # bool is never an int
+        ("lr", False, "finite number"),
+        ("T", 2.0, "an integer"),
+        ("hidden_dim", 0, "[1, 65536]"),
+        ("beta", 1.5, "[0, 1]"),
+        ("threshold", 0.0, "(0, inf)"),
+        ("val_fraction", 0.5, "[0, 0.5)"),
+        ("enc", "latency", "'current', 'rate'"),
+        ("device", "tpu", "'auto', 'cpu'"),
+        ("amp", 1, "true or false"),
+        ("seed", None, "integer"),
+        ("lr", math.nan, "finite"),
+        ("dataset", 3, "'fashionmnist'"),
+    ],
+)
+def test_bad_values_name_key_value_and_allowed(key, value, fragment):
+    with pytest.raises(ConfigError) as info:
+        validate(NB, {key: value})
+    msg = str(info.value)
+    assert repr(key) in msg and repr(value) in msg and fragment in msg
+    assert info.value.key == key
+
+
+def test_unknown_key_suggests_closest_and_lists_known():
+    with pytest.raises(ConfigError) as info:
+        validate(NB, {"hiden_dim": 64})
+    msg = str(info.value)
+    assert "'hiden_dim'" in msg and "64" in msg and "did you mean 'hidden_dim'" in msg
+    assert "known keys" in msg and "weight_decay" in msg
+
+
+def test_nullable_and_partial():
+    assert validate(NB, {"grad_clip": None, "train_subset": None})["grad_clip"] is None
+    assert SCHEMA.validate({"T": 3}, partial_ok=True) == {"T": 3}
+    with pytest.raises(ConfigError):
+        SCHEMA.validate({"grad_clip": -1.0}, partial_ok=True)
+
+
+def test_registry_and_bad_schema_definitions():
+    s = config.register(Schema("tmp_test_nb", {"x": Field(int, 1, low=0)}))
+    try:
+        assert get_schema("tmp_test_nb") is s and validate("tmp_test_nb", {"x": 3}) == {"x": 3}
+    finally:
+        config.unregister("tmp_test_nb")
+    with pytest.raises(ConfigError, match="tmp_test_nb"):
+        get_schema("tmp_test_nb")
+    with pytest.raises(ConfigError):  # a bad default is caught when the schema is written
+        Field(int, -1, low=0)
+    with pytest.raises(TypeError):
+        Field(list, [])
+    with pytest.raises(ConfigError):
+        validate(NB, ["T", 3])  # not a mapping
+
+
+def test_load_yaml_reads_exponent_floats():
+    assert load_yaml("lr: 1e-3\nb: 1.0e-4\nc: 3\nd: abc\ne: -2E+2") == {
+        "lr": 1e-3, "b": 1e-4, "c": 3, "d": "abc", "e": -200.0}
+
+
+# -- hypothesis: bad parameter sets ----------------------------------------------------------------
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**9, 10**9), st.text(max_size=8),
+                     st.floats(allow_nan=True, allow_infinity=True))
+
+
+def _fits(field: Field, value) -> bool:
+    try:
+        field.check("k", value)
+        return True
+    except ConfigError:
+        return False
+
+
+@st.composite
+def bad_param_sets(draw):
+    """A valid base set plus exactly one defect: an unknown key, or a value its field rejects."""
+    good_keys = draw(st.lists(st.sampled_from(sorted(SCHEMA.fields)), max_size=5, unique=True))
+    params = {k: SCHEMA.fields[k].default for k in good_keys}
+    if draw(st.booleans()):
+        key = draw(st.text(min_size=1, max_size=12).filter(lambda k: k not in SCHEMA.fields))
+        value = draw(_scalars)
+    else:
+        key = draw(st.sampled_from(sorted(SCHEMA.fields)))
+        field = SCHEMA.fields[key]
+        candidates = _scalars
+        if field.choices:
+            candidates = st.one_of(_scalars, st.sampled_from([c + "x" for c in field.choices]))
+        if field.low is not None or field.high is not None:
+            lo, hi = field.low, field.high
+            outside = []
+            if lo is not None:
+                outside.append(st.floats(max_value=lo, allow_nan=False).filter(lambda v: v < lo or
+                                                                               not field.low_inclusive))
+            if hi is not None:
+                outside.append(st.floats(min_value=hi, allow_nan=False).filter(lambda v: v > hi or
+                                                                              not field.high_inclusive))
+            candidates = st.one_of(candidates, *outside)
+        value = draw(candidates.filter(lambda v: not _fits(field, v)))
+    params[key] = value
+    return key, value, params
+
+
+@given(bad_param_sets())
+def test_every_bad_parameter_set_is_a_config_error(case):
+    key, value, params = case
+    try:
+        validate(NB, params)
+    except ConfigError as exc:
+        assert exc.key == key
+        msg = str(exc)
+        assert repr(key) in msg and repr(value) in msg
+    else:  # pragma: no cover - the test fails here
+        pytest.fail(f"{params!r} was accepted")
+
+
+@st.composite
+def good_param_sets(draw):
+    out = {}
+    for key, field in SCHEMA.fields.items():
+        if not draw(st.booleans()):
+            continue
+        if field.nullable and draw(st.booleans()):
+            out[key] = None
+        elif field.choices:
+            out[key] = draw(st.sampled_from(field.choices))
+        elif field.type is bool:
+            out[key] = draw(st.booleans())
+        elif field.type is str:
+            out[key] = draw(st.text(max_size=10))
+        elif field.type is int:
+            out[key] = draw(st.integers(int(field.low if field.low is not None else -1000),
+                                        int(field.high if field.high is not None else 10**6)))
+        else:
+            v = draw(st.floats(field.low if field.low is not None else -1e6,
+                               field.high if field.high is not None else 1e6,
+                               exclude_min=not field.low_inclusive, exclude_max=not field.high_inclusive))
+            out[key] = v
+    return out
+
+
+@given(good_param_sets())
+def test_good_parameter_sets_pass_and_round_trip(params):
+    out = validate(NB, params)
+    assert set(out) == set(SCHEMA.fields)
+    for key, value in params.items():
+        assert out[key] == value
+    assert validate(NB, out) == out

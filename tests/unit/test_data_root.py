@@ -1,0 +1,243 @@
+"""Dataset resolution: data_root > $SNNKIT_DATA > system > cache > download > DataError."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import tarfile
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from snnkit.data import load_fashion_mnist, root, write_idx
+from snnkit.errors import DataError
+
+REAL_DOWNLOAD = root.download_url  # captured before the autouse fixture replaces it
+FILES = [
+    ("t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte"),
+    ("t10k-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte"),
+]
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch, tmp_path):
+    def no_network(url, dest, md5):
+        raise AssertionError(f"test tried to download {url}")
+
+    monkeypatch.setattr(root, "download_url", no_network)
+    monkeypatch.delenv(root.ENV_VAR, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(root, "SYSTEM_LOCATIONS", {})
+
+
+def _make(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, _ in FILES:
+        (directory / name).write_bytes(b"x")
+    return directory
+
+
+def _where(paths):
+    assert len({p.parent for p in paths}) == 1
+    return paths[0].parent
+
+
+def test_order_explicit_env_system_cache(monkeypatch, tmp_path):
+    explicit, env, system = _make(tmp_path / "a"), _make(tmp_path / "b"), _make(tmp_path / "c")
+    cache = _make(tmp_path / "cache" / "snnkit" / "data" / "fashion-mnist")
+    monkeypatch.setenv(root.ENV_VAR, str(env))
+    monkeypatch.setattr(root, "SYSTEM_LOCATIONS", {"fashionmnist": [system]})
+    assert _where(root.find_files("fashionmnist", FILES, data_root=explicit)) == explicit
+    assert _where(root.find_files("fashionmnist", FILES)) == env
+    monkeypatch.delenv(root.ENV_VAR)
+    assert _where(root.find_files("fashionmnist", FILES)) == system
+    monkeypatch.setattr(root, "SYSTEM_LOCATIONS", {})
+    assert _where(root.find_files("fashionmnist", FILES)) == cache
+
+
+def test_explicit_root_without_files_falls_through_to_env(monkeypatch, tmp_path):
+    env = _make(tmp_path / "env")
+    monkeypatch.setenv(root.ENV_VAR, str(env))
+    assert _where(root.find_files("fashionmnist", FILES, data_root=tmp_path / "empty")) == env
+
+
+def test_subdirectories_and_alternative_names(tmp_path):
+    d = tmp_path / "r" / "FashionMNIST" / "raw"  # torchvision's layout
+    d.mkdir(parents=True)
+    for _, raw in FILES:
+        (d / raw).write_bytes(b"x")  # uncompressed names
+    got = root.find_files("fashionmnist", FILES, data_root=tmp_path / "r")
+    assert [p.name for p in got] == [raw for _, raw in FILES]
+
+
+def test_files_split_across_directories_do_not_count(tmp_path):
+    (tmp_path / FILES[0][0]).write_bytes(b"x")
+    (tmp_path / "fashion-mnist").mkdir()
+    (tmp_path / "fashion-mnist" / FILES[1][0]).write_bytes(b"x")
+    with pytest.raises(DataError):
+        root.find_files("fashionmnist", FILES, data_root=tmp_path, download=False)
+
+
+def test_download_is_last_and_goes_to_data_root(monkeypatch, tmp_path):
+    system = _make(tmp_path / "sys")
+    monkeypatch.setattr(root, "SYSTEM_LOCATIONS", {"fashionmnist": [system]})
+    calls = []
+
+    def fake(url, dest, md5):
+        calls.append(url)
+
+    assert _where(root.find_files("fashionmnist", FILES, downloader=fake)) == system
+    assert calls == []  # found locally: no download
+
+    monkeypatch.setattr(root, "SYSTEM_LOCATIONS", {})
+    payload = {r.filename: f"content of {r.filename}".encode() for r in root.SOURCES["fashionmnist"].remotes}
+    remotes = {r.filename: r for r in root.SOURCES["fashionmnist"].remotes}
+    monkeypatch.setitem(
+        root.SOURCES,
+        "fashionmnist",
+        root.Source(
+            key="fashionmnist",
+            title="Fashion-MNIST",
+            subdirs=("fashion-mnist",),
+            remotes=tuple(
+                root.Remote(n, r.urls, hashlib.md5(payload[n]).hexdigest()) for n, r in remotes.items()
+            ),
+        ),
+    )
+
+    def writer(url, dest, md5):
+        calls.append(url)
+        dest.write_bytes(payload[dest.name])
+
+    got = root.find_files("fashionmnist", FILES, data_root=tmp_path / "dl", downloader=writer)
+    assert _where(got) == tmp_path / "dl" / "fashion-mnist"
+    assert [p.read_bytes() for p in got] == [payload[n] for n, _ in FILES]
+    assert len(calls) == 2 and all(u.startswith("http") for u in calls)
+    # without data_root or env, downloads land in the cache
+    got = root.find_files("fashionmnist", [("train-labels-idx1-ubyte.gz",)], downloader=writer)
+    assert _where(got) == tmp_path / "cache" / "snnkit" / "data" / "fashion-mnist"
+
+
+def test_download_with_bad_checksum_is_rejected_and_removed(tmp_path):
+    tried = []
+
+    def corrupt(url, dest, md5):
+        tried.append(url)
+        dest.write_bytes(b"not the file")
+
+    with pytest.raises(DataError, match="checksum mismatch"):
+        root.find_files("fashionmnist", FILES, data_root=tmp_path, downloader=corrupt)
+    assert len(tried) == len(root.SOURCES["fashionmnist"].remotes[0].urls)  # every mirror tried
+    assert not any(tmp_path.rglob("*.gz"))
+
+
+def test_missing_everywhere_message(monkeypatch, tmp_path):
+    system = tmp_path / "usr-share"
+    monkeypatch.setattr(root, "SYSTEM_LOCATIONS", {"fashionmnist": [system]})
+    with pytest.raises(DataError) as info:
+        load_fashion_mnist("test", data_root=tmp_path / "mine", download=False)
+    msg = str(info.value)
+    for needle in (
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte",
+        str(tmp_path / "mine"),
+        str(system),
+        "data_root",
+        "SNNKIT_DATA",
+        "download disabled",
+        "apt-get install dataset-fashion-mnist",
+    ):
+        assert needle in msg, needle
+
+
+def test_missing_everywhere_with_failed_download(tmp_path):
+    def offline_dl(url, dest, md5):
+        raise DataError(f"download of {url} failed: URLError: no network")
+
+    with pytest.raises(DataError, match="no network") as info:
+        root.find_files("mnist", [("train-images-idx3-ubyte.gz",)], downloader=offline_dl, what="train")
+    assert "MNIST train" in str(info.value)
+
+
+def test_unknown_source():
+    with pytest.raises(DataError, match="unknown data source"):
+        root.find_files("imagenet", ["x"])
+
+
+def test_download_url_atomic_and_checked(monkeypatch, tmp_path):
+    body = b"hello dataset"
+
+    def fake_urlopen(url, timeout):
+        return io.BytesIO(body)
+
+    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
+    dest = tmp_path / "f.gz"
+    real = REAL_DOWNLOAD
+    real("http://example.invalid/f.gz", dest, hashlib.md5(body).hexdigest())
+    assert dest.read_bytes() == body
+    with pytest.raises(DataError, match="checksum mismatch"):
+        real("http://example.invalid/g.gz", tmp_path / "g.gz", "0" * 32)
+    assert not (tmp_path / "g.gz").exists() and list(tmp_path.glob(".g.gz*")) == []
+
+    def refused(url, timeout):
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refused)
+    with pytest.raises(DataError, match="connection refused"):
+        real("http://example.invalid/h.gz", tmp_path / "h.gz", "0" * 32)
+    assert not (tmp_path / "h.gz").exists()
+
+
+def test_archive_download_is_extracted(monkeypatch, tmp_path):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name in ("cifar-10-batches-py/test_batch", "cifar-10-batches-py/batches.meta"):
+            info = tarfile.TarInfo(name)
+            info.size = 3
+            tar.addfile(info, io.BytesIO(b"abc"))
+    blob = buf.getvalue()
+    monkeypatch.setitem(
+        root.SOURCES,
+        "cifar10",
+        root.Source(
+            "cifar10",
+            "CIFAR-10",
+            ("cifar10",),
+            (root.Remote("c.tar.gz", ("http://x/c",), hashlib.md5(blob).hexdigest(), True),),
+        ),
+    )
+    got = root.find_files(
+        "cifar10",
+        ["cifar-10-batches-py/test_batch", "cifar-10-batches-py/batches.meta"],
+        data_root=tmp_path,
+        downloader=lambda url, dest, md5: dest.write_bytes(blob),
+    )
+    assert got[0] == tmp_path / "cifar10" / "cifar-10-batches-py" / "test_batch"
+    assert got[0].read_bytes() == b"abc"
+
+
+def test_real_idx_download_path_end_to_end(monkeypatch, tmp_path):
+    """A downloaded, checksum-verified .gz set is then read by the IDX loader."""
+    imgs = np.zeros((2, 28, 28), np.uint8)
+    blobs = {}
+    for name, arr in (
+        ("t10k-images-idx3-ubyte.gz", imgs),
+        ("t10k-labels-idx1-ubyte.gz", np.array([1, 2], np.uint8)),
+    ):
+        p = write_idx(tmp_path / "src" / name, arr)
+        blobs[name] = p.read_bytes()
+    assert gzip.decompress(blobs["t10k-labels-idx1-ubyte.gz"])[:4] == b"\x00\x00\x08\x01"
+    monkeypatch.setitem(
+        root.SOURCES,
+        "fashionmnist",
+        root.Source(
+            "fashionmnist", "Fashion-MNIST", ("fashion-mnist",),
+            tuple(root.Remote(n, (f"http://x/{n}",), hashlib.md5(b).hexdigest()) for n, b in blobs.items()),
+        ),
+    )  # fmt: skip
+    monkeypatch.setattr(root, "download_url", lambda url, dest, md5: dest.write_bytes(blobs[dest.name]))
+    ds = load_fashion_mnist("test", data_root=tmp_path / "dst", verify=False)
+    assert ds.targets.tolist() == [1, 2]

@@ -1,0 +1,191 @@
+"""Tests of snnkit.report.figures: every function returns a Figure with the expected axes and saves a PNG."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from snnkit.report import figures as F  # noqa: E402
+
+LABEL = "Fashion-MNIST (embedded subset)"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _visible_axes(fig: Figure) -> list:
+    return [ax for ax in fig.axes if ax.get_visible()]
+
+
+def _all_titles(fig: Figure) -> str:
+    sup = fig._suptitle.get_text() if fig._suptitle is not None else ""
+    return sup + " ".join(ax.get_title() for ax in fig.axes)
+
+
+def _saves_png(fig: Figure, tmp_path, name: str = "fig.png") -> None:
+    path = F.save_figure(fig, tmp_path / name)
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC and len(data) > 1000
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_confusion_heatmap(tmp_path):
+    cm = np.array([[5, 1, 0], [2, 3, 1], [0, 0, 4]])
+    fig = F.confusion_heatmap(cm, ["T-shirt", "Trouser", "Bag"], dataset_label=LABEL)
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 2  # heatmap + colour bar
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "Predicted class" and ax.get_ylabel() == "True class"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["T-shirt", "Trouser", "Bag"]
+    assert LABEL in ax.get_title() and "normalised" in ax.get_title()
+    texts = [t.get_text() for t in ax.texts]
+    assert texts[0] == "0.83" and len(texts) == 9  # 5/6, row-normalised annotations
+    _saves_png(fig, tmp_path)
+
+
+def test_confusion_heatmap_counts_single_class_and_empty_row(tmp_path):
+    fig = F.confusion_heatmap(np.array([[7]]), ["only"], normalize=False, dataset_label="digits", title="CM")
+    assert fig.axes[0].get_title() == "CM — digits"
+    assert [t.get_text() for t in fig.axes[0].texts] == ["7"]
+    _saves_png(fig, tmp_path)
+    fig2 = F.confusion_heatmap(torch.tensor([[0, 0], [1, 1]]), ["a", "b"], dataset_label=LABEL)
+    assert [t.get_text() for t in fig2.axes[0].texts] == ["0.00", "0.00", "0.50", "0.50"]
+
+
+def test_confusion_heatmap_errors():
+    with pytest.raises(ValueError, match="square"):
+        F.confusion_heatmap(np.zeros((2, 3)), ["a", "b"], dataset_label=LABEL)
+    with pytest.raises(ValueError, match="3 class names"):
+        F.confusion_heatmap(np.zeros((2, 2)), ["a", "b", "c"], dataset_label=LABEL)
+    with pytest.raises(ValueError, match="dataset_label"):
+        F.confusion_heatmap(np.eye(2), ["a", "b"], dataset_label="  ")
+
+
+def test_spike_raster_shapes_and_subsetting(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    spikes = torch.rand(20, 3, 300, generator=g) < 0.1  # [T, B, N] bool
+    fig = F.spike_raster(spikes, max_neurons=50, dataset_label=LABEL)
+    ax = _visible_axes(fig)[0]
+    assert len(fig.axes) == 1
+    offsets = ax.collections[0].get_offsets()
+    expected = spikes[:, 0, :50].nonzero().numpy()
+    assert len(offsets) == len(expected)  # first sample, first 50 neurons only
+    assert ax.get_xlabel() == "Time step" and "first 50 of 300" in ax.get_ylabel()
+    assert LABEL in ax.get_title()
+    _saves_png(fig, tmp_path)
+    fig2 = F.spike_raster(np.eye(4), dataset_label=LABEL)  # [T, N] float
+    assert len(fig2.axes[0].collections[0].get_offsets()) == 4
+
+
+def test_spike_raster_all_zero_and_conv_shape(tmp_path):
+    fig = F.spike_raster(torch.zeros(10, 2, 4, 5, 5), dataset_label=LABEL)
+    ax = fig.axes[0]
+    assert not ax.collections and any(t.get_text() == "no spikes" for t in ax.texts)
+    assert "(100)" in ax.get_ylabel()
+    assert "rate 0.000" in ax.get_title()
+    _saves_png(fig, tmp_path)
+    with pytest.raises(ValueError, match="expected"):
+        F.spike_raster(torch.zeros(5), dataset_label=LABEL)
+    with pytest.raises(ValueError, match="sample"):
+        F.spike_raster(torch.zeros(5, 2, 3), dataset_label=LABEL, sample=2)
+
+
+def test_firing_rate_histogram(tmp_path):
+    rates = {
+        "lif1": torch.rand(100, generator=torch.Generator().manual_seed(1)) * 0.1,
+        "lif2": np.zeros(50),  # a silent layer
+        "lif3": [0.02, 0.03],
+    }
+    fig = F.firing_rate_histogram(rates, ncols=2, dataset_label="CIFAR-10 stand-in")
+    vis = _visible_axes(fig)
+    assert len(vis) == 3 and len(fig.axes) == 4
+    assert [ax.get_title() for ax in vis] == ["lif1 (n=100)", "lif2 (n=50)", "lif3 (n=2)"]
+    assert "CIFAR-10 stand-in" in fig._suptitle.get_text()
+    assert vis[1].get_legend().get_texts()[0].get_text() == "mean 0"
+    _saves_png(fig, tmp_path)
+    with pytest.raises(ValueError, match="empty"):
+        F.firing_rate_histogram({}, dataset_label=LABEL)
+
+
+def test_weight_histogram_nonzero_only(tmp_path):
+    w = torch.zeros(20, 10)
+    w[:, :3] = torch.randn(20, 3, generator=torch.Generator().manual_seed(2))
+    lin = torch.nn.Linear(4, 2)
+    fig = F.weight_histogram(
+        {"fc1.weight": w, "fc1.bias": torch.zeros(5)}, nonzero_only=True, dataset_label=LABEL
+    )
+    titles = [ax.get_title() for ax in _visible_axes(fig)]
+    assert titles == ["fc1.weight (n=60)", "fc1.bias (n=0)"]
+    assert "non-zero" in fig._suptitle.get_text()
+    _saves_png(fig, tmp_path)
+    fig2 = F.weight_histogram(lin.named_parameters(), dataset_label=LABEL)
+    assert len(_visible_axes(fig2)) == 2
+
+
+def test_training_curves_list_and_dataframe(tmp_path):
+    history = [
+        {
+            "epoch": e,
+            "train_loss": 2.0 / e,
+            "test_loss": 2.2 / e,
+            "train_accuracy": 0.5 + 0.1 * e,
+            "test_accuracy": 0.45 + 0.1 * e,
+            "lr": 1e-3,
+        }
+        for e in range(1, 4)
+    ]
+    fig = F.training_curves(history, dataset_label=LABEL)
+    assert len(fig.axes) == 2
+    loss_ax, acc_ax = fig.axes
+    assert loss_ax.get_ylabel() == "Loss" and acc_ax.get_ylabel() == "Accuracy (%)"
+    assert [ln.get_label() for ln in loss_ax.lines] == ["train_loss", "test_loss"]
+    np.testing.assert_allclose(acc_ax.lines[0].get_ydata(), [60.0, 70.0, 80.0])  # fractions -> percent
+    np.testing.assert_array_equal(acc_ax.lines[0].get_xdata(), [1, 2, 3])
+    assert LABEL in fig._suptitle.get_text()
+    _saves_png(fig, tmp_path)
+    # DataFrame, percentages already, one epoch, loss only
+    fig2 = F.training_curves(pd.DataFrame({"val_acc": [87.0]}), dataset_label=LABEL, title="Run 1")
+    assert len(fig2.axes) == 1
+    np.testing.assert_allclose(fig2.axes[0].lines[0].get_ydata(), [87.0])
+    assert fig2._suptitle.get_text() == f"Run 1 — {LABEL}"
+    with pytest.raises(ValueError, match="no loss or accuracy"):
+        F.training_curves([{"epoch": 1, "lr": 0.1}], dataset_label=LABEL)
+    with pytest.raises(ValueError, match="empty"):
+        F.training_curves([], dataset_label=LABEL)
+
+
+def test_feature_maps(tmp_path):
+    maps = torch.randn(10, 6, 6, generator=torch.Generator().manual_seed(3))
+    maps[4] = 0.0  # constant map must not break the colour scaling
+    fig = F.feature_maps(maps, ncols=4, dataset_label=LABEL)
+    assert len(fig.axes) == 12 and len(_visible_axes(fig)) == 10
+    assert all(len(ax.images) == 1 for ax in _visible_axes(fig))
+    assert "Feature maps (10)" in fig._suptitle.get_text() and LABEL in fig._suptitle.get_text()
+    _saves_png(fig, tmp_path)
+    single = F.feature_maps(np.ones((3, 3)), dataset_label=LABEL)
+    assert len(single.axes) == 1
+    with pytest.raises(ValueError, match=r"\[C, H, W\]"):
+        F.feature_maps(np.ones((1, 2, 3, 4)), dataset_label=LABEL)
+
+
+def test_style_is_scoped_and_applicable():
+    before = matplotlib.rcParams["axes.spines.top"]
+    F.confusion_heatmap(np.eye(2), ["a", "b"], dataset_label=LABEL)
+    assert matplotlib.rcParams["axes.spines.top"] == before  # drawing does not leak the style
+    with matplotlib.rc_context():
+        F.apply_style()
+        assert matplotlib.rcParams["axes.spines.top"] is False
+        assert matplotlib.rcParams["axes.prop_cycle"].by_key()["color"][:2] == F.PALETTE[:2]
+    assert len(F.PALETTE) == len(set(F.PALETTE)) == 8

@@ -1,0 +1,369 @@
+"""Tests of snnkit.train.metrics: metrics against hand-computed values, invariants, SpikeRecorder rates."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import nn
+
+from snnkit.train.metrics import (
+    SpikeRecorder,
+    accuracy,
+    classification_report,
+    confusion_matrix,
+    macro_f1,
+    roc_auc,
+)
+
+# ------------------------------------------------------------------------------------------------
+# plain metrics, hand-computed
+# ------------------------------------------------------------------------------------------------
+PREDS = [0, 1, 1, 2, 2, 2, 0]
+TARGETS = [0, 1, 2, 2, 2, 1, 1]
+
+
+def test_accuracy_labels_and_scores():
+    assert accuracy(PREDS, TARGETS) == pytest.approx(4 / 7)
+    scores = torch.tensor([[3.0, 1.0, 0.0], [0.0, 2.0, 1.0], [0.0, 0.0, 5.0]])
+    assert accuracy(scores, torch.tensor([0, 2, 2])) == pytest.approx(2 / 3)
+    assert accuracy(np.array([1, 1]), np.array([1, 1])) == 1.0
+    assert isinstance(accuracy(PREDS, TARGETS), float)
+
+
+def test_accuracy_rejects_bad_input():
+    with pytest.raises(ValueError, match="differ in length"):
+        accuracy([0, 1], [0])
+    with pytest.raises(ValueError, match="empty"):
+        accuracy([], [])
+    with pytest.raises(ValueError, match="shape"):
+        accuracy(np.zeros((2, 2, 2)), [0, 1])
+    with pytest.raises(ValueError, match="non-integer"):
+        accuracy([0.5, 1.0], [0, 1])
+
+
+def test_confusion_matrix_hand_computed():
+    cm = confusion_matrix(PREDS, TARGETS, 4)
+    expected = np.array(
+        [
+            [1, 0, 0, 0],  # true 0 -> pred 0
+            [1, 1, 1, 0],  # true 1 -> pred 0, 1, 2
+            [0, 1, 2, 0],  # true 2 -> pred 1, 2, 2
+            [0, 0, 0, 0],  # class 3 never occurs but keeps its row and column
+        ]
+    )
+    np.testing.assert_array_equal(cm, expected)
+    with pytest.raises(ValueError, match="allowed are 0..2"):
+        confusion_matrix([0, 3], [0, 1], 3)
+    with pytest.raises(ValueError, match="n_classes"):
+        confusion_matrix([0], [0], 0)
+
+
+def test_macro_f1_hand_computed():
+    # class 0: tp1 fp1 fn0 -> f1 2/3; class 1: tp1 fp1 fn2 -> p 1/2 r 1/3 f1 0.4; class 2: tp2 fp1 fn1 -> 2/3
+    expected = (2 / 3 + 0.4 + 2 / 3) / 3
+    assert macro_f1(PREDS, TARGETS) == pytest.approx(expected)
+    # with an extra absent class, its F1 of 0 enters the mean
+    assert macro_f1(PREDS, TARGETS, n_classes=4) == pytest.approx(expected * 3 / 4)
+
+
+def test_roc_auc_binary_and_multiclass():
+    # binary: scores pushed through softmax; class-1 probability ordering decides the AUC
+    scores = np.array([[0.0, 1.0], [0.0, 2.0], [0.0, -1.0], [0.0, 0.5]])
+    targets = np.array([1, 1, 0, 0])
+    # positives {1, 2}, negatives {-1, 0.5}: all 4 pairs ordered -> AUC 1
+    assert roc_auc(scores, targets, 2) == pytest.approx(1.0)
+    targets2 = np.array([1, 0, 0, 1])  # positives {1, 0.5}, negatives {2, -1}: 2 of 4 pairs ordered
+    assert roc_auc(scores, targets2, 2) == pytest.approx(0.5)
+    # multiclass, perfect separation -> 1.0
+    s3 = torch.eye(3).repeat(2, 1) * 5
+    assert roc_auc(s3, torch.tensor([0, 1, 2, 0, 1, 2]), 3) == pytest.approx(1.0)
+
+
+def test_roc_auc_matches_manual_ovr_mean():
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(40, 4))
+    targets = np.arange(40) % 4
+    probs = np.exp(scores) / np.exp(scores).sum(1, keepdims=True)
+    aucs = []
+    for c in range(4):
+        pos = probs[targets == c, c]
+        neg = probs[targets != c, c]
+        pairs = (pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()
+        aucs.append(pairs)
+    assert roc_auc(scores, targets, 4) == pytest.approx(np.mean(aucs))
+
+
+def test_roc_auc_absent_class_is_nan_with_warning(caplog):
+    scores = np.random.default_rng(1).normal(size=(6, 3))
+    with caplog.at_level(logging.WARNING, logger="snnkit.train.metrics"):
+        value = roc_auc(scores, [0, 1, 0, 1, 0, 1], 3)
+    assert math.isnan(value)
+    assert "absent" in caplog.text and "[2]" in caplog.text
+    with caplog.at_level(logging.WARNING, logger="snnkit.train.metrics"):
+        assert math.isnan(roc_auc(np.array([[np.inf, 0.0], [0.0, 1.0]]), [0, 1], 2))
+    with pytest.raises(ValueError, match=r"expected \[N, 3\]"):
+        roc_auc(np.zeros((4, 2)), [0, 1, 0, 1], 3)
+
+
+def test_classification_report_contents():
+    scores = np.eye(3)[PREDS]  # one-hot scores whose arg-max equals PREDS
+    rep = classification_report(scores, TARGETS, ["a", "b", "c"])
+    assert rep["accuracy"] == pytest.approx(4 / 7)
+    assert rep["macro_f1"] == pytest.approx((2 / 3 + 0.4 + 2 / 3) / 3)
+    assert rep["n_samples"] == 7
+    np.testing.assert_array_equal(rep["confusion_matrix"], confusion_matrix(PREDS, TARGETS, 3))
+    assert 0.0 <= rep["roc_auc"] <= 1.0
+    pc = rep["per_class"]
+    assert isinstance(pc, pd.DataFrame)
+    assert list(pc.index) == ["a", "b", "c"]
+    assert list(pc.columns) == ["precision", "recall", "f1", "support"]
+    assert pc.loc["b", "precision"] == pytest.approx(0.5)
+    assert pc.loc["b", "recall"] == pytest.approx(1 / 3)
+    assert pc.loc["c", "support"] == 3
+    with pytest.raises(ValueError, match="3 class names"):
+        classification_report(np.zeros((7, 2)), TARGETS, ["a", "b", "c"])
+
+
+def test_classification_report_single_class_present():
+    rep = classification_report(np.array([[1.0, 0.0], [2.0, 0.0]]), [0, 0], ["x", "y"])
+    assert rep["accuracy"] == 1.0
+    assert math.isnan(rep["roc_auc"])
+    assert rep["per_class"].loc["y", "support"] == 0
+
+
+# ------------------------------------------------------------------------------------------------
+# hypothesis invariants
+# ------------------------------------------------------------------------------------------------
+@st.composite
+def label_pairs(draw):
+    n_classes = draw(st.integers(1, 6))
+    n = draw(st.integers(1, 40))
+    labels = st.lists(st.integers(0, n_classes - 1), min_size=n, max_size=n)
+    return n_classes, np.array(draw(labels)), np.array(draw(labels))
+
+
+@given(label_pairs())
+def test_confusion_matrix_invariants(data):
+    n_classes, preds, targets = data
+    cm = confusion_matrix(preds, targets, n_classes)
+    assert cm.shape == (n_classes, n_classes)
+    assert cm.sum() == len(preds)
+    np.testing.assert_array_equal(cm.sum(axis=1), np.bincount(targets, minlength=n_classes))
+    np.testing.assert_array_equal(cm.sum(axis=0), np.bincount(preds, minlength=n_classes))
+    acc = accuracy(preds, targets)
+    assert 0.0 <= acc <= 1.0
+    assert acc == pytest.approx(np.trace(cm) / cm.sum())
+    assert accuracy(targets, targets) == 1.0
+    # accuracy is symmetric in its arguments and invariant to a common permutation of samples
+    perm = np.random.default_rng(len(preds)).permutation(len(preds))
+    assert accuracy(preds[perm], targets[perm]) == acc == accuracy(targets, preds)
+
+
+@given(label_pairs())
+def test_accuracy_from_scores_equals_from_argmax(data):
+    n_classes, preds, targets = data
+    scores = np.eye(n_classes)[preds] * 3.0 + 0.1
+    assert accuracy(scores, targets) == accuracy(preds, targets)
+    assert accuracy(torch.from_numpy(scores), torch.from_numpy(targets)) == accuracy(preds, targets)
+
+
+# ------------------------------------------------------------------------------------------------
+# SpikeRecorder
+# ------------------------------------------------------------------------------------------------
+class LIF(nn.Module):
+    """Fake spiking module: spike where the input reaches 1 (straight-through gradient)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hard = (x >= 1.0).to(x.dtype)
+        return x - x.detach() + hard
+
+
+class OtherSpiker(nn.Module):
+    """A spiking module with another class name, returning (spikes, membrane) like snnTorch."""
+
+    def forward(self, x: torch.Tensor):
+        return (x >= 1.0).to(x.dtype), x
+
+
+class Toy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lif_in = LIF()
+        self.fc = nn.Linear(6, 3)
+        self.lif_out = LIF()
+        self.other = OtherSpiker()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [T, B, 2, 3]
+        s = self.lif_in(x)
+        h = self.fc(s.flatten(2))
+        out = self.lif_out(h)
+        self.other(h)
+        return out
+
+
+def _input(seed: int, t: int = 5, b: int = 4) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 3, (t, b, 2, 3), generator=g).float() * 0.6  # values 0, 0.6, 1.2
+
+
+def test_recorder_hand_example():
+    class One(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lif = LIF()
+
+        def forward(self, x):
+            return self.lif(x)
+
+    model = One()
+    x = torch.tensor([[[1.0, 0.0]], [[1.0, 1.0]]])  # T=2, B=1, N=2
+    with SpikeRecorder(model, keep_spikes=True) as rec:
+        model(x)
+    assert rec.firing_rates() == {"lif": 0.75}
+    torch.testing.assert_close(rec.neuron_rates()["lif"], torch.tensor([1.0, 0.5], dtype=torch.float64))
+    assert rec.mean_firing_rate() == 0.75
+    assert rec.spikes("lif").dtype == torch.bool
+    assert rec.spikes("lif").tolist() == [[[True, False]], [[True, True]]]
+
+
+def test_recorder_exact_rates_on_toy_model():
+    torch.manual_seed(0)
+    model = Toy()
+    xs = [_input(i) for i in range(3)]
+    with torch.no_grad(), SpikeRecorder(model) as rec:
+        for x in xs:
+            model(x)
+    assert rec.layer_names == ["lif_in", "lif_out"]  # class name LIF only, by default
+    # independent expectation
+    s_in = torch.stack([(x >= 1.0).float() for x in xs])  # [3, T, B, 2, 3]
+    with torch.no_grad():
+        h = torch.stack([model.fc(s.flatten(2)) for s in s_in])
+    s_out = (h >= 1.0).float()
+    rates = rec.firing_rates()
+    assert rates["lif_in"] == pytest.approx(s_in.double().mean().item(), abs=1e-12)
+    assert rates["lif_out"] == pytest.approx(s_out.double().mean().item(), abs=1e-12)
+    torch.testing.assert_close(
+        rec.neuron_rates()["lif_in"], s_in.double().reshape(-1, 6).mean(0), rtol=0, atol=1e-12
+    )
+    assert rec.neuron_rates()["lif_out"].shape == (3,)
+    total = s_in.double().sum() + s_out.double().sum()
+    denom = s_in.numel() + s_out.numel()
+    assert rec.mean_firing_rate() == pytest.approx((total / denom).item(), abs=1e-12)
+    assert rec.batches() == {"lif_in": 3, "lif_out": 3}
+
+
+def test_recorder_removes_hooks_and_resets_on_enter():
+    model = Toy()
+    rec = SpikeRecorder(model)
+    with rec:
+        assert len(model.lif_in._forward_hooks) == 1
+        model(_input(0))
+    assert len(model.lif_in._forward_hooks) == 0 and len(model.lif_out._forward_hooks) == 0
+    before = rec.firing_rates()
+    model(_input(1))  # not recorded: hooks are gone
+    assert rec.firing_rates() == before
+    with rec:
+        pass
+    assert rec.firing_rates() == {}
+    assert math.isnan(rec.mean_firing_rate())
+
+
+def test_recorder_max_batches_and_keep_spikes():
+    model = Toy()
+    xs = [_input(i) for i in range(4)]
+    with SpikeRecorder(model, keep_spikes=True, max_batches=2) as rec:
+        for x in xs:
+            model(x)
+    assert rec.batches()["lif_in"] == 2
+    expected = torch.stack([(x >= 1.0).double() for x in xs[:2]]).mean().item()
+    assert rec.firing_rates()["lif_in"] == pytest.approx(expected, abs=1e-12)
+    spk = rec.spikes("lif_in")
+    assert spk.shape == (5, 4, 6) and spk.dtype == torch.bool
+    torch.testing.assert_close(spk, (xs[0] >= 1.0).reshape(5, 4, 6))
+    with pytest.raises(KeyError, match="recorded layers"):
+        rec.spikes("nope")
+    rec2 = SpikeRecorder(model)
+    with pytest.raises(RuntimeError, match="keep_spikes=True"):
+        rec2.spikes("lif_in")
+
+
+def test_recorder_with_grad_does_not_change_gradients():
+    torch.manual_seed(0)
+    model = Toy()
+    x = _input(0)
+    model(x).sum().backward()
+    ref = model.fc.weight.grad.clone()
+    model.zero_grad()
+    with SpikeRecorder(model, keep_spikes=True) as rec:
+        out = model(x)
+        out.sum().backward()
+    torch.testing.assert_close(model.fc.weight.grad, ref)
+    assert not rec.spikes("lif_out").requires_grad
+    assert not rec.neuron_rates()["lif_out"].requires_grad
+
+
+def test_recorder_selection_by_type_and_name():
+    model = Toy()
+    x = _input(2)
+    with SpikeRecorder(model, module_types=(OtherSpiker,)) as rec:
+        model(x)
+    assert set(rec.firing_rates()) == {"lif_in", "lif_out", "other"}  # LIF by name, plus the given type
+    assert rec.firing_rates()["other"] == rec.firing_rates()["lif_out"]  # same threshold on same input
+    with SpikeRecorder(model, names=["other"]) as rec2:
+        model(x)
+    assert list(rec2.firing_rates()) == ["other"]
+    with pytest.raises(ValueError, match="not found"):
+        SpikeRecorder(model, names=["missing"])
+    with pytest.raises(ValueError, match="no spiking module"):
+        SpikeRecorder(nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="max_batches"):
+        SpikeRecorder(model, max_batches=0)
+
+
+def test_recorder_rejects_non_time_first_output():
+    model = nn.Sequential(LIF())
+    with SpikeRecorder(model) as rec, pytest.raises(ValueError, match=r"\[T, B, \.\.\.\]"):
+        model(torch.ones(3))
+    assert rec.firing_rates() == {}
+
+
+def test_recorder_all_silent_layer():
+    model = Toy()
+    with SpikeRecorder(model) as rec:
+        model(torch.zeros(4, 2, 2, 3))
+    assert rec.firing_rates()["lif_in"] == 0.0
+    assert float(rec.neuron_rates()["lif_in"].sum()) == 0.0
+
+
+def test_recorder_with_real_snnkit_lif():
+    neurons = pytest.importorskip("snnkit.neurons")
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(8, 16)
+            self.lif = neurons.LIF(beta=0.9, threshold=1.0, learn_beta=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.lif(self.fc(x))
+
+    torch.manual_seed(0)
+    net = Net()
+    x = torch.rand(12, 5, 8) * 3.0
+    with SpikeRecorder(net, keep_spikes=True) as rec:
+        out = net(x)
+        out.sum().backward()  # recording must not break the surrogate-gradient path
+    assert net.lif.beta.grad is not None
+    with torch.no_grad():
+        ref, _ = net.lif.forward_with_state(net.fc(x))  # forward_with_state runs no hooks
+    assert rec.layer_names == ["lif"]
+    assert 0.0 < rec.firing_rates()["lif"] < 1.0
+    assert rec.firing_rates()["lif"] == pytest.approx(ref.double().mean().item(), abs=1e-12)
+    torch.testing.assert_close(rec.spikes("lif"), ref.bool())

@@ -1,0 +1,168 @@
+"""snnkit.reproduce: the papermill pipeline on tiny fixture notebooks (never the real ones).
+
+The fixture notebooks live in ``tests/unit/fixtures/notebooks`` with their schema module; each test
+module run copies them into a temporary repository root (``--root``) with ``params/`` and
+``reports/``. Executions are kept few: each one starts a kernel.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from snnkit import config
+from snnkit.reproduce import load_params_file, main
+from snnkit.utils import params_hash
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _load_fixture_schemas():
+    spec = importlib.util.spec_from_file_location("fixture_schema", FIXTURES / "notebooks" / "fixture_schema.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    _load_fixture_schemas()
+    base = tmp_path_factory.mktemp("repo")
+    shutil.copytree(FIXTURES / "notebooks", base / "notebooks")
+    shutil.copytree(FIXTURES / "params", base / "params")
+    yield base
+    config.unregister("fixture_ok")
+    config.unregister("fixture_fail")
+
+
+@pytest.fixture(scope="module")
+def first_call(root):
+    """One reproduce call over both fixture notebooks, two at a time: one succeeds, one fails."""
+    import io
+    from contextlib import redirect_stdout
+
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        code = main(["--root", str(root), "--jobs", "2"])
+    return code, buf.getvalue()
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_failing_notebook_does_not_stop_the_others(root, first_call):
+    code, out = first_call
+    assert code == 1
+    ok = root / "reports" / "fixture_ok" / "smoke" / "default"
+    bad = root / "reports" / "fixture_fail" / "smoke" / "default"
+    # the good run finished: executed notebook, metrics, provenance, figures, tables, .DONE with the hash
+    params = config.validate("fixture_ok", load_params_file(root / "params" / "fixture_ok" / "smoke.yaml")["default"])
+    assert (ok / ".DONE").read_text().strip() == params_hash(params)
+    assert (ok / "executed.ipynb").is_file() and (ok / "figures" / "curve.png").is_file()
+    assert (ok / "tables" / "results.csv").is_file() and (ok / "tables" / "results.md").is_file()
+    # the failing one: partial executed notebook, no .DONE, no metrics
+    assert (bad / "executed.ipynb").is_file() and not (bad / ".DONE").exists()
+    assert not (bad / "metrics.json").exists()
+    nb = nbformat.read(bad / "executed.ipynb", as_version=4)
+    assert any(o.get("ename") == "RuntimeError" for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    # summary: both runs, statuses, the failed cell and its error
+    assert "fixture_ok" in out and "fixture_fail" in out and "ok" in out and "failed" in out
+    assert "cell [" in out and "RuntimeError: boom in fixture cell (scale=0.1)" in out
+    assert "0.7500" in out
+    assert (root / "reports" / "index.md").is_file()
+
+
+def test_metrics_and_provenance_content(root, first_call):
+    ok = root / "reports" / "fixture_ok" / "smoke" / "default"
+    metrics = json.loads((ok / "metrics.json").read_text())
+    assert metrics["notebook"] == "fixture_ok" and metrics["profile"] == "smoke" and metrics["run"] == "default"
+    assert metrics["dataset"] == "fixture-digits" and metrics["stand_in"] is False and metrics["seed"] == 42
+    assert metrics["scale"] == 0.75 and metrics["n"] == 2 and metrics["test_accuracy"] == 0.75
+    assert metrics["python_executable"] == sys.executable  # the python3 kernel is this venv's python
+    prov = json.loads((ok / "provenance.json").read_text())
+    assert prov["params_hash"] == (ok / ".DONE").read_text().strip()
+    assert prov["reproduce"]["status"] == "ok" and prov["total_wall_time_s"] > 0
+    assert prov["wall_time_s"] is not None and prov["versions"]["torch"]
+    bad = json.loads((root / "reports" / "fixture_fail" / "smoke" / "default" / "provenance.json").read_text())
+    assert bad["reproduce"]["status"] == "failed" and "RuntimeError" in bad["reproduce"]["error"]
+
+
+def test_finished_run_is_skipped_then_forced(root, first_call, capsys):
+    done = root / "reports" / "fixture_ok" / "smoke" / "default" / ".DONE"
+    (done.parent / "checkpoints").mkdir(exist_ok=True)
+    (done.parent / "checkpoints" / "last.pt").write_text("stale")
+    before = done.stat().st_mtime_ns
+    code, out, _ = _run(capsys, "--root", str(root), "--only", "fixture_ok")
+    assert code == 0 and "skipped" in out and done.stat().st_mtime_ns == before
+    code, out, _ = _run(capsys, "--root", str(root), "--only", "fixture_ok", "--dry-run")
+    assert code == 0 and "skip (done" in out
+    code, out, _ = _run(capsys, "--root", str(root), "--only", "fixture_ok", "--force", "--dry-run")
+    assert "would run" in out and done.exists()  # dry run touches nothing
+    code, out, _ = _run(capsys, "--root", str(root), "--only", "fixture_ok", "--force")
+    assert code == 0 and " ok " in out and done.exists()
+    assert not (done.parent / "checkpoints").exists()  # --force starts from scratch
+
+
+def test_list_and_dry_run_of_a_sweep(root, capsys):
+    code, out, _ = _run(capsys, "--root", str(root), "--list")
+    assert code == 0 and "fixture_ok" in out and "paper/first" in out and "paper/second" in out
+    code, out, _ = _run(capsys, "--root", str(root), "--profile", "paper", "--only", "fixture_ok", "--dry-run")
+    assert code == 0 and "paper/first" in out and "paper/second" in out and "would run" in out
+    assert not (root / "reports" / "fixture_ok" / "paper").exists()
+    runs = load_params_file(root / "params" / "fixture_ok" / "paper.yaml")
+    assert runs == {"first": {"n": 4, "progress": False, "scale": 0.25},
+                    "second": {"n": 4, "progress": False, "scale": 0.5, "mode": "b"}}
+
+
+def test_usage_errors(root, capsys):
+    code, _, err = _run(capsys, "--root", str(root), "--only", "nope")
+    assert code == 2 and "unknown notebook" in err and "fixture_ok" in err and "fixture_fail" in err
+    code, _, err = _run(capsys, "--root", str(root), "--only", "fixture_fail", "--profile", "paper")
+    assert code == 2 and "no parameter file" in err and "paper.yaml" in err
+    code, _, err = _run(capsys, "--root", str(root), "--set", "scale=0.3")
+    assert code == 2 and "--only" in err
+    code, _, err = _run(capsys, "--root", str(root), "--only", "fixture_ok", "--set", "scale=2.0")
+    assert code == 2 and "'scale'" in err and "2.0" in err and "[0, 1]" in err
+    code, _, err = _run(capsys, "--root", str(root), "--only", "fixture_ok", "--set", "scael=0.3")
+    assert code == 2 and "did you mean 'scale'" in err
+    code, _, err = _run(capsys, "--root", str(root), "--only", "fixture_ok", "--set", "noequals")
+    assert code == 2 and "KEY=VALUE" in err
+
+
+def test_invalid_params_file_fails_that_run_only(root, capsys, tmp_path):
+    bad_root = tmp_path / "r"
+    shutil.copytree(root / "notebooks", bad_root / "notebooks")
+    (bad_root / "params" / "fixture_ok").mkdir(parents=True)
+    (bad_root / "params" / "fixture_ok" / "paper.yaml").write_text(
+        "runs:\n  good: {scale: 0.5}\n  bad: {scale: 1.5}\n  worse: {colour: red}\n")
+    code, out, _ = _run(capsys, "--root", str(bad_root), "--profile", "paper", "--only", "fixture_ok", "--dry-run")
+    assert code == 1 and "invalid: ConfigError" in out and "'colour'" in out and "would run" in out
+
+
+def test_set_makes_a_custom_run(root, first_call, capsys):
+    code, out, _ = _run(capsys, "--root", str(root), "--only", "fixture_ok", "--set", "scale=0.3",
+                        "--set", "mode=b", "--name", "mine")
+    assert code == 0, out
+    run_dir = root / "reports" / "fixture_ok" / "custom" / "mine"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["profile"] == "custom" and metrics["run"] == "mine"
+    assert metrics["scale"] == 0.3 and metrics["mode"] == "b" and metrics["n"] == 2  # base: smoke params
+    prov = json.loads((run_dir / "provenance.json").read_text())
+    assert prov["reproduce"]["overrides"] == {"scale": 0.3, "mode": "b"}
+    assert prov["reproduce"]["base_profile"] == "smoke"
+    assert (run_dir / ".DONE").is_file()
+    # without --name the directory is the parameter hash; dry run shows it
+    code, out, _ = _run(capsys, "--root", str(root), "--only", "fixture_ok", "--set", "scale=0.3", "--dry-run")
+    full = config.validate("fixture_ok", {"scale": 0.3, "n": 2, "progress": False})
+    assert code == 0 and str(root / "reports" / "fixture_ok" / "custom" / params_hash(full)) in out
+    index = (root / "reports" / "index.md").read_text()
+    assert "| custom | mine |" in index

@@ -1,0 +1,115 @@
+"""snnkit.report.run: run directory, provenance.json and the flat metrics.json contract."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from snnkit.config import validate  # noqa: E402
+from snnkit.errors import ConfigError, SnnkitError  # noqa: E402
+from snnkit.report.run import json_scalar, start_run, start_run_from  # noqa: E402
+from snnkit.utils import params_hash  # noqa: E402
+
+NB = "g2gnet_fashionmnist"
+
+
+def test_layout_provenance_and_metrics(tmp_path):
+    params = validate(NB, {"T": 5, "hidden_dim": 16, "dataset": "fashionmnist-embedded", "seed": 3})
+    run = start_run(NB, params, profile="smoke", run="r1", reports_root=tmp_path)
+    assert run.path == tmp_path / NB / "smoke" / "r1"
+    assert (run.path / "figures").is_dir() and (run.path / "tables").is_dir()
+    assert run.ckpt_dir == run.path / "checkpoints" and run.ckpt_dir.is_dir()
+    assert run.tb_dir.is_dir()
+
+    prov = json.loads((run.path / "provenance.json").read_text())
+    assert prov["params"] == params and prov["params_hash"] == params_hash(params) and prov["seed"] == 3
+    assert set(prov["git"]) == {"commit", "dirty"}
+    for pkg in ("python", "torch", "numpy", "snnkit", "snntorch"):
+        assert prov["versions"][pkg]
+    assert prov["device"]["resolved"] == "cpu" and prov["host"]["hostname"] and prov["start_time"]
+    assert prov["wall_time_s"] is None
+
+    run.set_dataset("fashionmnist-embedded", stand_in=False)
+    run.log(val_accuracy=np.float64(0.5), epoch_time_s=torch.tensor(1.25))
+    run.log(val_accuracy=0.6)  # later values replace earlier ones
+    metrics = run.finish(test_accuracy=torch.tensor(0.75), firing_rate=np.float32(0.02), sparsity=0.0)
+    on_disk = json.loads((run.path / "metrics.json").read_text())
+    assert on_disk == metrics
+    for key in ("notebook", "profile", "run", "dataset", "stand_in", "seed", "wall_time_s"):
+        assert key in on_disk
+    assert on_disk["notebook"] == NB and on_disk["profile"] == "smoke" and on_disk["run"] == "r1"
+    assert on_disk["dataset"] == "fashionmnist-embedded" and on_disk["stand_in"] is False
+    assert on_disk["seed"] == 3 and on_disk["wall_time_s"] >= 0
+    for key, value in params.items():  # every parameter under its own name
+        assert on_disk[key] == value
+    assert on_disk["test_accuracy"] == 0.75 and on_disk["val_accuracy"] == 0.6
+    assert on_disk["epoch_time_s"] == 1.25 and on_disk["firing_rate"] == pytest.approx(0.02)
+    assert all(not isinstance(v, (dict, list)) for v in on_disk.values())  # flat
+    prov = json.loads((run.path / "provenance.json").read_text())
+    assert prov["wall_time_s"] == on_disk["wall_time_s"] and prov["dataset"] == "fashionmnist-embedded"
+    assert not list(run.path.glob(".*.tmp"))  # atomic writes leave no temp files
+
+
+def test_figure_and_table(tmp_path):
+    run = start_run(NB, {}, reports_root=tmp_path, dataset="cifar10-standin", stand_in=True)
+    assert run.path == tmp_path / NB / "interactive" / "default"
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    path = run.figure(fig, "curve")
+    assert path == run.path / "figures" / "curve.png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plt.fignum_exists(fig.number)  # still showable inline
+    plt.close(fig)
+    csv, md = run.table(pd.DataFrame({"a": [1, 2], "b": [0.5, 0.25]}), "results")
+    assert pd.read_csv(csv)["b"].tolist() == [0.5, 0.25]
+    text = md.read_text()
+    assert "**stand-in**" in text and "cifar10-standin" in text and "0.25 |" in text
+    with pytest.raises(SnnkitError, match="not allowed"):
+        run.figure(fig, "../escape")
+
+
+def test_metric_validation(tmp_path):
+    run = start_run(NB, {}, reports_root=tmp_path, dataset="fashionmnist")
+    with pytest.raises(SnnkitError, match="fraction"):
+        run.log(test_accuracy=87.04)  # a percentage, not a fraction
+    with pytest.raises(SnnkitError, match="fraction"):
+        run.log(train_accuracy=-0.1)
+    with pytest.raises(SnnkitError, match="JSON scalar"):
+        run.log(history=[1, 2])
+    with pytest.raises(SnnkitError, match="scalar"):
+        run.log(rates=np.zeros(3))
+    with pytest.raises(SnnkitError, match="reserved"):
+        run.log(dataset="x")
+    with pytest.raises(SnnkitError, match="parameter"):
+        run.log(lr=0.1)
+    assert json_scalar("x", float("nan")) is None and json_scalar("x", np.int32(4)) == 4
+    assert json_scalar("x", np.bool_(True)) is True
+
+
+def test_dataset_required_and_params_validated(tmp_path):
+    run = start_run(NB, {}, reports_root=tmp_path)
+    with pytest.raises(SnnkitError, match="dataset"):
+        run.finish(test_accuracy=0.5)
+    with pytest.raises(ConfigError, match="hidden_dim"):
+        start_run(NB, {"hidden_dim": -1}, reports_root=tmp_path)
+
+
+def test_start_run_from_snnkit_run_and_stale_metrics(tmp_path):
+    run_dir = tmp_path / "somewhere" / "x"
+    info = {"run_dir": str(run_dir), "profile": "paper", "run": "dense", "reports_root": str(tmp_path)}
+    run = start_run_from(NB, {}, info, dataset="fashionmnist")
+    run.finish(test_accuracy=0.8)
+    assert json.loads((run_dir / "metrics.json").read_text())["profile"] == "paper"
+    start_run_from(NB, {}, info)  # a new start removes the old metrics.json
+    assert not (run_dir / "metrics.json").exists()
+    interactive = start_run_from(NB, {}, None, reports_root=tmp_path)
+    assert interactive.profile == "interactive" and interactive.path == tmp_path / NB / "interactive" / "default"
+    with pytest.raises(SnnkitError, match="unknown keys"):
+        start_run_from(NB, {}, {"bogus": 1})

@@ -1,0 +1,390 @@
+"""The BPTT trainer: learning, determinism, data order, callbacks, AMP, clipping, TensorBoard, bad inputs,
+and exact resume (in-process crash at a chosen step) including a parametrized weight."""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.utils.data import Dataset, TensorDataset
+
+from snnkit.errors import ConfigError
+from snnkit.train import LAST_CHECKPOINT, Callback, History, Trainer, count_correct, load_checkpoint
+
+
+def _data(n: int = 120, d: int = 6, classes: int = 3, seed: int = 0) -> TensorDataset:
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=gen)
+    return TensorDataset(x, (x @ torch.randn(d, classes, generator=gen)).argmax(1))
+
+
+def _model(d: int = 6, classes: int = 3, dropout: float = 0.0) -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(d, 16), nn.Tanh(), nn.Dropout(dropout), nn.Linear(16, classes))
+
+
+def _trainer(model: nn.Module | None = None, **kw) -> Trainer:
+    args = dict(
+        loss_fn=nn.functional.cross_entropy,
+        optimizer=functools.partial(torch.optim.Adam, lr=2e-2),
+        epochs=3,
+        batch_size=16,
+        seed=0,
+        device="cpu",
+        progress=False,
+    )
+    args.update(kw)
+    return Trainer(model if model is not None else _model(), **args)
+
+
+def _weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _same_history(a: list[dict], b: list[dict]) -> bool:
+    def strip(h: list[dict]) -> list[dict]:
+        return [{k: v for k, v in r.items() if k != "epoch_time_s"} for r in h]
+
+    return strip(a) == strip(b)
+
+
+# ---------------------------------------------------------------------------------------- learning
+def test_fit_learns_and_records_history() -> None:
+    data = _data()
+    trainer = _trainer(scheduler=functools.partial(torch.optim.lr_scheduler.StepLR, step_size=1, gamma=0.5))
+    history = trainer.fit(data, _data(seed=0))
+    assert isinstance(history, History) and len(history) == 3
+    assert [r["epoch"] for r in history] == [1, 2, 3]
+    assert set(history[0]) >= {
+        "train_loss",
+        "train_accuracy",
+        "val_loss",
+        "val_accuracy",
+        "lr",
+        "epoch_time_s",
+    }
+    assert [r["lr"] for r in history] == pytest.approx([2e-2, 1e-2, 5e-3])
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert history[-1]["train_accuracy"] > 0.7
+    assert trainer.global_step == 3 * math.ceil(120 / 16) and trainer.epoch == 3
+    ev = trainer.evaluate(data)
+    assert ev["accuracy"] == pytest.approx(history[-1]["val_accuracy"])
+    out, tgt = trainer.predict(data)
+    assert out.shape == (120, 3) and torch.equal(tgt, data.tensors[1])
+    assert count_correct(out, tgt) / 120 == pytest.approx(ev["accuracy"])
+    df = history.as_dataframe()
+    assert list(df["epoch"]) == [1, 2, 3]
+
+
+def test_same_seed_same_numbers_other_seed_differs() -> None:
+    a, b, c = _model(dropout=0.3), _model(dropout=0.3), _model(dropout=0.3)
+    ha = _trainer(a).fit(_data())
+    hb = _trainer(b).fit(_data())
+    hc = _trainer(c, seed=1).fit(_data())
+    assert _same_history(ha, hb)
+    assert all(torch.equal(x, y) for x, y in zip(_weights(a).values(), _weights(b).values()))
+    assert not _same_history(ha, hc)
+
+
+class Recording(Dataset):
+    def __init__(self, base: TensorDataset) -> None:
+        self.base, self.seen = base, []
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int):
+        self.seen.append(i)
+        return self.base[i]
+
+
+def test_data_order_is_a_seeded_permutation_per_epoch() -> None:
+    orders = []
+    for _ in range(2):
+        ds = Recording(_data(50))
+        _trainer(epochs=2, batch_size=8).fit(ds)
+        orders.append(ds.seen)
+    assert orders[0] == orders[1]
+    first, second = orders[0][:50], orders[0][50:]
+    assert sorted(first) == sorted(second) == list(range(50))
+    assert first != second and first != list(range(50))
+
+
+def test_drop_last_and_batch_count() -> None:
+    trainer = _trainer(epochs=1, batch_size=16, drop_last=True)
+    trainer.fit(_data(40))
+    assert trainer.global_step == 2
+    with pytest.raises(ConfigError, match="batch_size"):
+        _trainer(epochs=1, batch_size=64, drop_last=True).fit(_data(40))
+
+
+# --------------------------------------------------------------------------------------- callbacks
+class Hooks(Callback):
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def on_fit_start(self, trainer):
+        self.calls.append("fit_start")
+
+    def on_epoch_start(self, trainer, epoch):
+        self.calls.append(f"epoch_start{epoch}")
+
+    def on_after_backward(self, trainer):
+        self.calls.append("after_backward")
+
+    def on_step_end(self, trainer):
+        self.calls.append(f"step{trainer.global_step}")
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        self.calls.append(f"epoch_end{epoch}")
+        logs["custom"] = epoch * 10
+
+    def on_fit_end(self, trainer):
+        self.calls.append("fit_end")
+
+
+def test_callback_order_and_logs() -> None:
+    cb = Hooks()
+    history = _trainer(epochs=2, batch_size=60, callbacks=[cb]).fit(_data())
+    assert cb.calls == [
+        "fit_start",
+        "epoch_start0", "after_backward", "step1", "after_backward", "step2", "epoch_end0",
+        "epoch_start1", "after_backward", "step3", "after_backward", "step4", "epoch_end1",
+        "fit_end",
+    ]  # fmt: skip
+    assert [r["custom"] for r in history] == [0, 10]
+
+
+class MaskGrad(Callback):
+    """Gradient masking (as DST does): masked weights of the first layer never change."""
+
+    def __init__(self, mask: torch.Tensor) -> None:
+        self.mask = mask
+
+    def on_after_backward(self, trainer):
+        trainer.model[0].weight.grad.mul_(self.mask)
+
+
+class L2(Callback):
+    def extra_loss(self, trainer, outputs, targets):
+        return 0.5 * trainer.model[0].weight.pow(2).sum()
+
+
+def test_gradient_masking_and_extra_loss() -> None:
+    model = _model()
+    mask = (torch.rand(16, 6, generator=torch.Generator().manual_seed(1)) < 0.5).float()
+    before = model[0].weight.detach().clone()
+    _trainer(model, optimizer=functools.partial(torch.optim.SGD, lr=0.1), callbacks=[MaskGrad(mask)]).fit(
+        _data()
+    )
+    after = model[0].weight.detach()
+    assert torch.equal(after[mask == 0], before[mask == 0])
+    assert not torch.equal(after[mask == 1], before[mask == 1])
+
+    plain, reg = _model(), _model()
+    _trainer(plain).fit(_data())
+    h = _trainer(reg, callbacks=[L2()]).fit(_data())
+    assert "train_extra_loss" in h[0] and h[0]["train_extra_loss"] > 0
+    assert reg[0].weight.norm() < plain[0].weight.norm()
+
+
+def test_grad_clip_bounds_each_update() -> None:
+    model = _model()
+    snaps: list[torch.Tensor] = []
+
+    class Snap(Callback):
+        def on_step_end(self, trainer):
+            snaps.append(torch.cat([p.detach().flatten().clone() for p in trainer.model.parameters()]))
+
+    start = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+    _trainer(
+        model, optimizer=functools.partial(torch.optim.SGD, lr=1.0), grad_clip=1e-3, callbacks=[Snap()]
+    ).fit(_data())
+    steps = [start, *snaps]
+    assert max((b - a).norm().item() for a, b in zip(steps, steps[1:])) <= 1e-3 * (1 + 1e-4)
+
+
+def test_amp_on_cpu_runs_in_bfloat16() -> None:
+    dtypes = []
+
+    class Probe(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = _model()
+
+        def forward(self, x):
+            out = self.net(x)
+            dtypes.append(out.dtype)
+            return out
+
+    history = _trainer(Probe(), amp=True, epochs=2).fit(_data(), _data())
+    assert torch.bfloat16 in dtypes
+    assert all(math.isfinite(r["train_loss"]) for r in history)
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+class PairData(Dataset):
+    """SHD-like samples: ((events [T, C], length), label), time-first inside the model."""
+
+    def __init__(self) -> None:
+        base = _data(40)
+        self.x, self.y = base.tensors
+
+    def __len__(self):
+        return 40
+
+    def __getitem__(self, i):
+        return (self.x[i].repeat(3, 1), torch.tensor(3)), self.y[i]
+
+
+class PairModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 3)
+
+    def forward(self, inputs):
+        events, lengths = inputs  # events [B, T, C]
+        assert lengths.shape == (events.shape[0],)
+        return self.fc(events.sum(1) / lengths[:, None]), events  # extra output: accuracy uses the first
+
+
+def test_tuple_inputs_and_tuple_outputs() -> None:
+    def loss(outputs, targets):
+        return nn.functional.cross_entropy(outputs[0], targets)
+
+    trainer = _trainer(PairModel(), loss_fn=loss, epochs=2, batch_size=8)
+    history = trainer.fit(PairData(), PairData())
+    assert 0.0 <= history[-1]["val_accuracy"] <= 1.0
+    out, tgt = trainer.predict(PairData())
+    assert out.shape == (40, 3) and tgt.shape == (40,)
+
+
+def test_tensorboard_scalars(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _trainer(epochs=2, tb_dir=tmp_path / "tb").fit(_data(), _data())
+    acc = EventAccumulator(str(tmp_path / "tb"))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"train/loss", "train/accuracy", "val/loss", "val/accuracy", "lr"} <= tags
+    assert [e.step for e in acc.Scalars("train/loss")] == [1, 2]
+
+
+# ------------------------------------------------------------------------------------ exact resume
+class Crash(Exception):
+    pass
+
+
+class CrashAt(Callback):
+    def __init__(self, step: int | None) -> None:
+        self.step = step
+
+    def on_step_end(self, trainer):
+        if trainer.global_step == self.step:
+            raise Crash
+
+
+class ScaledMask(nn.Module):
+    """A parametrization as STDS/G2GNet use: W = original ⊙ M · s."""
+
+    def __init__(self, mask: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mask", mask)
+
+    def forward(self, w):
+        return w * self.mask * 1.5
+
+
+def _param_model() -> nn.Module:
+    model = _model(dropout=0.2)
+    mask = (torch.rand(16, 6, generator=torch.Generator().manual_seed(3)) < 0.5).float()
+    parametrize.register_parametrization(model[0], "weight", ScaledMask(mask))
+    return model
+
+
+@pytest.mark.parametrize("parametrized", [False, True])
+@pytest.mark.parametrize(("crash_step", "every"), [(10, None), (11, 2), (21, 3)])
+def test_crash_and_resume_is_exact(
+    tmp_path: Path, parametrized: bool, crash_step: int, every: int | None
+) -> None:
+    make = _param_model if parametrized else functools.partial(_model, dropout=0.2)
+    sched = functools.partial(torch.optim.lr_scheduler.StepLR, step_size=1, gamma=0.8)
+    ref_model = make()
+    ref = _trainer(ref_model, scheduler=sched).fit(_data(), _data())  # 8 steps per epoch, 24 in all
+
+    crashed = make()
+    with pytest.raises(Crash):
+        _trainer(
+            crashed,
+            scheduler=sched,
+            ckpt_dir=tmp_path,
+            ckpt_every_steps=every,
+            callbacks=[CrashAt(crash_step)],
+        ).fit(_data(), _data())
+    state = load_checkpoint(tmp_path / LAST_CHECKPOINT)
+    assert 0 < state["global_step"] < crash_step
+    resumed_model = make()  # a fresh process would rebuild the model from scratch
+    trainer = _trainer(
+        resumed_model, scheduler=sched, ckpt_dir=tmp_path, ckpt_every_steps=every, callbacks=[CrashAt(None)]
+    )
+    resumed = trainer.fit(_data(), _data())
+    assert trainer.global_step == 24
+    assert _same_history(ref, resumed)
+    ref_w, res_w = _weights(ref_model), _weights(resumed_model)
+    assert ref_w.keys() == res_w.keys()
+    if parametrized:
+        assert "0.parametrizations.weight.original" in ref_w
+        assert torch.equal(ref_model[0].weight, resumed_model[0].weight)
+    assert all(torch.equal(ref_w[k], res_w[k]) for k in ref_w)
+
+
+# -------------------------------------------------------------------------------------- bad inputs
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("epochs", 0),
+        ("epochs", -2),
+        ("epochs", 1.5),
+        ("epochs", True),
+        ("batch_size", 0),
+        ("batch_size", "32"),
+        ("seed", -1),
+        ("grad_clip", 0.0),
+        ("grad_clip", float("nan")),
+        ("ckpt_every_steps", 0),
+        ("eval_batch_size", -1),
+        ("device", "tpu"),
+        ("optimizer", 3),
+        ("scheduler", "cosine"),
+        ("amp", "yes"),
+        ("callbacks", [object()]),
+        ("loss_fn", "ce"),
+    ],
+)
+def test_bad_settings_raise_config_error_naming_the_value(key: str, value) -> None:
+    with pytest.raises(ConfigError) as info:
+        _trainer(**{key: value})
+    msg = str(info.value)
+    assert key in msg
+    shown = value[0] if isinstance(value, list) else value
+    assert repr(shown) in msg or type(shown).__name__ in msg
+
+
+def test_non_scalar_and_nan_loss() -> None:
+    with pytest.raises(ConfigError, match=r"shape \(16,\)"):
+        _trainer(loss_fn=functools.partial(nn.functional.cross_entropy, reduction="none")).fit(_data())
+    with pytest.raises(ConfigError, match="returned float"):
+        _trainer(loss_fn=lambda o, t: 1.0).fit(_data())
+
+    def nan_loss(outputs, targets):
+        return nn.functional.cross_entropy(outputs, targets) * float("nan")
+
+    with pytest.raises(RuntimeError, match="training loss is nan at epoch 0"):
+        _trainer(loss_fn=nan_loss).fit(_data())
+    with pytest.raises(ConfigError, match="train_set"):
+        _trainer().fit(_data(0))
