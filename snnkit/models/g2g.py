@@ -15,7 +15,7 @@ sparse group-to-group variants can swap in masked layers without touching the fo
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

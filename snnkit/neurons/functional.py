@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from snnkit.errors import ConfigError
 from snnkit.neurons.surrogate import SpikeFunction
@@ -264,6 +265,7 @@ class _FusedLIF(torch.autograd.Function):
         return spk, mem
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, g_spk: Tensor | None, g_mem: Tensor | None) -> tuple[Tensor | None, ...]:
         mem, spk, mem0_saved, r0, b, thr = ctx.saved_tensors
         need_x, need_m0, need_b, need_thr = ctx.needs_input_grad[:4]

@@ -35,3 +35,20 @@ def test_parameters_cell_and_profiles(path: Path):
         params = ROOT / "params" / path.stem / f"{profile}.yaml"
         assert params.is_file(), f"missing {params.relative_to(ROOT)}"
         assert isinstance(yaml.safe_load(params.read_text()), dict)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameters_cell_mirrors_schema_defaults(path: Path):
+    """The notebook's parameters cell holds exactly the schema's defaults (plus `snnkit_run = None`)."""
+    import ast
+
+    from snnkit.config import get_schema
+
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    values = {}
+    for node in ast.parse(cell.source).body:
+        assert isinstance(node, ast.Assign), f"{path.name}: parameters cell may hold only assignments"
+        values[node.targets[0].id] = ast.literal_eval(node.value)
+    assert values.pop("snnkit_run") is None
+    assert values == get_schema(path.stem).defaults()

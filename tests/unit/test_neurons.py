@@ -410,3 +410,11 @@ def test_fused_backward_with_expanded_upstream_gradients(use, reset):
         a = torch.zeros_like(wrt) if a is None else a
         r = torch.zeros_like(wrt) if r is None else r
         torch.testing.assert_close(a, r, rtol=1e-10, atol=1e-10)
+
+
+def test_fused_path_refuses_double_backward():
+    x = torch.randn(4, 3, requires_grad=True)
+    spk, _ = lif_multistep(x, LIFParameters(), surrogate.atan())
+    (g,) = torch.autograd.grad(spk.sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError):
+        g.sum().backward()

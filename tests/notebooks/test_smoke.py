@@ -1,0 +1,62 @@
+"""Every notebook runs end to end through papermill on its smoke profile (as `make reports` does).
+
+Asserts the run directory contract (executed notebook, metrics.json, provenance.json, figures,
+tables, .DONE) and each notebook's minimum smoke-profile quality, so a silently broken pipeline
+(e.g. a model that no longer learns) fails here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from snnkit import reproduce
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+
+# Minimum smoke-profile results (measured values are well above these) and the figures each must write.
+EXPECT = {
+    "g2gnet_fashionmnist": {
+        "min": {"test_accuracy": 0.70},
+        "figures": {"training_curves", "confusion_matrix", "spike_raster", "firing_rates"},
+        "tables": {"results", "per_class"},
+    },
+}
+REQUIRED_KEYS = {"notebook", "profile", "run", "dataset", "stand_in", "seed", "wall_time_s"}
+
+
+def test_every_notebook_has_expectations():
+    assert set(NOTEBOOKS) == set(EXPECT), "add the new notebook's smoke expectations to EXPECT"
+
+
+@pytest.fixture(scope="module")
+def smoke_reports(tmp_path_factory) -> Path:
+    reports = tmp_path_factory.mktemp("reports")
+    rc = reproduce.main(["--root", str(ROOT), "--reports-dir", str(reports), "--profile", "smoke"])
+    assert rc == 0, "a smoke run failed; see the summary printed above"
+    return reports
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_smoke_run(smoke_reports: Path, name: str):
+    runs = yaml.safe_load((ROOT / "params" / name / "smoke.yaml").read_text())
+    run_names = list(runs["runs"]) if "runs" in runs else ["default"]
+    for run in run_names:
+        run_dir = smoke_reports / name / "smoke" / run
+        for f in ("executed.ipynb", "metrics.json", "provenance.json", ".DONE"):
+            assert (run_dir / f).is_file(), f"{run_dir} lacks {f}"
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        assert REQUIRED_KEYS <= metrics.keys()
+        assert metrics["notebook"] == name and metrics["profile"] == "smoke" and metrics["run"] == run
+        for key, low in EXPECT[name]["min"].items():
+            assert metrics[key] >= low, f"{name}/{run}: {key} = {metrics[key]} < {low}"
+        figures = {p.stem for p in (run_dir / "figures").glob("*.png")}
+        assert EXPECT[name]["figures"] <= figures
+        tables = {p.stem for p in (run_dir / "tables").glob("*.csv")}
+        assert EXPECT[name]["tables"] <= tables
+    index = (smoke_reports / "index.md").read_text()
+    assert f"notebooks/{name}.ipynb" in index
