@@ -23,3 +23,17 @@ def rng() -> torch.Generator:
     gen = torch.Generator()
     gen.manual_seed(0)
     return gen
+
+
+@pytest.fixture
+def offline_data(monkeypatch, tmp_path):
+    """No network, and no real $SNNKIT_DATA / cache / system locations unless a test puts them back."""
+    from snnkit.data import root
+
+    def no_network(url, dest, md5):
+        raise AssertionError(f"test tried to download {url}")
+
+    monkeypatch.setattr(root, "download_url", no_network)
+    monkeypatch.delenv(root.ENV_VAR, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(root, "SYSTEM_LOCATIONS", {})

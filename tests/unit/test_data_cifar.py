@@ -13,16 +13,7 @@ from snnkit.data import load_cifar10, load_cifar100, load_dataset, root
 from snnkit.data.images import CIFAR10_CLASSES, STAND_IN_MARKER
 from snnkit.errors import DataError
 
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
-    def no_network(url, dest, md5):
-        raise AssertionError(f"test tried to download {url}")
-
-    monkeypatch.setattr(root, "download_url", no_network)
-    monkeypatch.delenv(root.ENV_VAR, raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(root, "SYSTEM_LOCATIONS", {})
+pytestmark = pytest.mark.usefixtures("offline_data")
 
 
 def _dump(path: Path, obj) -> None:

@@ -21,17 +21,7 @@ FMNIST_SYSTEM = Path("/usr/share/datasets/fashion-mnist")
 MNIST_SHARED = root.REPO_ROOT.parent / "shared" / "data" / "mnist"
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
-    """No network, no real env/cache/system locations unless a test puts them back."""
-
-    def no_network(url, dest, md5):
-        raise AssertionError(f"test tried to download {url}")
-
-    monkeypatch.setattr(root, "download_url", no_network)
-    monkeypatch.delenv(root.ENV_VAR, raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(root, "SYSTEM_LOCATIONS", {})
+pytestmark = pytest.mark.usefixtures("offline_data")
 
 
 def _write_set(directory: Path, prefix: str, n: int = 12, seed: int = 0, gz: bool = True) -> tuple:

@@ -22,15 +22,7 @@ FILES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
-    def no_network(url, dest, md5):
-        raise AssertionError(f"test tried to download {url}")
-
-    monkeypatch.setattr(root, "download_url", no_network)
-    monkeypatch.delenv(root.ENV_VAR, raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(root, "SYSTEM_LOCATIONS", {})
+pytestmark = pytest.mark.usefixtures("offline_data")
 
 
 def _make(directory: Path) -> Path:
