@@ -71,7 +71,9 @@ from snnkit.utils import atomic_write_text, params_hash
 
 log = logging.getLogger("snnkit.reproduce")
 
-__all__ = ["main", "Job", "Result", "Roots", "plan", "load_params_file", "execute_job", "available_notebooks"]
+__all__ = [
+    "main", "Job", "Result", "Roots", "plan", "load_params_file", "execute_job", "available_notebooks", "kernel_env",
+]
 
 KERNEL_NAME = "python3"
 CUSTOM_PROFILE = "custom"
@@ -277,7 +279,7 @@ def _is_done(job: Job) -> bool:
 
 # -- execution --------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def _kernel_env() -> Iterator[None]:
+def kernel_env() -> Iterator[None]:
     """Environment the kernel inherits: the same snnkit as this process, the inline plot backend.
 
     Restored afterwards, so this process's own environment is left as it was.
@@ -379,7 +381,7 @@ def execute_job(job: Job, force: bool = False) -> Result:
     t0 = time.perf_counter()
     error = None
     try:
-        with _kernel_env():
+        with kernel_env():
             pm.execute_notebook(
                 str(job.notebook_path),
                 str(job.run_dir / "executed.ipynb"),

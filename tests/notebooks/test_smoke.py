@@ -60,3 +60,27 @@ def test_smoke_run(smoke_reports: Path, name: str):
         assert EXPECT[name]["tables"] <= tables
     index = (smoke_reports / "index.md").read_text()
     assert f"notebooks/{name}.ipynb" in index
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_bad_parameter_stops_in_first_code_cell(tmp_path, name: str):
+    """Executed directly (as in JupyterLab or plain papermill), a bad value is a ConfigError raised by the
+    validation cell right after the parameters — before any data is loaded."""
+    import papermill as pm
+
+    nb = ROOT / "notebooks" / f"{name}.ipynb"
+    out = tmp_path / "executed.ipynb"
+    with reproduce.kernel_env():
+        with pytest.raises(pm.PapermillExecutionError) as err:
+            pm.execute_notebook(
+                str(nb), str(out), parameters={"seed": -5, "snnkit_run": {"run_dir": str(tmp_path / "run")}},
+                kernel_name=reproduce.KERNEL_NAME, cwd=str(nb.parent), progress_bar=False,
+            )
+    assert err.value.ename == "ConfigError"
+    assert "'seed'" in err.value.evalue and "-5" in err.value.evalue
+    executed = __import__("nbformat").read(out, as_version=4)
+    code_cells = [c for c in executed.cells if c.cell_type == "code"]
+    # parameters, injected parameters, validation: the error is in the third code cell, nothing ran after it
+    assert "ConfigError" in str(code_cells[2].get("outputs"))
+    assert all(not c.get("outputs") for c in code_cells[3:])
+    assert not (tmp_path / "run").exists(), "the run directory was created before validation"
