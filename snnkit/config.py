@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from snnkit.errors import ConfigError
+from snnkit.utils import DEVICE_CHOICES
 
 __all__ = [
     "Field",
@@ -48,7 +49,6 @@ __all__ = [
     "DEVICE_CHOICES",
 ]
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps", "directml")
 _TYPES = (int, float, bool, str)
 
 
@@ -215,7 +215,7 @@ class Schema:
 def common_fields() -> dict[str, Field]:
     """The fields every notebook schema has: seed, device, data_root, progress."""
     return {
-        "seed": Field(int, 42, low=0, help="seeds Python, NumPy, torch, masks and data order"),
+        "seed": Field(int, 42, low=0, high=2**32 - 1, help="seeds Python, NumPy, torch, masks and data order"),
         "device": Field(str, "auto", choices=DEVICE_CHOICES,
                         help="auto: DirectML if importable, then CUDA, then MPS, then CPU"),
         "data_root": Field(str, None, nullable=True,

@@ -472,7 +472,7 @@ def _field(d: dict, key: str, path: Path):  # noqa: ANN202
     return d[key]
 
 
-def _names(values: Sequence, path: Path) -> list[str]:
+def _names(values: Sequence) -> list[str]:
     return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
 
@@ -496,7 +496,7 @@ def _read_cifar(
         what=split,
     )
     meta_path = paths[-1]
-    classes = _names(_field(_unpickle(meta_path), names_key, meta_path), meta_path)
+    classes = _names(_field(_unpickle(meta_path), names_key, meta_path))
     images, labels = [], []
     for path in paths[:-1]:
         d = _unpickle(path)

@@ -79,7 +79,7 @@ def default_reports_root() -> Path:
     return Path(env) if env else repo_root() / "reports"
 
 
-def _check_name(kind: str, name: str) -> str:
+def check_name(kind: str, name: str) -> str:
     if not isinstance(name, str) or not _NAME_RE.match(name) or name in (".", ".."):
         raise SnnkitError(f"{kind} name {name!r} is not allowed; use letters, digits, '_', '-', '.' "
                           "(no path separators)")
@@ -279,7 +279,7 @@ class Run:
     # -- outputs --
     def figure(self, fig: Any, name: str, *, dpi: int = 120, close: bool = False) -> Path:
         """Save ``fig`` as ``figures/<name>.png`` and return the path; the figure stays open (inline)."""
-        path = self.figures_dir / f"{_check_name('figure', name)}.png"
+        path = self.figures_dir / f"{check_name('figure', name)}.png"
         with atomic_write(path, "wb") as fh:
             fig.savefig(fh, format="png", dpi=dpi, bbox_inches="tight")
         if close:
@@ -295,7 +295,7 @@ class Run:
         """
         from snnkit.report.tables import save_table
 
-        csv_path, md_path = save_table(df, self.tables_dir, _check_name("table", name))
+        csv_path, md_path = save_table(df, self.tables_dir, check_name("table", name))
         caption = f"*{self.notebook} / {self.profile} / {self.run}; dataset: {self.dataset or 'unknown'}"
         caption += " (**stand-in**: not comparable with published numbers)" if self.stand_in else ""
         atomic_write_text(md_path, caption + "*\n\n" + md_path.read_text())
@@ -349,7 +349,7 @@ def start_run(
     params: Mapping[str, Any],
     *,
     profile: str = "interactive",
-    run: str = "default",
+    run: str | None = None,
     run_dir: str | os.PathLike | None = None,
     dataset: str | None = None,
     stand_in: bool = False,
@@ -357,16 +357,18 @@ def start_run(
 ) -> Run:
     """Open the run directory ``<reports_root>/<notebook>/<profile>/<run>/`` (or ``run_dir``).
 
-    ``params`` are validated against the notebook's schema when one is registered. Writes
+    ``run`` defaults to the parameters' hash, so interactive runs with different parameters get
+    different directories (and checkpoints) while re-running the same parameters finds its finished
+    work. ``params`` are validated against the notebook's schema when one is registered. Writes
     ``provenance.json`` at once and removes a stale ``metrics.json``.
     """
     from snnkit import config
 
-    _check_name("notebook", notebook)
-    _check_name("profile", profile)
-    _check_name("run", run)
+    check_name("notebook", notebook)
+    check_name("profile", profile)
     if notebook in config.SCHEMAS:
         params = config.validate(notebook, params)
+    run = check_name("run", run if run is not None else params_hash(dict(params)))
     root = Path(reports_root) if reports_root is not None else default_reports_root()
     path = Path(run_dir) if run_dir is not None else root / notebook / profile / run
     return Run(notebook, params, profile=profile, run=run, run_dir=path, dataset=dataset, stand_in=stand_in,

@@ -52,3 +52,13 @@ def test_parameters_cell_mirrors_schema_defaults(path: Path):
         values[node.targets[0].id] = ast.literal_eval(node.value)
     assert values.pop("snnkit_run") is None
     assert values == get_schema(path.stem).defaults()
+
+
+def test_nbstripout_has_nothing_to_strip():
+    """`make strip` (nbstripout) is the way outputs and metadata are removed; committed notebooks are its fixpoint."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "nbstripout", "--verify", *map(str, NOTEBOOKS)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, f"run `make strip` and commit: {proc.stdout}{proc.stderr}"

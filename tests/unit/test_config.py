@@ -184,3 +184,64 @@ def test_good_parameter_sets_pass_and_round_trip(params):
     for key, value in params.items():
         assert out[key] == value
     assert validate(NB, out) == out
+
+
+# -- bad values built from each field's declaration, independently of the validator -----------------
+_WRONG_TYPE = {
+    int: ["3", 1.5, True, [1], {"a": 1}],
+    float: ["0.1", True, [0.1], {"a": 1.0}],
+    bool: [1, 0, "true", "yes", None],
+    str: [3, 1.5, True, ["auto"]],
+}
+
+
+def _declared_bad_values(field: Field) -> list:
+    bad = list(_WRONG_TYPE[field.type])
+    if not field.nullable and field.type is not bool:
+        bad.append(None)
+    if field.type is float:
+        bad += [float("nan")]
+    if field.choices:
+        bad += [c.upper() + "_" for c in field.choices] + [""]
+    if field.low is not None:
+        bad.append(field.low - 1 if field.type is int else field.low - 1e-3)
+        if not field.low_inclusive:
+            bad.append(field.low)
+    if field.high is not None:
+        bad.append(field.high + 1 if field.type is int else field.high + 1e-3)
+        if not field.high_inclusive:
+            bad.append(field.high)
+    return bad
+
+
+_DECLARED_CASES = [(k, v) for k, f in sorted(SCHEMA.fields.items()) for v in _declared_bad_values(f)]
+
+
+@pytest.mark.parametrize("key,value", _DECLARED_CASES, ids=[f"{k}={v!r}" for k, v in _DECLARED_CASES])
+def test_declared_bad_values_are_rejected(key, value):
+    with pytest.raises(ConfigError) as err:
+        validate(NB, {key: value})
+    assert err.value.key == key and repr(key) in str(err.value)
+
+
+@pytest.mark.parametrize("kv", ["T=0", "seed=-1", "seed=99999999999999999999999", "enc=latency", "lr=abc",
+                                "hidden_dim=1.5", "bogus_key=1"])
+def test_reproduce_set_rejects_bad_values_before_running(kv, tmp_path, capsys):
+    from snnkit import reproduce
+
+    rc = reproduce.main(["--only", NB, "--set", kv, "--dry-run", "--reports-dir", str(tmp_path)])
+    assert rc == 2
+    assert repr(kv.split("=")[0]) in capsys.readouterr().err
+    assert not any(tmp_path.iterdir()), "nothing may be written for a rejected parameter set"
+
+
+@given(st.integers(min_value=-(2**70), max_value=2**70))
+def test_an_accepted_seed_works_downstream(seed):
+    """Whatever the schema accepts as a seed, seed_everything (and so every notebook) can use."""
+    from snnkit.utils import seed_everything
+
+    try:
+        validate(NB, {"seed": seed})
+    except ConfigError:
+        return
+    seed_everything(seed)

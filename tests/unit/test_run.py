@@ -60,7 +60,7 @@ def test_layout_provenance_and_metrics(tmp_path):
 
 def test_figure_and_table(tmp_path):
     run = start_run(NB, {}, reports_root=tmp_path, dataset="cifar10-standin", stand_in=True)
-    assert run.path == tmp_path / NB / "interactive" / "default"
+    assert run.path == tmp_path / NB / "interactive" / run.params_hash
     fig, ax = plt.subplots()
     ax.plot([0, 1])
     path = run.figure(fig, "curve")
@@ -110,6 +110,10 @@ def test_start_run_from_snnkit_run_and_stale_metrics(tmp_path):
     start_run_from(NB, {}, info)  # a new start removes the old metrics.json
     assert not (run_dir / "metrics.json").exists()
     interactive = start_run_from(NB, {}, None, reports_root=tmp_path)
-    assert interactive.profile == "interactive" and interactive.path == tmp_path / NB / "interactive" / "default"
+    assert interactive.profile == "interactive"
+    assert interactive.path == tmp_path / NB / "interactive" / interactive.params_hash
+    # Interactive runs with other parameters get their own directory (and checkpoints).
+    other = start_run_from(NB, {"seed": 1}, None, reports_root=tmp_path)
+    assert other.path != interactive.path and other.path.parent == interactive.path.parent
     with pytest.raises(SnnkitError, match="unknown keys"):
         start_run_from(NB, {}, {"bogus": 1})
