@@ -266,7 +266,28 @@ def validate_namespace(notebook: str, namespace: Mapping[str, Any]) -> dict[str,
 
 # -- YAML with YAML-1.2-style floats ---------------------------------------------------------------
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads ``1e-3`` (no dot) as a float, as YAML 1.2 and Python do."""
+    """SafeLoader that also reads ``1e-3`` (no dot) as a float, as YAML 1.2 and Python do, and rejects
+    a key given twice in a mapping (PyYAML alone silently keeps the last value: ``{T: 5, T: 6}`` is
+    ``{T: 6}``). Keys brought in by a ``<<`` merge may still be overridden, as YAML intends.
+    """
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    duplicate = key in seen
+                except TypeError:  # an unhashable key: the base constructor reports it
+                    continue
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping", node.start_mark,
+                        f"found duplicate key {key!r} (a key may appear only once)", key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 _FLOAT_RE = re.compile(
@@ -287,7 +308,8 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_RE, list("-+0123
 
 
 def load_yaml(text: str) -> Any:
-    """``yaml.safe_load`` that reads ``1e-3`` as a float (PyYAML alone reads it as a string)."""
+    """``yaml.safe_load`` that reads ``1e-3`` as a float (PyYAML alone reads it as a string) and raises
+    ``yaml.YAMLError`` on a key given twice in a mapping."""
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 

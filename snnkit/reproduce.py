@@ -36,7 +36,13 @@ A sweep lists named runs; ``common`` (optional) is merged under each run (a run'
 
 Every run's parameters are validated against the notebook's schema (``snnkit.config``) before the
 notebook starts; an invalid run fails with the ConfigError message and the others go on. Numbers
-such as ``1e-3`` are read as floats.
+such as ``1e-3`` are read as floats. An empty file (or one of only comments) and a key given twice in
+a mapping are usage errors.
+
+Before a run starts, its old ``.DONE``, ``metrics.json``, ``executed.ipynb``, ``provenance.json``,
+``figures/``, ``tables/`` and ``tb/`` are removed; ``checkpoints/`` is kept (and the run resumes from it) only when the previous
+attempt had the same parameter hash and there is no ``--force``. Each notebook kernel gets
+``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` = CPU cores // (runs at a time), unless OMP_NUM_THREADS is set.
 
 A run whose ``<run_dir>/.DONE`` holds the same parameter hash is skipped unless ``--force``. The
 marker is removed before a run starts and written only when the notebook finished and wrote its
@@ -72,7 +78,8 @@ from snnkit.utils import atomic_write_text, params_hash
 log = logging.getLogger("snnkit.reproduce")
 
 __all__ = [
-    "main", "Job", "Result", "Roots", "plan", "load_params_file", "execute_job", "available_notebooks", "kernel_env",
+    "main", "Job", "Result", "Roots", "plan", "load_params_file", "execute_job",
+    "available_notebooks", "kernel_env",
 ]
 
 KERNEL_NAME = "python3"
@@ -145,7 +152,11 @@ def available_notebooks(notebooks_dir: Path) -> list[str]:
 
 
 def load_params_file(path: Path) -> dict[str, dict[str, Any]]:
-    """Read a parameter file: ``{run_name: params}`` (see the module docstring for the two forms)."""
+    """Read a parameter file: ``{run_name: params}`` (see the module docstring for the two forms).
+
+    UsageError (naming the file) when it is missing, unparsable, empty or only comments, repeats a
+    key in a mapping, or has the wrong shape.
+    """
     if not path.is_file():
         raise UsageError(f"no parameter file {path}; create it (a mapping of parameters, or "
                          "{runs: {name: {...}}, common: {...}}) or choose another --profile")
@@ -154,7 +165,8 @@ def load_params_file(path: Path) -> dict[str, dict[str, Any]]:
     except Exception as exc:  # noqa: BLE001 - any YAML error is a usage error with the file named
         raise UsageError(f"cannot parse {path}: {exc}") from exc
     if data is None:
-        data = {}
+        raise UsageError(f"{path} is empty (or only comments): write the run's parameters (a mapping), "
+                         "or {} for a run with every schema default")
     if not isinstance(data, dict):
         raise UsageError(f"{path}: expected a mapping of parameters or {{runs: ..., common: ...}}, "
                          f"got {type(data).__name__}")
@@ -178,10 +190,12 @@ def load_params_file(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def _check_run_name(name: str, where: str) -> None:
-    from snnkit.report.run import _NAME_RE
+    from snnkit.report.run import check_name
 
-    if not _NAME_RE.match(name) or name in (".", ".."):
-        raise UsageError(f"{where}: run name {name!r} is not allowed; use letters, digits, '_', '-', '.'")
+    try:
+        check_name("run", name)
+    except SnnkitError as exc:
+        raise UsageError(f"{where}: {exc}") from None
 
 
 def _make_job(notebook: str, profile: str, run: str, raw: dict[str, Any], roots: Roots,
@@ -266,33 +280,40 @@ def _custom_job(notebook: str, args: argparse.Namespace, roots: Roots) -> Job:
                      run_dir=roots.reports / notebook / CUSTOM_PROFILE / name, extra=extra)
 
 
-def _done_hash(run_dir: Path) -> str | None:
-    try:
-        return (run_dir / ".DONE").read_text().strip()
-    except OSError:
-        return None
-
-
 def _is_done(job: Job) -> bool:
-    return job.params_hash is not None and _done_hash(job.run_dir) == job.params_hash
+    from snnkit.train.checkpoint import is_done
+
+    return job.params_hash is not None and is_done(job.run_dir, job.params_hash)
 
 
 # -- execution --------------------------------------------------------------------------------------
+def _kernel_threads(jobs: int) -> int:
+    """Threads per kernel when ``jobs`` kernels run at once: the CPU cores shared out, at least 1."""
+    return max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+
 @contextlib.contextmanager
-def kernel_env() -> Iterator[None]:
+def kernel_env(jobs: int = 1) -> Iterator[None]:
     """Environment the kernel inherits: the same snnkit as this process, the inline plot backend.
 
+    With ``jobs`` kernels running at once, each gets ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` =
+    ``max(1, os.cpu_count() // jobs)`` so that parallel runs do not oversubscribe the cores (torch
+    reads them at start-up); a user's own ``OMP_NUM_THREADS`` is left alone (and MKL's with it).
     Restored afterwards, so this process's own environment is left as it was.
     """
     import snnkit
 
     pkg_parent = str(Path(snnkit.__file__).resolve().parents[1])
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "MPLBACKEND")}
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "MPLBACKEND", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     try:
         if pkg_parent not in parts:
             os.environ["PYTHONPATH"] = os.pathsep.join([pkg_parent, *parts])
         os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+        if not os.environ.get("OMP_NUM_THREADS"):
+            threads = str(_kernel_threads(jobs))
+            os.environ["OMP_NUM_THREADS"] = threads
+            os.environ["MKL_NUM_THREADS"] = threads
         yield
     finally:
         for key, value in saved.items():
@@ -350,25 +371,48 @@ def _key_metric(run_dir: Path) -> Any:
     return None
 
 
+#: outputs of a previous attempt that are removed before every run starts (the notebook rewrites them)
+_STALE_FILES = (".DONE", "metrics.json", "executed.ipynb")
+_STALE_DIRS = ("figures", "tables", "tb")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def _prepare_dir(job: Job, force: bool) -> None:
+    """Clear a previous attempt's outputs; keep ``checkpoints/`` only to resume the same parameters.
+
+    The previous parameter hash is read from ``provenance.json`` (which is then removed too; the
+    notebook or :func:`_merge_provenance` writes a fresh one); with ``force``, a different hash, or
+    no readable hash the checkpoints go too, so the run starts from scratch.
+    """
     run_dir = job.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / ".DONE").unlink(missing_ok=True)
-    (run_dir / "metrics.json").unlink(missing_ok=True)
+    for name in (*_STALE_FILES, *_STALE_DIRS):
+        _remove(run_dir / name)
     stale = force
     prov = run_dir / "provenance.json"
-    if not stale and prov.is_file():
+    if not stale:
         try:
             stale = json.loads(prov.read_text()).get("params_hash") != job.params_hash
-        except ValueError:
+        except (OSError, ValueError, AttributeError):
             stale = True
-    if stale and (run_dir / "checkpoints").is_dir():
-        log.info("removing checkpoints of %s (%s)", run_dir, "--force" if force else "parameters changed")
-        shutil.rmtree(run_dir / "checkpoints")
+    # gone once its hash is read: a notebook failing before start_run() must not inherit its content
+    prov.unlink(missing_ok=True)
+    if stale and (run_dir / "checkpoints").exists():
+        log.info("removing checkpoints of %s (%s)", run_dir, "--force" if force else "not the same parameters")
+        _remove(run_dir / "checkpoints")
 
 
-def execute_job(job: Job, force: bool = False) -> Result:
-    """Run one job with papermill (in this process); never raises for a failing notebook."""
+def execute_job(job: Job, force: bool = False, jobs: int = 1) -> Result:
+    """Run one job with papermill (in this process); never raises for a failing notebook.
+
+    ``jobs`` is how many runs execute at once (it shares the CPU threads out, see :func:`kernel_env`).
+    """
     result = Result(job.notebook, job.run, job.profile, "failed", run_dir=str(job.run_dir))
     if job.error is not None:
         result.error = job.error
@@ -381,7 +425,7 @@ def execute_job(job: Job, force: bool = False) -> Result:
     t0 = time.perf_counter()
     error = None
     try:
-        with kernel_env():
+        with kernel_env(jobs):
             pm.execute_notebook(
                 str(job.notebook_path),
                 str(job.run_dir / "executed.ipynb"),
@@ -402,7 +446,9 @@ def execute_job(job: Job, force: bool = False) -> Result:
     except Exception as exc:  # noqa: BLE001
         log.warning("could not update provenance of %s: %s", job.run_dir, exc)
     if not error:
-        atomic_write_text(job.run_dir / ".DONE", f"{job.params_hash}\n")
+        from snnkit.train.checkpoint import mark_done
+
+        mark_done(job.run_dir, str(job.params_hash))
     result.status, result.wall_s, result.error = status, wall, error
     result.metric = _key_metric(job.run_dir)
     return result
@@ -424,11 +470,12 @@ def _run_all(jobs: list[Job], *, force: bool, n_jobs: int) -> list[Result]:
         if n_jobs <= 1 or len(todo) <= 1:
             for i in todo:
                 bar.set_postfix_str(f"{jobs[i].notebook}/{jobs[i].run}")
-                results[i] = execute_job(jobs[i], force)
+                results[i] = execute_job(jobs[i], force, 1)
                 bar.update(1)
         else:
-            with cf.ProcessPoolExecutor(max_workers=n_jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-                futures = {pool.submit(execute_job, jobs[i], force): i for i in todo}
+            at_once = min(n_jobs, len(todo))
+            with cf.ProcessPoolExecutor(max_workers=at_once, mp_context=multiprocessing.get_context("spawn")) as pool:
+                futures = {pool.submit(execute_job, jobs[i], force, at_once): i for i in todo}
                 for fut in cf.as_completed(futures):
                     i = futures[fut]
                     try:

@@ -9,10 +9,15 @@ For each notebook (paper) the index has two tables:
   links to its figures.
 
 A run is put beside a published number only if (1) its parameters match the entry's ``key``,
-(2) it did not run on a stand-in dataset, (3) its dataset is the entry's dataset, and (4) its
-parameters match the paper's setting (the block's ``requires``). Otherwise the published column
-shows "—" and the reason (stand-in data, another dataset such as the embedded subset, or
-smoke-size settings).
+(2) it did not run on a stand-in dataset, (3) its dataset is the entry's dataset, and (4) EVERY
+parameter of the notebook's schema equals the paper setting, except those in
+:data:`IRRELEVANT_PARAMS` (seed, device, data root, progress bars, checkpointing: they do not change
+what the number means) and the entry's own ``key`` parameters. The paper setting is the schema's
+defaults (``snnkit.config.get_schema(notebook).defaults()``; for ``g2gnet_fashionmnist`` these are
+the paper's settings) updated with the block's ``requires``, which therefore lists only deviations
+from the defaults. Otherwise the published column shows "—" and the reason (stand-in data, another
+dataset such as the embedded subset, or the first differing parameters, e.g. ``reset=zero, paper:
+subtract``).
 """
 
 from __future__ import annotations
@@ -28,22 +33,34 @@ from typing import Any
 
 import yaml
 
-from snnkit.errors import SnnkitError
+from snnkit import config
+from snnkit.errors import ConfigError, SnnkitError
 from snnkit.utils import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-__all__ = ["build_index", "load_published", "scan_runs", "compare", "PUBLISHED_PATH"]
+__all__ = [
+    "build_index", "load_published", "scan_runs", "compare", "paper_setting", "PUBLISHED_PATH",
+    "IRRELEVANT_PARAMS",
+]
 
 PUBLISHED_PATH = Path(__file__).with_name("published.yaml")
+#: parameters that may take any value in a run compared with a published number
+IRRELEVANT_PARAMS = frozenset({"seed", "device", "data_root", "progress", "checkpoint"})
 _SKIP_TOP = {"bench"}
+_MAX_REASONS = 3
 
 
 def load_published(path: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:
-    """Read ``published.yaml``: notebook → {paper, requires, entries}; checks each entry's fields."""
+    """Read ``published.yaml``: notebook → {notebook, paper, requires, entries}.
+
+    Checks each entry's fields, and ``requires`` against the notebook's schema (so a typo or a
+    value of the wrong type is an error here, not a silently incomparable paper setting). Numbers
+    such as ``1e-3`` are floats; a key given twice in a mapping is an error.
+    """
     path = Path(path) if path is not None else PUBLISHED_PATH
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = config.load_yaml(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise SnnkitError(f"cannot read published numbers from {path}: {exc}") from exc
     if not isinstance(data, dict):
@@ -58,7 +75,16 @@ def load_published(path: str | os.PathLike | None = None) -> dict[str, dict[str,
                 raise SnnkitError(f"{path}: {notebook} entry {i} lacks {missing}")
             if entry.get("unit", "percent") not in ("percent", "fraction"):
                 raise SnnkitError(f"{path}: {notebook} entry {i}: unit must be 'percent' or 'fraction'")
-        block.setdefault("requires", {})
+            if not isinstance(entry["key"], dict):
+                raise SnnkitError(f"{path}: {notebook} entry {i}: 'key' must be a mapping of parameters")
+        requires = block.get("requires") or {}
+        if not isinstance(requires, dict):
+            raise SnnkitError(f"{path}: {notebook}: 'requires' must be a mapping of parameters")
+        try:
+            block["requires"] = config.get_schema(notebook).validate(requires, partial_ok=True)
+        except ConfigError as exc:
+            raise SnnkitError(f"{path}: {notebook}: 'requires': {exc}") from exc
+        block["notebook"] = notebook
     return data
 
 
@@ -119,12 +145,26 @@ def _matches(params: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
     return all(k in params and _same(params[k], v) for k, v in wanted.items())
 
 
-def compare(metrics: Mapping[str, Any], block: Mapping[str, Any] | None) -> tuple[dict[str, Any] | None, str]:
+def paper_setting(notebook: str, block: Mapping[str, Any]) -> dict[str, Any]:
+    """The paper's setting of every schema parameter: the schema defaults updated with ``requires``."""
+    return {**config.get_schema(notebook).defaults(), **(block.get("requires") or {})}
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, default=str)
+
+
+def compare(metrics: Mapping[str, Any], block: Mapping[str, Any] | None,
+            notebook: str | None = None) -> tuple[dict[str, Any] | None, str]:
     """The published entry a run is comparable with, or ``(None, reason)``.
 
     With a comparable entry the reason is ``""``. The entry is the one whose ``key`` the run's
-    parameters match; it is withheld (with the reason) for stand-in data, another dataset, or a
-    setting other than the paper's.
+    parameters match; it is withheld (with the reason) for stand-in data, another dataset, or any
+    schema parameter outside :data:`IRRELEVANT_PARAMS` and the entry's key that differs from
+    :func:`paper_setting` (a parameter the run did not record counts as differing). ``notebook``
+    defaults to the block's (set by :func:`load_published`), then to ``metrics["notebook"]``.
     """
     if not block:
         return None, "no published numbers for this notebook"
@@ -137,10 +177,22 @@ def compare(metrics: Mapping[str, Any], block: Mapping[str, Any] | None) -> tupl
         return None, f"stand-in dataset ({dataset}): never compared with a paper"
     if dataset != entry["dataset"]:
         return None, f"ran on {dataset}, published on {entry['dataset']}"
-    differ = [f"{k}={metrics.get(k, 'unset')!r} (paper {v!r})" for k, v in block.get("requires", {}).items()
-              if not (k in metrics and _same(metrics[k], v))]
+    notebook = notebook or block.get("notebook") or metrics.get("notebook")
+    try:
+        setting = paper_setting(str(notebook), block)
+    except ConfigError:
+        return None, f"no parameter schema for notebook {notebook!r}: cannot check the paper setting"
+    differ = []
+    for key, wanted in setting.items():
+        if key in IRRELEVANT_PARAMS or key in entry["key"]:
+            continue
+        if key not in metrics:
+            differ.append(f"{key} not recorded, paper: {_value_text(wanted)}")
+        elif not _same(metrics[key], wanted):
+            differ.append(f"{key}={_value_text(metrics[key])}, paper: {_value_text(wanted)}")
     if differ:
-        return None, "setting differs from the paper: " + ", ".join(differ)
+        more = len(differ) - _MAX_REASONS
+        return None, "; ".join(differ[:_MAX_REASONS]) + (f"; and {more} more" if more > 0 else "")
     return entry, ""
 
 
@@ -182,7 +234,7 @@ def build_index(reports_root: str | os.PathLike, *, published: str | os.PathLike
         f"Generated by `snnkit.report.index` on {now} from the run directories under this folder and",
         "`snnkit/report/published.yaml`. Accuracies are shown in percent. A run is put beside a published",
         "number only when it ran on the paper's dataset with the paper's setting; runs on **stand-in** data,",
-        "on the embedded subset or with smoke-size settings show \"—\" and the reason.",
+        "on the embedded subset or with any other setting show \"—\" and the reason.",
         "",
     ]
     for notebook in notebooks:
@@ -221,8 +273,10 @@ def build_index(reports_root: str | os.PathLike, *, published: str | os.PathLike
                     _key_text(entry["key"]), entry["metric"], entry["dataset"],
                     _pct(entry["value"], entry.get("unit", "percent")), got, entry["source"],
                     entry.get("note", "")]) + " |")
-            if block.get("requires"):
-                lines += ["", "Paper setting required for a comparison: `" + _key_text(block["requires"]) + "`."]
+            deviations = block.get("requires") or {}
+            lines += ["", "A run is compared only when every parameter has the paper setting: the "
+                      f"`{notebook}` schema defaults" + (" with `" + _key_text(deviations) + "`" if deviations else "")
+                      + ", except `" + ", ".join(sorted(IRRELEVANT_PARAMS)) + "` and the configuration's own keys."]
             lines.append("")
         lines += ["### Runs", ""]
         if rows:

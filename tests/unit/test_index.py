@@ -6,9 +6,16 @@ import json
 
 import pytest
 
-from snnkit.config import validate
+from snnkit.config import get_schema, validate
 from snnkit.errors import SnnkitError
-from snnkit.report.index import build_index, compare, load_published, scan_runs
+from snnkit.report.index import (
+    IRRELEVANT_PARAMS,
+    build_index,
+    compare,
+    load_published,
+    paper_setting,
+    scan_runs,
+)
 
 NB = "g2gnet_fashionmnist"
 
@@ -49,7 +56,7 @@ def test_compare_rules():
     entry, reason = compare({**paper, "dataset": "fashionmnist-embedded"}, block)
     assert entry is None and "fashionmnist-embedded" in reason
     entry, reason = compare({**paper, "hidden_dim": 64, "epochs": 1}, block)
-    assert entry is None and "hidden_dim=64" in reason and "epochs=1" in reason
+    assert entry is None and "hidden_dim=64, paper: 2048" in reason and "epochs=1, paper: 20" in reason
     entry, reason = compare({**paper, "model": "mixer", "p_inter": 0.15}, block)
     assert entry["value"] == 88.53
     entry, reason = compare({**paper, "model": "mixer"}, block)  # no p_inter: no published entry
@@ -58,6 +65,7 @@ def test_compare_rules():
 
 def test_index_labels_stand_ins_and_never_compares_them(tmp_path):
     _write_run(tmp_path, "paper", "default", dataset="fashionmnist", acc=0.8712)
+    _write_run(tmp_path, "custom", "zero_reset", dataset="fashionmnist", acc=0.8811, reset="zero")
     _write_run(tmp_path, "smoke", "default", dataset="fashionmnist-embedded", acc=0.71, hidden_dim=64, T=8)
     _write_run(tmp_path, "smoke", "standin", dataset="fashionmnist-standin", stand_in=True, acc=0.99)
     failed = tmp_path / NB / "smoke" / "broken"
@@ -77,12 +85,15 @@ def test_index_labels_stand_ins_and_never_compares_them(tmp_path):
     assert "87.04" not in smoke_row and "— (ran on fashionmnist-embedded" in smoke_row
     broken_row = [line for line in text.splitlines() if line.startswith("| smoke | broken")][0]
     assert "incomplete" in broken_row
+    zero_row = [line for line in text.splitlines() if line.startswith("| custom | zero_reset")][0]
+    assert "87.04" not in zero_row and "— (reset=zero, paper: subtract)" in zero_row
     # the published table shows the comparable paper run only
     dense_row = [line for line in text.splitlines() if line.startswith("| model=dense |")][0]
     assert "87.12% (paper/default)" in dense_row and "71.00" not in dense_row and "99.00" not in dense_row
+    assert "88.11" not in dense_row  # the reset=zero run is not the paper's setting
     assert "(g2gnet_fashionmnist/smoke/default/figures/confusion.png)" in smoke_row
     assert "not reproduced yet" in text and "collapsed" in text
-    assert len(scan_runs(tmp_path)) == 4  # bench/ is not a run
+    assert len(scan_runs(tmp_path)) == 5  # bench/ is not a run
 
 
 def test_bad_published_file(tmp_path):
@@ -90,3 +101,111 @@ def test_bad_published_file(tmp_path):
     bad.write_text("nb:\n  entries:\n    - {key: {model: dense}, value: 1}\n")
     with pytest.raises(SnnkitError, match="lacks"):
         load_published(bad)
+
+
+def _other_value(field):
+    """A valid value of ``field`` other than its default, or None if it has no other value."""
+    if field.choices is not None:
+        candidates = [c for c in field.choices if c != field.default]
+    elif field.type is bool:
+        candidates = [not field.default]
+    elif field.type is str:
+        candidates = ["/elsewhere", "other"]
+    elif field.default is None:
+        candidates = [1, 2] if field.type is int else [0.5, 1.5]
+    else:
+        d = field.default
+        candidates = [d + 1, d - 1, 1, 2] if field.type is int else [d * 0.5, d + 0.5, d * 2, 0.25, 1.5]
+    for value in candidates:
+        try:
+            checked = field.check("x", value)
+        except Exception:  # noqa: BLE001 - out of range: try the next one
+            continue
+        if checked != field.default:
+            return checked
+    return None
+
+
+_SCHEMA = get_schema(NB)
+_KEYS = {k for e in load_published()[NB]["entries"] for k in e["key"]}
+_CHECKED = [k for k in _SCHEMA.fields if k not in IRRELEVANT_PARAMS and k not in _KEYS
+            and _other_value(_SCHEMA.fields[k]) is not None]
+
+
+def test_paper_setting_is_the_schema_defaults_and_they_are_the_papers():
+    # published.yaml relies on the schema defaults being the paper's setting: pin the ones that matter
+    setting = paper_setting(NB, load_published()[NB])
+    assert setting == _SCHEMA.defaults()
+    assert {k: setting[k] for k in ("hidden_dim", "n_hidden", "T", "enc", "beta", "threshold", "reset",
+                                    "surrogate", "surrogate_alpha", "epochs", "batch_size", "lr",
+                                    "weight_decay", "train_subset", "test_subset", "val_fraction")} == {
+        "hidden_dim": 2048, "n_hidden": 3, "T": 50, "enc": "current", "beta": 0.9, "threshold": 1.0,
+        "reset": "subtract", "surrogate": "atan", "surrogate_alpha": 2.0, "epochs": 20, "batch_size": 256,
+        "lr": 1e-3, "weight_decay": 1e-4, "train_subset": None, "test_subset": None, "val_fraction": 0.0}
+    # every parameter the reviewer named is checked
+    assert {"reset", "beta", "threshold", "learn_beta", "learn_threshold", "surrogate", "surrogate_alpha",
+            "enc_scale", "enc_bias", "lr_schedule", "grad_clip", "amp"} <= set(_CHECKED)
+
+
+@pytest.mark.parametrize("key", _CHECKED)
+def test_any_non_paper_parameter_makes_a_run_incomparable(key):
+    block = load_published()[NB]
+    paper = {**validate(NB, {}), "dataset": "fashionmnist", "stand_in": False}
+    value = _other_value(_SCHEMA.fields[key])
+    run = {**paper, **validate(NB, {key: value})}
+    entry, reason = compare(run, block)
+    shown = value if isinstance(value, str) else json.dumps(value)
+    paper_shown = paper[key] if isinstance(paper[key], str) else json.dumps(paper[key])
+    if key == "dataset":  # checked first, with its own reason
+        assert entry is None and reason == f"ran on {shown}, published on fashionmnist"
+    else:
+        assert entry is None and reason.startswith(f"{key}={shown}, paper: {paper_shown}"), reason
+
+
+def test_irrelevant_parameters_and_missing_ones():
+    block = load_published()[NB]
+    paper = {**validate(NB, {}), "dataset": "fashionmnist", "stand_in": False}
+    run = {**paper, "seed": 7, "device": "cpu", "data_root": "/data", "progress": False, "checkpoint": False}
+    entry, reason = compare(run, block)
+    assert entry is not None and entry["value"] == 87.04 and reason == ""
+    without = {k: v for k, v in paper.items() if k != "surrogate"}  # e.g. a run from before the field
+    entry, reason = compare(without, block)
+    assert entry is None and reason == "surrogate not recorded, paper: atan"
+    many = {**paper, "T": 5, "beta": 0.5, "reset": "zero", "amp": True, "lr_schedule": "cosine"}
+    entry, reason = compare(many, block)
+    assert entry is None and reason == "T=5, paper: 50; beta=0.5, paper: 0.9; reset=zero, paper: subtract; and 2 more"
+
+
+def test_requires_lists_deviations_read_with_float_exponents(tmp_path):
+    path = tmp_path / "published.yaml"
+    path.write_text(
+        f"{NB}:\n  paper: p\n  requires: {{lr: 1e-3, weight_decay: 0, reset: zero}}\n  entries:\n"
+        "    - {key: {model: dense}, metric: test_accuracy, value: 1.0e+1, dataset: fashionmnist,"
+        " setting: s, source: src}\n")
+    block = load_published(path)[NB]
+    assert block["requires"] == {"lr": 0.001, "weight_decay": 0.0, "reset": "zero"}
+    assert isinstance(block["entries"][0]["value"], float)
+    paper = {**validate(NB, {}), "dataset": "fashionmnist", "stand_in": False}
+    entry, reason = compare(paper, block)
+    assert entry is None and reason == "reset=subtract, paper: zero; weight_decay=0.0001, paper: 0.0"
+    entry, reason = compare({**paper, "weight_decay": 0.0, "reset": "zero"}, block)
+    assert entry is not None and reason == ""
+
+
+@pytest.mark.parametrize("requires, match", [
+    ("{reste: zero}", "did you mean 'reset'"),
+    ("{lr: fast}", "'lr'"),
+    ("[lr]", "'requires' must be a mapping"),
+])
+def test_bad_requires(tmp_path, requires, match):
+    path = tmp_path / "published.yaml"
+    path.write_text(f"{NB}:\n  requires: {requires}\n  entries: []\n")
+    with pytest.raises(SnnkitError, match=match):
+        load_published(path)
+
+
+def test_published_file_with_a_repeated_key(tmp_path):
+    path = tmp_path / "published.yaml"
+    path.write_text(f"{NB}:\n  entries: []\n  entries: []\n")
+    with pytest.raises(SnnkitError, match="duplicate key 'entries'"):
+        load_published(path)

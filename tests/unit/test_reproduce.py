@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -17,7 +18,8 @@ import nbformat
 import pytest
 
 from snnkit import config
-from snnkit.reproduce import load_params_file, main
+from snnkit.reproduce import Job, UsageError, _prepare_dir, kernel_env, load_params_file, main
+from snnkit.train import checkpoint
 from snnkit.utils import params_hash
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -88,6 +90,9 @@ def test_metrics_and_provenance_content(root, first_call):
     assert metrics["dataset"] == "fixture-digits" and metrics["stand_in"] is False and metrics["seed"] == 42
     assert metrics["scale"] == 0.75 and metrics["n"] == 2 and metrics["test_accuracy"] == 0.75
     assert metrics["python_executable"] == sys.executable  # the python3 kernel is this venv's python
+    # two kernels at once (--jobs 2): each gets half the cores' threads, unless the user set OMP
+    expected = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // 2))
+    assert metrics["omp_num_threads"] == expected
     prov = json.loads((ok / "provenance.json").read_text())
     assert prov["params_hash"] == (ok / ".DONE").read_text().strip()
     assert prov["reproduce"]["status"] == "ok" and prov["total_wall_time_s"] > 0
@@ -100,6 +105,9 @@ def test_finished_run_is_skipped_then_forced(root, first_call, capsys):
     done = root / "reports" / "fixture_ok" / "smoke" / "default" / ".DONE"
     (done.parent / "checkpoints").mkdir(exist_ok=True)
     (done.parent / "checkpoints" / "last.pt").write_text("stale")
+    for stale in ("figures/old.png", "tables/old.csv", "tb/events.out.tfevents.old"):
+        (done.parent / stale).parent.mkdir(exist_ok=True)
+        (done.parent / stale).write_text("stale")
     before = done.stat().st_mtime_ns
     code, out, _ = _run(capsys, "--root", str(root), "--only", "fixture_ok")
     assert code == 0 and "skipped" in out and done.stat().st_mtime_ns == before
@@ -110,6 +118,9 @@ def test_finished_run_is_skipped_then_forced(root, first_call, capsys):
     code, out, _ = _run(capsys, "--root", str(root), "--only", "fixture_ok", "--force")
     assert code == 0 and " ok " in out and done.exists()
     assert not (done.parent / "checkpoints").exists()  # --force starts from scratch
+    assert (done.parent / "figures" / "curve.png").is_file()  # rewritten by the notebook ...
+    assert not (done.parent / "figures" / "old.png").exists()  # ... and nothing of the old run is left
+    assert not (done.parent / "tables" / "old.csv").exists() and not (done.parent / "tb").exists()
 
 
 def test_list_and_dry_run_of_a_sweep(root, capsys):
@@ -166,3 +177,112 @@ def test_set_makes_a_custom_run(root, first_call, capsys):
     assert code == 0 and str(root / "reports" / "fixture_ok" / "custom" / params_hash(full)) in out
     index = (root / "reports" / "index.md").read_text()
     assert "| custom | mine |" in index
+
+
+# -- parameter files: empty files and repeated keys ---------------------------------------------------
+@pytest.mark.parametrize("text", ["", "\n", "# only a comment\n# and another\n", "---\n"])
+def test_empty_params_file_is_a_usage_error(tmp_path, text):
+    path = tmp_path / "smoke.yaml"
+    path.write_text(text)
+    with pytest.raises(UsageError, match="empty") as info:
+        load_params_file(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("text, key", [
+    ("T: 5\nscale: 0.1\nT: 6\n", "'T'"),
+    ("common: {n: 1}\nruns:\n  a: {scale: 0.1, scale: 0.2}\n", "'scale'"),
+    ("runs:\n  a: {scale: 0.1}\n  a: {scale: 0.2}\n", "'a'"),
+    ("common: {n: 1}\nruns: {a: {}}\ncommon: {n: 2}\n", "'common'"),
+])
+def test_repeated_key_is_a_usage_error(tmp_path, text, key):
+    path = tmp_path / "paper.yaml"
+    path.write_text(text)
+    with pytest.raises(UsageError, match="duplicate key") as info:
+        load_params_file(path)
+    assert key in str(info.value) and str(path) in str(info.value)
+
+
+def test_params_file_keeps_float_exponents_and_merge_keys(tmp_path):
+    path = tmp_path / "paper.yaml"
+    path.write_text("common: &base {lr: 1e-3, n: 2}\nruns:\n  a: {<<: *base, n: 3}\n  b: {scale: 1e-1}\n")
+    runs = load_params_file(path)
+    assert runs == {"a": {"lr": 0.001, "n": 3}, "b": {"lr": 0.001, "n": 2, "scale": 0.1}}
+    assert isinstance(runs["b"]["scale"], float)
+    (tmp_path / "empty.yaml").write_text("{}\n")  # explicitly no parameters: one run of schema defaults
+    assert load_params_file(tmp_path / "empty.yaml") == {"default": {}}
+
+
+def test_empty_or_repeated_key_file_stops_reproduce(root, capsys, tmp_path):
+    bad_root = tmp_path / "r"
+    shutil.copytree(root / "notebooks", bad_root / "notebooks")
+    (bad_root / "params" / "fixture_ok").mkdir(parents=True)
+    path = bad_root / "params" / "fixture_ok" / "smoke.yaml"
+    path.write_text("# nothing here yet\n")
+    code, _, err = _run(capsys, "--root", str(bad_root), "--only", "fixture_ok", "--dry-run")
+    assert code == 2 and "empty" in err and str(path) in err
+    path.write_text("scale: 0.5\nn: 2\nscale: 0.6\n")
+    code, _, err = _run(capsys, "--root", str(bad_root), "--only", "fixture_ok", "--dry-run")
+    assert code == 2 and "duplicate key 'scale'" in err and str(path) in err
+
+
+# -- the run directory before a run -------------------------------------------------------------------
+def _job(tmp_path, **params):
+    full = config.validate("fixture_ok", params)
+    return Job(notebook="fixture_ok", profile="smoke", run="default", params=full, run_dir=tmp_path / "run",
+               notebook_path=tmp_path / "fixture_ok.ipynb", reports_root=tmp_path,
+               params_hash=params_hash(full))
+
+
+def _fill(run_dir, prov_hash):
+    for name in (".DONE", "metrics.json", "executed.ipynb", "figures/a.png", "tables/t.csv", "tb/events",
+                 "checkpoints/last.pt"):
+        (run_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (run_dir / name).write_text("old")
+    (run_dir / "provenance.json").write_text(json.dumps({"params_hash": prov_hash}))
+
+
+@pytest.mark.parametrize("case", ["same", "changed", "force", "no provenance"])
+def test_prepare_dir_clears_old_outputs(root, tmp_path, case):
+    job = _job(tmp_path, scale=0.25)
+    _fill(job.run_dir, "0" * 16 if case == "changed" else job.params_hash)
+    if case == "no provenance":
+        (job.run_dir / "provenance.json").unlink()
+    _prepare_dir(job, force=case == "force")
+    left = sorted(p.relative_to(job.run_dir).as_posix() for p in job.run_dir.rglob("*"))
+    # only a resume of the very same parameters keeps its checkpoints; every other output always goes
+    assert left == (["checkpoints", "checkpoints/last.pt"] if case == "same" else [])
+
+
+# -- kernel environment ---------------------------------------------------------------------------------
+def test_kernel_env_shares_threads_out(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "5")
+    for jobs, threads in [(1, "8"), (2, "4"), (3, "2"), (16, "1")]:
+        with kernel_env(jobs):
+            assert os.environ["OMP_NUM_THREADS"] == threads and os.environ["MKL_NUM_THREADS"] == threads
+        assert "OMP_NUM_THREADS" not in os.environ and os.environ["MKL_NUM_THREADS"] == "5"  # restored
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    with kernel_env():
+        assert os.environ["OMP_NUM_THREADS"] == "1"
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's choice wins
+    with kernel_env(4):
+        assert os.environ["OMP_NUM_THREADS"] == "3" and os.environ["MKL_NUM_THREADS"] == "5"
+    assert os.environ["OMP_NUM_THREADS"] == "3"
+
+
+# -- the .DONE marker is snnkit.train.checkpoint's --------------------------------------------------------
+def test_done_marker_is_the_checkpoint_modules(root, first_call, capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(checkpoint, "DONE_NAME", ".finished")
+    params = config.validate("fixture_ok", load_params_file(root / "params" / "fixture_ok" / "smoke.yaml")["default"])
+    run_dir = root / "reports" / "fixture_ok" / "smoke" / "default"
+    checkpoint.mark_done(run_dir, params_hash(params))
+    try:
+        code, out, _ = _run(capsys, "--root", str(root), "--only", "fixture_ok", "--dry-run")
+        assert code == 0 and "skip (done" in out
+        (run_dir / ".finished").write_text("another-hash\n")
+        code, out, _ = _run(capsys, "--root", str(root), "--only", "fixture_ok", "--dry-run")
+        assert code == 0 and "would run" in out
+    finally:
+        (run_dir / ".finished").unlink()
