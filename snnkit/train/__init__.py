@@ -15,6 +15,7 @@ from snnkit.train.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from snnkit.train.crossval import CVResult, cross_validate, kfold_indices
 from snnkit.train.distributed import DistInfo
 from snnkit.train.loop import LAST_CHECKPOINT, Callback, History, Trainer, count_correct, move_to_device
 
@@ -33,4 +34,7 @@ __all__ = [
     "is_done",
     "read_done",
     "DistInfo",
+    "kfold_indices",
+    "cross_validate",
+    "CVResult",
 ]

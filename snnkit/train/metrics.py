@@ -33,6 +33,7 @@ __all__ = [
     "macro_f1",
     "roc_auc",
     "classification_report",
+    "weight_sparsity",
     "SpikeRecorder",
 ]
 
@@ -202,6 +203,23 @@ def classification_report(scores: Any, targets: Any, class_names: Sequence[str])
 # --------------------------------------------------------------------------------------------------
 # spike recording
 # --------------------------------------------------------------------------------------------------
+def weight_sparsity(weights: Iterable[torch.Tensor]) -> float:
+    """Fraction of entries that are exactly zero over ``weights`` (the prunable weight tensors).
+
+    This is the ``sparsity`` of metrics.json. Pass the *effective* weights (for a masked or
+    reparameterised layer, ``layer.weight`` as the forward pass sees it, e.g. ``W * M``).
+    """
+    zeros = total = 0
+    for i, w in enumerate(weights):
+        if not isinstance(w, torch.Tensor):
+            raise TypeError(f"weight_sparsity: item {i} is a {type(w).__name__}, expected a tensor")
+        zeros += int((w.detach() == 0).sum())
+        total += w.numel()
+    if total == 0:
+        raise ValueError("weight_sparsity: no weights given (an empty iterable or only empty tensors)")
+    return zeros / total
+
+
 class _LayerStats:
     __slots__ = ("counts", "steps", "batches", "spikes", "n_neurons")
 

@@ -367,3 +367,17 @@ def test_recorder_with_real_snnkit_lif():
     assert 0.0 < rec.firing_rates()["lif"] < 1.0
     assert rec.firing_rates()["lif"] == pytest.approx(ref.double().mean().item(), abs=1e-12)
     torch.testing.assert_close(rec.spikes("lif"), ref.bool())
+
+
+def test_weight_sparsity():
+    from snnkit.train.metrics import weight_sparsity
+
+    a = torch.tensor([[0.0, 1.0], [2.0, 0.0]])
+    b = torch.zeros(4)
+    assert weight_sparsity([a]) == 0.5
+    assert weight_sparsity([a, b]) == pytest.approx(6 / 8)
+    assert weight_sparsity(torch.nn.Linear(5, 5).weight for _ in range(2)) == 0.0
+    with pytest.raises(ValueError, match="no weights"):
+        weight_sparsity([])
+    with pytest.raises(TypeError, match="item 0"):
+        weight_sparsity([[0.0]])
