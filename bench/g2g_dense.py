@@ -38,7 +38,6 @@ Implementations:
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -53,9 +52,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.lif import _peak_delta_mb, _timed  # noqa: E402
+from bench._common import (  # noqa: E402
+    describe_device,
+    peak_delta_mb,
+    print_ratio_table,
+    select_impls,
+    timed,
+    write_records,
+)
 from snnkit.models.g2g import G2GNet, spike_count_loss  # noqa: E402
-from snnkit.utils import atomic_write_text  # noqa: E402
 
 IN_FEATURES = 784
 N_CLASSES = 10
@@ -296,29 +301,13 @@ def run_benchmarks(
                 step(impl, x)
         for rep in range(repeats):
             for name, impl in impls.items():
-                samples[name].append(_timed(lambda impl=impl, step=step: step(impl, x), device))
+                samples[name].append(timed(lambda impl=impl, step=step: step(impl, x), device))
             print(f"  {key}: repeat {rep + 1}/{repeats} done", flush=True)
         for name in impls:
             results[name][key] = statistics.median(samples[name])
     for name, impl in impls.items():
-        results[name]["peak_delta_mb"] = _peak_delta_mb(lambda impl=impl: train_step(impl, x, y), device)
+        results[name]["peak_delta_mb"] = peak_delta_mb(lambda impl=impl: train_step(impl, x, y), device)
     return results
-
-
-def merge_records(path: Path, records: list[dict[str, object]]) -> list[dict[str, object]]:
-    """Records already in ``path`` for other (workload, device) pairs, followed by ``records``.
-
-    So that ``--quick`` and the full run can share one JSON file; an unreadable file is replaced.
-    """
-    new_keys = {(r["workload"], r["device"]) for r in records}
-    try:
-        old = json.loads(path.read_text())
-    except (OSError, ValueError):
-        old = []
-    if not isinstance(old, list):
-        old = []
-    kept = [r for r in old if isinstance(r, dict) and (r.get("workload"), r.get("device")) not in new_keys]
-    return kept + records
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -359,23 +348,16 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(1)
     x = torch.rand(batch, IN_FEATURES, device=device)
     y = torch.randint(0, N_CLASSES, (batch,), device=device)
-    impls: dict[str, Impl] = {}
-    for name, impl in make_impls(hidden, args.n_hidden, steps, device).items():
-        if args.impls and name not in args.impls:
-            continue
-        if isinstance(impl, str):
-            print(f"note: skipping {name}: {impl}")
-            continue
-        impls[name] = impl
+    impls: dict[str, Impl] = select_impls(make_impls(hidden, args.n_hidden, steps, device), args.impls)
     check_shapes(impls, x)
     if "snnkit" in impls and "snntorch" in impls:
         guard = SnnTorchG2G(hidden, args.n_hidden, steps).to(device)  # a copy: the timed nets stay untouched
         check_spike_counts(impls["snnkit"].model, guard, x)
         del guard
 
-    where = str(device) if device.type != "cpu" else f"cpu, {torch.get_num_threads()} thread(s)"
     print(
-        f"dense G2GNet training step, {workload}, {where}, median of {repeats} interleaved repeats",
+        f"dense G2GNet training step, {workload}, {describe_device(device)}, "
+        f"median of {repeats} interleaved repeats",
         flush=True,
     )
     t0 = time.perf_counter()
@@ -393,29 +375,20 @@ def main(argv: list[str] | None = None) -> int:
         for name, res in results.items()
     ]
 
-    base = next((r for r in records if r["impl"] == "snnkit"), None)
-    header = (
-        f"{'impl':<13} {'fwd_ms':>10} {'fwd_bwd_ms':>11} {'ms/sample':>10} {'peak_delta_mb':>14} "
-        f"{'fwd ratio':>10} {'fwd_bwd ratio':>14}"
-    )
-    print(header)
-    print("-" * len(header))
-    for rec in records:
-        r_f = rec["fwd_ms"] / base["fwd_ms"] if base else float("nan")
-        r_fb = rec["fwd_bwd_ms"] / base["fwd_bwd_ms"] if base else float("nan")
-        print(
-            f"{rec['impl']:<13} {rec['fwd_ms']:10.2f} {rec['fwd_bwd_ms']:11.2f} {rec['ms_per_sample']:10.3f} "
-            f"{rec['peak_delta_mb']:14.1f} {r_f:10.2f} {r_fb:14.2f}"
-        )
-    print(
-        "ratio = peer time / snnkit time (> 1: snnkit is faster); fwd = no_grad forward; fwd_bwd = forward + "
-        "loss + backward + Adam step; peak_delta_mb: "
+    print_ratio_table(
+        records,
+        [
+            ("fwd_ms", "fwd_ms", "10.2f"),
+            ("fwd_bwd_ms", "fwd_bwd_ms", "11.2f"),
+            ("ms_per_sample", "ms/sample", "10.3f"),
+            ("peak_delta_mb", "peak_delta_mb", "14.1f"),
+        ],
+        footnote="ratio = peer time / snnkit time (> 1: snnkit is faster); fwd = no_grad forward; fwd_bwd = "
+        "forward + loss + backward + Adam step; peak_delta_mb: "
         + ("CUDA max allocated" if device.type == "cuda" else "RSS")
-        + f" during one training step. Benchmark wall time {time.perf_counter() - t0:.1f} s"
+        + f" during one training step. Benchmark wall time {time.perf_counter() - t0:.1f} s",
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out, json.dumps(merge_records(args.out, records), indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_records(args.out, records)
     return 0
 
 

@@ -21,12 +21,8 @@ SuperSpike surrogate; a Euler-integrated LIF, not the identical update) have fix
 from __future__ import annotations
 
 import argparse
-import gc
-import json
 import statistics
 import sys
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,61 +32,18 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench._common import (  # noqa: E402
+    describe_device,
+    peak_delta_mb,
+    print_ratio_table,
+    select_impls,
+    timed,
+    write_records,
+)
 from snnkit.neurons import LIF  # noqa: E402
 from snnkit.neurons.functional import lif_multistep_reference  # noqa: E402
-from snnkit.utils import atomic_write_text  # noqa: E402
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
-
-
-def _rss_bytes() -> int:
-    try:
-        import psutil
-
-        return psutil.Process().memory_info().rss
-    except ImportError:  # Linux fallback
-        with open("/proc/self/statm") as fh:
-            import os
-
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _malloc_trim() -> None:
-    """Give freed heap pages back to the OS (glibc), so RSS growth reflects the next run's allocations."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-class _PeakRSS:
-    """Samples RSS in a background thread; ``peak - start`` after the block."""
-
-    def __enter__(self) -> _PeakRSS:
-        gc.collect()
-        _malloc_trim()
-        self.start = _rss_bytes()
-        self.peak = self.start
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, _rss_bytes())
-            time.sleep(0.0005)
-
-    def __exit__(self, *exc: object) -> None:
-        self.peak = max(self.peak, _rss_bytes())
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def delta_mb(self) -> float:
-        return (self.peak - self.start) / 2**20
 
 
 def make_runners(device: torch.device) -> dict[str, Runner | str]:
@@ -177,32 +130,6 @@ def make_runners(device: torch.device) -> dict[str, Runner | str]:
     return runners
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _timed(fn: Callable[[], object], device: torch.device) -> float:
-    _sync(device)
-    start = time.perf_counter()
-    fn()
-    _sync(device)
-    return (time.perf_counter() - start) * 1e3
-
-
-def _peak_delta_mb(fn: Callable[[], object], device: torch.device) -> float:
-    if device.type == "cuda":
-        _sync(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        before = torch.cuda.memory_allocated(device)
-        fn()
-        _sync(device)
-        return (torch.cuda.max_memory_allocated(device) - before) / 2**20
-    with _PeakRSS() as peak:
-        fn()
-    return peak.delta_mb
-
-
 def run_benchmarks(
     runners: dict[str, Runner], x: torch.Tensor, weight: torch.Tensor, warmup: int, repeats: int
 ) -> dict[str, dict[str, float]]:
@@ -228,11 +155,11 @@ def run_benchmarks(
                 make(run)()
         for _ in range(repeats):
             for name, run in runners.items():
-                samples[name].append(_timed(make(run), device))
+                samples[name].append(timed(make(run), device))
         for name in runners:
             results[name][key] = statistics.median(samples[name])
     for name, run in runners.items():
-        results[name]["peak_delta_mb"] = _peak_delta_mb(fwd_bwd(run), device)
+        results[name]["peak_delta_mb"] = peak_delta_mb(fwd_bwd(run), device)
         results[name]["saved_mb"] = _saved_mb(run, x)
     return results
 
@@ -279,40 +206,26 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     x = (torch.randn(steps, batch, neurons, device=device) * 0.8 + 0.3).requires_grad_()
     weight = torch.randn(steps, batch, neurons, device=device)
-    runners: dict[str, Runner] = {}
-    for name, run in make_runners(device).items():
-        if args.impls and name not in args.impls:
-            continue
-        if isinstance(run, str):
-            print(f"note: skipping {name}: {run}")
-            continue
-        runners[name] = run
+    runners: dict[str, Runner] = select_impls(make_runners(device), args.impls)
     results = run_benchmarks(runners, x, weight, warmup, repeats)
     records = [
         {"workload": workload, "impl": name, "device": str(device), **res} for name, res in results.items()
     ]
 
-    base = next((r for r in records if r["impl"] == "snnkit"), None)
-    where = str(device) if device.type != "cpu" else f"cpu, {torch.get_num_threads()} thread(s)"
-    print(f"LIF layer, {workload}, {where}, median of {repeats} interleaved repeats (ms)")
-    header = f"{'impl':<13} {'fwd_ms':>9} {'fwd_bwd_ms':>11} {'peak_delta_mb':>14} {'saved_mb':>9} {'fwd ratio':>10} {'fwd_bwd ratio':>14}"
-    print(header)
-    print("-" * len(header))
-    for rec in records:
-        r_f = rec["fwd_ms"] / base["fwd_ms"] if base else float("nan")
-        r_fb = rec["fwd_bwd_ms"] / base["fwd_bwd_ms"] if base else float("nan")
-        print(
-            f"{rec['impl']:<13} {rec['fwd_ms']:9.2f} {rec['fwd_bwd_ms']:11.2f} {rec['peak_delta_mb']:14.1f} {rec['saved_mb']:9.1f} "
-            f"{r_f:10.2f} {r_fb:14.2f}"
-        )
-    print(
-        "ratio = impl time / snnkit time (> 1: snnkit is faster); peak_delta_mb: "
+    print(f"LIF layer, {workload}, {describe_device(device)}, median of {repeats} interleaved repeats (ms)")
+    print_ratio_table(
+        records,
+        [
+            ("fwd_ms", "fwd_ms", "9.2f"),
+            ("fwd_bwd_ms", "fwd_bwd_ms", "11.2f"),
+            ("peak_delta_mb", "peak_delta_mb", "14.1f"),
+            ("saved_mb", "saved_mb", "9.1f"),
+        ],
+        footnote="ratio = impl time / snnkit time (> 1: snnkit is faster); peak_delta_mb: "
         + ("CUDA max allocated" if device.type == "cuda" else "RSS")
-        + " during one fwd+bwd; saved_mb: tensors autograd keeps for backward"
+        + " during one fwd+bwd; saved_mb: tensors autograd keeps for backward",
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out, json.dumps(records, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_records(args.out, records)
     return 0
 
 

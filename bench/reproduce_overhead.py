@@ -8,7 +8,7 @@ A tiny notebook that imports snnkit and torch and does trivial work is executed
 
 It prints the mean wall time of each and the ratios, an estimate of the overhead across the smoke
 suite (one papermill start per run in ``params/*/smoke.yaml``) against the 15-minute budget, and
-writes ``reports/bench/reproduce_overhead.json`` (records with ``workload``, ``impl``, ``wall_ms``).
+merges into ``reports/bench/reproduce_overhead.json`` (records with ``workload``, ``impl``, ``wall_ms``).
 
     python bench/reproduce_overhead.py [--quick] [--repeats N]
 """
@@ -16,22 +16,25 @@ writes ``reports/bench/reproduce_overhead.json`` (records with ``workload``, ``i
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
+import torch
 from nbformat.v4 import new_code_cell, new_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
+from bench._common import timed, write_records  # noqa: E402
 from snnkit.reproduce import load_params_file  # noqa: E402
-from snnkit.utils import atomic_write_text  # noqa: E402
+
+CPU = torch.device("cpu")
 
 CELLS = [
     "n = 64\nseed = 0",  # parameters
@@ -53,20 +56,15 @@ def _notebook(path: Path) -> Path:
     return path
 
 
-def _time(fn, repeats: int) -> list[float]:
-    out = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t0) * 1000.0)
-    return out
+def _time(fn: Callable[[], object], repeats: int) -> list[float]:
+    return [timed(fn, CPU) for _ in range(repeats)]
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer repeats (under a minute)")
     ap.add_argument("--repeats", type=int, default=None, help="executions per implementation")
-    ap.add_argument("--out", default=str(ROOT / "reports" / "bench" / "reproduce_overhead.json"))
+    ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "reproduce_overhead.json")
     args = ap.parse_args(argv)
     repeats = args.repeats or (2 if args.quick else 5)
 
@@ -122,8 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"smoke suite: {n_runs} run(s) -> {n_runs * overhead_s:.1f} s of overhead of the 15-minute budget")
     for r in records:
         r["smoke_runs"] = n_runs
-    atomic_write_text(args.out, json.dumps(records, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_records(args.out, records)
     return 0
 
 
