@@ -200,9 +200,6 @@ def classification_report(scores: Any, targets: Any, class_names: Sequence[str])
     }
 
 
-# --------------------------------------------------------------------------------------------------
-# spike recording
-# --------------------------------------------------------------------------------------------------
 def weight_sparsity(weights: Iterable[torch.Tensor]) -> float:
     """Fraction of entries that are exactly zero over ``weights`` (the prunable weight tensors).
 
@@ -220,6 +217,9 @@ def weight_sparsity(weights: Iterable[torch.Tensor]) -> float:
     return zeros / total
 
 
+# --------------------------------------------------------------------------------------------------
+# spike recording
+# --------------------------------------------------------------------------------------------------
 class _LayerStats:
     __slots__ = ("counts", "steps", "batches", "spikes", "n_neurons")
 
