@@ -44,6 +44,9 @@ __all__ = [
     "get_schema",
     "validate",
     "validate_namespace",
+    "PROVENANCE_ONLY",
+    "result_params",
+    "result_hash",
     "common_fields",
     "load_yaml",
     "DEVICE_CHOICES",
@@ -252,6 +255,23 @@ def get_schema(notebook: str) -> Schema:
 def validate(notebook: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
     """Validate ``params`` for ``notebook`` and return the complete parameter set."""
     return get_schema(notebook).validate(params)
+
+
+#: parameters that never change a run's results: recorded in provenance, left out of the run's identity
+#: (its hash, its ``.DONE`` marker, whether its checkpoints may be resumed)
+PROVENANCE_ONLY = frozenset({"device", "data_root", "progress", "checkpoint"})
+
+
+def result_params(notebook: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The complete validated parameters of a run minus those that do not change its results."""
+    return {k: v for k, v in validate(notebook, params).items() if k not in PROVENANCE_ONLY}
+
+
+def result_hash(notebook: str, params: Mapping[str, Any]) -> str:
+    """The run's identity: a hash of :func:`result_params` (what ``.DONE`` and checkpoints are keyed by)."""
+    from snnkit.utils import params_hash
+
+    return params_hash(result_params(notebook, params))
 
 
 def validate_namespace(notebook: str, namespace: Mapping[str, Any]) -> dict[str, Any]:

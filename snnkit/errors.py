@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SnnkitError", "ConfigError", "DataError", "CheckpointError"]
+__all__ = ["SnnkitError", "ConfigError", "DataError", "CheckpointError", "check_positive_int"]
 
 
 class SnnkitError(Exception):
@@ -40,3 +40,18 @@ class DataError(SnnkitError, OSError):
 
 class CheckpointError(SnnkitError, OSError):
     """A checkpoint file is missing, truncated, corrupted or incompatible; the message names the file."""
+
+
+def check_positive_int(key: str, value: Any, *, allow_none: bool = False, where: str | None = None) -> Any:
+    """Return ``value`` if it is an integer >= 1 (never a bool), else raise :class:`ConfigError`.
+
+    The one boundary check for counts (epochs, batch sizes, widths, time steps, subset sizes...);
+    ``allow_none`` also lets ``None`` through (an optional count).
+    """
+    if value is None and allow_none:
+        return None
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ConfigError(key, value, "an integer >= 1" + (" or None" if allow_none else ""), where=where)
+    return int(value)
