@@ -1,20 +1,37 @@
-"""Atomic, ``weights_only``-loadable checkpoints, RNG-state capture and the ``.DONE`` marker.
+"""Atomic, checksummed, ``weights_only``-loadable checkpoints, rotation with fallback, RNG-state capture
+and the ``.DONE`` marker.
 
 A checkpoint is a plain dictionary of tensors, numbers, strings, lists, tuples and dicts — nothing that
 needs pickle's arbitrary-object machinery — so it loads with ``torch.load(weights_only=True)``.
-:func:`save_checkpoint` serialises the state in memory, checks that it loads back under
-``weights_only=True`` and only then writes it atomically (temporary file, fsync, rename): a failure at
-any point leaves the previous checkpoint untouched. :func:`load_checkpoint` turns every way a file can
-be bad (missing, truncated, corrupted, not a snnkit checkpoint) into a :class:`CheckpointError` that
-names the file and says what to do.
+
+Writing (:func:`save_checkpoint`):
+
+1. the state is walked once (cheap: no serialisation) and anything ``weights_only`` could not load is a
+   :class:`CheckpointError` naming its key path (e.g. ``state['callbacks'][0]['obj']``) — before any
+   byte is written;
+2. ``torch.save`` streams straight into a temporary file beside the target while a SHA-256 of the bytes
+   is computed on the way (no in-memory copy, no reload), and the file is fsynced;
+3. the checksum goes to ``<file>.sha256`` (``sha256sum`` format), written the same way;
+4. both are renamed into place. With ``previous=`` the file being replaced is first moved to
+   ``previous`` (with its checksum), so a run keeps ``last.pt`` and ``prev.pt``.
+
+The renames are ordered so that at every instant a valid checkpoint exists: a file whose ``.sha256`` is
+missing is loaded unverified (its bytes were fsynced before the rename made it visible); one whose
+``.sha256`` disagrees is corrupt.
+
+Reading: :func:`load_checkpoint` verifies the checksum when the ``.sha256`` exists and turns every way a
+file can be bad (missing, truncated, corrupted, not a snnkit checkpoint) into a :class:`CheckpointError`
+that names the file. :func:`load_latest` tries ``last.pt`` and falls back to ``prev.pt`` with a WARNING.
 """
 
 from __future__ import annotations
 
-import io
+import collections
+import hashlib
 import logging
 import os
 import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +47,12 @@ __all__ = [
     "FORMAT_KEY",
     "FORMAT_VERSION",
     "DONE_NAME",
+    "CHECKSUM_SUFFIX",
+    "check_weights_only_safe",
+    "checksum_path",
     "save_checkpoint",
     "load_checkpoint",
+    "load_latest",
     "get_rng_state",
     "set_rng_state",
     "mark_done",
@@ -42,21 +63,104 @@ __all__ = [
 FORMAT_KEY = "__snnkit_checkpoint__"
 FORMAT_VERSION = 1
 DONE_NAME = ".DONE"
+CHECKSUM_SUFFIX = ".sha256"
+_CHUNK = 1 << 20
+
+_LEAVES = (str, int, float, bool, complex, type(None), torch.dtype, torch.device)
+_CONTAINERS = (list, tuple, dict, collections.OrderedDict, torch.Size)
 
 
-def _serialise(state: dict[str, Any]) -> bytes:
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    return buf.getvalue()
+def checksum_path(path: str | os.PathLike) -> Path:
+    """Where the SHA-256 of checkpoint ``path`` is kept: ``<path>.sha256``."""
+    path = Path(path)
+    return path.with_name(path.name + CHECKSUM_SUFFIX)
 
 
-def save_checkpoint(path: str | os.PathLike, state: dict[str, Any], *, verify: bool = True) -> Path:
-    """Write ``state`` to ``path`` atomically; return the path.
+def check_weights_only_safe(state: Any, root: str = "state") -> None:
+    """Raise :class:`CheckpointError` unless ``state`` holds only what ``weights_only`` loading accepts.
 
-    The dictionary is tagged with a format marker (so :func:`load_checkpoint` can tell a snnkit
-    checkpoint from any other file). With ``verify`` (the default) the serialised bytes are loaded
-    back with ``weights_only=True`` before anything touches the disk: state that could not be loaded
-    safely later raises :class:`CheckpointError` now, and the existing file at ``path`` is kept.
+    Allowed: tensors (plain or ``nn.Parameter``), numbers, bool, str, None, dtypes, devices and lists,
+    tuples, dicts (also ``OrderedDict``) of those. The error names the first offending key path.
+    """
+    stack: list[tuple[str, Any]] = [(root, state)]
+    seen: set[int] = set()
+    while stack:
+        where, obj = stack.pop()
+        kind = type(obj)
+        if kind in _LEAVES or kind is torch.Tensor or kind is torch.nn.Parameter:
+            continue
+        if kind not in _CONTAINERS:
+            raise CheckpointError(
+                f"{where} is a {kind.__module__}.{kind.__qualname__}, which torch.load(weights_only=True) "
+                "cannot load; checkpoint state may hold only tensors, numbers, bool, str, None, lists, tuples "
+                "and dicts (convert it, e.g. in the callback's state_dict)"
+            )
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, dict):
+            for key, value in obj.items():
+                if type(key) not in _LEAVES:
+                    raise CheckpointError(
+                        f"{where} has a key of type {type(key).__qualname__} ({key!r}); checkpoint dict keys "
+                        "must be str, numbers, bool or None"
+                    )
+                stack.append((f"{where}[{key!r}]", value))
+        else:
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(obj))
+
+
+class _HashingWriter:
+    """A write-only file wrapper that feeds every byte written through SHA-256."""
+
+    def __init__(self, fh: Any) -> None:
+        self._fh = fh
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        self.sha.update(view)
+        self.size += view.nbytes
+        return self._fh.write(data)
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+
+def _file_sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            sha.update(chunk)
+    return sha.hexdigest()
+
+
+def _read_checksum(path: Path) -> str | None:
+    try:
+        text = checksum_path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    fields = text.split()
+    return fields[0].lower() if fields else ""
+
+
+def _replace_if_exists(src: Path, dst: Path) -> None:
+    try:
+        os.replace(src, dst)
+    except FileNotFoundError:
+        pass
+
+
+def save_checkpoint(
+    path: str | os.PathLike, state: dict[str, Any], *, previous: str | os.PathLike | None = None
+) -> Path:
+    """Write ``state`` to ``path`` with a ``.sha256`` beside it, atomically; return the path.
+
+    The dictionary is tagged with a format marker (so :func:`load_checkpoint` can tell a snnkit checkpoint
+    from any other file) and checked with :func:`check_weights_only_safe` first: unsafe state raises
+    :class:`CheckpointError` and nothing on disk changes. With ``previous``, the checkpoint being replaced
+    (if any) is kept there, with its checksum.
     """
     path = Path(path)
     if not isinstance(state, dict):
@@ -65,37 +169,71 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any], *, verify: b
         )
     payload = {FORMAT_KEY: FORMAT_VERSION, **state}
     try:
-        blob = _serialise(payload)
-    except Exception as exc:  # pickling errors come in many types
+        check_weights_only_safe(payload)
+    except CheckpointError as exc:
         raise CheckpointError(
-            f"cannot save checkpoint {path}: the state is not serialisable ({exc}); "
-            "checkpoint state may hold only tensors, numbers, strings, lists, tuples and dicts"
-        ) from exc
-    if verify:
-        try:
-            torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise CheckpointError(
-                f"refusing to write checkpoint {path}: it would not load with weights_only=True ({exc}). "
-                "Convert the offending entry (e.g. a callback's state_dict) to tensors, numbers, strings, "
-                "lists or dicts; the previous checkpoint was left untouched"
-            ) from exc
-    with atomic_write(path, "wb") as fh:
-        fh.write(blob)
-    log.debug("saved checkpoint %s (%d bytes)", path, len(blob))
+            f"refusing to write checkpoint {path} (the previous one is left untouched): {exc}"
+        ) from None
+    side = checksum_path(path)
+    tmp_file = path.with_name(f".{path.name}.new")
+    tmp_side = side.with_name(f".{side.name}.new")
+    try:
+        with atomic_write(tmp_file, "wb") as fh:
+            writer = _HashingWriter(fh)
+            torch.save(payload, writer)
+        digest = writer.sha.hexdigest()
+        atomic_write_text(tmp_side, f"{digest}  {path.name}\n")
+        if previous is not None:
+            # Order matters: at every instant either (path, side) or (previous[, its side]) is valid.
+            prev = Path(previous)
+            checksum_path(prev).unlink(missing_ok=True)
+            if path.exists():
+                os.replace(path, prev)
+                _replace_if_exists(side, checksum_path(prev))
+        side.unlink(missing_ok=True)
+        os.replace(tmp_file, path)
+        os.replace(tmp_side, side)
+    except BaseException:
+        tmp_file.unlink(missing_ok=True)
+        tmp_side.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    log.debug("saved checkpoint %s (%d bytes, sha256 %s)", path, writer.size, digest[:12])
     return path
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows cannot open directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a checkpoint written by :func:`save_checkpoint` with ``torch.load(weights_only=True)``.
 
-    Raises :class:`CheckpointError` naming the file when it is missing, truncated, corrupted, holds
-    objects that are unsafe to unpickle, or is not a snnkit checkpoint. The file is never modified.
+    When ``<path>.sha256`` exists the file's checksum must match it. Raises :class:`CheckpointError`
+    naming the file when it is missing, fails its checksum, is truncated, corrupted, holds objects that
+    are unsafe to unpickle, or is not a snnkit checkpoint. The file is never modified.
     """
     path = Path(path)
     advice = "delete it (or move it away) to start that run from scratch, or restore it from a backup"
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; check the path or the run's ckpt_dir")
+    expected = _read_checksum(path)
+    if expected is not None:
+        actual = _file_sha256(path)
+        if actual != expected:
+            raise CheckpointError(
+                f"checkpoint {path} is corrupted: its SHA-256 {actual[:16]}… does not match "
+                f"{checksum_path(path).name} ({expected[:16] or 'empty'}…); {advice}"
+            )
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # RuntimeError, EOFError, UnpicklingError, zipfile errors, ...
@@ -112,6 +250,38 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     state = dict(state)
     del state[FORMAT_KEY]
     return state
+
+
+def load_latest(
+    paths: Sequence[str | os.PathLike], map_location: str | torch.device = "cpu"
+) -> tuple[dict[str, Any], Path, bool] | None:
+    """Load the first valid checkpoint of ``paths`` (newest first, e.g. ``[last.pt, prev.pt]``).
+
+    Returns ``(state, path, fallback)`` — ``fallback`` is True when a newer file was skipped because it
+    was corrupt (a WARNING says which) — or None when none of the files exists. When files exist but
+    none is valid: :class:`CheckpointError` listing each file's problem and how to start over.
+    """
+    problems: list[str] = []
+    for path in map(Path, paths):
+        if not path.exists():
+            continue
+        try:
+            state = load_checkpoint(path, map_location=map_location)
+        except CheckpointError as exc:
+            log.warning("%s; trying the previous checkpoint", exc)
+            problems.append(str(exc))
+            continue
+        if problems:
+            log.warning("checkpoint fallback: resuming from the previous checkpoint %s", path)
+        return state, path, bool(problems)
+    if not problems:
+        return None
+    folder = Path(paths[0]).parent
+    raise CheckpointError(
+        "no valid checkpoint is left in "
+        f"{folder}: " + " | ".join(problems) + ". Re-run with --force (snnkit.reproduce) or delete the "
+        f"checkpoints folder {folder} to start over"
+    )
 
 
 # ----------------------------------------------------------------------------------------------- RNG

@@ -4,6 +4,7 @@ the .DONE marker, and the trainer never overwriting a checkpoint it cannot use."
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import random
 from pathlib import Path
@@ -23,6 +24,7 @@ from snnkit.train import (
     get_rng_state,
     is_done,
     load_checkpoint,
+    load_latest,
     mark_done,
     read_done,
     save_checkpoint,
@@ -56,7 +58,10 @@ def test_roundtrip_loads_with_weights_only(tmp_path: Path) -> None:
         assert torch.equal(loaded["model"][k], v)
     assert loaded["optimizer"]["param_groups"] == state["optimizer"]["param_groups"]
     torch.load(path, weights_only=True)  # plain torch can read it safely too
-    assert [p.name for p in path.parent.iterdir()] == ["ck.pt"]  # no temp file left behind
+    # no temp file left behind; the checksum sits beside the file in sha256sum format
+    assert sorted(p.name for p in path.parent.iterdir()) == ["ck.pt", "ck.pt.sha256"]
+    digest, name = (path.parent / "ck.pt.sha256").read_text().split()
+    assert name == "ck.pt" and digest == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_missing_file_names_it(tmp_path: Path) -> None:
@@ -91,16 +96,128 @@ def test_garbage_and_foreign_files(tmp_path: Path) -> None:
         load_checkpoint(unsafe)
 
 
-def test_unsafe_state_is_refused_and_the_old_file_kept(tmp_path: Path) -> None:
+def test_unsafe_state_is_refused_by_key_path_and_the_old_file_kept(tmp_path: Path) -> None:
     path, blob = _good_file(tmp_path)
-    with pytest.raises(CheckpointError, match="weights_only"):
+    with pytest.raises(CheckpointError, match=r"state\['callback'\] is a .*Opaque, which torch.load\(weights_only=True\)"):
         save_checkpoint(path, {"callback": Opaque()})
-    with pytest.raises(CheckpointError, match="not serialisable"):
-        save_checkpoint(path, {"fn": lambda x: x})
+    with pytest.raises(CheckpointError, match=r"state\['cbs'\]\[1\]\['fn'\] is a builtins.function"):
+        save_checkpoint(path, {"cbs": [{}, {"fn": lambda x: x}]})
+    with pytest.raises(CheckpointError, match=r"state\['a'\]\[0\] is a numpy.ndarray"):
+        save_checkpoint(path, {"a": (np.zeros(2),)})
+    with pytest.raises(CheckpointError, match=r"state\['d'\] has a key of type Opaque"):
+        save_checkpoint(path, {"d": {Opaque(): 1}})
     with pytest.raises(CheckpointError, match="must be a dict"):
         save_checkpoint(path, [1, 2])  # type: ignore[arg-type]
     assert path.read_bytes() == blob
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.pt", "good.pt.sha256"]
+
+
+def test_save_neither_reloads_nor_serialises_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    def no_load(*_a, **_k):
+        raise AssertionError("save_checkpoint must not torch.load the file it wrote")
+
+    real_save = torch.save
+    targets: list[type] = []
+
+    def spy_save(obj, f, *a, **k):
+        targets.append(type(f))
+        return real_save(obj, f, *a, **k)
+
+    monkeypatch.setattr(torch, "load", no_load)
+    monkeypatch.setattr(torch, "save", spy_save)
+    save_checkpoint(tmp_path / "ck.pt", _state())
+    monkeypatch.undo()
+    assert targets and io.BytesIO not in targets  # streamed to the file, not built in memory first
+    assert load_checkpoint(tmp_path / "ck.pt")["epoch"] == 3
+
+
+def test_flipped_byte_is_caught_by_the_checksum(tmp_path: Path) -> None:
+    path, blob = _good_file(tmp_path)
+    # flip one byte inside a tensor's payload: the zip container still loads, only the checksum notices
+    data = bytearray(blob)
+    start = blob.index(b"data/0") + 200
+    data[start] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"good.pt is corrupted: its SHA-256 .* does not match"):
+        load_checkpoint(path)
+    (tmp_path / "good.pt.sha256").unlink()  # without the checksum it is loaded unverified
+    load_checkpoint(path)
+
+
+def test_rotation_keeps_the_previous_checkpoint_with_its_checksum(tmp_path: Path) -> None:
+    last, prev = tmp_path / "last.pt", tmp_path / "prev.pt"
+    for epoch in range(3):
+        save_checkpoint(last, {"epoch": epoch}, previous=prev)
+    assert load_checkpoint(last)["epoch"] == 2 and load_checkpoint(prev)["epoch"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "last.pt",
+        "last.pt.sha256",
+        "prev.pt",
+        "prev.pt.sha256",
+    ]
+    assert load_latest([last, prev])[1:] == (last, False)
+
+
+def test_corrupt_last_falls_back_to_prev_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    last, prev = tmp_path / "last.pt", tmp_path / "prev.pt"
+    save_checkpoint(last, {"epoch": 1}, previous=prev)
+    save_checkpoint(last, {"epoch": 2}, previous=prev)
+    blob = bytearray(last.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    last.write_bytes(bytes(blob))
+    with caplog.at_level("WARNING"):
+        state, used, fallback = load_latest([last, prev])
+    assert (state["epoch"], used, fallback) == (1, prev, True)
+    assert "last.pt is corrupted" in caplog.text and "previous checkpoint" in caplog.text
+    prev.write_bytes(b"junk")
+    with pytest.raises(
+        CheckpointError, match=r"no valid checkpoint is left.*--force.*delete the checkpoints folder"
+    ):
+        load_latest([last, prev])
+    assert load_latest([tmp_path / "none.pt", tmp_path / "nope.pt"]) is None
+
+
+@pytest.mark.parametrize("crash_after", range(6))
+def test_a_crash_between_any_two_renames_leaves_a_valid_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crash_after: int
+) -> None:
+    last, prev = tmp_path / "last.pt", tmp_path / "prev.pt"
+    save_checkpoint(last, {"epoch": 1}, previous=prev)
+    save_checkpoint(last, {"epoch": 2}, previous=prev)
+    real_replace, real_unlink = os.replace, Path.unlink
+    calls = {"n": 0}
+
+    class Killed(BaseException):
+        pass
+
+    def count():
+        calls["n"] += 1
+        if calls["n"] > crash_after:
+            raise Killed
+
+    def replace(src, dst):
+        if not str(src).endswith(".tmp"):  # the rotation's moves, not atomic_write's own temp files
+            count()
+        return real_replace(src, dst)
+
+    def unlink(self, missing_ok=False):
+        if self.name.endswith(".sha256") and not self.name.startswith("."):
+            count()
+        return real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(Path, "unlink", unlink)
+    with pytest.raises(Killed):
+        save_checkpoint(last, {"epoch": 3}, previous=prev)
+    monkeypatch.undo()
+    state, _, fallback = load_latest([last, prev])
+    assert state["epoch"] in (2, 3) and not fallback  # never a corrupt-looking pair
 
 
 def test_crash_during_rename_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -114,7 +231,7 @@ def test_crash_during_rename_keeps_the_old_file(tmp_path: Path, monkeypatch: pyt
         save_checkpoint(path, {"epoch": 9})
     monkeypatch.undo()
     assert path.read_bytes() == blob
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.pt", "good.pt.sha256"]
 
 
 def test_rng_state_roundtrip_through_a_weights_only_file(tmp_path: Path) -> None:
