@@ -8,6 +8,11 @@ Integrity: IDX headers are validated (magic, type code, dimensions, exact payloa
 SHA-256 of the decoded arrays is compared with the values of the official releases
 (:data:`KNOWN_SHA256`), so a re-compressed copy (Debian recompresses the ``.gz`` files) is accepted and a
 corrupted one is not. Any decoding problem is a :class:`~snnkit.errors.DataError` naming the file.
+
+Provenance: every dataset's ``origin`` names the folder it was read from and a SHA-256 per file read
+(IDX: of the decoded array, the same value the verification uses, so a recompressed copy of the
+official file records the official value; CIFAR: of the file; embedded: of the packaged file, checked
+against its manifest; scikit-learn digits: ``dir`` None and a hash of the arrays).
 """
 
 from __future__ import annotations
@@ -103,7 +108,8 @@ class ImageDataset(Dataset):
 
     Attributes: ``images`` float32 ``[N, C, H, W]`` in [0, 1]; ``targets`` int64 ``[N]``;
     ``classes`` (names, index = label); ``name`` (e.g. ``"fashionmnist-embedded"``); ``stand_in``
-    (True when the data only imitates the named dataset); ``source`` (human-readable provenance).
+    (True when the data only imitates the named dataset); ``source`` (human-readable provenance);
+    ``origin``: what was actually read, ``{"dir": folder or None, "files": {filename: sha256-hex}}``.
     """
 
     def __init__(
@@ -115,6 +121,7 @@ class ImageDataset(Dataset):
         *,
         stand_in: bool = False,
         source: str = "",
+        origin: dict | None = None,
     ):
         if images.ndim != 4:
             raise DataError(f"{name}: images must be [N, C, H, W], got shape {tuple(images.shape)}")
@@ -126,6 +133,7 @@ class ImageDataset(Dataset):
         self.name = name
         self.stand_in = bool(stand_in)
         self.source = source
+        self.origin = origin if origin is not None else {"dir": None, "files": {}}
         if len(self.targets) and (
             int(self.targets.min()) < 0 or int(self.targets.max()) >= len(self.classes)
         ):
@@ -160,6 +168,7 @@ class ImageDataset(Dataset):
             self.name,
             stand_in=self.stand_in,
             source=source,
+            origin=self.origin,
         )
 
     def __repr__(self) -> str:
@@ -292,19 +301,20 @@ def _load_idx_pair(
         raise DataError(f"{img_path}: expected uint8 images [N, H, W], got {images.dtype} {images.shape}")
     if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
         raise DataError(f"{lbl_path}: {labels.shape} labels for {images.shape[0]} images in {img_path}")
-    if verify:
-        for kind, arr, path in (("images", images, img_path), ("labels", labels, lbl_path)):
-            expected = KNOWN_SHA256.get((key, split, kind))
-            if expected is None:
-                log.warning("%s %s %s: no known checksum for %s; not verified", title, split, kind, path)
-                continue
-            got = array_sha256(arr)
-            if got != expected:
-                raise DataError(
-                    f"{path}: decoded {kind} do not match the official {title} {split} set "
-                    f"(sha256 {got[:16]}…, expected {expected[:16]}…); the file is corrupted or not "
-                    f"the official release. Replace it, or pass verify=False for your own files."
-                )
+    digests = {}
+    for kind, arr, path in (("images", images, img_path), ("labels", labels, lbl_path)):
+        digests[path.name] = got = array_sha256(arr)
+        if not verify:
+            continue
+        expected = KNOWN_SHA256.get((key, split, kind))
+        if expected is None:
+            log.warning("%s %s %s: no known checksum for %s; not verified", title, split, kind, path)
+        elif got != expected:
+            raise DataError(
+                f"{path}: decoded {kind} do not match the official {title} {split} set "
+                f"(sha256 {got[:16]}…, expected {expected[:16]}…); the file is corrupted or not "
+                f"the official release. Replace it, or pass verify=False for your own files."
+            )
     note = _stand_in_note(img_path.parent)
     source = f"{title} {split} ({len(labels)} images) from {img_path.parent}"
     if note:
@@ -316,6 +326,7 @@ def _load_idx_pair(
         key,
         stand_in=note is not None,
         source=source,
+        origin={"dir": str(img_path.parent), "files": digests},
     )
 
 
@@ -361,6 +372,7 @@ def load_digits(split: str = "train", *, test_fraction: float = 0.25, seed: int 
     labels = np.asarray(bunch.target, dtype=np.int64)
     train_idx, test_idx = _stratified_indices(labels, test_fraction, seed)
     idx = train_idx if split == "train" else test_idx
+    digest = hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()
     return ImageDataset(
         torch.from_numpy(images[idx, None] / 16.0),
         torch.from_numpy(labels[idx]),
@@ -368,6 +380,7 @@ def load_digits(split: str = "train", *, test_fraction: float = 0.25, seed: int 
         "digits",
         source=f"scikit-learn digits {split} ({len(idx)} of 1797; stratified split, test_fraction="
         f"{test_fraction}, seed={seed})",
+        origin={"dir": None, "files": {"sklearn.datasets.load_digits": digest}},
     )
 
 
@@ -509,6 +522,8 @@ def _read_cifar(
         images.append(data.reshape(-1, 3, 32, 32))
         labels.append(lab)
     arr = np.concatenate(images)
+    folder_path = meta_path.parent
+    digests = {p.relative_to(folder_path).as_posix(): _root.file_digest(p) for p in paths}
     note = _stand_in_note(meta_path.parent)
     source = f"{title} {split} ({len(arr)} images) from {meta_path.parent}"
     if note:
@@ -520,6 +535,7 @@ def _read_cifar(
         key,
         stand_in=note is not None,
         source=source,
+        origin={"dir": str(folder_path), "files": digests},
     )
 
 
@@ -615,6 +631,7 @@ def load_embedded(
         name,
         stand_in=False,
         source=f"{spec['title']}: {split} {len(labels)} images; {entry.get('description', '')}".rstrip("; "),
+        origin={"dir": str(folder), "files": {path.name: digest}},
     )
 
 

@@ -1,14 +1,17 @@
 """Where dataset files come from.
 
-Resolution order (DESIGN.md, Data), first hit wins:
+An explicit ``data_root`` argument is the only place looked at: the files must be there (in the folder
+itself or one of the dataset's usual sub-directories), or be downloaded into it; otherwise
+:class:`~snnkit.errors.DataError` names that folder and what is missing in it. A run never reads other
+data than the folder its record names.
 
-1. the explicit ``data_root`` argument,
-2. the ``$SNNKIT_DATA`` environment variable,
-3. known system locations (:data:`SYSTEM_LOCATIONS`: e.g. Debian's ``dataset-fashion-mnist`` package
-   installs ``/usr/share/datasets/fashion-mnist/``; the official MNIST test set ships beside this
-   repository in ``../shared/data/mnist/``),
-4. the download cache (``$XDG_CACHE_HOME/snnkit/data``, default ``~/.cache/snnkit/data``),
-5. a download from the dataset's official URL, verified against the published checksum and written
+Without ``data_root`` the first hit wins, in this order:
+
+1. the ``$SNNKIT_DATA`` environment variable (a folder holding one sub-folder per dataset, or the files),
+2. known system locations of the dataset (:data:`SYSTEM_LOCATIONS`: e.g. Debian's
+   ``dataset-fashion-mnist`` package installs ``/usr/share/datasets/fashion-mnist/``),
+3. the download cache (``$XDG_CACHE_HOME/snnkit/data``, default ``~/.cache/snnkit/data``),
+4. a download from the dataset's official URL, verified against the published checksum and written
    atomically into ``data_root``, else ``$SNNKIT_DATA``, else the download cache.
 
 Under each root directory the files are looked for in the root itself and in the dataset's usual
@@ -265,12 +268,11 @@ def find_files(
                 return hit
         return None
 
-    env_root = os.environ.get(ENV_VAR) or None
-    roots: list[tuple[Path, str]] = []
     if data_root is not None:
-        roots.append((Path(data_root).expanduser(), "data_root argument"))
-    if env_root:
-        roots.append((Path(env_root).expanduser(), f"${ENV_VAR}"))
+        return _find_in_explicit_root(spec, wanted, Path(data_root).expanduser(), download, downloader, what)
+
+    env_root = os.environ.get(ENV_VAR) or None
+    roots: list[tuple[Path, str]] = [(Path(env_root).expanduser(), f"${ENV_VAR}")] if env_root else []
     for root, why in roots:
         if (hit := search(root, why)) is not None:
             return hit
@@ -283,21 +285,79 @@ def find_files(
     if (hit := search(cache, "download cache")) is not None:
         return hit
 
-    download_root = roots[0][0] if roots else cache
-    target = download_root / spec.subdirs[0]
-    failure = "download disabled (download=False)"
-    if download and spec.remotes:
-        try:
-            _download_into(spec, wanted, target, downloader or download_url)
-            hit = _find_in(target, wanted)
-            if hit is not None:
-                return hit
-            failure = f"downloaded into {target}, but the expected files are not there"
-        except DataError as exc:
-            failure = str(exc)
-    elif download:
-        failure = "no official download URL is known"
+    target = (roots[0][0] if roots else cache) / spec.subdirs[0]
+    hit, failure = _try_download(spec, wanted, target, download, downloader)
+    if hit is not None:
+        return hit
     raise DataError(_not_found_message(spec, wanted, searched, failure, env_root is not None, what))
+
+
+def _try_download(
+    spec: Source, wanted: Sequence[tuple[str, ...]], target: Path, download: bool, downloader: Downloader | None
+) -> tuple[list[Path] | None, str]:
+    """Download into ``target``: (the files, "") on success, else (None, why not)."""
+    if not download:
+        return None, "download disabled (download=False)"
+    if not spec.remotes:
+        return None, "no official download URL is known"
+    try:
+        _download_into(spec, wanted, target, downloader or download_url)
+    except DataError as exc:
+        return None, str(exc)
+    hit = _find_in(target, wanted)
+    return hit, "" if hit is not None else f"downloaded into {target}, but the expected files are not there"
+
+
+def _find_in_explicit_root(
+    spec: Source,
+    wanted: Sequence[tuple[str, ...]],
+    root: Path,
+    download: bool,
+    downloader: Downloader | None,
+    what: str,
+) -> list[Path]:
+    """The files under an explicit ``data_root``, downloaded into it if allowed; else a DataError naming it."""
+    for directory in _candidates(root, spec):
+        if (hit := _find_in(directory, wanted)) is not None:
+            log.info("%s: using %s (data_root argument)", spec.title, directory)
+            return hit
+    problem = _what_is_missing(root, spec, wanted)
+    hit, failure = _try_download(spec, wanted, root / spec.subdirs[0], download, downloader)
+    if hit is not None:
+        return hit
+    label = f"{spec.title} {what}".strip()
+    where = spec.subdirs[0]
+    lines = [
+        f"{label}: data_root={str(root)!r} {problem}",
+        f"Download: {failure}.",
+        f"To fix: put the files in {root} (or {root / where}), pass the folder that holds them as "
+        f"data_root, or pass data_root=None to use ${ENV_VAR}, the system copy or the download cache.",
+    ]
+    if spec.hint:
+        lines.append(spec.hint)
+    if spec.homepage:
+        lines.append(f"Official source: {spec.homepage}")
+    raise DataError("\n".join(lines))
+
+
+def _what_is_missing(root: Path, spec: Source, wanted: Sequence[tuple[str, ...]]) -> str:
+    """Why ``root`` does not serve ``wanted``: it does not exist, holds none of them, or which are missing."""
+    names = ", ".join(" or ".join(alternatives) for alternatives in wanted)
+    if not root.is_dir():
+        return f"does not exist (misspelt?); it should hold {names}"
+    best: tuple[int, Path, list[str]] | None = None
+    for directory in _candidates(root, spec):
+        if not directory.is_dir():
+            continue
+        present = [any((directory / a).is_file() for a in alternatives) for alternatives in wanted]
+        missing = [alternatives[0] for alternatives, ok in zip(wanted, present) if not ok]
+        if any(present) and (best is None or sum(present) > best[0]):
+            best = (sum(present), directory, missing)
+    if best is None:
+        subdirs = ", ".join(f"{sub}/" for sub in spec.subdirs)
+        return f"holds none of {names} (looked in it and in {subdirs})"
+    _, directory, missing = best
+    return f"is incomplete: {directory} is missing {', '.join(missing)}"
 
 
 def _download_into(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 from pathlib import Path
 
@@ -73,6 +74,13 @@ def test_cifar10_round_trip(tmp_path, split):
     assert ds.targets.tolist() == labels and ds.classes == CIFAR10_CLASSES
     assert ds.name == "cifar10" and not ds.stand_in
     assert len(ds) == (20 if split == "train" else 4)
+    folder = tmp_path / "cifar-10-batches-py"
+    batches = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+    assert ds.origin == {
+        "dir": str(folder),
+        "files": {name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
+                  for name in [*batches, "batches.meta"]},
+    }
 
 
 @pytest.mark.parametrize("split", ["train", "test"])

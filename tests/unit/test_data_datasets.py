@@ -49,6 +49,9 @@ def test_embedded_load(name, split, n, per_class):
     assert float(ds.images.mean()) > 0.05  # real images, not blanks
     assert ds.name == name and "embedded" in ds.name and not ds.stand_in
     assert ds.source
+    fname = "mnist.npz" if name.startswith("mnist") else "fashionmnist.npz"
+    manifest = json.loads((EMBEDDED_DIR / "manifest.json").read_text())
+    assert ds.origin == {"dir": str(EMBEDDED_DIR), "files": {fname: manifest["files"][fname]["sha256"]}}
 
 
 def test_embedded_manifest_checksums_and_layout():
@@ -110,6 +113,8 @@ def test_digits_split_deterministic_stratified_disjoint():
     assert sum(tuple(x.flatten().tolist()) + (int(y),) in rows for x, y in zip(test.images, test.targets)) < 5
     with pytest.raises(ConfigError):
         load_digits("train", test_fraction=1.5)
+    assert train.origin["dir"] is None and train.origin == test.origin
+    assert list(train.origin["files"].values()) == ["faf2d98f61250c1cdc0b114323133d3c58da04f5c5d28bb78e4bde3c936a75b1"]
 
 
 def test_dispatcher_errors_list_choices():

@@ -128,6 +128,32 @@ def test_loader_reads_tiny_files_with_verify_off(tmp_path, gz):
     assert img.shape == (1, 28, 28) and int(target) == 3
 
 
+def test_explicit_data_root_is_what_is_read_and_recorded(monkeypatch, tmp_path):
+    """Bug 5: with a valid copy in $SNNKIT_DATA, an empty or misspelt data_root is an error naming it,
+    never a silent switch to that copy; origin records the folder and checksums actually read."""
+    env = tmp_path / "env"
+    _write_set(env / "fashion-mnist", "t10k", seed=1)
+    monkeypatch.setenv(root.ENV_VAR, str(env))
+    (tmp_path / "empty").mkdir()
+    for bad in (tmp_path / "empty", tmp_path / "emtpy"):
+        with pytest.raises(DataError, match="data_root") as info:
+            load_dataset("fashionmnist", "test", data_root=bad, download=False, verify=False)
+        assert str(bad) in str(info.value)
+    mine = tmp_path / "mine"
+    imgs, labels = _write_set(mine, "t10k", seed=2)
+    ds = load_dataset("fashionmnist", "test", data_root=mine, download=False, verify=False)
+    assert torch.equal(ds.images[:, 0], torch.from_numpy(imgs).float() / 255)
+    assert ds.origin == {
+        "dir": str(mine),
+        "files": {"t10k-images-idx3-ubyte.gz": im.array_sha256(imgs),
+                  "t10k-labels-idx1-ubyte.gz": im.array_sha256(labels)},
+    }
+    from_env = load_dataset("fashionmnist", "test", download=False, verify=False)
+    assert from_env.origin["dir"] == str(env / "fashion-mnist")
+    assert from_env.origin["files"]["t10k-images-idx3-ubyte.gz"] != ds.origin["files"]["t10k-images-idx3-ubyte.gz"]
+    assert from_env.subset([0, 1]).origin == from_env.origin
+
+
 def test_unknown_files_fail_verification_unless_caller_opts_out(tmp_path):
     _write_set(tmp_path, "t10k")
     with pytest.raises(DataError, match="do not match the official Fashion-MNIST test") as info:

@@ -50,10 +50,38 @@ def test_order_explicit_env_system_cache(monkeypatch, tmp_path):
     assert _where(root.find_files("fashionmnist", FILES)) == cache
 
 
-def test_explicit_root_without_files_falls_through_to_env(monkeypatch, tmp_path):
-    env = _make(tmp_path / "env")
+@pytest.mark.parametrize("state", ["empty", "misspelt", "incomplete"])
+def test_explicit_root_without_the_files_is_an_error_naming_it(monkeypatch, tmp_path, state):
+    """Bug 5: an explicit data_root never falls through to $SNNKIT_DATA, system copies or the cache."""
+    env, system = _make(tmp_path / "env"), _make(tmp_path / "sys")
+    _make(tmp_path / "cache" / "snnkit" / "data" / "fashion-mnist")
     monkeypatch.setenv(root.ENV_VAR, str(env))
-    assert _where(root.find_files("fashionmnist", FILES, data_root=tmp_path / "empty")) == env
+    monkeypatch.setattr(root, "SYSTEM_LOCATIONS", {"fashionmnist": [system]})
+    mine = tmp_path / "mine"
+    if state == "empty":
+        mine.mkdir()
+    elif state == "incomplete":
+        (mine / "fashion-mnist").mkdir(parents=True)
+        (mine / "fashion-mnist" / FILES[0][0]).write_bytes(b"x")
+    for download in (False, True):  # an offline download attempt fails as well
+        with pytest.raises(DataError) as info:
+            root.find_files("fashionmnist", FILES, data_root=mine, download=download,
+                            downloader=_offline)
+        msg = str(info.value)
+        assert str(mine) in msg and "data_root" in msg
+        assert str(env) not in msg and str(system) not in msg  # nothing else was looked at
+        if state == "misspelt":
+            assert "does not exist" in msg
+        elif state == "incomplete":
+            assert f"missing {FILES[1][0]}" in msg and str(mine / "fashion-mnist") in msg
+        else:
+            assert "none of" in msg
+    # without data_root the same call finds the $SNNKIT_DATA copy
+    assert _where(root.find_files("fashionmnist", FILES)) == env
+
+
+def _offline(url, dest, md5):
+    raise DataError(f"download of {url} failed: URLError: no network")
 
 
 def test_subdirectories_and_alternative_names(tmp_path):
@@ -129,14 +157,16 @@ def test_download_with_bad_checksum_is_rejected_and_removed(tmp_path):
 def test_missing_everywhere_message(monkeypatch, tmp_path):
     system = tmp_path / "usr-share"
     monkeypatch.setattr(root, "SYSTEM_LOCATIONS", {"fashionmnist": [system]})
+    monkeypatch.setenv(root.ENV_VAR, str(tmp_path / "mine"))
     with pytest.raises(DataError) as info:
-        load_fashion_mnist("test", data_root=tmp_path / "mine", download=False)
+        load_fashion_mnist("test", download=False)
     msg = str(info.value)
     for needle in (
         "t10k-images-idx3-ubyte.gz",
         "t10k-labels-idx1-ubyte",
-        str(tmp_path / "mine"),
+        str(tmp_path / "mine" / "fashion-mnist"),
         str(system),
+        str(tmp_path / "cache" / "snnkit" / "data"),
         "data_root",
         "SNNKIT_DATA",
         "download disabled",
