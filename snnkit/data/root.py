@@ -52,9 +52,6 @@ __all__ = [
 
 ENV_VAR = "SNNKIT_DATA"
 
-#: The repository root (``snnkit/data/root.py`` → three levels up).
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
 Downloader = Callable[[str, Path, str], None]
 
 
@@ -159,7 +156,7 @@ SOURCES: dict[str, Source] = {
 #: Known system locations per source key, searched after ``data_root`` and ``$SNNKIT_DATA``.
 SYSTEM_LOCATIONS: dict[str, list[Path]] = {
     "fashionmnist": [Path("/usr/share/datasets/fashion-mnist")],
-    "mnist": [REPO_ROOT.parent / "shared" / "data" / "mnist", Path("/usr/share/datasets/mnist")],
+    "mnist": [Path("/usr/share/datasets/mnist")],
     "cifar10": [Path("/usr/share/datasets/cifar10")],
     "cifar100": [Path("/usr/share/datasets/cifar100")],
 }

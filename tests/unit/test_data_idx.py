@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 from pathlib import Path
 
@@ -18,7 +19,15 @@ from snnkit.data import load_dataset, load_fashion_mnist, load_mnist, read_idx, 
 from snnkit.errors import ConfigError, DataError
 
 FMNIST_SYSTEM = Path("/usr/share/datasets/fashion-mnist")
-MNIST_SHARED = root.REPO_ROOT.parent / "shared" / "data" / "mnist"
+# The full official MNIST reaches the tests the way it reaches users: through $SNNKIT_DATA (CI points it
+# at the offline copy it is handed). Read before the offline_data fixture clears the variable.
+_ENV_DATA = os.environ.get(root.ENV_VAR)
+MNIST_DIR = next(
+    (d for d in ([Path(_ENV_DATA), Path(_ENV_DATA) / "mnist"] if _ENV_DATA else [])
+     if (d / "train-images-idx3-ubyte.gz").is_file()),
+    None,
+)
+NO_MNIST = f"the full MNIST is not found: set ${root.ENV_VAR} to a folder holding mnist/*.gz"
 
 
 pytestmark = pytest.mark.usefixtures("offline_data")
@@ -159,9 +168,9 @@ def test_unknown_files_fail_verification_unless_caller_opts_out(tmp_path):
     with pytest.raises(DataError, match="do not match the official Fashion-MNIST test") as info:
         load_fashion_mnist("test", data_root=tmp_path, download=False)
     assert "verify=False" in str(info.value)
-    # a set without a recorded checksum (MNIST train) loads with a warning, not an error
     _write_set(tmp_path / "mnist", "train")
-    assert len(load_mnist("train", data_root=tmp_path, download=False)) == 12
+    with pytest.raises(DataError, match="do not match the official MNIST train"):
+        load_mnist("train", data_root=tmp_path, download=False)
 
 
 def test_mismatched_image_label_counts(tmp_path):
@@ -203,8 +212,13 @@ def test_real_fashion_mnist(monkeypatch):
     assert len(train) == 60000 and train.targets.bincount().tolist() == [6000] * 10
 
 
-@pytest.mark.skipif(not MNIST_SHARED.is_dir(), reason="the MNIST test set is not beside the repository")
-def test_real_mnist_test_set(monkeypatch):
-    monkeypatch.setattr(root, "SYSTEM_LOCATIONS", {"mnist": [MNIST_SHARED]})
-    ds = load_dataset("mnist", "test", download=False)
-    assert len(ds) == 10000 and ds.targets[:5].tolist() == [7, 2, 1, 0, 4]
+@pytest.mark.skipif(MNIST_DIR is None, reason=NO_MNIST)
+def test_real_mnist_both_splits_verified(monkeypatch):
+    monkeypatch.setenv(root.ENV_VAR, str(MNIST_DIR))
+    test = load_dataset("mnist", "test", download=False)  # verifies the official checksums
+    assert len(test) == 10000 and test.targets[:5].tolist() == [7, 2, 1, 0, 4]
+    train = load_mnist("train", download=False)
+    assert train.targets.bincount().tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert train.targets[:5].tolist() == [5, 0, 4, 1, 9]
+    assert train.origin["dir"] == str(MNIST_DIR / "mnist" if (MNIST_DIR / "mnist").is_dir() else MNIST_DIR)
+    assert train.origin["files"]["train-labels-idx1-ubyte.gz"] == im.KNOWN_SHA256[("mnist", "train", "labels")]
