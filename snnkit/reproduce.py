@@ -17,7 +17,7 @@ Options::
                             of the profile's parameters; repeatable; VALUE is parsed as YAML
     --name NAME             the directory name of an ad-hoc run (default: its parameter hash)
     --root DIR              repository root holding notebooks/, params/, reports/ (default: the
-                            current directory if it has notebooks/, else the snnkit checkout)
+                            current directory, which must then hold notebooks/)
     --notebooks-dir, --params-dir, --reports-dir   override each of the three separately
 
 Parameter files (``params/<notebook>/<profile>.yaml``) take one of two forms. A mapping of
@@ -41,7 +41,10 @@ a mapping are usage errors.
 
 Before a run starts, its old ``.DONE``, ``metrics.json``, ``executed.ipynb``, ``provenance.json``,
 ``figures/``, ``tables/`` and ``tb/`` are removed; ``checkpoints/`` is kept (and the run resumes from it) only when the previous
-attempt had the same parameter hash and there is no ``--force``. Each notebook kernel gets
+attempt had the same run identity and there is no ``--force``. The identity (``.DONE``, checkpoint
+retention, the hash in ``--dry-run``) is :func:`snnkit.config.result_hash`: the parameters that change
+results, so a killed run restarted with only ``device``, ``data_root``, ``progress`` or ``checkpoint``
+changed resumes its checkpoints; those values are recorded in ``provenance.json``. Each notebook kernel gets
 ``OMP_NUM_THREADS``/``MKL_NUM_THREADS`` = CPU cores // (runs at a time), unless OMP_NUM_THREADS is set.
 
 A run whose ``<run_dir>/.DONE`` holds the same parameter hash is skipped unless ``--force``. The
@@ -73,7 +76,7 @@ from typing import Any
 
 from snnkit import config
 from snnkit.errors import ConfigError, SnnkitError
-from snnkit.utils import atomic_write_text, params_hash
+from snnkit.utils import atomic_write_text
 
 log = logging.getLogger("snnkit.reproduce")
 
@@ -100,14 +103,14 @@ class Roots:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Roots:
+        """From ``--root`` (default: the current directory, which must then hold ``notebooks/``)."""
         if args.root is not None:
             root = Path(args.root)
-        elif (Path.cwd() / "notebooks").is_dir():
+        elif (Path.cwd() / "notebooks").is_dir() or args.notebooks_dir:
             root = Path.cwd()
         else:
-            from snnkit.report.run import repo_root
-
-            root = repo_root()
+            raise UsageError(f"the current directory {Path.cwd()} has no notebooks/: run from the repository "
+                             "root (the folder with notebooks/, params/, reports/) or pass --root DIR")
         return cls(
             notebooks=Path(args.notebooks_dir or root / "notebooks").resolve(),
             params=Path(args.params_dir or root / "params").resolve(),
@@ -206,7 +209,7 @@ def _make_job(notebook: str, profile: str, run: str, raw: dict[str, Any], roots:
               extra_provenance=extra or {})
     try:
         job.params = config.validate(notebook, raw)
-        job.params_hash = params_hash(job.params)
+        job.params_hash = config.result_hash(notebook, job.params)
     except ConfigError as exc:
         job.error = f"ConfigError: {exc}"
     return job
@@ -273,7 +276,7 @@ def _custom_job(notebook: str, args: argparse.Namespace, roots: Roots) -> Job:
         full = config.validate(notebook, {**base, **overrides})
     except ConfigError as exc:
         raise UsageError(f"--set: {exc}") from exc
-    name = args.name or params_hash(full)
+    name = args.name or config.result_hash(notebook, full)
     _check_run_name(name, "--name")
     extra = {"base_profile": args.profile, "overrides": overrides}
     return _make_job(notebook, CUSTOM_PROFILE, name, {**base, **overrides}, roots,
@@ -344,7 +347,7 @@ def _merge_provenance(job: Job, wall: float, status: str, error: str | None) -> 
     if not prov:  # the notebook failed before start_run(): record what we know
         from snnkit.report.run import collect_provenance
 
-        prov = collect_provenance(job.params or {})
+        prov = collect_provenance(job.params or {}, notebook=job.notebook)
         prov.update(notebook=job.notebook, profile=job.profile, run=job.run)
     prov["reproduce"] = {
         "status": status,
@@ -575,7 +578,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.jobs < 1:
         print("error: --jobs must be at least 1", file=sys.stderr)
         return 2
-    roots = Roots.from_args(args)
+    try:
+        roots = Roots.from_args(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.list:
         _list(roots, sys.stdout)
         return 0

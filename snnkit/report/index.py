@@ -10,8 +10,9 @@ For each notebook (paper) the index has two tables:
 
 A run is put beside a published number only if (1) its parameters match the entry's ``key``,
 (2) it did not run on a stand-in dataset, (3) its dataset is the entry's dataset, and (4) EVERY
-parameter of the notebook's schema equals the paper setting, except those in
-:data:`IRRELEVANT_PARAMS` (seed, device, data root, progress bars, checkpointing: they do not change
+parameter of the notebook's schema equals the paper setting, except those of :func:`ignored_params`
+(``seed`` and the schema's provenance-only parameters such as device, data root, progress bars,
+checkpointing: the parameters that :func:`snnkit.config.result_hash` leaves out; they do not change
 what the number means) and the entry's own ``key`` parameters. The paper setting is the schema's
 defaults (``snnkit.config.get_schema(notebook).defaults()``; for ``g2gnet_fashionmnist`` these are
 the paper's settings) updated with the block's ``requires``, which therefore lists only deviations
@@ -41,12 +42,10 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "build_index", "load_published", "scan_runs", "compare", "paper_setting", "PUBLISHED_PATH",
-    "IRRELEVANT_PARAMS",
+    "ignored_params",
 ]
 
 PUBLISHED_PATH = Path(__file__).with_name("published.yaml")
-#: parameters that may take any value in a run compared with a published number
-IRRELEVANT_PARAMS = frozenset({"seed", "device", "data_root", "progress", "checkpoint"})
 _SKIP_TOP = {"bench"}
 _MAX_REASONS = 3
 
@@ -145,6 +144,16 @@ def _matches(params: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
     return all(k in params and _same(params[k], v) for k, v in wanted.items())
 
 
+def ignored_params(notebook: str) -> frozenset[str]:
+    """Parameters that may take any value in a run compared with a published number.
+
+    ``seed`` (a paper's number is one seed's) and the parameters that do not change results (those
+    :func:`snnkit.config.result_params` leaves out: device, data root, progress bars, checkpointing).
+    """
+    full = config.validate(notebook, {})
+    return frozenset({"seed"} | (set(full) - set(config.result_params(notebook, full))))
+
+
 def paper_setting(notebook: str, block: Mapping[str, Any]) -> dict[str, Any]:
     """The paper's setting of every schema parameter: the schema defaults updated with ``requires``."""
     return {**config.get_schema(notebook).defaults(), **(block.get("requires") or {})}
@@ -162,7 +171,7 @@ def compare(metrics: Mapping[str, Any], block: Mapping[str, Any] | None,
 
     With a comparable entry the reason is ``""``. The entry is the one whose ``key`` the run's
     parameters match; it is withheld (with the reason) for stand-in data, another dataset, or any
-    schema parameter outside :data:`IRRELEVANT_PARAMS` and the entry's key that differs from
+    schema parameter outside :func:`ignored_params` and the entry's key that differs from
     :func:`paper_setting` (a parameter the run did not record counts as differing). ``notebook``
     defaults to the block's (set by :func:`load_published`), then to ``metrics["notebook"]``.
     """
@@ -180,11 +189,12 @@ def compare(metrics: Mapping[str, Any], block: Mapping[str, Any] | None,
     notebook = notebook or block.get("notebook") or metrics.get("notebook")
     try:
         setting = paper_setting(str(notebook), block)
+        ignored = ignored_params(str(notebook))
     except ConfigError:
         return None, f"no parameter schema for notebook {notebook!r}: cannot check the paper setting"
     differ = []
     for key, wanted in setting.items():
-        if key in IRRELEVANT_PARAMS or key in entry["key"]:
+        if key in ignored or key in entry["key"]:
             continue
         if key not in metrics:
             differ.append(f"{key} not recorded, paper: {_value_text(wanted)}")
@@ -276,7 +286,7 @@ def build_index(reports_root: str | os.PathLike, *, published: str | os.PathLike
             deviations = block.get("requires") or {}
             lines += ["", "A run is compared only when every parameter has the paper setting: the "
                       f"`{notebook}` schema defaults" + (" with `" + _key_text(deviations) + "`" if deviations else "")
-                      + ", except `" + ", ".join(sorted(IRRELEVANT_PARAMS)) + "` and the configuration's own keys."]
+                      + ", except `" + ", ".join(sorted(ignored_params(notebook))) + "` and the configuration's own keys."]
             lines.append("")
         lines += ["### Runs", ""]
         if rows:

@@ -49,8 +49,9 @@ __all__ = [
     "Run",
     "start_run",
     "start_run_from",
-    "repo_root",
+    "project_root",
     "default_reports_root",
+    "run_identity",
     "collect_provenance",
     "git_info",
     "package_versions",
@@ -68,15 +69,36 @@ _PACKAGES = ("torch", "numpy", "scipy", "pandas", "matplotlib", "seaborn", "scik
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
-def repo_root() -> Path:
-    """The repository holding this ``snnkit`` package (its parent directory)."""
-    return Path(__file__).resolve().parents[2]
+def project_root() -> Path:
+    """The current working directory, or its nearest parent holding ``notebooks/`` (if any does)."""
+    cwd = Path.cwd().resolve()
+    return next((d for d in (cwd, *cwd.parents) if (d / "notebooks").is_dir()), cwd)
 
 
 def default_reports_root() -> Path:
-    """``$SNNKIT_REPORTS`` if set, else ``<repo>/reports``."""
+    """``$SNNKIT_REPORTS`` if set, else ``<project>/reports`` (:func:`project_root`); never the package's folder."""
     env = os.environ.get("SNNKIT_REPORTS")
-    return Path(env) if env else repo_root() / "reports"
+    return Path(env) if env else project_root() / "reports"
+
+
+def run_identity(notebook: str, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``(hash, provenance_only)`` of a run: the hash of the parameters that change its results and the others.
+
+    With a registered schema this is :func:`snnkit.config.result_hash` (which ``.DONE``, checkpoint
+    retention and ``Trainer(run_hash=...)`` key on); without one, the hash of ``params`` minus
+    :data:`snnkit.config.PROVENANCE_ONLY`.
+    """
+    from snnkit import config
+    from snnkit.errors import ConfigError
+
+    params = dict(params)
+    try:
+        config.get_schema(notebook)
+    except ConfigError:
+        result = {k: v for k, v in params.items() if k not in config.PROVENANCE_ONLY}
+    else:
+        result = config.result_params(notebook, params)
+    return params_hash(result), {k: v for k, v in params.items() if k not in result}
 
 
 def check_name(kind: str, name: str) -> str:
@@ -132,8 +154,11 @@ def _param_value(key: str, value: Any) -> Any:
 
 # -- provenance --------------------------------------------------------------------------------
 def git_info(root: str | os.PathLike | None = None) -> dict[str, Any]:
-    """``{"commit": sha or None, "dirty": bool or None}``; None where git or the repository is absent."""
-    root = Path(root) if root is not None else repo_root()
+    """``{"commit": sha or None, "dirty": bool or None}`` of the repository holding ``root`` (default: the cwd).
+
+    None where git or the repository is absent: an installed snnkit never reports its own folder.
+    """
+    root = Path(root) if root is not None else Path.cwd()
     try:
         sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
                              timeout=10)
@@ -181,13 +206,20 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def collect_provenance(params: Mapping[str, Any], *, root: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Provenance of a run with ``params``: git, parameters + hash, seed, versions, device, host, time."""
+def collect_provenance(params: Mapping[str, Any], *, notebook: str | None = None,
+                       root: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Provenance of a run with ``params``: git, parameters, identity hash, seed, versions, device, host, time.
+
+    ``params_hash`` is :func:`run_identity`'s (``notebook`` selects the schema); every parameter is
+    under ``params`` and the provenance-only ones again under ``provenance_only``.
+    """
     params = dict(params)
+    identity, provenance_only = run_identity(notebook or "", params)
     return {
         "git": git_info(root),
         "params": {k: _param_value(k, v) for k, v in params.items()},
-        "params_hash": params_hash(params),
+        "params_hash": identity,
+        "provenance_only": {k: _param_value(k, v) for k, v in provenance_only.items()},
         "seed": params.get("seed"),
         "versions": package_versions(),
         "device": _device_info(params.get("device", "auto")),
@@ -221,7 +253,7 @@ class Run:
         self.tables_dir = self.path / "tables"
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         self.tables_dir.mkdir(parents=True, exist_ok=True)
-        self.provenance = collect_provenance(self.params)
+        self.provenance = collect_provenance(self.params, notebook=notebook)
         self.provenance.update(notebook=notebook, profile=profile, run=run, dataset=dataset,
                                stand_in=self.stand_in, run_dir=str(self.path))
         stale = self.path / "metrics.json"
@@ -254,8 +286,12 @@ class Run:
 
     @property
     def params_hash(self) -> str:
-        """Hash of this run's parameters (the same one ``.DONE`` markers and trainers check)."""
-        return params_hash(self.params)
+        """The run's identity: the hash of the parameters that change results (:func:`run_identity`).
+
+        ``.DONE``, checkpoint retention in ``snnkit.reproduce`` and ``Trainer(run_hash=...)`` key on it,
+        so a restart with only ``device`` (or ``data_root``, ``progress``, ``checkpoint``) changed resumes.
+        """
+        return run_identity(self.notebook, self.params)[0]
 
     @property
     def dataset_label(self) -> str:
@@ -357,9 +393,9 @@ def start_run(
 ) -> Run:
     """Open the run directory ``<reports_root>/<notebook>/<profile>/<run>/`` (or ``run_dir``).
 
-    ``run`` defaults to the parameters' hash, so interactive runs with different parameters get
-    different directories (and checkpoints) while re-running the same parameters finds its finished
-    work. ``params`` are validated against the notebook's schema when one is registered. Writes
+    ``run`` defaults to the run's identity hash (:func:`run_identity`), so interactive runs with
+    different parameters get different directories (and checkpoints) while re-running the same
+    parameters (on another device, say) finds its finished work. ``params`` are validated against the notebook's schema when one is registered. Writes
     ``provenance.json`` at once and removes a stale ``metrics.json``.
     """
     from snnkit import config
@@ -368,7 +404,7 @@ def start_run(
     check_name("profile", profile)
     if notebook in config.SCHEMAS:
         params = config.validate(notebook, params)
-    run = check_name("run", run if run is not None else params_hash(dict(params)))
+    run = check_name("run", run if run is not None else run_identity(notebook, params)[0])
     root = Path(reports_root) if reports_root is not None else default_reports_root()
     path = Path(run_dir) if run_dir is not None else root / notebook / profile / run
     return Run(notebook, params, profile=profile, run=run, run_dir=path, dataset=dataset, stand_in=stand_in,

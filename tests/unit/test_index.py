@@ -9,9 +9,9 @@ import pytest
 from snnkit.config import get_schema, validate
 from snnkit.errors import SnnkitError
 from snnkit.report.index import (
-    IRRELEVANT_PARAMS,
     build_index,
     compare,
+    ignored_params,
     load_published,
     paper_setting,
     scan_runs,
@@ -128,7 +128,7 @@ def _other_value(field):
 
 _SCHEMA = get_schema(NB)
 _KEYS = {k for e in load_published()[NB]["entries"] for k in e["key"]}
-_CHECKED = [k for k in _SCHEMA.fields if k not in IRRELEVANT_PARAMS and k not in _KEYS
+_CHECKED = [k for k in _SCHEMA.fields if k not in ignored_params(NB) and k not in _KEYS
             and _other_value(_SCHEMA.fields[k]) is not None]
 
 
@@ -209,3 +209,11 @@ def test_published_file_with_a_repeated_key(tmp_path):
     path.write_text(f"{NB}:\n  entries: []\n  entries: []\n")
     with pytest.raises(SnnkitError, match="duplicate key 'entries'"):
         load_published(path)
+
+
+def test_ignored_params_are_seed_and_the_configs_provenance_only_ones():
+    from snnkit import config
+
+    assert ignored_params(NB) == {"seed"} | (set(validate(NB, {})) - set(config.result_params(NB, {})))
+    assert {"seed", "device", "data_root", "progress"} <= ignored_params(NB)
+    assert not ({"lr", "T", "model", "dataset"} & ignored_params(NB))

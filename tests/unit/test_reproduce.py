@@ -18,9 +18,18 @@ import nbformat
 import pytest
 
 from snnkit import config
-from snnkit.reproduce import Job, UsageError, _prepare_dir, kernel_env, load_params_file, main
+from snnkit.report.run import start_run
+from snnkit.reproduce import (
+    Job,
+    Roots,
+    UsageError,
+    _make_job,
+    _prepare_dir,
+    kernel_env,
+    load_params_file,
+    main,
+)
 from snnkit.train import checkpoint
-from snnkit.utils import params_hash
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -68,7 +77,7 @@ def test_failing_notebook_does_not_stop_the_others(root, first_call):
     bad = root / "reports" / "fixture_fail" / "smoke" / "default"
     # the good run finished: executed notebook, metrics, provenance, figures, tables, .DONE with the hash
     params = config.validate("fixture_ok", load_params_file(root / "params" / "fixture_ok" / "smoke.yaml")["default"])
-    assert (ok / ".DONE").read_text().strip() == params_hash(params)
+    assert (ok / ".DONE").read_text().strip() == config.result_hash("fixture_ok", params)
     assert (ok / "executed.ipynb").is_file() and (ok / "figures" / "curve.png").is_file()
     assert (ok / "tables" / "results.csv").is_file() and (ok / "tables" / "results.md").is_file()
     # the failing one: partial executed notebook, no .DONE, no metrics
@@ -174,7 +183,7 @@ def test_set_makes_a_custom_run(root, first_call, capsys):
     # without --name the directory is the parameter hash; dry run shows it
     code, out, _ = _run(capsys, "--root", str(root), "--only", "fixture_ok", "--set", "scale=0.3", "--dry-run")
     full = config.validate("fixture_ok", {"scale": 0.3, "n": 2, "progress": False})
-    assert code == 0 and str(root / "reports" / "fixture_ok" / "custom" / params_hash(full)) in out
+    assert code == 0 and str(root / "reports" / "fixture_ok" / "custom" / config.result_hash("fixture_ok", full)) in out
     index = (root / "reports" / "index.md").read_text()
     assert "| custom | mine |" in index
 
@@ -231,7 +240,7 @@ def _job(tmp_path, **params):
     full = config.validate("fixture_ok", params)
     return Job(notebook="fixture_ok", profile="smoke", run="default", params=full, run_dir=tmp_path / "run",
                notebook_path=tmp_path / "fixture_ok.ipynb", reports_root=tmp_path,
-               params_hash=params_hash(full))
+               params_hash=config.result_hash("fixture_ok", full))
 
 
 def _fill(run_dir, prov_hash):
@@ -252,6 +261,37 @@ def test_prepare_dir_clears_old_outputs(root, tmp_path, case):
     left = sorted(p.relative_to(job.run_dir).as_posix() for p in job.run_dir.rglob("*"))
     # only a resume of the very same parameters keeps its checkpoints; every other output always goes
     assert left == (["checkpoints", "checkpoints/last.pt"] if case == "same" else [])
+
+
+@pytest.mark.parametrize("changed", [{"device": "cpu"}, {"progress": False}, {"data_root": "/elsewhere"},
+                                     {"scale": 0.5}])
+def test_restart_with_only_provenance_params_changed_keeps_checkpoints(root, tmp_path, changed):
+    """Bug 2: a killed run restarted with another device (data root, progress bars) keeps its checkpoints;
+    a change of a parameter that changes results still starts from scratch."""
+    roots = Roots(notebooks=root / "notebooks", params=root / "params", reports=tmp_path / "reports")
+    first = _make_job("fixture_ok", "paper", "first", {"scale": 0.25, "device": "auto"}, roots)
+    # the killed attempt: the notebook's run wrote provenance.json and the trainer a checkpoint
+    run = start_run("fixture_ok", first.params, profile="paper", run="first", run_dir=first.run_dir,
+                    dataset="fixture-digits")
+    assert run.params_hash == first.params_hash
+    (first.run_dir / "checkpoints").mkdir()
+    (first.run_dir / "checkpoints" / "last.pt").write_text("work of hours")
+    again = _make_job("fixture_ok", "paper", "first", {"scale": 0.25, "device": "auto", **changed}, roots)
+    _prepare_dir(again, force=False)
+    kept = (first.run_dir / "checkpoints" / "last.pt").exists()
+    assert kept == ("scale" not in changed)
+    assert (again.params_hash == first.params_hash) == kept
+
+
+def test_provenance_records_every_parameter_and_the_identity(root, tmp_path):
+    params = config.validate("fixture_ok", {"scale": 0.25, "device": "cpu", "data_root": "/d"})
+    run = start_run("fixture_ok", params, run="r", reports_root=tmp_path, dataset="fixture-digits")
+    prov = json.loads((run.path / "provenance.json").read_text())
+    assert prov["params"] == params
+    assert prov["provenance_only"] == {k: params[k] for k in config.PROVENANCE_ONLY if k in params}
+    assert prov["provenance_only"]["device"] == "cpu" and prov["provenance_only"]["data_root"] == "/d"
+    assert prov["params_hash"] == run.params_hash == config.result_hash("fixture_ok", params)
+    assert run.params_hash == config.result_hash("fixture_ok", {**params, "device": "auto"})
 
 
 # -- kernel environment ---------------------------------------------------------------------------------
@@ -277,7 +317,7 @@ def test_done_marker_is_the_checkpoint_modules(root, first_call, capsys, monkeyp
     monkeypatch.setattr(checkpoint, "DONE_NAME", ".finished")
     params = config.validate("fixture_ok", load_params_file(root / "params" / "fixture_ok" / "smoke.yaml")["default"])
     run_dir = root / "reports" / "fixture_ok" / "smoke" / "default"
-    checkpoint.mark_done(run_dir, params_hash(params))
+    checkpoint.mark_done(run_dir, config.result_hash("fixture_ok", params))
     try:
         code, out, _ = _run(capsys, "--root", str(root), "--only", "fixture_ok", "--dry-run")
         assert code == 0 and "skip (done" in out

@@ -13,10 +13,10 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from snnkit.config import validate  # noqa: E402
+from snnkit.config import result_hash, validate  # noqa: E402
 from snnkit.errors import ConfigError, SnnkitError  # noqa: E402
+from snnkit.report import run as run_mod  # noqa: E402
 from snnkit.report.run import json_scalar, start_run, start_run_from  # noqa: E402
-from snnkit.utils import params_hash  # noqa: E402
 
 NB = "g2gnet_fashionmnist"
 
@@ -30,7 +30,7 @@ def test_layout_provenance_and_metrics(tmp_path):
     assert run.tb_dir.is_dir()
 
     prov = json.loads((run.path / "provenance.json").read_text())
-    assert prov["params"] == params and prov["params_hash"] == params_hash(params) and prov["seed"] == 3
+    assert prov["params"] == params and prov["params_hash"] == result_hash(NB, params) and prov["seed"] == 3
     assert set(prov["git"]) == {"commit", "dirty"}
     for pkg in ("python", "torch", "numpy", "snnkit", "snntorch"):
         assert prov["versions"][pkg]
@@ -117,3 +117,52 @@ def test_start_run_from_snnkit_run_and_stale_metrics(tmp_path):
     assert other.path != interactive.path and other.path.parent == interactive.path.parent
     with pytest.raises(SnnkitError, match="unknown keys"):
         start_run_from(NB, {}, {"bogus": 1})
+
+
+def _git(*args, cwd):
+    import subprocess
+
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                   env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                        "GIT_COMMITTER_EMAIL": "t@t", "PATH": __import__("os").environ["PATH"]})
+
+
+def test_installed_package_writes_reports_and_reads_git_of_the_cwd(tmp_path, monkeypatch):
+    """Bug 6: installed without -e (snnkit inside site-packages, itself inside some git repository),
+    reports go to the working directory's reports/ and the git lookup is the working directory's."""
+    site = tmp_path / "env" / "lib" / "site-packages"
+    (site / "snnkit" / "report").mkdir(parents=True)
+    _git("init", "-q", cwd=tmp_path / "env")
+    (tmp_path / "env" / "x").write_text("x")
+    _git("add", "x", cwd=tmp_path / "env")
+    _git("commit", "-qm", "env", cwd=tmp_path / "env")
+    monkeypatch.setattr(run_mod, "__file__", str(site / "snnkit" / "report" / "run.py"))
+    monkeypatch.delenv("SNNKIT_REPORTS", raising=False)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert run_mod.default_reports_root() == work / "reports"
+    run = start_run(NB, {}, dataset="fashionmnist")
+    assert run.path.is_relative_to(work / "reports") and not (site / "reports").exists()
+    prov = json.loads((run.path / "provenance.json").read_text())
+    assert prov["git"] == {"commit": None, "dirty": None}  # the cwd is in no repository
+    # a project: a notebook opened from notebooks/ writes to the project's reports/, git is the project's
+    (work / "notebooks").mkdir()
+    _git("init", "-q", cwd=work)
+    (work / "notebooks" / "a.ipynb").write_text("{}")
+    _git("add", ".", cwd=work)
+    _git("commit", "-qm", "project", cwd=work)
+    monkeypatch.chdir(work / "notebooks")
+    assert run_mod.default_reports_root() == work / "reports"
+    head = run_mod.git_info()
+    assert head["commit"] and head["dirty"] is False  # reports/ above is untracked? no: nothing written yet
+    monkeypatch.setenv("SNNKIT_REPORTS", str(tmp_path / "elsewhere"))
+    assert run_mod.default_reports_root() == tmp_path / "elsewhere"
+
+
+def test_identity_ignores_provenance_only_parameters(tmp_path):
+    a = start_run(NB, {"device": "cpu", "progress": False}, reports_root=tmp_path, dataset="fashionmnist")
+    b = start_run(NB, {"device": "auto", "data_root": "/x"}, reports_root=tmp_path, dataset="fashionmnist")
+    c = start_run(NB, {"lr": 0.01}, reports_root=tmp_path, dataset="fashionmnist")
+    assert a.params_hash == b.params_hash == result_hash(NB, {}) != c.params_hash
+    assert a.path == b.path != c.path  # an interactive re-run on another device finds its own directory
