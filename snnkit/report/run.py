@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from snnkit.errors import SnnkitError
-from snnkit.utils import atomic_write, atomic_write_text, params_hash
+from snnkit.utils import atomic_write_text, params_hash
 
 log = logging.getLogger(__name__)
 
@@ -314,15 +314,11 @@ class Run:
 
     # -- outputs --
     def figure(self, fig: Any, name: str, *, dpi: int = 120, close: bool = False) -> Path:
-        """Save ``fig`` as ``figures/<name>.png`` and return the path; the figure stays open (inline)."""
-        path = self.figures_dir / f"{check_name('figure', name)}.png"
-        with atomic_write(path, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=dpi, bbox_inches="tight")
-        if close:
-            import matplotlib.pyplot as plt
+        """Save ``fig`` as ``figures/<name>.png`` (:func:`snnkit.report.figures.save_figure`: atomic) and
+        return the path; the figure stays open (inline) unless ``close``."""
+        from snnkit.report.figures import save_figure
 
-            plt.close(fig)
-        return path
+        return save_figure(fig, self.figures_dir / f"{check_name('figure', name)}.png", dpi=dpi, close=close)
 
     def table(self, df: Any, name: str) -> tuple[Path, Path]:
         """Save a DataFrame as ``tables/<name>.csv`` and ``tables/<name>.md``; returns both paths.
