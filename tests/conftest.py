@@ -36,4 +36,4 @@ def offline_data(monkeypatch, tmp_path):
     monkeypatch.setattr(root, "download_url", no_network)
     monkeypatch.delenv(root.ENV_VAR, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(root, "SYSTEM_LOCATIONS", {})
+    monkeypatch.setattr(root, "system_locations", lambda source: ())

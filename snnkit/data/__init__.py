@@ -1,21 +1,19 @@
 """Datasets, input encodings and augmentation.
 
-Notebooks call :func:`load_dataset` (names in :data:`DATASETS`), then encode with :func:`encode`.
-Dataset files are resolved as described in :mod:`snnkit.data.root`.
+Notebooks call :func:`load_dataset` (registered names: :func:`dataset_names`; families add theirs with
+:func:`register_dataset`), then encode with :func:`encode`. Dataset files are resolved as described in
+:mod:`snnkit.data.root`. Variable-length sequences: :mod:`snnkit.data.sequences`.
 """
 
 from __future__ import annotations
 
 from snnkit.data.augment import random_crop_flip
 from snnkit.data.encoding import ENCODINGS, current, encode, rate
-from snnkit.data.images import (
-    DATASETS,
-    SPLITS,
+from snnkit.data.images import (  # importing it registers the image datasets
     ImageDataset,
     array_sha256,
     load_cifar10,
     load_cifar100,
-    load_dataset,
     load_digits,
     load_embedded,
     load_fashion_mnist,
@@ -25,17 +23,34 @@ from snnkit.data.images import (
     stratified_subset,
     write_idx,
 )
-from snnkit.data.root import ENV_VAR, SYSTEM_LOCATIONS, download_url, find_files
+from snnkit.data.registry import (
+    CONTRACT,
+    REGISTRY,
+    SPLITS,
+    DatasetSpec,
+    LabelledDataset,
+    dataset_names,
+    dataset_spec,
+    load_dataset,
+    register_dataset,
+)
+from snnkit.data.root import ENV_VAR, Remote, Source, download_url, find_files
 
 __all__ = [
-    "DATASETS",
-    "SPLITS",
+    "CONTRACT",
     "ENCODINGS",
     "ENV_VAR",
-    "SYSTEM_LOCATIONS",
+    "REGISTRY",
+    "SPLITS",
+    "DatasetSpec",
     "ImageDataset",
+    "LabelledDataset",
+    "Remote",
+    "Source",
     "array_sha256",
     "current",
+    "dataset_names",
+    "dataset_spec",
     "download_url",
     "encode",
     "find_files",
@@ -49,6 +64,7 @@ __all__ = [
     "random_crop_flip",
     "rate",
     "read_idx",
+    "register_dataset",
     "split_train_val",
     "stratified_subset",
     "write_idx",

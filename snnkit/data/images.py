@@ -1,12 +1,13 @@
 """Image datasets: IDX (MNIST, Fashion-MNIST), sklearn digits, CIFAR-10/100 python batches, embedded subsets.
 
-Every loader returns an :class:`ImageDataset` (images float32 ``[N, C, H, W]`` in [0, 1], targets
-int64 ``[N]``) and says where its data came from (``source``) and whether it is a stand-in.
-Notebooks call :func:`load_dataset`.
+Each is registered in :mod:`snnkit.data.registry` (bottom of this module) with a loader returning an
+:class:`ImageDataset` (images float32 ``[N, C, H, W]`` in [0, 1], targets int64 ``[N]``) that says where
+its data came from (``source``, ``origin``) and whether it is a stand-in. Notebooks call
+:func:`~snnkit.data.registry.load_dataset`; the ``load_<name>`` functions here are shortcuts to it.
 
 Integrity: IDX headers are validated (magic, type code, dimensions, exact payload length) and the
 SHA-256 of the decoded arrays is compared with the values of the official releases
-(:data:`KNOWN_SHA256`), so a re-compressed copy (Debian recompresses the ``.gz`` files) is accepted and a
+(``Source.content_sha256`` of :data:`FASHION_MNIST` and :data:`MNIST`), so a re-compressed copy (Debian recompresses the ``.gz`` files) is accepted and a
 corrupted one is not. Any decoding problem is a :class:`~snnkit.errors.DataError` naming the file.
 
 Provenance: every dataset's ``origin`` names the folder it was read from and a SHA-256 per file read
@@ -17,6 +18,7 @@ against its manifest; scikit-learn digits: ``dir`` None and a hash of the arrays
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -27,21 +29,24 @@ import struct
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from snnkit.data import root as _root
+from snnkit.data.registry import DatasetSpec, LabelledDataset, load_dataset, register_dataset
+from snnkit.data.root import Remote, Source, mirrors
 from snnkit.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "ImageDataset",
-    "DATASETS",
-    "SPLITS",
-    "KNOWN_SHA256",
+    "FASHION_MNIST",
+    "MNIST",
+    "CIFAR10",
+    "CIFAR100",
     "FASHION_MNIST_CLASSES",
     "MNIST_CLASSES",
     "CIFAR10_CLASSES",
@@ -50,7 +55,6 @@ __all__ = [
     "read_idx",
     "write_idx",
     "array_sha256",
-    "load_dataset",
     "load_fashion_mnist",
     "load_mnist",
     "load_digits",
@@ -61,8 +65,6 @@ __all__ = [
     "stratified_subset",
 ]
 
-SPLITS = ("train", "test")
-
 FASHION_MNIST_CLASSES = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -72,31 +74,77 @@ CIFAR10_CLASSES = [
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 ]  # fmt: skip
 
-DATASETS: dict[str, str] = {
-    "fashionmnist": "Fashion-MNIST (Zalando, MIT): 60k train / 10k test, 28x28 grey, 10 classes (IDX files)",
-    "fashionmnist-embedded": "class-balanced real subset of Fashion-MNIST shipped with snnkit: "
-    "4000 train (from the train set) / 1000 test (from the test set)",
-    "mnist": "MNIST (LeCun & Cortes, CC BY-SA 3.0): 60k train / 10k test, 28x28 grey, 10 classes (IDX files)",
-    "mnist-embedded": "class-balanced real subset of the official MNIST *test* set shipped with snnkit: "
-    "1500 'train' / 500 'test' images, disjoint",
-    "digits": "scikit-learn digits (UCI): 1797 8x8 grey images, 10 classes, seeded stratified 75/25 split",
-    "cifar10": "CIFAR-10 (Krizhevsky 2009): 50k train / 10k test, 32x32 RGB, 10 classes (python batches)",
-    "cifar100": "CIFAR-100 (Krizhevsky 2009): 50k train / 10k test, 32x32 RGB, 100 fine classes "
-    "(python batches)",
-}
 
-#: SHA-256 of the decoded array bytes (the IDX payload after the header) of the official releases.
-KNOWN_SHA256: dict[tuple[str, str, str], str] = {
-    ("fashionmnist", "train", "images"): "2e487a6c89124f78f2d7521542223cafe96f7123c3ca13d447772ac6ecbb3012",
-    ("fashionmnist", "train", "labels"): "657fbd221bfc9f4198cc14b5619cc33ec57c58dd0e47af4d99d6650759e869a7",
-    ("fashionmnist", "test", "images"): "c867c93ff95360594e8ec3287995350b824dd110b11595c0e13d5423f621867a",
-    ("fashionmnist", "test", "labels"): "3d0e6c6ea990b53b6f8f500a41cac93881d981b315f84578b7d915342ade01e9",
-    ("mnist", "test", "images"): "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
-    ("mnist", "test", "labels"): "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
-    # computed from the official .gz files, whose MD5s matched the published ones (root.SOURCES)
-    ("mnist", "train", "images"): "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
-    ("mnist", "train", "labels"): "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13",
-}
+def _idx_remotes(bases: Sequence[str], md5s: dict[str, str]) -> tuple[Remote, ...]:
+    return tuple(Remote(name, mirrors(bases, name), md5) for name, md5 in md5s.items())
+
+
+# content_sha256 of the IDX sets: SHA-256 of the decoded array bytes (the payload after the header) of
+# the official releases; MNIST's were computed from the official .gz files after checking their MD5s.
+FASHION_MNIST = Source(
+    key="fashionmnist",
+    title="Fashion-MNIST",
+    subdirs=("fashion-mnist", "fashionmnist", "FashionMNIST/raw"),
+    remotes=_idx_remotes(
+        ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+         "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"),
+        {"train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+         "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+         "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+         "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310"},
+    ),
+    homepage="https://github.com/zalandoresearch/fashion-mnist",
+    hint="On Debian/Ubuntu: `sudo apt-get install dataset-fashion-mnist` (installs the IDX files "
+    "under /usr/share/datasets/fashion-mnist/).",
+    system=(Path("/usr/share/datasets/fashion-mnist"),),
+    content_sha256={
+        "train-images-idx3-ubyte": "2e487a6c89124f78f2d7521542223cafe96f7123c3ca13d447772ac6ecbb3012",
+        "train-labels-idx1-ubyte": "657fbd221bfc9f4198cc14b5619cc33ec57c58dd0e47af4d99d6650759e869a7",
+        "t10k-images-idx3-ubyte": "c867c93ff95360594e8ec3287995350b824dd110b11595c0e13d5423f621867a",
+        "t10k-labels-idx1-ubyte": "3d0e6c6ea990b53b6f8f500a41cac93881d981b315f84578b7d915342ade01e9",
+    },
+)  # fmt: skip
+
+MNIST = Source(
+    key="mnist",
+    title="MNIST",
+    subdirs=("mnist", "MNIST/raw"),
+    remotes=_idx_remotes(
+        ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
+        {"train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+         "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+         "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+         "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c"},
+    ),
+    homepage="http://yann.lecun.com/exdb/mnist/",
+    system=(Path("/usr/share/datasets/mnist"),),
+    content_sha256={
+        "train-images-idx3-ubyte": "741c988805d008ac6e4c904b69001ba184c24b2c540a4ef403f4c71b676cf757",
+        "train-labels-idx1-ubyte": "1feba77c54802fa5339a11837ea4b2866434b83314ec45192930f1df69120c13",
+        "t10k-images-idx3-ubyte": "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
+        "t10k-labels-idx1-ubyte": "ddeff807876a9661a1110d45c266c86239a3a1b7d37da0c3716a7a683c852ff5",
+    },
+)  # fmt: skip
+
+_CIFAR_HOME = "https://www.cs.toronto.edu/~kriz/cifar.html"
+CIFAR10 = Source(
+    key="cifar10",
+    title="CIFAR-10",
+    subdirs=("cifar10", "cifar-10", "CIFAR10"),
+    remotes=(Remote("cifar-10-python.tar.gz", ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
+                    "c58f30108f718f92721af3b95e74349a", extract=True),),
+    homepage=_CIFAR_HOME,
+    system=(Path("/usr/share/datasets/cifar10"),),
+)  # fmt: skip
+CIFAR100 = Source(
+    key="cifar100",
+    title="CIFAR-100",
+    subdirs=("cifar100", "cifar-100", "CIFAR100"),
+    remotes=(Remote("cifar-100-python.tar.gz", ("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",),
+                    "eb9058c3a382ffc7106e4002c42a8d85", extract=True),),
+    homepage=_CIFAR_HOME,
+    system=(Path("/usr/share/datasets/cifar100"),),
+)  # fmt: skip
 
 #: A file with this name beside a dataset's files marks them as a stand-in (its text says what they are).
 STAND_IN_MARKER = "SNNKIT_STAND_IN"
@@ -104,8 +152,8 @@ STAND_IN_MARKER = "SNNKIT_STAND_IN"
 EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
 
 
-class ImageDataset(Dataset):
-    """An in-memory image classification dataset.
+class ImageDataset(LabelledDataset):
+    """An in-memory image classification dataset (one kind of :class:`LabelledDataset`).
 
     Attributes: ``images`` float32 ``[N, C, H, W]`` in [0, 1]; ``targets`` int64 ``[N]``;
     ``classes`` (names, index = label); ``name`` (e.g. ``"fashionmnist-embedded"``); ``stand_in``
@@ -114,63 +162,26 @@ class ImageDataset(Dataset):
     """
 
     def __init__(
-        self,
-        images: torch.Tensor,
-        targets: torch.Tensor,
-        classes: Sequence[str],
-        name: str,
-        *,
-        stand_in: bool = False,
-        source: str = "",
-        origin: dict | None = None,
+        self, images: torch.Tensor, targets: torch.Tensor, classes: Sequence[str], name: str, **meta: Any
     ):
+        """``meta``: ``stand_in``, ``source``, ``origin`` (see :class:`LabelledDataset`)."""
         if images.ndim != 4:
             raise DataError(f"{name}: images must be [N, C, H, W], got shape {tuple(images.shape)}")
         if targets.ndim != 1 or targets.shape[0] != images.shape[0]:
             raise DataError(f"{name}: {images.shape[0]} images but targets of shape {tuple(targets.shape)}")
+        super().__init__(targets, classes, name, **meta)
         self.images = images.to(torch.float32)
-        self.targets = targets.to(torch.int64)
-        self.classes = list(classes)
-        self.name = name
-        self.stand_in = bool(stand_in)
-        self.source = source
-        self.origin = origin if origin is not None else {"dir": None, "files": {}}
-        if len(self.targets) and (
-            int(self.targets.min()) < 0 or int(self.targets.max()) >= len(self.classes)
-        ):
-            raise DataError(
-                f"{name}: labels span [{int(self.targets.min())}, {int(self.targets.max())}] "
-                f"but there are {len(self.classes)} classes"
-            )
-
-    def __len__(self) -> int:
-        return int(self.targets.shape[0])
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.images[index], self.targets[index]
 
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
+    def _take(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.images[idx]
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
         c, h, w = self.images.shape[1:]
         return int(c), int(h), int(w)
-
-    def subset(self, indices: torch.Tensor | Sequence[int], *, note: str = "") -> ImageDataset:
-        """A new dataset holding the given rows (copied), same name/classes/flags."""
-        idx = torch.as_tensor(indices, dtype=torch.long)
-        source = f"{self.source}; {note}" if note else self.source
-        return ImageDataset(
-            self.images[idx],
-            self.targets[idx],
-            self.classes,
-            self.name,
-            stand_in=self.stand_in,
-            source=source,
-            origin=self.origin,
-        )
 
     def __repr__(self) -> str:
         tag = ", stand-in" if self.stand_in else ""
@@ -264,11 +275,6 @@ def array_sha256(array: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
-def _check_split(split: str, name: str, splits: Sequence[str] = SPLITS) -> None:
-    if split not in splits:
-        raise ConfigError("split", split, f"one of {tuple(splits)}", where=name)
-
-
 def _stand_in_note(directory: Path) -> str | None:
     marker = directory / STAND_IN_MARKER
     if marker.is_file():
@@ -281,20 +287,21 @@ def _to_images(arr: np.ndarray, scale: float) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(arr)).to(torch.float32).div_(scale)
 
 
-def _load_idx_pair(
-    key: str,
-    title: str,
+def _load_idx(
+    spec: DatasetSpec,
     split: str,
-    classes: list[str],
+    *,
     data_root: str | os.PathLike | None,
     download: bool,
-    verify: bool,
+    verify: bool = True,
 ) -> ImageDataset:
-    _check_split(split, key)
+    """Loader of the IDX image sets (MNIST layout): ``{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]``."""
+    source = spec.files
+    title = source.title
     prefix = "train" if split == "train" else "t10k"
     names = [f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"]
     img_path, lbl_path = _root.find_files(
-        key, [(n + ".gz", n) for n in names], data_root=data_root, download=download, what=split
+        source, [(n + ".gz", n) for n in names], data_root=data_root, download=download, what=split
     )
     images = read_idx(img_path)
     labels = read_idx(lbl_path)
@@ -303,11 +310,11 @@ def _load_idx_pair(
     if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
         raise DataError(f"{lbl_path}: {labels.shape} labels for {images.shape[0]} images in {img_path}")
     digests = {}
-    for kind, arr, path in (("images", images, img_path), ("labels", labels, lbl_path)):
+    for stem, kind, arr, path in zip(names, ("images", "labels"), (images, labels), (img_path, lbl_path)):
         digests[path.name] = got = array_sha256(arr)
         if not verify:
             continue
-        expected = KNOWN_SHA256.get((key, split, kind))
+        expected = source.content_sha256.get(stem)
         if expected is None:
             log.warning("%s %s %s: no known checksum for %s; not verified", title, split, kind, path)
         elif got != expected:
@@ -317,16 +324,16 @@ def _load_idx_pair(
                 f"the official release. Replace it, or pass verify=False for your own files."
             )
     note = _stand_in_note(img_path.parent)
-    source = f"{title} {split} ({len(labels)} images) from {img_path.parent}"
+    text = f"{title} {split} ({len(labels)} images) from {img_path.parent}"
     if note:
-        source += f"; STAND-IN: {note}"
+        text += f"; STAND-IN: {note}"
     return ImageDataset(
         _to_images(images[:, None], 255.0),
         torch.from_numpy(labels.astype(np.int64)),
-        classes,
-        key,
+        spec.classes,
+        spec.name,
         stand_in=note is not None,
-        source=source,
+        source=text,
         origin={"dir": str(img_path.parent), "files": digests},
     )
 
@@ -339,9 +346,7 @@ def load_fashion_mnist(
     verify: bool = True,
 ) -> ImageDataset:
     """Full Fashion-MNIST (Xiao, Rasul & Vollgraf 2017) from its IDX files; ``verify`` checks checksums."""
-    return _load_idx_pair(
-        "fashionmnist", "Fashion-MNIST", split, FASHION_MNIST_CLASSES, data_root, download, verify
-    )
+    return load_dataset("fashionmnist", split, data_root, download, verify=verify)
 
 
 def load_mnist(
@@ -352,7 +357,7 @@ def load_mnist(
     verify: bool = True,
 ) -> ImageDataset:
     """MNIST (LeCun & Cortes) from its IDX files; ``verify`` checks the decoded arrays' checksums."""
-    return _load_idx_pair("mnist", "MNIST", split, MNIST_CLASSES, data_root, download, verify)
+    return load_dataset("mnist", split, data_root, download, verify=verify)
 
 
 # ------------------------------------------------------------------------------------------- digits
@@ -363,7 +368,12 @@ def load_digits(split: str = "train", *, test_fraction: float = 0.25, seed: int 
 
     Split deterministically: a stratified train/test split seeded by ``seed``.
     """
-    _check_split(split, "digits")
+    return load_dataset("digits", split, test_fraction=test_fraction, seed=seed)
+
+
+def _load_digits(
+    spec: DatasetSpec, split: str, *, data_root: object, download: bool, test_fraction: float = 0.25, seed: int = 0
+) -> ImageDataset:
     if not 0.0 < test_fraction < 1.0:
         raise ConfigError("test_fraction", test_fraction, "a fraction in (0, 1)", where="digits")
     from sklearn.datasets import load_digits as _sk_load_digits
@@ -377,8 +387,8 @@ def load_digits(split: str = "train", *, test_fraction: float = 0.25, seed: int 
     return ImageDataset(
         torch.from_numpy(images[idx, None] / 16.0),
         torch.from_numpy(labels[idx]),
-        [str(d) for d in range(10)],
-        "digits",
+        spec.classes,
+        spec.name,
         source=f"scikit-learn digits {split} ({len(idx)} of 1797; stratified split, test_fraction="
         f"{test_fraction}, seed={seed})",
         origin={"dir": None, "files": {"sklearn.datasets.load_digits": digest}},
@@ -490,21 +500,26 @@ def _names(values: Sequence) -> list[str]:
     return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
 
-def _read_cifar(
-    key: str,
-    title: str,
+def _load_cifar(
+    spec: DatasetSpec,
+    split: str,
+    *,
+    data_root: str | os.PathLike | None,
+    download: bool,
     folder: str,
-    batches: list[str],
+    batches: dict[str, list[str]],
     meta_name: str,
     label_key: str,
     names_key: str,
-    split: str,
-    data_root: str | os.PathLike | None,
-    download: bool,
 ) -> ImageDataset:
+    """Loader of the CIFAR python batches: ``folder/{batches[split]..., meta_name}``.
+
+    A ``SNNKIT_STAND_IN`` file in that folder marks the data as a stand-in.
+    """
+    title = spec.files.title
     paths = _root.find_files(
-        key,
-        [f"{folder}/{b}" for b in [*batches, meta_name]],
+        spec.files,
+        [f"{folder}/{b}" for b in [*batches[split], meta_name]],
         data_root=data_root,
         download=download,
         what=split,
@@ -533,7 +548,7 @@ def _read_cifar(
         _to_images(arr, 255.0),
         torch.from_numpy(np.concatenate(labels)),
         classes,
-        key,
+        spec.name,
         stand_in=note is not None,
         source=source,
         origin={"dir": str(folder_path), "files": digests},
@@ -543,43 +558,19 @@ def _read_cifar(
 def load_cifar10(
     split: str = "train", data_root: str | os.PathLike | None = None, download: bool = True
 ) -> ImageDataset:
-    """CIFAR-10 from the official python batches ``cifar-10-batches-py/{data_batch_1..5, test_batch,
-    batches.meta}``. A ``SNNKIT_STAND_IN`` file in that folder marks the data as a stand-in."""
-    _check_split(split, "cifar10")
-    batches = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
-    return _read_cifar(
-        "cifar10", "CIFAR-10", "cifar-10-batches-py", batches, "batches.meta", "labels", "label_names",
-        split, data_root, download,
-    )  # fmt: skip
+    """CIFAR-10 (Krizhevsky 2009) from the official python batches
+    ``cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta}``."""
+    return load_dataset("cifar10", split, data_root, download)
 
 
 def load_cifar100(
     split: str = "train", data_root: str | os.PathLike | None = None, download: bool = True
 ) -> ImageDataset:
     """CIFAR-100 (fine labels) from the official python files ``cifar-100-python/{train, test, meta}``."""
-    _check_split(split, "cifar100")
-    return _read_cifar(
-        "cifar100", "CIFAR-100", "cifar-100-python", [split], "meta", "fine_labels", "fine_label_names",
-        split, data_root, download,
-    )  # fmt: skip
+    return load_dataset("cifar100", split, data_root, download)
 
 
 # ----------------------------------------------------------------------------------------- embedded
-
-EMBEDDED: dict[str, dict[str, object]] = {
-    "fashionmnist-embedded": {
-        "file": "fashionmnist.npz",
-        "classes": FASHION_MNIST_CLASSES,
-        "title": "Fashion-MNIST embedded subset (Zalando Research, MIT)",
-    },
-    "mnist-embedded": {
-        "file": "mnist.npz",
-        "classes": MNIST_CLASSES,
-        "title": "MNIST embedded subset, both splits drawn from the official MNIST test set "
-        "(LeCun & Cortes, CC BY-SA 3.0)",
-    },
-}
-
 
 def _embedded_manifest(directory: Path) -> dict:
     path = directory / "manifest.json"
@@ -594,16 +585,24 @@ def _embedded_manifest(directory: Path) -> dict:
 def load_embedded(
     name: str, split: str = "train", *, directory: str | os.PathLike | None = None
 ) -> ImageDataset:
-    """A small real subset shipped in ``snnkit/data/embedded/`` (made by ``scripts/make_embedded.py``).
+    """A small real subset shipped in ``snnkit/data/embedded/`` (made by ``scripts/make_embedded.py``);
+    ``directory`` replaces that folder (e.g. a copy)."""
+    return load_dataset(name, split, directory=directory)
 
-    The file's SHA-256 is checked against ``manifest.json`` before loading.
-    """
-    if name not in EMBEDDED:
-        raise ConfigError("name", name, f"one of {tuple(EMBEDDED)}", where="load_embedded")
-    _check_split(split, name)
-    spec = EMBEDDED[name]
+
+def _load_embedded(
+    spec: DatasetSpec,
+    split: str,
+    *,
+    data_root: object,
+    download: bool,
+    file: str,
+    title: str,
+    directory: str | os.PathLike | None = None,
+) -> ImageDataset:
+    """Loader of the embedded subsets; the file's SHA-256 is checked against ``manifest.json`` first."""
     folder = Path(directory) if directory is not None else EMBEDDED_DIR
-    path = folder / str(spec["file"])
+    path = folder / file
     manifest = _embedded_manifest(folder)
     entry = manifest.get("files", {}).get(path.name)
     if entry is None:
@@ -628,41 +627,61 @@ def load_embedded(
     return ImageDataset(
         _to_images(images[:, None], 255.0),
         torch.from_numpy(labels),
-        list(spec["classes"]),  # type: ignore[arg-type]
-        name,
+        spec.classes,
+        spec.name,
         stand_in=False,
-        source=f"{spec['title']}: {split} {len(labels)} images; {entry.get('description', '')}".rstrip("; "),
+        source=f"{title}: {split} {len(labels)} images; {entry.get('description', '')}".rstrip("; "),
         origin={"dir": str(folder), "files": {path.name: digest}},
     )
 
 
-# --------------------------------------------------------------------------------------- dispatcher
+# ------------------------------------------------------------------------------------- registration
 
-
-def load_dataset(
-    name: str,
-    split: str = "train",
-    data_root: str | os.PathLike | None = None,
-    download: bool = True,
-    *,
-    verify: bool = True,
-) -> ImageDataset:
-    """Load dataset ``name`` (a key of :data:`DATASETS`) and ``split`` (``train`` or ``test``).
-
-    ``data_root``/``download`` apply to the datasets read from files (see :mod:`snnkit.data.root`);
-    ``verify`` checks the decoded IDX arrays against the official checksums.
-    """
-    if name not in DATASETS:
-        raise ConfigError("dataset", name, f"one of {tuple(DATASETS)}")
-    _check_split(split, name)
-    if name in EMBEDDED:
-        return load_embedded(name, split)
-    if name == "fashionmnist":
-        return load_fashion_mnist(split, data_root, download, verify=verify)
-    if name == "mnist":
-        return load_mnist(split, data_root, download, verify=verify)
-    if name == "digits":
-        return load_digits(split)
-    if name == "cifar10":
-        return load_cifar10(split, data_root, download)
-    return load_cifar100(split, data_root, download)
+register_dataset(
+    "fashionmnist", _load_idx,
+    "Fashion-MNIST (Zalando, MIT): 60k train / 10k test, 28x28 grey, 10 classes (IDX files)",
+    classes=FASHION_MNIST_CLASSES, files=FASHION_MNIST, options=("verify",),
+)
+register_dataset(
+    "fashionmnist-embedded",
+    functools.partial(_load_embedded, file="fashionmnist.npz",
+                      title="Fashion-MNIST embedded subset (Zalando Research, MIT)"),
+    "class-balanced real subset of Fashion-MNIST shipped with snnkit: 4000 train (from the train set) / "
+    "1000 test (from the test set)",
+    classes=FASHION_MNIST_CLASSES, options=("directory",),
+)
+register_dataset(
+    "mnist", _load_idx,
+    "MNIST (LeCun & Cortes, CC BY-SA 3.0): 60k train / 10k test, 28x28 grey, 10 classes (IDX files)",
+    classes=MNIST_CLASSES, files=MNIST, options=("verify",),
+)
+register_dataset(
+    "mnist-embedded",
+    functools.partial(_load_embedded, file="mnist.npz",
+                      title="MNIST embedded subset, both splits drawn from the official MNIST test set "
+                      "(LeCun & Cortes, CC BY-SA 3.0)"),
+    "class-balanced real subset of the official MNIST *test* set shipped with snnkit: 1500 'train' / "
+    "500 'test' images, disjoint",
+    classes=MNIST_CLASSES, options=("directory",),
+)
+register_dataset(
+    "digits", _load_digits,
+    "scikit-learn digits (UCI): 1797 8x8 grey images, 10 classes, seeded stratified 75/25 split",
+    classes=MNIST_CLASSES, options=("test_fraction", "seed"),
+)
+register_dataset(
+    "cifar10",
+    functools.partial(_load_cifar, folder="cifar-10-batches-py", meta_name="batches.meta",
+                      batches={"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]},
+                      label_key="labels", names_key="label_names"),
+    "CIFAR-10 (Krizhevsky 2009): 50k train / 10k test, 32x32 RGB, 10 classes (python batches)",
+    classes=CIFAR10_CLASSES, files=CIFAR10,
+)
+register_dataset(
+    "cifar100",
+    functools.partial(_load_cifar, folder="cifar-100-python", meta_name="meta",
+                      batches={"train": ["train"], "test": ["test"]},
+                      label_key="fine_labels", names_key="fine_label_names"),
+    "CIFAR-100 (Krizhevsky 2009): 50k train / 10k test, 32x32 RGB, 100 fine classes (python batches)",
+    files=CIFAR100,
+)

@@ -8,7 +8,7 @@ data than the folder its record names.
 Without ``data_root`` the first hit wins, in this order:
 
 1. the ``$SNNKIT_DATA`` environment variable (a folder holding one sub-folder per dataset, or the files),
-2. known system locations of the dataset (:data:`SYSTEM_LOCATIONS`: e.g. Debian's
+2. known system locations of the dataset (its :attr:`Source.system`: e.g. Debian's
    ``dataset-fashion-mnist`` package installs ``/usr/share/datasets/fashion-mnist/``),
 3. the download cache (``$XDG_CACHE_HOME/snnkit/data``, default ``~/.cache/snnkit/data``),
 4. a download from the dataset's official URL, verified against the published checksum and written
@@ -29,8 +29,8 @@ import os
 import sys
 import tarfile
 import urllib.request
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from snnkit.errors import DataError
@@ -42,8 +42,7 @@ __all__ = [
     "ENV_VAR",
     "Remote",
     "Source",
-    "SOURCES",
-    "SYSTEM_LOCATIONS",
+    "system_locations",
     "cache_dir",
     "download_url",
     "file_digest",
@@ -67,7 +66,12 @@ class Remote:
 
 @dataclass(frozen=True)
 class Source:
-    """A dataset's on-disk identity: display name, usual sub-directories, downloads, where to get it."""
+    """A dataset's on-disk identity: display name, usual sub-directories, system locations, official
+    downloads, where to get it, and the SHA-256 of the official files' content.
+
+    ``content_sha256`` maps a file name (without ``.gz``) to the SHA-256 of its content as the loader
+    hashes it (IDX: the decoded array), so a recompressed copy of an official file still matches.
+    """
 
     key: str
     title: str
@@ -75,91 +79,18 @@ class Source:
     remotes: tuple[Remote, ...] = ()
     homepage: str = ""
     hint: str = ""  # extra advice for the DataError (e.g. a system package)
+    system: tuple[Path, ...] = ()
+    content_sha256: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
-def _mirrors(bases: Sequence[str], name: str) -> tuple[str, ...]:
+def mirrors(bases: Sequence[str], name: str) -> tuple[str, ...]:
+    """``name`` under each base URL (mirrors are tried in order)."""
     return tuple(base.rstrip("/") + "/" + name for base in bases)
 
 
-_FMNIST_BASES = (
-    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
-)
-_MNIST_BASES = (
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "http://yann.lecun.com/exdb/mnist/",
-)
-
-SOURCES: dict[str, Source] = {
-    "fashionmnist": Source(
-        key="fashionmnist",
-        title="Fashion-MNIST",
-        subdirs=("fashion-mnist", "fashionmnist", "FashionMNIST/raw"),
-        remotes=tuple(
-            Remote(name, _mirrors(_FMNIST_BASES, name), md5)
-            for name, md5 in (
-                ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-                ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
-                ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
-                ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
-            )
-        ),
-        homepage="https://github.com/zalandoresearch/fashion-mnist",
-        hint="On Debian/Ubuntu: `sudo apt-get install dataset-fashion-mnist` (installs the IDX files "
-        "under /usr/share/datasets/fashion-mnist/).",
-    ),
-    "mnist": Source(
-        key="mnist",
-        title="MNIST",
-        subdirs=("mnist", "MNIST/raw"),
-        remotes=tuple(
-            Remote(name, _mirrors(_MNIST_BASES, name), md5)
-            for name, md5 in (
-                ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-                ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
-                ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
-                ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
-            )
-        ),
-        homepage="http://yann.lecun.com/exdb/mnist/",
-    ),
-    "cifar10": Source(
-        key="cifar10",
-        title="CIFAR-10",
-        subdirs=("cifar10", "cifar-10", "CIFAR10"),
-        remotes=(
-            Remote(
-                "cifar-10-python.tar.gz",
-                ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
-                "c58f30108f718f92721af3b95e74349a",
-                extract=True,
-            ),
-        ),
-        homepage="https://www.cs.toronto.edu/~kriz/cifar.html",
-    ),
-    "cifar100": Source(
-        key="cifar100",
-        title="CIFAR-100",
-        subdirs=("cifar100", "cifar-100", "CIFAR100"),
-        remotes=(
-            Remote(
-                "cifar-100-python.tar.gz",
-                ("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",),
-                "eb9058c3a382ffc7106e4002c42a8d85",
-                extract=True,
-            ),
-        ),
-        homepage="https://www.cs.toronto.edu/~kriz/cifar.html",
-    ),
-}
-
-#: Known system locations per source key, searched after ``data_root`` and ``$SNNKIT_DATA``.
-SYSTEM_LOCATIONS: dict[str, list[Path]] = {
-    "fashionmnist": [Path("/usr/share/datasets/fashion-mnist")],
-    "mnist": [Path("/usr/share/datasets/mnist")],
-    "cifar10": [Path("/usr/share/datasets/cifar10")],
-    "cifar100": [Path("/usr/share/datasets/cifar100")],
-}
+def system_locations(source: Source) -> tuple[Path, ...]:
+    """Where ``source``'s files may be installed system-wide (tests replace this to ignore them)."""
+    return source.system
 
 
 def cache_dir() -> Path:
@@ -236,7 +167,7 @@ def _candidates(root: Path, source: Source) -> list[Path]:
 
 
 def find_files(
-    source: str,
+    source: Source | str,
     files: Sequence[Alternatives],
     *,
     data_root: str | os.PathLike | None = None,
@@ -244,15 +175,21 @@ def find_files(
     downloader: Downloader | None = None,
     what: str = "",
 ) -> list[Path]:
-    """Resolve ``files`` of dataset ``source`` to paths in one directory (see the module docstring).
+    """Resolve ``files`` of ``source`` (a Source, or a registered dataset's name) to paths in one directory
+    (see the module docstring).
 
     ``files``: one entry per needed file, each a name or a tuple of alternative names (e.g. the
     ``.gz`` and the uncompressed IDX file), relative to the dataset directory. ``downloader`` replaces
     :func:`download_url` (tests inject one; they never touch the network).
     """
-    if source not in SOURCES:
-        raise DataError(f"unknown data source {source!r}; known: {sorted(SOURCES)}")
-    spec = SOURCES[source]
+    if isinstance(source, str):
+        from snnkit.data.registry import dataset_spec
+
+        spec = dataset_spec(source).files
+        if spec is None:
+            raise DataError(f"dataset {source!r} is shipped with snnkit and has no files to find")
+    else:
+        spec = source
     wanted = [_alts(f) for f in files]
     searched: list[tuple[Path, str]] = []
 
@@ -273,7 +210,7 @@ def find_files(
     for root, why in roots:
         if (hit := search(root, why)) is not None:
             return hit
-    for directory in SYSTEM_LOCATIONS.get(source, []):
+    for directory in system_locations(spec):
         searched.append((directory, "system location"))
         if (hit := _find_in(directory, wanted)) is not None:
             log.info("%s: using %s (system location)", spec.title, directory)

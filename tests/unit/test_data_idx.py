@@ -202,7 +202,7 @@ def test_bad_split():
 
 @pytest.mark.skipif(not FMNIST_SYSTEM.is_dir(), reason="Debian package dataset-fashion-mnist not installed")
 def test_real_fashion_mnist(monkeypatch):
-    monkeypatch.setattr(root, "SYSTEM_LOCATIONS", {"fashionmnist": [FMNIST_SYSTEM]})
+    monkeypatch.setattr(root, "system_locations", lambda source: source.system)  # the real ones
     test = load_dataset("fashionmnist", "test", download=False)  # verifies the official checksums
     assert test.images.shape == (10000, 1, 28, 28)
     assert test.targets.bincount().tolist() == [1000] * 10
@@ -221,4 +221,4 @@ def test_real_mnist_both_splits_verified(monkeypatch):
     assert train.targets.bincount().tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     assert train.targets[:5].tolist() == [5, 0, 4, 1, 9]
     assert train.origin["dir"] == str(MNIST_DIR / "mnist" if (MNIST_DIR / "mnist").is_dir() else MNIST_DIR)
-    assert train.origin["files"]["train-labels-idx1-ubyte.gz"] == im.KNOWN_SHA256[("mnist", "train", "labels")]
+    assert train.origin["files"]["train-labels-idx1-ubyte.gz"] == im.MNIST.content_sha256["train-labels-idx1-ubyte"]

@@ -1,7 +1,8 @@
-"""Dataset resolution: data_root > $SNNKIT_DATA > system > cache > download > DataError."""
+"""Dataset resolution: data_root alone, else $SNNKIT_DATA > system > cache > download > DataError."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -12,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snnkit.data import load_fashion_mnist, root, write_idx
-from snnkit.errors import DataError
+from snnkit.data import images, load_fashion_mnist, registry, root, write_idx
+from snnkit.errors import ConfigError, DataError
 
 REAL_DOWNLOAD = root.download_url  # captured before the autouse fixture replaces it
 FILES = [
@@ -41,12 +42,12 @@ def test_order_explicit_env_system_cache(monkeypatch, tmp_path):
     explicit, env, system = _make(tmp_path / "a"), _make(tmp_path / "b"), _make(tmp_path / "c")
     cache = _make(tmp_path / "cache" / "snnkit" / "data" / "fashion-mnist")
     monkeypatch.setenv(root.ENV_VAR, str(env))
-    monkeypatch.setattr(root, "SYSTEM_LOCATIONS", {"fashionmnist": [system]})
+    monkeypatch.setattr(root, "system_locations", lambda source: (system,))
     assert _where(root.find_files("fashionmnist", FILES, data_root=explicit)) == explicit
     assert _where(root.find_files("fashionmnist", FILES)) == env
     monkeypatch.delenv(root.ENV_VAR)
     assert _where(root.find_files("fashionmnist", FILES)) == system
-    monkeypatch.setattr(root, "SYSTEM_LOCATIONS", {})
+    monkeypatch.setattr(root, "system_locations", lambda source: ())
     assert _where(root.find_files("fashionmnist", FILES)) == cache
 
 
@@ -56,7 +57,7 @@ def test_explicit_root_without_the_files_is_an_error_naming_it(monkeypatch, tmp_
     env, system = _make(tmp_path / "env"), _make(tmp_path / "sys")
     _make(tmp_path / "cache" / "snnkit" / "data" / "fashion-mnist")
     monkeypatch.setenv(root.ENV_VAR, str(env))
-    monkeypatch.setattr(root, "SYSTEM_LOCATIONS", {"fashionmnist": [system]})
+    monkeypatch.setattr(root, "system_locations", lambda source: (system,))
     mine = tmp_path / "mine"
     if state == "empty":
         mine.mkdir()
@@ -103,7 +104,7 @@ def test_files_split_across_directories_do_not_count(tmp_path):
 
 def test_download_is_last_and_goes_to_data_root(monkeypatch, tmp_path):
     system = _make(tmp_path / "sys")
-    monkeypatch.setattr(root, "SYSTEM_LOCATIONS", {"fashionmnist": [system]})
+    monkeypatch.setattr(root, "system_locations", lambda source: (system,))
     calls = []
 
     def fake(url, dest, md5):
@@ -112,19 +113,13 @@ def test_download_is_last_and_goes_to_data_root(monkeypatch, tmp_path):
     assert _where(root.find_files("fashionmnist", FILES, downloader=fake)) == system
     assert calls == []  # found locally: no download
 
-    monkeypatch.setattr(root, "SYSTEM_LOCATIONS", {})
-    payload = {r.filename: f"content of {r.filename}".encode() for r in root.SOURCES["fashionmnist"].remotes}
-    remotes = {r.filename: r for r in root.SOURCES["fashionmnist"].remotes}
-    monkeypatch.setitem(
-        root.SOURCES,
-        "fashionmnist",
-        root.Source(
-            key="fashionmnist",
-            title="Fashion-MNIST",
-            subdirs=("fashion-mnist",),
-            remotes=tuple(
-                root.Remote(n, r.urls, hashlib.md5(payload[n]).hexdigest()) for n, r in remotes.items()
-            ),
+    monkeypatch.setattr(root, "system_locations", lambda source: ())
+    payload = {r.filename: f"content of {r.filename}".encode() for r in images.FASHION_MNIST.remotes}
+    source = dataclasses.replace(
+        images.FASHION_MNIST,
+        remotes=tuple(
+            dataclasses.replace(r, md5=hashlib.md5(payload[r.filename]).hexdigest())
+            for r in images.FASHION_MNIST.remotes
         ),
     )
 
@@ -132,12 +127,12 @@ def test_download_is_last_and_goes_to_data_root(monkeypatch, tmp_path):
         calls.append(url)
         dest.write_bytes(payload[dest.name])
 
-    got = root.find_files("fashionmnist", FILES, data_root=tmp_path / "dl", downloader=writer)
+    got = root.find_files(source, FILES, data_root=tmp_path / "dl", downloader=writer)
     assert _where(got) == tmp_path / "dl" / "fashion-mnist"
     assert [p.read_bytes() for p in got] == [payload[n] for n, _ in FILES]
     assert len(calls) == 2 and all(u.startswith("http") for u in calls)
     # without data_root or env, downloads land in the cache
-    got = root.find_files("fashionmnist", [("train-labels-idx1-ubyte.gz",)], downloader=writer)
+    got = root.find_files(source, [("train-labels-idx1-ubyte.gz",)], downloader=writer)
     assert _where(got) == tmp_path / "cache" / "snnkit" / "data" / "fashion-mnist"
 
 
@@ -150,13 +145,13 @@ def test_download_with_bad_checksum_is_rejected_and_removed(tmp_path):
 
     with pytest.raises(DataError, match="checksum mismatch"):
         root.find_files("fashionmnist", FILES, data_root=tmp_path, downloader=corrupt)
-    assert len(tried) == len(root.SOURCES["fashionmnist"].remotes[0].urls)  # every mirror tried
+    assert len(tried) == len(images.FASHION_MNIST.remotes[0].urls)  # every mirror tried
     assert not any(tmp_path.rglob("*.gz"))
 
 
 def test_missing_everywhere_message(monkeypatch, tmp_path):
     system = tmp_path / "usr-share"
-    monkeypatch.setattr(root, "SYSTEM_LOCATIONS", {"fashionmnist": [system]})
+    monkeypatch.setattr(root, "system_locations", lambda source: (system,))
     monkeypatch.setenv(root.ENV_VAR, str(tmp_path / "mine"))
     with pytest.raises(DataError) as info:
         load_fashion_mnist("test", download=False)
@@ -184,9 +179,12 @@ def test_missing_everywhere_with_failed_download(tmp_path):
     assert "MNIST train" in str(info.value)
 
 
-def test_unknown_source():
-    with pytest.raises(DataError, match="unknown data source"):
+def test_sources_by_registered_name():
+    with pytest.raises(ConfigError, match="imagenet") as info:
         root.find_files("imagenet", ["x"])
+    assert "fashionmnist" in str(info.value)  # lists the registered names
+    with pytest.raises(DataError, match="shipped with snnkit"):
+        root.find_files("mnist-embedded", ["x"])
 
 
 def test_download_url_atomic_and_checked(monkeypatch, tmp_path):
@@ -221,18 +219,12 @@ def test_archive_download_is_extracted(monkeypatch, tmp_path):
             info.size = 3
             tar.addfile(info, io.BytesIO(b"abc"))
     blob = buf.getvalue()
-    monkeypatch.setitem(
-        root.SOURCES,
-        "cifar10",
-        root.Source(
-            "cifar10",
-            "CIFAR-10",
-            ("cifar10",),
-            (root.Remote("c.tar.gz", ("http://x/c",), hashlib.md5(blob).hexdigest(), True),),
-        ),
-    )
+    source = root.Source(
+        "cifar10", "CIFAR-10", ("cifar10",),
+        (root.Remote("c.tar.gz", ("http://x/c",), hashlib.md5(blob).hexdigest(), True),),
+    )  # fmt: skip
     got = root.find_files(
-        "cifar10",
+        source,
         ["cifar-10-batches-py/test_batch", "cifar-10-batches-py/batches.meta"],
         data_root=tmp_path,
         downloader=lambda url, dest, md5: dest.write_bytes(blob),
@@ -252,14 +244,12 @@ def test_real_idx_download_path_end_to_end(monkeypatch, tmp_path):
         p = write_idx(tmp_path / "src" / name, arr)
         blobs[name] = p.read_bytes()
     assert gzip.decompress(blobs["t10k-labels-idx1-ubyte.gz"])[:4] == b"\x00\x00\x08\x01"
-    monkeypatch.setitem(
-        root.SOURCES,
-        "fashionmnist",
-        root.Source(
-            "fashionmnist", "Fashion-MNIST", ("fashion-mnist",),
-            tuple(root.Remote(n, (f"http://x/{n}",), hashlib.md5(b).hexdigest()) for n, b in blobs.items()),
-        ),
+    source = root.Source(
+        "fashionmnist", "Fashion-MNIST", ("fashion-mnist",),
+        tuple(root.Remote(n, (f"http://x/{n}",), hashlib.md5(b).hexdigest()) for n, b in blobs.items()),
     )  # fmt: skip
+    spec = registry.dataset_spec("fashionmnist")
+    monkeypatch.setitem(registry._REGISTRY, "fashionmnist", dataclasses.replace(spec, files=source))
     monkeypatch.setattr(root, "download_url", lambda url, dest, md5: dest.write_bytes(blobs[dest.name]))
     ds = load_fashion_mnist("test", data_root=tmp_path / "dst", verify=False)
     assert ds.targets.tolist() == [1, 2]
