@@ -18,13 +18,17 @@ from snnkit.train.checkpoint import (
 )
 from snnkit.train.crossval import CVResult, cross_validate, kfold_indices
 from snnkit.train.distributed import DistInfo
-from snnkit.train.loop import LAST_CHECKPOINT, Callback, History, Trainer, count_correct, move_to_device
+from snnkit.train.loop import Callback, History, Trainer, count_correct, move_to_device
+from snnkit.train.state import LAST_CHECKPOINT, PREV_CHECKPOINT, RunState, read_progress
 
 __all__ = [
     "Trainer",
     "Callback",
     "History",
+    "RunState",
+    "read_progress",
     "LAST_CHECKPOINT",
+    "PREV_CHECKPOINT",
     "count_correct",
     "move_to_device",
     "save_checkpoint",

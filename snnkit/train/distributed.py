@@ -38,6 +38,7 @@ __all__ = [
     "all_reduce_sums",
     "all_gather_objects",
     "barrier",
+    "broadcast_flag",
     "cleanup",
 ]
 
@@ -164,3 +165,12 @@ def cleanup() -> None:
         dist.destroy_process_group()
         log.debug("process group destroyed")
     _OWNED_GROUP = False
+
+
+def broadcast_flag(flag: bool, info: DistInfo, device: torch.device) -> bool:
+    """Rank 0's ``flag`` on every rank (so a decision taken from one clock is the same everywhere)."""
+    if not info.enabled:
+        return bool(flag)
+    buf = torch.tensor([1 if flag else 0], dtype=torch.int64, device=device)
+    dist.broadcast(buf, src=0)
+    return bool(buf.item())

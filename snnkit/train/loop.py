@@ -35,24 +35,25 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from snnkit.errors import CheckpointError, ConfigError
+from snnkit.errors import CheckpointError, ConfigError, check_positive_int
 from snnkit.train import distributed as dist_utils
-from snnkit.train.checkpoint import (
-    DONE_NAME,
-    get_rng_state,
-    load_checkpoint,
-    mark_done,
-    read_done,
-    save_checkpoint,
-    set_rng_state,
-)
-from snnkit.utils import params_hash, resolve_device, seed_everything
+from snnkit.train.checkpoint import save_checkpoint
+from snnkit.train.state import LAST_CHECKPOINT, PREV_CHECKPOINT, RunState
+from snnkit.utils import check_positive_number, params_hash, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Callback", "History", "Trainer", "LAST_CHECKPOINT", "count_correct", "move_to_device"]
+__all__ = [
+    "Callback",
+    "History",
+    "Trainer",
+    "LAST_CHECKPOINT",
+    "PREV_CHECKPOINT",
+    "count_correct",
+    "move_to_device",
+]
 
-LAST_CHECKPOINT = "last.pt"
+DEFAULT_CKPT_EVERY_S = 600.0
 
 
 # ------------------------------------------------------------------------------------------ callbacks
@@ -172,13 +173,6 @@ def _split_batch(batch: Any) -> tuple[Any, Any]:
     )
 
 
-def _check_positive_int(key: str, value: Any, *, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(key, value, "an integer >= 1" + (" or None" if allow_none else ""))
-
-
 def _epoch_seed(seed: int, epoch: int) -> int:
     """Seed of epoch ``epoch``'s permutation: a fixed mix of (seed, epoch) into 63 bits."""
     return (seed * 1_000_003 + epoch * 7_919 + 12_345) % (2**63 - 1)
@@ -232,25 +226,22 @@ class Trainer:
         collate_fn: Callable[[list[Any]], Any] | None = None,
         drop_last: bool = False,
         ckpt_every_steps: int | None = None,
+        ckpt_every_s: float | None = DEFAULT_CKPT_EVERY_S,
+        progress_file: str | Path | None = None,
         run_hash: str | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise ConfigError("model", type(model).__name__, "a torch.nn.Module")
         if not callable(loss_fn):
             raise ConfigError("loss_fn", loss_fn, "a callable loss_fn(outputs, targets) -> scalar tensor")
-        _check_positive_int("epochs", epochs)
-        _check_positive_int("batch_size", batch_size)
-        _check_positive_int("eval_batch_size", eval_batch_size, allow_none=True)
-        _check_positive_int("ckpt_every_steps", ckpt_every_steps, allow_none=True)
+        check_positive_int("epochs", epochs)
+        check_positive_int("batch_size", batch_size)
+        check_positive_int("eval_batch_size", eval_batch_size, allow_none=True)
+        check_positive_int("ckpt_every_steps", ckpt_every_steps, allow_none=True)
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
             raise ConfigError("seed", seed, "a non-negative integer")
-        if grad_clip is not None and (
-            isinstance(grad_clip, bool)
-            or not isinstance(grad_clip, (int, float))
-            or not math.isfinite(grad_clip)
-            or grad_clip <= 0
-        ):
-            raise ConfigError("grad_clip", grad_clip, "a positive finite number or None")
+        check_positive_number("grad_clip", grad_clip, allow_none=True)
+        check_positive_number("ckpt_every_s", ckpt_every_s, allow_none=True)
         if not isinstance(amp, bool):
             raise ConfigError("amp", amp, "True or False")
         callbacks = list(callbacks)
@@ -274,6 +265,8 @@ class Trainer:
         self.collate_fn = collate_fn or default_collate
         self.drop_last = bool(drop_last)
         self.ckpt_every_steps = ckpt_every_steps
+        self.ckpt_every_s = ckpt_every_s
+        self.progress_file = Path(progress_file) if progress_file is not None else None
 
         self.dist, self.device = dist_utils.setup(resolve_device(device))
         self.model = model.to(self.device)
@@ -309,9 +302,13 @@ class Trainer:
 
         self.global_step = 0
         self.epoch = 0
+        self.steps_per_epoch: int | None = None
+        self.total_steps: int | None = None
+        self.resumed_from: dict[str, Any] | None = None
         self.history = History()
         self._reset_partial()
-        self._pending_rng: dict[str, Any] | None = None
+        # validates the interval settings now; fit() makes the run's own
+        self._state = RunState(None, self.run_hash, every_seconds=ckpt_every_s, dist=self.dist, device=self.device)
         self._writer = None
 
     # ----------------------------------------------------------------------------------- properties
@@ -408,76 +405,85 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------------- fit
     def fit(self, train_set: Dataset, val_set: Dataset | None = None) -> History:
-        """Train for ``epochs`` epochs (resuming from ``ckpt_dir/last.pt`` if present); return history."""
+        """Train for ``epochs`` epochs (resuming from ``ckpt_dir`` if it holds this run's checkpoint).
+
+        When the checkpoint there is this run's finished state, it is loaded and training is skipped.
+        Returns the history.
+        """
         n = len(train_set)  # type: ignore[arg-type]
         if n < 1:
             raise ConfigError("train_set", "an empty dataset", "at least one sample")
-        if not self._epoch_batches(n, 0):
+        self.steps_per_epoch = len(self._epoch_batches(n, 0))
+        if not self.steps_per_epoch:
             raise ConfigError(
                 "batch_size", self.batch_size, f"<= the training set size ({n}) when drop_last=True"
             )
+        self.total_steps = self.steps_per_epoch * self.epochs
         dist_utils.barrier(self.dist)
         self.global_step, self.epoch = 0, 0
         self.history = History()
         self._reset_partial()
-        self._pending_rng = None
 
         seed_everything(self.seed + self.dist.rank)
         for cb in self.callbacks:
             cb.on_fit_start(self)
 
-        resumed = False
-        if self.ckpt_dir is not None:
-            state = self._checkpoint_to_resume()
-            if state is not None and state.get("done") and self._done_matches():
-                self._load_state(state)
-                set_rng_state(self._pending_rng)  # type: ignore[arg-type]
-                self._pending_rng = None
+        self._state = RunState(
+            self.ckpt_dir,
+            self.run_hash,
+            every_steps=self.ckpt_every_steps,
+            every_seconds=self.ckpt_every_s,
+            progress_file=self.progress_file,
+            dist=self.dist,
+            device=self.device,
+        )
+        state = self._state.load()
+        self.resumed_from = self._state.resumed_from
+        if state is not None:
+            self._load_state(state)
+            if state.get("done"):
+                self._state.restore_rng()
                 log.info(
-                    "run %s already finished (%s holds a matching .DONE): skipped training, loaded the final "
-                    "state (%d epochs, step %d)",
+                    "run %s already finished (%s holds its final checkpoint): skipped training, loaded the "
+                    "final state (%d epochs, step %d)",
                     self.run_hash,
                     self.ckpt_dir,
                     self.epoch,
                     self.global_step,
                 )
                 return self.history
-            if state is not None:
-                self._load_state(state)
-                resumed = True
-                log.info(
-                    "resuming from %s at epoch %d, batch %d (global step %d)",
-                    self.last_checkpoint,
-                    self.epoch,
-                    self.step_in_epoch,
-                    self.global_step,
-                )
 
-        self._open_writer(purge_step=len(self.history) + 1 if resumed else None)
+        self._open_writer(purge_step=len(self.history) + 1 if state is not None else None)
         try:
             self.model.train()
             for epoch in range(self.epoch, self.epochs):
                 self.epoch = epoch
                 start = self.step_in_epoch
-                if self._pending_rng is not None and start == 0:
-                    self._apply_pending_rng()
+                if start == 0:  # at an epoch boundary the RNG state is that before on_epoch_start
+                    self._state.restore_rng()
                 for cb in self.callbacks:
                     cb.on_epoch_start(self, epoch)
-                if self._pending_rng is not None:
-                    self._apply_pending_rng()
+                self._state.restore_rng()  # mid-epoch: on_epoch_start was called before the save too
                 self._train_epoch(train_set, n, epoch, start)
                 self._end_epoch(epoch, val_set)
-            if self._pending_rng is not None:  # resumed from a final checkpoint that lacked .DONE
-                self._apply_pending_rng()
+            self._state.restore_rng()
             self.epoch = self.epochs
-            if self.ckpt_dir is not None and self.is_main:
-                mark_done(self.ckpt_dir, self.run_hash)
-            dist_utils.barrier(self.dist)
+            self._report_progress("done", force=True)
             for cb in self.callbacks:
                 cb.on_fit_end(self)
         finally:
             self._close_writer()
         return self.history
+
+    def _report_progress(self, phase: str, force: bool = False) -> None:
+        self._state.progress(
+            phase=phase,
+            epoch=min(self.epoch + 1, self.epochs),
+            epochs=self.epochs,
+            step=self.global_step,
+            total_steps=self.total_steps,
+            force=force,
+        )
 
     def _train_epoch(self, dataset: Dataset, n: int, epoch: int, start: int) -> None:
         from tqdm.auto import tqdm
@@ -492,6 +498,7 @@ class Trainer:
             disable=not (self.progress and self.is_main),
             dynamic_ncols=True,
         )
+        self._report_progress("train", force=True)
         t0 = time.perf_counter()
         try:
             for k, batch in enumerate(loader):
@@ -500,10 +507,11 @@ class Trainer:
                 bar.update(1)
                 if self._count and (k % 10 == 0):
                     bar.set_postfix(loss=f"{self._loss_sum / self._count:.4f}", refresh=False)
-                if self.ckpt_every_steps and self.global_step % self.ckpt_every_steps == 0:
+                if start + k + 1 < len(batches) and self._state.due(self.global_step):
                     self._elapsed += time.perf_counter() - t0
                     t0 = time.perf_counter()
                     self._save(done=False)
+                self._report_progress("train")
         finally:
             bar.close()
         self._elapsed += time.perf_counter() - t0
@@ -584,6 +592,7 @@ class Trainer:
         self.epoch = epoch + 1
         self._reset_partial()
         self._save(done=self.epoch == self.epochs)
+        self._report_progress("train", force=True)
 
     def _log_epoch(self, record: dict[str, Any]) -> None:
         def fmt(v: Any) -> str:
@@ -665,41 +674,11 @@ class Trainer:
         return out[inv], tgt[inv]
 
     # --------------------------------------------------------------------------------- checkpoints
-    def _done_matches(self) -> bool:
-        return read_done(self.ckpt_dir) == self.run_hash  # type: ignore[arg-type]
-
-    def _checkpoint_to_resume(self) -> dict[str, Any] | None:
-        """Inspect ckpt_dir: the state to resume from (or None), refusing another run's checkpoint."""
-        assert self.ckpt_dir is not None
-        done_hash = read_done(self.ckpt_dir)
-        last = self.ckpt_dir / LAST_CHECKPOINT
-        if done_hash is not None and done_hash != self.run_hash:
-            raise CheckpointError(
-                f"{self.ckpt_dir} holds a finished run with run_hash {done_hash!r}, not this run's "
-                f"{self.run_hash!r} (different settings). Use another ckpt_dir, or move that directory away "
-                "to train again; nothing was overwritten"
-            )
-        if not last.exists():
-            if done_hash is not None:
-                log.warning("%s has a .DONE marker but no %s: training again", self.ckpt_dir, LAST_CHECKPOINT)
-                if self.is_main:
-                    (self.ckpt_dir / DONE_NAME).unlink(missing_ok=True)
-                dist_utils.barrier(self.dist)
-            return None
-        state = load_checkpoint(last, map_location="cpu")
-        if state.get("run_hash") != self.run_hash:
-            raise CheckpointError(
-                f"checkpoint {last} belongs to run_hash {state.get('run_hash')!r}, not this run's "
-                f"{self.run_hash!r} (different settings). Use another ckpt_dir, or move that file away to "
-                "start from scratch; nothing was overwritten"
-            )
-        return state
-
-    def _state_dict(self, done: bool) -> dict[str, Any]:
+    def _payload(self) -> dict[str, Any]:
+        """The trainer's part of a checkpoint (RunState adds identity, position, RNG and ``done``)."""
         partial = dist_utils.all_reduce_sums(
             [self._loss_sum, self._extra_sum, self._correct, self._count], self.dist, self.device
         )
-        rng = dist_utils.all_gather_objects(get_rng_state(), self.dist)
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -717,30 +696,26 @@ class Trainer:
                 "elapsed": self._elapsed,
             },
             "history": [dict(r) for r in self.history],
-            "rng": rng,
-            "world_size": self.dist.world_size,
-            "run_hash": self.run_hash,
-            "done": bool(done),
         }
 
     def _save(self, done: bool) -> None:
         if self.ckpt_dir is None:
             return
-        state = self._state_dict(done)
-        if self.is_main:
-            save_checkpoint(self.ckpt_dir / LAST_CHECKPOINT, state)
-        dist_utils.barrier(self.dist)
+        self._state.save(self._payload(), epoch=self.epoch, step=self.global_step, done=done)
 
     def save_checkpoint(self, path: str | Path) -> Path:
-        """Write the trainer's full state to ``path`` (atomic; call on every rank under DDP)."""
-        state = self._state_dict(done=False)
+        """Write the trainer's full state to ``path`` (atomic, with a .sha256; call on every rank under
+        DDP). ``ckpt_dir``'s own ``last.pt``/``prev.pt`` are not touched."""
+        state = RunState(path, self.run_hash, dist=self.dist, device=self.device).snapshot(
+            self._payload(), epoch=self.epoch, step=self.global_step
+        )
         if self.is_main:
             save_checkpoint(path, state)
         dist_utils.barrier(self.dist)
         return Path(path)
 
     def _load_state(self, state: dict[str, Any]) -> None:
-        where = self.last_checkpoint
+        where = self._state.resumed_from["checkpoint"] if self._state.resumed_from else self.last_checkpoint
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -767,27 +742,11 @@ class Trainer:
             self._correct = int(partial["correct"]) if first else 0
             self._count = int(partial["count"]) if first else 0
             self._elapsed = float(partial["elapsed"])
-            rng = state["rng"]
         except (KeyError, RuntimeError, ValueError, TypeError) as exc:
             raise CheckpointError(
                 f"checkpoint {where} does not fit this model/trainer ({type(exc).__name__}: {exc}); use "
-                "another ckpt_dir or move the file away to start from scratch"
+                "another ckpt_dir or delete the checkpoints folder to start from scratch"
             ) from exc
-        if len(rng) == self.dist.world_size:
-            self._pending_rng = rng[self.dist.rank]
-        else:
-            log.warning(
-                "checkpoint was written by %d processes, this run has %d: RNG streams are re-derived, "
-                "so the resumed run is not bit-identical",
-                len(rng),
-                self.dist.world_size,
-            )
-            self._pending_rng = rng[min(self.dist.rank, len(rng) - 1)]
-
-    def _apply_pending_rng(self) -> None:
-        if self._pending_rng is not None:
-            set_rng_state(self._pending_rng)
-            self._pending_rng = None
 
     # -------------------------------------------------------------------------------- tensorboard
     def _open_writer(self, purge_step: int | None) -> None:

@@ -20,6 +20,7 @@ from torch.utils.data import TensorDataset
 from snnkit.errors import CheckpointError
 from snnkit.train import (
     LAST_CHECKPOINT,
+    PREV_CHECKPOINT,
     Trainer,
     get_rng_state,
     is_done,
@@ -98,7 +99,9 @@ def test_garbage_and_foreign_files(tmp_path: Path) -> None:
 
 def test_unsafe_state_is_refused_by_key_path_and_the_old_file_kept(tmp_path: Path) -> None:
     path, blob = _good_file(tmp_path)
-    with pytest.raises(CheckpointError, match=r"state\['callback'\] is a .*Opaque, which torch.load\(weights_only=True\)"):
+    with pytest.raises(
+        CheckpointError, match=r"state\['callback'\] is a .*Opaque, which torch.load\(weights_only=True\)"
+    ):
         save_checkpoint(path, {"callback": Opaque()})
     with pytest.raises(CheckpointError, match=r"state\['cbs'\]\[1\]\['fn'\] is a builtins.function"):
         save_checkpoint(path, {"cbs": [{}, {"fn": lambda x: x}]})
@@ -289,42 +292,73 @@ def _data() -> TensorDataset:
     return TensorDataset(x, (x[:, 0] > 0).long())
 
 
-def test_trainer_refuses_a_corrupted_checkpoint_and_leaves_it(tmp_path: Path) -> None:
+def _weights(trainer: Trainer) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+
+
+def test_trainer_falls_back_to_prev_when_last_is_corrupt(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    reference = _trainer(tmp_path / "ref")
+    reference.fit(_data())
+    _trainer(tmp_path / "run", ckpt_every_steps=1).fit(_data())
+    last, prev = tmp_path / "run" / LAST_CHECKPOINT, tmp_path / "run" / PREV_CHECKPOINT
+    assert load_checkpoint(last)["done"] and not load_checkpoint(prev)["done"]
+    prev_step = load_checkpoint(prev)["global_step"]
+    blob = bytearray(last.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF  # a flipped byte: only the checksum can tell
+    last.write_bytes(bytes(blob))
+    trainer = _trainer(tmp_path / "run", ckpt_every_steps=1)
+    with caplog.at_level("WARNING"):
+        trainer.fit(_data())
+    assert "previous checkpoint" in caplog.text
+    assert trainer.resumed_from == {
+        "epoch": 1,
+        "step": prev_step,
+        "checkpoint": str(prev),
+        "fallback": True,
+    }
+    ref_w, got_w = _weights(reference), _weights(trainer)
+    assert all(torch.equal(ref_w[k], got_w[k]) for k in ref_w)  # resumed from prev.pt exactly
+    assert load_checkpoint(last)["done"]
+
+
+def test_trainer_with_no_valid_checkpoint_says_force_and_leaves_the_files(tmp_path: Path) -> None:
     _trainer(tmp_path, ckpt_every_steps=1).fit(_data())
-    (tmp_path / ".DONE").unlink()  # as if killed after the final save but before the marker
-    last = tmp_path / LAST_CHECKPOINT
-    blob = last.read_bytes()
-    last.write_bytes(blob[: len(blob) // 2])
-    with pytest.raises(CheckpointError, match=str(last)):
+    files = {p: p.read_bytes() for p in (tmp_path / LAST_CHECKPOINT, tmp_path / PREV_CHECKPOINT)}
+    for path, blob in files.items():
+        path.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(CheckpointError, match=r"no valid checkpoint is left.*--force"):
         _trainer(tmp_path).fit(_data())
-    assert last.read_bytes() == blob[: len(blob) // 2]
-    assert not (tmp_path / ".DONE").exists()
+    assert all(p.read_bytes() == b[: len(b) // 2] for p, b in files.items())
 
 
 def test_trainer_refuses_another_runs_checkpoint(tmp_path: Path) -> None:
-    _trainer(tmp_path, epochs=1).fit(_data())
+    first = _trainer(tmp_path, epochs=1)
+    first.fit(_data())
+    final = _weights(first)
     blob = (tmp_path / LAST_CHECKPOINT).read_bytes()
     # a finished run with different settings: refused, nothing overwritten or lost
-    with pytest.raises(CheckpointError, match="finished run"):
-        _trainer(tmp_path, epochs=3).fit(_data())
-    assert (tmp_path / LAST_CHECKPOINT).read_bytes() == blob
-    # an unfinished checkpoint of another run: refused as well
-    (tmp_path / ".DONE").unlink()
     with pytest.raises(CheckpointError, match="belongs to run_hash"):
         _trainer(tmp_path, epochs=3).fit(_data())
     assert (tmp_path / LAST_CHECKPOINT).read_bytes() == blob
-    # the matching run loads the finished state
+    # the matching run loads the finished state instead of training: the final weights, not fresh ones
     trainer = _trainer(tmp_path, epochs=1)
+    assert not torch.equal(trainer.model.weight, final["weight"])
     history = trainer.fit(_data())
     assert len(history) == 1 and trainer.global_step == 3
+    got = _weights(trainer)
+    assert all(torch.equal(got[k], final[k]) for k in final)
+    assert (tmp_path / LAST_CHECKPOINT).read_bytes() == blob  # not rewritten
 
 
-def test_done_without_checkpoint_trains_again(tmp_path: Path) -> None:
+def test_trainer_records_done_in_its_checkpoint_not_a_done_marker(tmp_path: Path) -> None:
     trainer = _trainer(tmp_path, epochs=1)
-    mark_done(tmp_path, trainer.run_hash)
-    history = trainer.fit(_data())
-    assert len(history) == 1 and trainer.global_step == 3
-    assert is_done(tmp_path, trainer.run_hash) and (tmp_path / LAST_CHECKPOINT).exists()
+    trainer.fit(_data())
+    assert not (tmp_path / ".DONE").exists()  # the run-level marker is reproduce's
+    state = load_checkpoint(tmp_path / LAST_CHECKPOINT)
+    assert state["done"] is True and state["run_hash"] == trainer.run_hash
+    assert state["position"] == {"epoch": 1, "step": 3}
 
 
 def test_unsafe_callback_state_is_caught_before_writing(tmp_path: Path) -> None:

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from _scripts import sigkill  # the subprocess environment; tests/unit is on sys.path under pytest
 
 from snnkit.errors import ConfigError
 from snnkit.train import distributed as D
 
 SCRIPT = Path(__file__).parent / "_scripts" / "ddp_train.py"
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env["OMP_NUM_THREADS"] = "1"
-    return env
 
 
 def _launch(args: list[str], nproc: int | None) -> subprocess.CompletedProcess:
@@ -30,7 +22,7 @@ def _launch(args: list[str], nproc: int | None) -> subprocess.CompletedProcess:
     else:
         cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--standalone"]
         cmd += [str(SCRIPT), *args]
-    res = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=180)
+    res = subprocess.run(cmd, env=sigkill.env(), capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return res
 
@@ -56,8 +48,13 @@ def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tmp_path:
     assert ddp["outputs"].shape == one["outputs"].shape == (30, 3)
     assert torch.equal(ddp["targets"], one["targets"])
     torch.testing.assert_close(ddp["outputs"], one["outputs"], rtol=1e-4, atol=1e-4)
-    # only rank 0 wrote: one checkpoint and the marker, no stray temp files
-    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == [".DONE", "last.pt"]
+    # only rank 0 wrote: the rotated checkpoints with their checksums, no stray temp files
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == [
+        "last.pt",
+        "last.pt.sha256",
+        "prev.pt",
+        "prev.pt.sha256",
+    ]
 
 
 def test_shards_partition_each_global_batch() -> None:

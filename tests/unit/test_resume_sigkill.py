@@ -10,29 +10,19 @@ uninterrupted run.
 
 from __future__ import annotations
 
-import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
+from _scripts import sigkill  # tests/unit is on sys.path under pytest
 
 from snnkit.train import LAST_CHECKPOINT, load_checkpoint
 
 SCRIPT = Path(__file__).parent / "_scripts" / "resume_train.py"
-ROOT = Path(__file__).resolve().parents[2]
 EPOCHS, EVERY, TOTAL_STEPS = 4, 3, 40  # 10 steps per epoch
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env["OMP_NUM_THREADS"] = "1"
-    return env
 
 
 def _cmd(ckpt: Path, out: Path, progress: Path | None = None, delay: float = 0.0) -> list[str]:
@@ -43,40 +33,12 @@ def _cmd(ckpt: Path, out: Path, progress: Path | None = None, delay: float = 0.0
     return cmd
 
 
-def _steps_done(progress: Path) -> int:
-    try:
-        lines = progress.read_text().split()
-    except FileNotFoundError:
-        return 0
-    return int(lines[-1]) if lines else 0
-
-
 def _kill_after(ckpt: Path, out: Path, progress: Path, step: int, extra_delay: float) -> None:
-    proc = subprocess.Popen(
-        _cmd(ckpt, out, progress, delay=0.01), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while _steps_done(progress) < step:
-            if proc.poll() is not None:
-                raise AssertionError(f"script ended before step {step}: {proc.stderr.read().decode()}")
-            if time.monotonic() > deadline:
-                raise AssertionError("script made no progress within 60 s")
-            time.sleep(0.002)
-        time.sleep(extra_delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL, "the process was not killed: the trial would prove nothing"
+    sigkill.kill_after(_cmd(ckpt, out, progress, delay=0.01), progress, step, extra_delay)
 
 
 def _run(ckpt: Path, out: Path) -> tuple[dict, str]:
-    res = subprocess.run(_cmd(ckpt, out), env=_env(), capture_output=True, text=True, timeout=120)
+    res = subprocess.run(_cmd(ckpt, out), env=sigkill.env(), capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     return torch.load(out, weights_only=True), res.stderr
 
@@ -106,14 +68,14 @@ def test_sigkill_at_random_steps_then_resume_is_bit_identical(tmp_path: Path) ->
         ckpt, out, progress = tmp_path / f"c{trial}", tmp_path / f"o{trial}.pt", tmp_path / f"p{trial}"
         step = chooser.randint(EVERY + 1, TOTAL_STEPS - 2)
         _kill_after(ckpt, out, progress, step, extra_delay=chooser.uniform(0.0, 0.02))
-        assert not (ckpt / ".DONE").exists()
         assert (ckpt / LAST_CHECKPOINT).exists(), "a checkpoint should exist after step >= EVERY"
         state = load_checkpoint(ckpt / LAST_CHECKPOINT)  # the surviving checkpoint is intact
-        assert 0 < state["global_step"] < TOTAL_STEPS
+        assert 0 < state["global_step"] < TOTAL_STEPS and not state["done"]
         resumed_mid_epoch += state["step_in_epoch"] != 0
         result, log = _run(ckpt, out)
-        assert "resuming from" in log
-        assert (ckpt / ".DONE").exists()
+        assert f"resumed from epoch {state['epoch']}, step {state['global_step']}" in log
+        assert load_checkpoint(ckpt / LAST_CHECKPOINT)["done"]
+        assert not (ckpt / ".DONE").exists()
         _assert_same(reference, result)
     assert resumed_mid_epoch >= 1, "no trial exercised a mid-epoch resume"
 
