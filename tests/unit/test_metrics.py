@@ -13,6 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
+from snnkit.neurons import LIF as RealLIF
+from snnkit.train import metrics as metrics_mod
+from snnkit.train import monitor
 from snnkit.train.metrics import (
     SpikeRecorder,
     accuracy,
@@ -20,6 +23,8 @@ from snnkit.train.metrics import (
     confusion_matrix,
     macro_f1,
     roc_auc,
+    silent_rate,
+    tie_rate,
 )
 
 # ------------------------------------------------------------------------------------------------
@@ -119,7 +124,16 @@ def test_classification_report_contents():
     assert rep["macro_f1"] == pytest.approx((2 / 3 + 0.4 + 2 / 3) / 3)
     assert rep["n_samples"] == 7
     np.testing.assert_array_equal(rep["confusion_matrix"], confusion_matrix(PREDS, TARGETS, 3))
-    assert 0.0 <= rep["roc_auc"] <= 1.0
+    assert rep["roc_auc"] == pytest.approx(roc_auc(scores, TARGETS, 3))
+    # one-hot scores: softmax gives e/(e+2) to the predicted class and 1/(e+2) to the others, so each
+    # class's one-vs-rest AUC counts (pos predicted c, neg not) as 1 and equal scores as 1/2
+    t, p = np.array(TARGETS), np.array(PREDS)
+    manual = []
+    for c in range(3):
+        pos, neg = (p[t == c] == c).astype(float), (p[t != c] == c).astype(float)
+        manual.append((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
+    assert rep["roc_auc"] == pytest.approx(np.mean(manual))
+    assert rep["tie_rate"] == 0.0 and rep["silent_rate"] == 0.0
     pc = rep["per_class"]
     assert isinstance(pc, pd.DataFrame)
     assert list(pc.index) == ["a", "b", "c"]
@@ -158,7 +172,6 @@ def test_confusion_matrix_invariants(data):
     np.testing.assert_array_equal(cm.sum(axis=1), np.bincount(targets, minlength=n_classes))
     np.testing.assert_array_equal(cm.sum(axis=0), np.bincount(preds, minlength=n_classes))
     acc = accuracy(preds, targets)
-    assert 0.0 <= acc <= 1.0
     assert acc == pytest.approx(np.trace(cm) / cm.sum())
     assert accuracy(targets, targets) == 1.0
     # accuracy is symmetric in its arguments and invariant to a common permutation of samples
@@ -177,19 +190,17 @@ def test_accuracy_from_scores_equals_from_argmax(data):
 # ------------------------------------------------------------------------------------------------
 # SpikeRecorder
 # ------------------------------------------------------------------------------------------------
-class LIF(nn.Module):
-    """Fake spiking module: spike where the input reaches 1 (straight-through gradient)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        hard = (x >= 1.0).to(x.dtype)
-        return x - x.detach() + hard
+def LIF() -> RealLIF:
+    """The real snnkit LIF, memoryless: with beta=0 and reset to zero it spikes exactly where the input
+    exceeds 1 (inputs here are 0, 0.6 or 1.2), so the expected spikes are known without the recorder."""
+    return RealLIF(beta=0.0, threshold=1.0, reset="zero")
 
 
 class OtherSpiker(nn.Module):
-    """A spiking module with another class name, returning (spikes, membrane) like snnTorch."""
+    """A spiking module of another class, returning (spikes, membrane) like snnTorch."""
 
     def forward(self, x: torch.Tensor):
-        return (x >= 1.0).to(x.dtype), x
+        return (x > 1.0).to(x.dtype), x
 
 
 class Toy(nn.Module):
@@ -223,7 +234,7 @@ def test_recorder_hand_example():
             return self.lif(x)
 
     model = One()
-    x = torch.tensor([[[1.0, 0.0]], [[1.0, 1.0]]])  # T=2, B=1, N=2
+    x = torch.tensor([[[1.5, 0.0]], [[1.5, 1.5]]])  # T=2, B=1, N=2
     with SpikeRecorder(model, keep_spikes=True) as rec:
         model(x)
     assert rec.firing_rates() == {"lif": 0.75}
@@ -242,10 +253,10 @@ def test_recorder_exact_rates_on_toy_model():
             model(x)
     assert rec.layer_names == ["lif_in", "lif_out"]  # class name LIF only, by default
     # independent expectation
-    s_in = torch.stack([(x >= 1.0).float() for x in xs])  # [3, T, B, 2, 3]
+    s_in = torch.stack([(x > 1.0).float() for x in xs])  # [3, T, B, 2, 3]
     with torch.no_grad():
         h = torch.stack([model.fc(s.flatten(2)) for s in s_in])
-    s_out = (h >= 1.0).float()
+    s_out = (h > 1.0).float()
     rates = rec.firing_rates()
     assert rates["lif_in"] == pytest.approx(s_in.double().mean().item(), abs=1e-12)
     assert rates["lif_out"] == pytest.approx(s_out.double().mean().item(), abs=1e-12)
@@ -282,11 +293,11 @@ def test_recorder_max_batches_and_keep_spikes():
         for x in xs:
             model(x)
     assert rec.batches()["lif_in"] == 2
-    expected = torch.stack([(x >= 1.0).double() for x in xs[:2]]).mean().item()
+    expected = torch.stack([(x > 1.0).double() for x in xs[:2]]).mean().item()
     assert rec.firing_rates()["lif_in"] == pytest.approx(expected, abs=1e-12)
     spk = rec.spikes("lif_in")
     assert spk.shape == (5, 4, 6) and spk.dtype == torch.bool
-    torch.testing.assert_close(spk, (xs[0] >= 1.0).reshape(5, 4, 6))
+    torch.testing.assert_close(spk, (xs[0] > 1.0).reshape(5, 4, 6))
     with pytest.raises(KeyError, match="recorded layers"):
         rec.spikes("nope")
     rec2 = SpikeRecorder(model)
@@ -314,7 +325,7 @@ def test_recorder_selection_by_type_and_name():
     x = _input(2)
     with SpikeRecorder(model, module_types=(OtherSpiker,)) as rec:
         model(x)
-    assert set(rec.firing_rates()) == {"lif_in", "lif_out", "other"}  # LIF by name, plus the given type
+    assert set(rec.firing_rates()) == {"lif_in", "lif_out", "other"}  # snnkit LIF, plus the given type
     assert rec.firing_rates()["other"] == rec.firing_rates()["lif_out"]  # same threshold on same input
     with SpikeRecorder(model, names=["other"]) as rec2:
         model(x)
@@ -328,8 +339,8 @@ def test_recorder_selection_by_type_and_name():
 
 
 def test_recorder_rejects_non_time_first_output():
-    model = nn.Sequential(LIF())
-    with SpikeRecorder(model) as rec, pytest.raises(ValueError, match=r"\[T, B, \.\.\.\]"):
+    model = nn.Sequential(OtherSpiker())
+    with SpikeRecorder(model, module_types=OtherSpiker) as rec, pytest.raises(ValueError, match=r"\[T, B, \.\.\.\]"):
         model(torch.ones(3))
     assert rec.firing_rates() == {}
 
@@ -381,3 +392,73 @@ def test_weight_sparsity():
         weight_sparsity([])
     with pytest.raises(TypeError, match="item 0"):
         weight_sparsity([[0.0]])
+
+
+def test_recorder_ignores_a_class_merely_named_lif():
+    class LIF(nn.Module):  # not snnkit's: recording it by its name alone was a fake match
+        def forward(self, x):
+            return x
+
+    with pytest.raises(ValueError, match="no spiking module"):
+        SpikeRecorder(nn.Sequential(LIF()))
+
+
+def test_spike_recorder_is_the_monitors():
+    assert metrics_mod.SpikeRecorder is monitor.SpikeRecorder
+
+
+class _Padded(nn.Module):
+    """Takes (x, lengths) as contract item 5 says; its LIF fires on every padded step (x = 5 there)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lif = LIF()
+
+    def forward(self, inputs):
+        x, lengths = inputs
+        real = torch.arange(x.shape[0])[:, None] < lengths[None, :]
+        return self.lif(torch.where(real[..., None], x, torch.full_like(x, 5.0)))
+
+
+def test_recorder_does_not_count_padded_steps():
+    # lengths 2 and 4 in a batch padded to T=5: sample 0 spikes at t=0 on neuron 0, sample 1 at t=1..3 on
+    # neuron 1; real steps 2 + 4 = 6, spikes 1 + 3 = 4 over 2 neurons -> rate 4 / (6 * 2)
+    x = torch.zeros(5, 2, 2)
+    x[0, 0, 0] = 1.5
+    x[1:4, 1, 1] = 1.5
+    lengths = torch.tensor([2, 4])
+    model = _Padded()
+    with SpikeRecorder(model, keep_spikes=True) as rec:
+        model((x, lengths))
+    assert rec.firing_rates() == {"lif": 4 / 12}
+    torch.testing.assert_close(rec.neuron_rates()["lif"], torch.tensor([1 / 6, 3 / 6], dtype=torch.float64))
+    spk = rec.spikes("lif")
+    assert not spk[2:, 0].any() and not spk[4:, 1].any()  # padded steps hold no spikes
+    assert spk[0, 0, 0] and spk[1:4, 1, 1].all()
+    # a longer padding of the same data changes nothing
+    x9 = torch.cat([x, torch.zeros(4, 2, 2)])
+    with SpikeRecorder(model) as rec9:
+        model((x9, lengths))
+    assert rec9.firing_rates() == rec.firing_rates()
+    # without lengths (a plain tensor input) every step counts: the padded 5s spike
+    plain = nn.Sequential(LIF())
+    with SpikeRecorder(plain) as rec_plain:
+        plain(torch.where(torch.arange(5)[:, None, None] < lengths[None, :, None], x, torch.tensor(5.0)))
+    assert rec_plain.firing_rates()["0"] == (4 + 2 * (3 + 1)) / 20
+
+
+def test_tie_and_silent_rate_hand_computed():
+    scores = np.array([
+        [3.0, 1.0, 0.0],  # clear winner
+        [2.0, 2.0, 0.0],  # tie between 0 and 1 -> predicted 0 by the tie rule
+        [0.0, 0.0, 0.0],  # silent (and a tie)
+        [1.0, 4.0, 4.0],  # tie between 1 and 2 -> predicted 1
+    ])
+    assert tie_rate(scores) == 0.75 and silent_rate(scores) == 0.25
+    assert tie_rate(torch.tensor(scores)) == 0.75
+    assert accuracy(scores, [0, 1, 2, 2]) == 0.25  # the tie rule: lowest index wins, both ties are wrong
+    rep = classification_report(scores, [0, 1, 2, 2], ["a", "b", "c"])
+    assert rep["tie_rate"] == 0.75 and rep["silent_rate"] == 0.25
+    assert tie_rate(np.array([[0.0], [1.0]])) == 0.0 and silent_rate(np.array([[0.0], [1.0]])) == 0.5
+    with pytest.raises(ValueError, match=r"\[N, C\]"):
+        tie_rate(np.zeros(3))
