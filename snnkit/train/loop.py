@@ -24,6 +24,8 @@ Reproducibility contract
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import logging
 import math
 import time
@@ -173,6 +175,32 @@ def _split_batch(batch: Any) -> tuple[Any, Any]:
     )
 
 
+def _describe(obj: Any) -> Any:
+    """``obj`` as stable, JSON-able data for a run identity: no memory addresses, tensors by content."""
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, Tensor):
+        data = obj.detach().cpu().contiguous().reshape(-1)
+        digest = hashlib.sha256(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"").hexdigest()
+        return {"tensor": list(obj.shape), "dtype": str(data.dtype), "sha256": digest[:16]}
+    if isinstance(obj, dict):
+        return {str(k): _describe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_describe(v) for v in obj]
+    if isinstance(obj, functools.partial):
+        return {
+            "partial": _describe(obj.func),
+            "args": _describe(obj.args),
+            "kwargs": _describe(obj.keywords),
+        }
+    if isinstance(obj, nn.Module):
+        return {"module": _describe(type(obj)), "repr": repr(obj)}
+    if isinstance(obj, type) or callable(obj) and hasattr(obj, "__qualname__"):
+        return f"{getattr(obj, '__module__', '?')}.{obj.__qualname__}"
+    text = repr(obj)
+    return f"{type(obj).__module__}.{type(obj).__qualname__}" if " at 0x" in text else text
+
+
 def _epoch_seed(seed: int, epoch: int) -> int:
     """Seed of epoch ``epoch``'s permutation: a fixed mix of (seed, epoch) into 63 bits."""
     return (seed * 1_000_003 + epoch * 7_919 + 12_345) % (2**63 - 1)
@@ -297,7 +325,7 @@ class Trainer:
 
         self._amp_dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
         self.scaler = torch.amp.GradScaler("cuda") if (amp and self.device.type == "cuda") else None
-        self.run_hash = run_hash if run_hash is not None else self._default_run_hash()
+        self.run_hash = run_hash if run_hash is not None else params_hash(self.identity())
         self._has_extra = any(type(cb).extra_loss is not Callback.extra_loss for cb in callbacks)
 
         self.global_step = 0
@@ -308,7 +336,9 @@ class Trainer:
         self.history = History()
         self._reset_partial()
         # validates the interval settings now; fit() makes the run's own
-        self._state = RunState(None, self.run_hash, every_seconds=ckpt_every_s, dist=self.dist, device=self.device)
+        self._state = RunState(
+            None, self.run_hash, every_seconds=ckpt_every_s, dist=self.dist, device=self.device
+        )
         self._writer = None
 
     # ----------------------------------------------------------------------------------- properties
@@ -321,19 +351,35 @@ class Trainer:
     def last_checkpoint(self) -> Path | None:
         return self.ckpt_dir / LAST_CHECKPOINT if self.ckpt_dir is not None else None
 
-    def _default_run_hash(self) -> str:
-        return params_hash(
-            {
-                "epochs": self.epochs,
-                "batch_size": self.batch_size,
-                "seed": self.seed,
-                "drop_last": self.drop_last,
-                "amp": self.amp,
-                "grad_clip": self.grad_clip,
-                "model": type(self.model).__name__,
-                "params": [[n, list(p.shape)] for n, p in self.model.named_parameters()],
-            }
-        )
+    def identity(self) -> dict[str, Any]:
+        """Everything that changes this run's results, as plain data (the default ``run_hash`` hashes it).
+
+        Optimiser class and every param-group hyper-parameter, scheduler class and constructor state,
+        loss function (qualified name; a ``functools.partial``'s arguments), the model's class, ``repr``
+        (its modules' settings) and parameter names/shapes, callbacks (class and state at construction),
+        the transform, epochs, batch size, seed, drop_last, amp and grad_clip.
+        """
+        return {
+            "optimizer": _describe(type(self.optimizer)),
+            "param_groups": [
+                {k: _describe(v) for k, v in group.items() if k != "params"}
+                for group in self.optimizer.param_groups
+            ],
+            "scheduler": None
+            if self.scheduler is None
+            else [_describe(type(self.scheduler)), _describe(self.scheduler.state_dict())],
+            "loss_fn": _describe(self.loss_fn),
+            "model": _describe(type(self.model)),
+            "model_repr": repr(self.model),
+            "params": [[n, list(p.shape)] for n, p in self.model.named_parameters()],
+            "callbacks": [[_describe(type(cb)), _describe(cb.state_dict())] for cb in self.callbacks],
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "drop_last": self.drop_last,
+            "amp": self.amp,
+            "grad_clip": self.grad_clip,
+        }
 
     def _reset_partial(self) -> None:
         self.step_in_epoch = 0

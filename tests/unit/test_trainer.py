@@ -388,3 +388,57 @@ def test_non_scalar_and_nan_loss() -> None:
         _trainer(loss_fn=nan_loss).fit(_data())
     with pytest.raises(ConfigError, match="train_set"):
         _trainer().fit(_data(0))
+
+
+# ----------------------------------------------------------------------------------- resume identity
+def test_a_run_with_another_lr_does_not_resume_this_runs_checkpoint(tmp_path: Path) -> None:
+    from snnkit.errors import CheckpointError
+
+    sgd = functools.partial(torch.optim.SGD, lr=1e-3)
+    _trainer(optimizer=sgd, epochs=1, ckpt_dir=tmp_path).fit(_data())
+    blob = (tmp_path / LAST_CHECKPOINT).read_bytes()
+    with pytest.raises(CheckpointError, match="belongs to run_hash"):
+        _trainer(optimizer=functools.partial(torch.optim.SGD, lr=1.0), epochs=1, ckpt_dir=tmp_path).fit(
+            _data()
+        )
+    assert (tmp_path / LAST_CHECKPOINT).read_bytes() == blob
+
+
+class Stateful(Callback):
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+    def state_dict(self):
+        return {"k": self.k, "table": torch.arange(3) * self.k}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"optimizer": functools.partial(torch.optim.SGD, lr=2e-2)},
+        {"optimizer": functools.partial(torch.optim.Adam, lr=2e-2, weight_decay=1e-4)},
+        {"optimizer": functools.partial(torch.optim.Adam, lr=2e-2, betas=(0.8, 0.999))},
+        {"scheduler": functools.partial(torch.optim.lr_scheduler.StepLR, step_size=1, gamma=0.5)},
+        {"loss_fn": functools.partial(nn.functional.cross_entropy, label_smoothing=0.1)},
+        {"loss_fn": nn.CrossEntropyLoss(label_smoothing=0.1)},
+        {"model": _model(dropout=0.3)},
+        {"model": nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Dropout(0.0), nn.Linear(16, 3))},
+        {"callbacks": [Stateful(2)]},
+        {"epochs": 4},
+        {"batch_size": 8},
+        {"seed": 1},
+        {"drop_last": True},
+        {"amp": True},
+        {"grad_clip": 1.0},
+    ],
+    ids=lambda c: next(iter(c)),
+)
+def test_default_run_hash_covers_everything_that_changes_results(change: dict) -> None:
+    base = dict(
+        callbacks=[Stateful(1)], scheduler=functools.partial(torch.optim.lr_scheduler.StepLR, step_size=1)
+    )
+    same = _trainer(**base).run_hash
+    assert _trainer(**base).run_hash == same  # fresh objects, same settings: same identity
+    kw = {**base, **change}
+    model = kw.pop("model", None)
+    assert _trainer(model, **kw).run_hash != same
