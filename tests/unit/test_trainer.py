@@ -442,3 +442,70 @@ def test_default_run_hash_covers_everything_that_changes_results(change: dict) -
     kw = {**base, **change}
     model = kw.pop("model", None)
     assert _trainer(model, **kw).run_hash != same
+
+
+# ------------------------------------------------------------------ interval checkpoints and progress
+def test_time_interval_checkpoints_and_progress_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from snnkit.train import read_progress
+    from snnkit.train import state as state_mod
+
+    now = [0.0]
+    monkeypatch.setattr(state_mod.time, "monotonic", lambda: now[0])
+    saves: list[tuple[int, bool]] = []
+    real_save = state_mod.RunState.save
+
+    def spy(self, payload, *, epoch, step, done=False):
+        saves.append((step, done))
+        return real_save(self, payload, epoch=epoch, step=step, done=done)
+
+    monkeypatch.setattr(state_mod.RunState, "save", spy)
+    seen: list[dict] = []
+
+    class Tick(Callback):
+        def on_step_end(self, trainer):
+            now[0] += 4.0  # every step takes 4 s
+            seen.append(read_progress(tmp_path / "progress.json"))
+
+    trainer = _trainer(
+        epochs=2,
+        ckpt_dir=tmp_path / "ck",
+        ckpt_every_s=10,
+        progress_file=tmp_path / "progress.json",
+        callbacks=[Tick()],
+    )
+    assert _trainer(ckpt_dir=tmp_path / "x").ckpt_every_s == 600  # the default interval
+    trainer.fit(_data())  # 8 steps per epoch
+    # time saves whenever >= 10 s passed since the last save (not at an epoch's last step), plus epoch ends
+    assert saves == [(3, False), (6, False), (8, False), (11, False), (14, False), (16, True)]
+    final = read_progress(tmp_path / "progress.json")
+    assert (final["phase"], final["epoch"], final["epochs"], final["step"], final["total_steps"]) == (
+        "done",
+        2,
+        2,
+        16,
+        16,
+    )
+    assert final["resumed_from"] is None
+    # at step 5's on_step_end the file shows step 4 (written after each step, once per second at most)
+    assert seen[4]["step"] == 4 and seen[4]["steps_per_s"] == pytest.approx(0.25)  # 1 step per 4 s
+    assert seen[4]["eta_s"] == pytest.approx(12 * 4.0)
+    assert (trainer.steps_per_epoch, trainer.total_steps) == (8, 16)
+
+
+def test_resumed_from_and_its_log_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(Crash):
+        _trainer(ckpt_dir=tmp_path, ckpt_every_steps=5, callbacks=[CrashAt(12)]).fit(_data())
+    trainer = _trainer(ckpt_dir=tmp_path, ckpt_every_steps=5, callbacks=[CrashAt(None)])
+    assert trainer.resumed_from is None
+    with caplog.at_level("INFO"):
+        trainer.fit(_data())
+    assert trainer.resumed_from == {
+        "epoch": 1,
+        "step": 10,
+        "checkpoint": str(tmp_path / LAST_CHECKPOINT),
+        "fallback": False,
+    }
+    assert "resumed from epoch 1, step 10" in caplog.text
+    fresh = _trainer(ckpt_dir=tmp_path / "new")
+    fresh.fit(_data())
+    assert fresh.resumed_from is None
