@@ -152,7 +152,7 @@ class LabelledDataset(Dataset):
     """Base of the in-memory classification datasets: ``targets`` int64 ``[N]`` plus the data contract.
 
     Subclasses hold the inputs and implement ``__getitem__`` and ``_take(index_tensor)`` (the inputs of
-    the given rows, passed to their constructor by :meth:`subset`).
+    the given rows, passed to their constructor by :meth:`subset` with ``_init_kwargs()``).
     """
 
     def __init__(
@@ -190,6 +190,10 @@ class LabelledDataset(Dataset):
     def _take(self, idx: torch.Tensor) -> Any:
         raise NotImplementedError
 
+    def _init_kwargs(self) -> dict[str, Any]:
+        """Constructor keywords of the subclass's own (besides the contract) that a subset keeps."""
+        return {}
+
     def subset(self, indices: torch.Tensor | Sequence[int], *, note: str = "") -> LabelledDataset:
         """A new dataset of the same type holding the given rows; ``note`` is appended to ``source``."""
         idx = torch.as_tensor(indices, dtype=torch.long)
@@ -201,4 +205,5 @@ class LabelledDataset(Dataset):
             stand_in=self.stand_in,
             source=f"{self.source}; {note}" if note else self.source,
             origin=self.origin,
+            **self._init_kwargs(),
         )
