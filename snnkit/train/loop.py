@@ -201,6 +201,11 @@ def _describe(obj: Any) -> Any:
     return f"{type(obj).__module__}.{type(obj).__qualname__}" if " at 0x" in text else text
 
 
+def _eval_seed(seed: int, rank: int) -> int:
+    """Seed of the torch generators during evaluation: fixed per (trainer seed, rank), unlike any epoch's."""
+    return (seed * 2_654_435_761 + rank * 40_503 + 0x5EED) % (2**63 - 1)
+
+
 def _epoch_seed(seed: int, epoch: int) -> int:
     """Seed of epoch ``epoch``'s permutation: a fixed mix of (seed, epoch) into 63 bits."""
     return (seed * 1_000_003 + epoch * 7_919 + 12_345) % (2**63 - 1)
@@ -661,6 +666,24 @@ class Trainer:
             self._writer.flush()
 
     # ------------------------------------------------------------------------------------ evaluate
+    @contextlib.contextmanager
+    def _eval_rng(self):
+        """Run the body on torch generators seeded from the trainer seed, then restore the global ones.
+
+        Every evaluation of the same weights then draws the same noise (rate encoding, stochastic
+        neurons), and training after an evaluation continues the stream it would have had without it.
+        Python's and NumPy's generators are not forked: models should draw from torch.
+        """
+        if self.device.type == "cuda":  # pragma: no cover - no GPU in CI
+            devices, device_type = list(range(torch.cuda.device_count())), "cuda"
+        elif self.device.type == "mps":  # pragma: no cover
+            devices, device_type = [0], "mps"
+        else:
+            devices, device_type = [], "cuda"
+        with torch.random.fork_rng(devices=devices, device_type=device_type):
+            torch.manual_seed(_eval_seed(self.seed, self.dist.rank))
+            yield
+
     @torch.no_grad()
     def _run_eval(self, dataset: Dataset, keep_outputs: bool) -> tuple[float, int, int, list, list, list]:
         n = len(dataset)  # type: ignore[arg-type]
@@ -672,22 +695,23 @@ class Trainer:
         tgts: list[Tensor] = []
         order: list[list[int]] = []
         try:
-            loader = self._loader(dataset, batches)
-            for idx, batch in zip(batches, loader):
-                inputs, targets = _split_batch(batch)
-                inputs = move_to_device(inputs, self.device)
-                targets = move_to_device(targets, self.device)
-                with self._autocast():
-                    outputs = self.model(inputs)  # unwrapped: no DDP gradient/buffer sync needed
-                    loss = self._check_loss(self.loss_fn(outputs, targets), "eval")
-                b = _batch_size_of(targets)
-                loss_sum += float(loss.float().item()) * b
-                correct += count_correct(outputs, targets)
-                count += b
-                if keep_outputs:
-                    outs.append(_primary(outputs).detach().float().cpu())
-                    tgts.append(targets.detach().cpu())
-                    order.append(idx)
+            with self._eval_rng():
+                loader = self._loader(dataset, batches)
+                for idx, batch in zip(batches, loader):
+                    inputs, targets = _split_batch(batch)
+                    inputs = move_to_device(inputs, self.device)
+                    targets = move_to_device(targets, self.device)
+                    with self._autocast():
+                        outputs = self.model(inputs)  # unwrapped: no DDP gradient/buffer sync needed
+                        loss = self._check_loss(self.loss_fn(outputs, targets), "eval")
+                    b = _batch_size_of(targets)
+                    loss_sum += float(loss.float().item()) * b
+                    correct += count_correct(outputs, targets)
+                    count += b
+                    if keep_outputs:
+                        outs.append(_primary(outputs).detach().float().cpu())
+                        tgts.append(targets.detach().cpu())
+                        order.append(idx)
         finally:
             self.model.train(was_training)
         return loss_sum, correct, count, outs, tgts, order

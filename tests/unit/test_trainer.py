@@ -509,3 +509,38 @@ def test_resumed_from_and_its_log_line(tmp_path: Path, caplog: pytest.LogCapture
     fresh = _trainer(ckpt_dir=tmp_path / "new")
     fresh.fit(_data())
     assert fresh.resumed_from is None
+
+
+# ------------------------------------------------------------------------------ deterministic evaluation
+class RateCoded(nn.Module):
+    """Draws from the global torch RNG in forward (as rate encoding does), in training and evaluation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = _model()
+
+    def forward(self, x):
+        return self.net(x * (torch.rand_like(x) < 0.7))
+
+
+def test_evaluation_is_deterministic_and_does_not_perturb_training() -> None:
+    data = _data()
+    trainer = _trainer(RateCoded(), epochs=1)
+    trainer.fit(data)
+    torch.manual_seed(1)
+    first, _ = trainer.predict(data)
+    torch.manual_seed(2)  # whatever the global stream, the evaluation noise is the same
+    second, _ = trainer.predict(data)
+    assert torch.equal(first, second)
+    assert trainer.evaluate(data) == trainer.evaluate(data)
+
+    torch.manual_seed(3)
+    before = torch.get_rng_state()
+    trainer.evaluate(data)
+    assert torch.equal(torch.get_rng_state(), before)  # the global stream is untouched
+
+    with_val, without_val = RateCoded(), RateCoded()
+    h1 = _trainer(with_val, epochs=2).fit(data, _data(seed=1))
+    h2 = _trainer(without_val, epochs=2).fit(data)
+    assert [r["train_loss"] for r in h1] == [r["train_loss"] for r in h2]
+    assert all(torch.equal(a, b) for a, b in zip(_weights(with_val).values(), _weights(without_val).values()))
