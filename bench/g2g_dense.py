@@ -61,6 +61,7 @@ from bench._common import (  # noqa: E402
     write_records,
 )
 from snnkit.models.g2g import G2GNet, spike_count_loss  # noqa: E402
+from snnkit.neurons.surrogate import ATan  # noqa: E402
 
 IN_FEATURES = 784
 N_CLASSES = 10
@@ -192,8 +193,7 @@ def make_impls(hidden: int, n_hidden: int, T: int, device: torch.device) -> dict
         learn_beta=True,
         learn_threshold=True,
         reset="subtract",
-        surrogate="atan",
-        surrogate_alpha=ALPHA,
+        surrogate=ATan(alpha=ALPHA),
     ).to(device)
     impls["snnkit"] = Impl(ours, ours, adam(ours))
     try:

@@ -42,6 +42,7 @@ from bench._common import (  # noqa: E402
 )
 from snnkit.neurons import LIF  # noqa: E402
 from snnkit.neurons.functional import lif_multistep_reference  # noqa: E402
+from snnkit.neurons.surrogate import ATan  # noqa: E402
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
 
@@ -55,8 +56,7 @@ def make_runners(device: torch.device) -> dict[str, Runner | str]:
         learn_beta=True,
         learn_threshold=True,
         reset="subtract",
-        surrogate="atan",
-        surrogate_kwargs={"alpha": 2.0},
+        surrogate=ATan(alpha=2.0),
     )
     ours.to(device)
     runners["snnkit"] = ours

@@ -1,5 +1,9 @@
-"""Network architectures, one file per paper family (DESIGN.md → models/)."""
+"""Network architectures, one file per paper family (DESIGN.md → models/).
 
-from snnkit.models.g2g import G2GNet, spike_count_loss
+Each family's module also defines and registers its notebooks' parameter schemas
+(:mod:`snnkit.config` imports this package to find them).
+"""
 
-__all__ = ["G2GNet", "spike_count_loss"]
+from snnkit.models.g2g import G2GNet, G2GNetFashionMNISTParams, spike_count_loss
+
+__all__ = ["G2GNet", "G2GNetFashionMNISTParams", "spike_count_loss"]

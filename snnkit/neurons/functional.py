@@ -18,26 +18,25 @@ a fused autograd function: the forward loop writes into preallocated buffers wit
 and the backward pass is the exact BPTT of the equations above, written as the linear recurrence
 ``a_t = G_t + k_{t+1}·a_{t+1}`` (one kernel per step) plus vectorised reductions for β and θ. It is
 tested against :func:`lif_multistep_reference` (a plain loop over :func:`lif_step`), forward and backward.
+
+The functions here are pure math and check nothing (as Norse's functional core): arguments are validated
+once where users meet them, when a :class:`snnkit.neurons.LIF` module is built.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from numbers import Real
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from snnkit.errors import ConfigError
 from snnkit.neurons.surrogate import SpikeFunction
 
 __all__ = [
     "LIFParameters",
     "RESETS",
-    "check_parameters",
     "lif_step",
     "lif_multistep",
     "lif_multistep_reference",
@@ -65,71 +64,10 @@ class LIFParameters(NamedTuple):
     detach_reset: bool = True
 
 
-def _check_scalar(key: str, value: Any, where: str) -> None:
-    if isinstance(value, Tensor):
-        if not value.is_floating_point():
-            raise ConfigError(key, value, "a float or a floating-point tensor", where=where)
-        return
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(float(value)):
-        raise ConfigError(key, value, "a finite real number or a floating-point tensor", where=where)
-
-
-def _check_structure(params: Any, where: str) -> None:
-    """Cheap checks (no device sync) done on every functional call."""
-    if not isinstance(params, LIFParameters):
-        raise ConfigError("params", type(params).__name__, "an snnkit LIFParameters tuple", where=where)
-    _check_scalar("beta", params.beta, where)
-    _check_scalar("threshold", params.threshold, where)
-    if params.reset not in RESETS:
-        raise ConfigError("reset", params.reset, f"one of {list(RESETS)}", where=where)
-    if not isinstance(params.detach_reset, bool):
-        raise ConfigError("detach_reset", params.detach_reset, "True or False", where=where)
-
-
-def check_parameters(params: LIFParameters, where: str = "LIFParameters") -> LIFParameters:
-    """Full validation, including tensor values: β in [0, 1], θ > 0 and finite. Returns ``params``.
-
-    The functional calls only check types (value checks on tensors would force a device sync every
-    step); modules call this once at construction.
-    """
-    _check_structure(params, where)
-    beta = params.beta
-    b_vals = beta.detach() if isinstance(beta, Tensor) else torch.tensor(float(beta))
-    if b_vals.numel() == 0 or not bool(((b_vals >= 0) & (b_vals <= 1)).all()):
-        raise ConfigError("beta", _show(beta), "a value in [0, 1]", where=where)
-    thr = params.threshold
-    t_vals = thr.detach() if isinstance(thr, Tensor) else torch.tensor(float(thr))
-    if t_vals.numel() == 0 or not bool((torch.isfinite(t_vals) & (t_vals > 0)).all()):
-        raise ConfigError("threshold", _show(thr), "a finite value > 0", where=where)
-    return params
-
-
-def _show(value: Scalar) -> Any:
-    if isinstance(value, Tensor) and value.numel() == 1:
-        return float(value.detach().reshape(()))
-    return value
-
-
 def _as_tensor(value: Scalar, ref: Tensor) -> Tensor:
     if isinstance(value, Tensor):
         return value
     return torch.tensor(float(value), dtype=ref.dtype, device=ref.device)
-
-
-def _check_input(x: Tensor, where: str, min_dim: int) -> None:
-    if not isinstance(x, Tensor):
-        raise ConfigError("x", type(x).__name__, "a torch.Tensor", where=where)
-    if not x.is_floating_point():
-        raise ConfigError("x.dtype", x.dtype, "a floating-point dtype", where=where)
-    if x.dim() < min_dim:
-        raise ConfigError("x.shape", tuple(x.shape), f"at least {min_dim} dimension(s)", where=where)
-
-
-def _check_spike_fn(spike_fn: Any, where: str) -> None:
-    if not callable(spike_fn):
-        raise ConfigError(
-            "spike_fn", spike_fn, "a callable u -> spikes (see snnkit.neurons.surrogate)", where=where
-        )
 
 
 def lif_step(
@@ -139,23 +77,8 @@ def lif_step(
 
     ``mem=None`` means a zero initial membrane. See the module docstring for the equations.
     """
-    where = "lif_step"
-    _check_structure(params, where)
-    _check_input(x, where, 0)
-    _check_spike_fn(spike_fn, where)
     if mem is None:
         mem = torch.zeros_like(x)
-    elif not isinstance(mem, Tensor) or mem.shape != x.shape:
-        raise ConfigError(
-            "mem.shape",
-            getattr(mem, "shape", mem),
-            f"None or a tensor of shape {tuple(x.shape)}",
-            where=where,
-        )
-    return _step(x, mem, params, spike_fn)
-
-
-def _step(x: Tensor, mem: Tensor, params: LIFParameters, spike_fn: SpikeFn) -> tuple[Tensor, Tensor]:
     beta = _as_tensor(params.beta, x).clamp(0, 1)
     thr = _as_tensor(params.threshold, x)
     reset = spike_fn(mem - thr)
@@ -168,21 +91,6 @@ def _step(x: Tensor, mem: Tensor, params: LIFParameters, spike_fn: SpikeFn) -> t
     return spike_fn(new_mem - thr), new_mem
 
 
-def _check_multistep(
-    x: Tensor, mem0: Tensor | None, params: LIFParameters, spike_fn: SpikeFn, where: str
-) -> None:
-    _check_structure(params, where)
-    _check_input(x, where, 1)
-    _check_spike_fn(spike_fn, where)
-    if mem0 is not None and (not isinstance(mem0, Tensor) or mem0.shape != x.shape[1:]):
-        raise ConfigError(
-            "mem0.shape",
-            getattr(mem0, "shape", mem0),
-            f"None or a tensor of shape {tuple(x.shape[1:])} (x.shape[1:])",
-            where=where,
-        )
-
-
 def lif_multistep_reference(
     x: Tensor, params: LIFParameters, spike_fn: SpikeFn, mem0: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
@@ -190,11 +98,10 @@ def lif_multistep_reference(
 
     Works with any ``spike_fn`` callable; the ground truth that the fused path is tested against.
     """
-    _check_multistep(x, mem0, params, spike_fn, "lif_multistep_reference")
     mem = x.new_zeros(x.shape[1:]) if mem0 is None else mem0
     spikes, mems = [], []
     for t in range(x.shape[0]):
-        spk, mem = _step(x[t], mem, params, spike_fn)
+        spk, mem = lif_step(x[t], mem, params, spike_fn)
         spikes.append(spk)
         mems.append(mem)
     if not spikes:
@@ -211,7 +118,6 @@ def lif_multistep(
     function from :mod:`snnkit.neurons.surrogate` this runs the fused kernel (same numbers as
     :func:`lif_multistep_reference`, much less time and memory); other callables use the reference loop.
     """
-    _check_multistep(x, mem0, params, spike_fn, "lif_multistep")
     if not isinstance(spike_fn, SpikeFunction) or x.shape[0] == 0:
         return lif_multistep_reference(x, params, spike_fn, mem0)
     beta = _as_tensor(params.beta, x).clamp(0, 1)

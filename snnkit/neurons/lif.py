@@ -10,7 +10,9 @@ sees the spikes as ``output`` (the recorders of firing rates and rasters rely on
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from numbers import Real
 from typing import Any
 
 import torch
@@ -18,28 +20,18 @@ from torch import Tensor, nn
 
 from snnkit.errors import ConfigError
 from snnkit.neurons import surrogate as _surrogate
-from snnkit.neurons.functional import (
-    RESETS,
-    LIFParameters,
-    check_parameters,
-    lif_multistep,
-    lif_step,
-)
+from snnkit.neurons.functional import RESETS, LIFParameters, lif_multistep, lif_step
 
 __all__ = ["LIF"]
 
 
-def _scalar(key: str, value: Any) -> float:
-    if isinstance(value, bool):
-        raise ConfigError(key, value, "a real number", where="LIF")
-    if isinstance(value, Tensor):
-        if value.numel() != 1:
-            raise ConfigError(key, tuple(value.shape), "a scalar (one element)", where="LIF")
+def _real(key: str, value: Any, ok: Callable[[float], bool], allowed: str) -> float:
+    """``value`` (a real number or one-element tensor) as a float if ``ok`` accepts it, else ConfigError."""
+    if isinstance(value, Tensor) and value.numel() == 1:
         value = value.detach().reshape(()).item()
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(key, value, "a real number", where="LIF") from None
+    if isinstance(value, bool) or not isinstance(value, Real) or not ok(float(value)):
+        raise ConfigError(key, value, allowed, where="LIF")
+    return float(value)
 
 
 class LIF(nn.Module):
@@ -50,9 +42,12 @@ class LIF(nn.Module):
         threshold: firing threshold θ > 0.
         learn_beta, learn_threshold: make β / θ scalar ``nn.Parameter``s.
         reset: "subtract" (m -= θ after a spike) or "zero".
-        surrogate: "atan" or "fast_sigmoid" (see :mod:`snnkit.neurons.surrogate`), or a spike callable.
-        surrogate_kwargs: keyword arguments of the named surrogate, e.g. ``{"alpha": 2.0}``.
+        surrogate: a spike function object with its own parameter, e.g. ``surrogate.ATan(alpha=2.0)`` or
+            ``surrogate.FastSigmoid(slope=25.0)`` (see :mod:`snnkit.neurons.surrogate`); a surrogate's name
+            (``"atan"``, ``"fast_sigmoid"``: its default parameter); or any spike callable ``u -> spikes``.
         detach_reset: no gradient through the reset signal (snnTorch and G2GNet do this).
+
+    All arguments are checked here, once; the functional core does no checks.
     """
 
     def __init__(
@@ -62,37 +57,25 @@ class LIF(nn.Module):
         learn_beta: bool = False,
         learn_threshold: bool = False,
         reset: str = "subtract",
-        surrogate: str | Callable[[Tensor], Tensor] = "atan",
-        surrogate_kwargs: dict[str, Any] | None = None,
+        surrogate: _surrogate.SpikeFunction | str | Callable[[Tensor], Tensor] = "atan",
         detach_reset: bool = True,
     ):
         super().__init__()
-        beta_f = _scalar("beta", beta)
-        thr_f = _scalar("threshold", threshold)
-        for key, flag in (
-            ("learn_beta", learn_beta),
-            ("learn_threshold", learn_threshold),
-            ("detach_reset", detach_reset),
-        ):
+        beta_f = _real("beta", beta, lambda v: 0 <= v <= 1, "a real number in [0, 1]")
+        thr_f = _real("threshold", threshold, lambda v: math.isfinite(v) and v > 0, "a finite real number > 0")
+        for key, flag in (("learn_beta", learn_beta), ("learn_threshold", learn_threshold),
+                          ("detach_reset", detach_reset)):
             if not isinstance(flag, bool):
                 raise ConfigError(key, flag, "True or False", where="LIF")
         if reset not in RESETS:
             raise ConfigError("reset", reset, f"one of {list(RESETS)}", where="LIF")
-        check_parameters(LIFParameters(beta_f, thr_f, reset, detach_reset), where="LIF")
-        if surrogate_kwargs is not None and not isinstance(surrogate_kwargs, dict):
-            raise ConfigError("surrogate_kwargs", surrogate_kwargs, "None or a dict", where="LIF")
         if isinstance(surrogate, str):
-            self.spike_fn = _surrogate.get(surrogate, **(surrogate_kwargs or {}))
+            self.spike_fn = _surrogate.get(surrogate)
         elif callable(surrogate):
-            if surrogate_kwargs:
-                raise ConfigError(
-                    "surrogate_kwargs", surrogate_kwargs, "None when surrogate is a callable", where="LIF"
-                )
             self.spike_fn = surrogate
         else:
-            raise ConfigError(
-                "surrogate", surrogate, f"one of {list(_surrogate.NAMES)} or a callable", where="LIF"
-            )
+            raise ConfigError("surrogate", surrogate, f"a spike function (e.g. surrogate.ATan(alpha=2.0)), one "
+                              f"of {list(_surrogate.NAMES)} or a callable", where="LIF")
         beta_t = torch.tensor(beta_f, dtype=torch.get_default_dtype())
         thr_t = torch.tensor(thr_f, dtype=torch.get_default_dtype())
         if learn_beta:

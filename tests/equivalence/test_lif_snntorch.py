@@ -16,7 +16,7 @@ import math
 import pytest
 import torch
 
-from snnkit.neurons import LIF
+from snnkit.neurons import LIF, surrogate
 
 snntorch = pytest.importorskip("snntorch")
 
@@ -85,8 +85,8 @@ def test_lif_equals_snntorch_leaky(reset, sname, learn_beta, learn_threshold, be
     torch.manual_seed(hash((reset, sname, beta)) % 2**31)
     steps, batch, n = 30, 8, 24
     x = torch.randn(steps, batch, n) * 0.9 + 0.35
-    kwargs = {"alpha": 2.0} if sname == "atan" else {"slope": 25.0}
-    ours = LIF(beta, threshold, learn_beta, learn_threshold, reset, sname, kwargs)
+    spike_fn = surrogate.ATan(alpha=2.0) if sname == "atan" else surrogate.FastSigmoid(slope=25.0)
+    ours = LIF(beta, threshold, learn_beta, learn_threshold, reset, spike_fn)
     ref = snntorch.Leaky(
         beta=beta,
         threshold=threshold,

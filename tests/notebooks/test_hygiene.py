@@ -38,11 +38,12 @@ def test_parameters_cell_and_profiles(path: Path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_parameters_cell_mirrors_schema_defaults(path: Path):
-    """The notebook's parameters cell holds exactly the schema's defaults (plus `snnkit_run = None`)."""
+def test_parameters_cell_names_a_profile(path: Path):
+    """The parameters cell names an existing profile (which fills what it does not set), `snnkit_run = None`,
+    and assigns nothing but schema keys (overrides)."""
     import ast
 
-    from snnkit.config import get_schema
+    from snnkit import config
 
     nb = nbformat.read(path, as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", []))
@@ -51,7 +52,8 @@ def test_parameters_cell_mirrors_schema_defaults(path: Path):
         assert isinstance(node, ast.Assign), f"{path.name}: parameters cell may hold only assignments"
         values[node.targets[0].id] = ast.literal_eval(node.value)
     assert values.pop("snnkit_run") is None
-    assert values == get_schema(path.stem).defaults()
+    assert values.pop("profile") in config.profiles(path.stem, ROOT / "params")
+    assert set(values) <= set(config.get_schema(path.stem).fields)
 
 
 def test_nbstripout_has_nothing_to_strip():

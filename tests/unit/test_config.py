@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from typing import Literal
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import Field
 
 from snnkit import config
-from snnkit.config import Field, Schema, get_schema, load_yaml, validate
+from snnkit.config import FieldSpec, NotebookParams, get_schema, load_yaml, validate
 from snnkit.errors import ConfigError
 
 NB = "g2gnet_fashionmnist"
@@ -23,7 +27,7 @@ def test_defaults_are_the_paper_settings():
     assert d["beta"] == 0.9 and d["threshold"] == 1.0 and d["lr"] == 1e-3 and d["weight_decay"] == 1e-4
     assert d["batch_size"] == 256 and d["epochs"] == 20 and d["enc"] == "current" and d["model"] == "dense"
     assert d["seed"] == 42 and d["device"] == "auto" and d["data_root"] is None and d["progress"] is True
-    assert validate(NB, {}) == d
+    assert validate(NB, {}) == d == config.defaults(NB)
     assert list(validate(NB, {"T": 5})) == list(SCHEMA.fields)  # complete, in schema order
 
 
@@ -77,19 +81,113 @@ def test_nullable_and_partial():
 
 
 def test_registry_and_bad_schema_definitions():
-    s = config.register(Schema("tmp_test_nb", {"x": Field(int, 1, low=0)}))
+    class Tmp(NotebookParams):
+        x: int = Field(1, ge=0)
+        mode: Literal["a", "b"] | None = "a"
+
+    assert config.register("tmp_test_nb", Tmp) is Tmp
     try:
-        assert get_schema("tmp_test_nb") is s and validate("tmp_test_nb", {"x": 3}) == {"x": 3}
+        s = get_schema("tmp_test_nb")
+        assert s.model is Tmp and "tmp_test_nb" in config.SCHEMAS
+        assert validate("tmp_test_nb", {"x": 3}) == {**config.defaults("tmp_test_nb"), "x": 3, "mode": "a"}
+        assert s.fields["mode"] == FieldSpec("mode", str, "a", ("a", "b"), nullable=True)
+        assert s.fields["x"].describe() == "an integer in [0, inf)"
     finally:
         config.unregister("tmp_test_nb")
     with pytest.raises(ConfigError, match="tmp_test_nb"):
         get_schema("tmp_test_nb")
-    with pytest.raises(ConfigError):  # a bad default is caught when the schema is written
-        Field(int, -1, low=0)
-    with pytest.raises(TypeError):
-        Field(list, [])
+
+    class BadDefault(NotebookParams):
+        x: int = Field(-1, ge=0)
+
+    with pytest.raises(ConfigError, match="'x' = -1"):  # a bad default is caught when the schema is registered
+        config.register("tmp_bad", BadDefault)
+
+    class BadType(NotebookParams):
+        x: list[int] = []
+
+    with pytest.raises(TypeError, match="'x'"):
+        config.register("tmp_bad", BadType)
+    assert "tmp_bad" not in config.SCHEMAS
     with pytest.raises(ConfigError):
         validate(NB, ["T", 3])  # not a mapping
+
+
+def test_get_schema_imports_the_family_modules():
+    """A caller needs no import of snnkit.models: the first lookup imports the families, which register."""
+    code = ("import sys; from snnkit import config; assert 'snnkit.models' not in sys.modules; "
+            f"print(config.get_schema({NB!r}).model.__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "snnkit.models.g2g"
+
+
+def test_provenance_only_keys_are_read_off_the_field_markers():
+    assert config.PROVENANCE_ONLY == {"device", "data_root", "progress", "checkpoint"}
+    assert config.provenance_only_keys(NB) == config.PROVENANCE_ONLY
+
+    class Tmp(NotebookParams):
+        workers: int = Field(2, ge=0, json_schema_extra=config.NO_RESULT_EFFECT)
+        lr: float = 0.1
+
+    config.register("tmp_prov", Tmp)
+    try:
+        assert config.provenance_only_keys("tmp_prov") == config.PROVENANCE_ONLY | {"workers"}
+        base = config.result_hash("tmp_prov", {})
+        assert config.result_hash("tmp_prov", {"workers": 7, "device": "cpu", "progress": False}) == base
+        assert config.result_hash("tmp_prov", {"lr": 0.2}) != base
+        assert config.result_hash("tmp_prov", {"seed": 1}) != base
+        assert "workers" not in config.result_params("tmp_prov", {"workers": 7})
+    finally:
+        config.unregister("tmp_prov")
+
+
+# -- profiles ---------------------------------------------------------------------------------------------
+@pytest.fixture()
+def params_dir(tmp_path):
+    folder = tmp_path / "params" / NB
+    folder.mkdir(parents=True)
+    (folder / "small.yaml").write_text("T: 7\nhidden_dim: 32\nlr: 1e-2\n")
+    (folder / "sweep.yaml").write_text("common: {T: 9, epochs: 2}\nruns:\n  a: {hidden_dim: 16}\n"
+                                       "  b: {hidden_dim: 64, T: 11}\n")
+    return tmp_path / "params"
+
+
+def test_notebook_params_fill_from_profile_then_defaults(params_dir):
+    out = config.notebook_params(NB, {"profile": "small", "T": 3, "unrelated": object()}, params_dir=params_dir)
+    assert out == {**config.defaults(NB), "T": 3, "hidden_dim": 32, "lr": 1e-2}  # the namespace's T wins
+    # a sweep: its common block merged with the named run, or with its first run
+    assert config.notebook_params(NB, {"profile": "sweep/b"}, params_dir=params_dir) == {
+        **config.defaults(NB), "T": 11, "epochs": 2, "hidden_dim": 64}
+    assert config.notebook_params(NB, {"profile": "sweep"}, params_dir=params_dir) == {
+        **config.defaults(NB), "T": 9, "epochs": 2, "hidden_dim": 16}
+    assert config.notebook_params(NB, {"profile": None, "T": 4}, params_dir=params_dir) == {
+        **config.defaults(NB), "T": 4}
+    assert config.profiles(NB, params_dir) == ["small", "sweep"]
+
+
+def test_notebook_params_unknown_profile_or_run_lists_what_exists(params_dir):
+    with pytest.raises(ConfigError) as info:
+        config.notebook_params(NB, {"profile": "smok"}, params_dir=params_dir)
+    assert info.value.key == "profile" and "'small', 'sweep'" in str(info.value) and "'smok'" in str(info.value)
+    with pytest.raises(ConfigError, match="'sweep/a', 'sweep/b'"):
+        config.notebook_params(NB, {"profile": "sweep/c"}, params_dir=params_dir)
+    (params_dir / NB / "bad.yaml").write_text("T: 0\n")
+    with pytest.raises(ConfigError, match="'T' = 0"):  # a profile's values are validated too
+        config.notebook_params(NB, {"profile": "bad"}, params_dir=params_dir)
+
+
+def test_notebook_params_need_no_profile_file_when_every_key_is_set(tmp_path):
+    """papermill injects a run's complete parameters: the profile named in the cell is then not read."""
+    full = {**config.defaults(NB), "T": 5}
+    assert config.notebook_params(NB, {**full, "profile": "missing"}, params_dir=tmp_path) == full
+
+
+def test_the_repositorys_profiles_are_valid():
+    profiles = config.profiles(NB)
+    assert {"smoke", "paper"} <= set(profiles)
+    for profile in profiles:
+        for params in config.read_params_file(config._params_dir(NB, None) / f"{profile}.yaml").values():
+            validate(NB, params)
 
 
 def test_load_yaml_reads_exponent_floats():
@@ -102,7 +200,7 @@ _scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**9, 10**9), st.te
                      st.floats(allow_nan=True, allow_infinity=True))
 
 
-def _fits(field: Field, value) -> bool:
+def _fits(field: FieldSpec, value) -> bool:
     try:
         field.check("k", value)
         return True
@@ -195,7 +293,7 @@ _WRONG_TYPE = {
 }
 
 
-def _declared_bad_values(field: Field) -> list:
+def _declared_bad_values(field: FieldSpec) -> list:
     bad = list(_WRONG_TYPE[field.type])
     if not field.nullable and field.type is not bool:
         bad.append(None)

@@ -1,13 +1,22 @@
-"""G2GNet dense baseline: shapes, the constant-current shortcut, gradients, bad arguments."""
+"""G2GNet dense baseline: shapes, the constant-current shortcut, gradients, bad arguments, and the model
+the notebook builds from its parameters."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
+from snnkit import config
 from snnkit.errors import ConfigError
 from snnkit.models import G2GNet, spike_count_loss
+from snnkit.neurons import surrogate
+
+NB = "g2gnet_fashionmnist"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / f"{NB}.ipynb"
 
 
 def _net(**kw) -> G2GNet:
@@ -51,13 +60,58 @@ def test_gradients_reach_all_parameters():
 
 
 def test_rate_encoding_is_stochastic_but_seeded():
-    net = _net(enc="rate")
+    net = _net(enc="rate", threshold=0.2)
     x = torch.rand(4, 20)
-    torch.manual_seed(1)
-    a = net(x)
-    torch.manual_seed(1)
-    b = net(x)
-    assert torch.equal(a, b)
+    counts = []
+    for seed in (1, 1, 2):
+        torch.manual_seed(seed)
+        counts.append(net(x))
+    a, b, c = counts
+    assert a.sum() > 0 and a.max() > a.min()  # the output spikes: an all-zero output would pass the rest
+    assert torch.equal(a, b)  # same seed, same spikes
+    assert not torch.equal(a, c)  # another seed draws other input spikes
+
+
+def _notebook_model(params):
+    """Run the notebook's model-construction cell (tagged ``model``) on ``params``; returns its ``net``."""
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    (cell,) = [c for c in cells if "model" in c.get("metadata", {}).get("tags", [])]
+    data = torch.utils.data.TensorDataset(torch.rand(3, 1, 4, 5), torch.tensor([0, 1, 2]))
+    data.classes = ["a", "b", "c"]
+    namespace = {"P": params, "train_full": data, "G2GNet": G2GNet}
+    exec("".join(cell["source"]), namespace)  # noqa: S102 - the repository's own notebook
+    return namespace["net"]
+
+
+def test_notebooks_model_with_fast_sigmoid_has_slope_25():
+    """Bug 4: with surrogate=fast_sigmoid and every other parameter at its default, the notebook's model used
+    the arctan α (2) as the fast-sigmoid slope. Each surrogate now has its own parameter (slope 25)."""
+    params = config.validate(NB, {"surrogate": "fast_sigmoid", "hidden_dim": 8, "T": 3})
+    net = _notebook_model(params)
+    lifs = [*net.neurons, net.lif_out]
+    assert len(lifs) == 4 and all(lif.spike_fn == surrogate.FastSigmoid(slope=25.0) for lif in lifs)
+    u = torch.tensor([0.1], requires_grad=True)
+    (grad,) = torch.autograd.grad(net.lif_out.spike_fn(u).sum(), u)
+    assert grad.item() == pytest.approx(1 / (1 + 25 * 0.1) ** 2)
+    assert net.layers[0].in_features == 20 and net.fc_out.out_features == 3
+    assert _notebook_model(config.validate(NB, {"fast_sigmoid_slope": 9.0, "hidden_dim": 8})).lif_out.spike_fn \
+        == surrogate.ATan(alpha=2.0)  # the paper's surrogate by default; the unused slope changes nothing
+    net = _notebook_model(config.validate(NB, {"surrogate": "fast_sigmoid", "fast_sigmoid_slope": 9.0,
+                                               "atan_alpha": 4.0, "hidden_dim": 8}))
+    assert net.neurons[0].spike_fn == surrogate.FastSigmoid(slope=9.0)
+
+
+def test_from_params_passes_every_model_parameter():
+    params = config.validate(NB, {"hidden_dim": 8, "n_hidden": 2, "T": 4, "enc": "rate", "enc_scale": 2.0,
+                                  "enc_bias": 0.5, "beta": 0.7, "threshold": 0.6, "learn_beta": False,
+                                  "learn_threshold": False, "reset": "zero", "atan_alpha": 3.0})
+    net = G2GNet.from_params(params, in_features=10, n_classes=3)
+    assert (net.T, net.enc, net.enc_scale, net.enc_bias, len(net.layers)) == (4, "rate", 2.0, 0.5, 2)
+    assert net.layers[1].out_features == 8 and net.layers[0].in_features == 10
+    for lif in [*net.neurons, net.lif_out]:
+        assert float(lif.beta) == pytest.approx(0.7) and float(lif.threshold) == pytest.approx(0.6)
+        assert (lif.learn_beta, lif.learn_threshold, lif.reset) == (False, False, "zero")
+        assert lif.spike_fn == surrogate.ATan(alpha=3.0)
 
 
 def test_layer_factory_is_used():
@@ -72,7 +126,8 @@ def test_layer_factory_is_used():
     assert net.layers[0].bias is None
 
 
-@pytest.mark.parametrize("key,value", [("hidden_dim", 0), ("T", -1), ("n_hidden", 1.5), ("enc", "latency")])
+@pytest.mark.parametrize("key,value", [("hidden_dim", 0), ("T", -1), ("n_hidden", 1.5), ("enc", "latency"),
+                                       ("T", True), ("surrogate", "relu")])
 def test_bad_arguments(key, value):
     with pytest.raises(ConfigError, match=key):
         _net(**{key: value})

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from snnkit.errors import ConfigError
 from snnkit.neurons import LIF, LIFParameters, lif_multistep, lif_step, surrogate
-from snnkit.neurons.functional import check_parameters, lif_multistep_reference
+from snnkit.neurons.functional import lif_multistep_reference
 
 # ---------------------------------------------------------------------------------------------- surrogate
 
@@ -27,10 +27,10 @@ def _fast_sigmoid_closed(u: torch.Tensor, slope: float) -> torch.Tensor:
 
 
 SURROGATES = [
-    (surrogate.atan, "alpha", 2.0, _atan_closed),
-    (surrogate.atan, "alpha", 0.7, _atan_closed),
-    (surrogate.fast_sigmoid, "slope", 25.0, _fast_sigmoid_closed),
-    (surrogate.fast_sigmoid, "slope", 3.0, _fast_sigmoid_closed),
+    (surrogate.ATan, "alpha", 2.0, _atan_closed),
+    (surrogate.ATan, "alpha", 0.7, _atan_closed),
+    (surrogate.FastSigmoid, "slope", 25.0, _fast_sigmoid_closed),
+    (surrogate.FastSigmoid, "slope", 3.0, _fast_sigmoid_closed),
 ]
 
 
@@ -57,19 +57,32 @@ def test_surrogate_gradient_matches_closed_form(factory, key, value, closed):
 
 def test_surrogate_peak_values():
     zero = torch.zeros(1, requires_grad=True)
-    (g_atan,) = torch.autograd.grad(surrogate.atan(2.0)(zero).sum(), zero)
-    (g_fs,) = torch.autograd.grad(surrogate.fast_sigmoid(25.0)(zero).sum(), zero)
+    (g_atan,) = torch.autograd.grad(surrogate.ATan(2.0)(zero).sum(), zero)
+    (g_fs,) = torch.autograd.grad(surrogate.FastSigmoid(25.0)(zero).sum(), zero)
     assert g_atan.item() == pytest.approx(1.0)  # α/2 at U = 0
     assert g_fs.item() == pytest.approx(1.0)
 
 
 def test_surrogate_get_and_defaults():
-    assert surrogate.get("atan") == surrogate.atan(2.0)
-    assert surrogate.get("fast_sigmoid", slope=10) == surrogate.fast_sigmoid(10.0)
-    assert surrogate.atan().value == 2.0 and surrogate.fast_sigmoid().value == 25.0
-    assert repr(surrogate.atan(3)) == "atan(alpha=3.0)"
-    restored = pickle.loads(pickle.dumps(surrogate.fast_sigmoid(7.0)))
-    assert restored == surrogate.fast_sigmoid(7.0) and restored.name == "fast_sigmoid"
+    assert surrogate.get("atan") == surrogate.ATan(2.0)
+    assert surrogate.get("fast_sigmoid", slope=10) == surrogate.FastSigmoid(10.0)
+    # each surrogate has its own parameter and default: the fast sigmoid's slope is 25, not atan's 2
+    assert surrogate.ATan().alpha == 2.0 and surrogate.FastSigmoid().slope == 25.0
+    assert surrogate.get("fast_sigmoid") == surrogate.FastSigmoid(25.0)
+    assert surrogate.ATan(2.0) != surrogate.FastSigmoid(2.0) and surrogate.ATan(2.0) != surrogate.ATan(3.0)
+    assert repr(surrogate.ATan(3)) == "atan(alpha=3.0)"
+    restored = pickle.loads(pickle.dumps(surrogate.FastSigmoid(7.0)))
+    assert restored == surrogate.FastSigmoid(7.0) and restored.name == "fast_sigmoid" and restored.slope == 7.0
+    assert hash(restored) == hash(surrogate.FastSigmoid(7.0))
+
+
+def test_surrogate_from_params_uses_each_surrogates_own_parameter():
+    params = {"surrogate": "fast_sigmoid", "atan_alpha": 2.0, "fast_sigmoid_slope": 25.0}
+    assert surrogate.from_params(params) == surrogate.FastSigmoid(25.0)
+    assert surrogate.from_params({**params, "surrogate": "atan", "atan_alpha": 3.0}) == surrogate.ATan(3.0)
+    assert surrogate.from_params({"surrogate": "fast_sigmoid"}) == surrogate.FastSigmoid(25.0)
+    with pytest.raises(ConfigError):
+        surrogate.from_params({"surrogate": "relu"})
 
 
 @pytest.mark.parametrize(
@@ -79,14 +92,14 @@ def test_surrogate_get_and_defaults():
         lambda: surrogate.get(3),
         lambda: surrogate.get("atan", slope=2.0),
         lambda: surrogate.get("fast_sigmoid", alpha=2.0),
-        lambda: surrogate.atan(0.0),
-        lambda: surrogate.atan(-1.0),
-        lambda: surrogate.atan(float("nan")),
-        lambda: surrogate.atan(float("inf")),
-        lambda: surrogate.atan("2"),
-        lambda: surrogate.atan(True),
-        lambda: surrogate.fast_sigmoid(0),
-        lambda: surrogate.fast_sigmoid(None),
+        lambda: surrogate.ATan(0.0),
+        lambda: surrogate.ATan(-1.0),
+        lambda: surrogate.ATan(float("nan")),
+        lambda: surrogate.ATan(float("inf")),
+        lambda: surrogate.ATan("2"),
+        lambda: surrogate.ATan(True),
+        lambda: surrogate.FastSigmoid(0),
+        lambda: surrogate.FastSigmoid(None),
     ],
 )
 def test_surrogate_bad_input_is_config_error(call):
@@ -113,7 +126,7 @@ def _manual_lif(xs, beta, thr, reset, mem0=0.0):
 def test_multistep_matches_hand_computation(reset, fn):
     xs = [0.6, 0.7, 0.2, 1.5, 0.0, 0.3, 2.5, -0.4]
     x = torch.tensor(xs, dtype=torch.float64).reshape(-1, 1)
-    spk, mem = fn(x, LIFParameters(0.5, 1.0, reset, True), surrogate.atan())
+    spk, mem = fn(x, LIFParameters(0.5, 1.0, reset, True), surrogate.ATan())
     want_spk, want_mem = _manual_lif(xs, 0.5, 1.0, reset)
     assert spk.flatten().tolist() == want_spk
     torch.testing.assert_close(mem.flatten(), torch.tensor(want_mem, dtype=torch.float64))
@@ -123,8 +136,8 @@ def test_multistep_matches_hand_computation(reset, fn):
 def test_reset_semantics_differ_as_documented():
     # step 0: m = 1.5 -> spike; step 1: subtract gives 0.9*1.5 + 0.1 - 1 = 0.45, zero gives 0.1
     x = torch.tensor([[1.5], [0.1]], dtype=torch.float64)
-    _, mem_sub = lif_multistep(x, LIFParameters(0.9, 1.0, "subtract"), surrogate.atan())
-    _, mem_zero = lif_multistep(x, LIFParameters(0.9, 1.0, "zero"), surrogate.atan())
+    _, mem_sub = lif_multistep(x, LIFParameters(0.9, 1.0, "subtract"), surrogate.ATan())
+    _, mem_zero = lif_multistep(x, LIFParameters(0.9, 1.0, "zero"), surrogate.ATan())
     assert mem_sub[1].item() == pytest.approx(0.45)
     assert mem_zero[1].item() == pytest.approx(0.1)
 
@@ -133,10 +146,10 @@ def test_lif_step_matches_multistep_and_default_mem():
     torch.manual_seed(1)
     x = torch.randn(7, 3, 5)
     params = LIFParameters(0.8, 0.7, "zero", True)
-    spk_all, mem_all = lif_multistep(x, params, surrogate.fast_sigmoid())
+    spk_all, mem_all = lif_multistep(x, params, surrogate.FastSigmoid())
     mem = None
     for t in range(7):
-        spk, mem = lif_step(x[t], mem, params, surrogate.fast_sigmoid())
+        spk, mem = lif_step(x[t], mem, params, surrogate.FastSigmoid())
         assert torch.equal(spk, spk_all[t]) and torch.equal(mem, mem_all[t])
 
 
@@ -144,12 +157,12 @@ def test_mem0_is_used_and_gets_gradient():
     x = torch.zeros(3, 2, dtype=torch.float64)
     mem0 = torch.tensor([2.0, 0.5], dtype=torch.float64, requires_grad=True)
     params = LIFParameters(0.5, 1.0, "subtract", True)
-    spk, mem = lif_multistep(x, params, surrogate.atan(), mem0)
+    spk, mem = lif_multistep(x, params, surrogate.ATan(), mem0)
     # r_0 = H(2 - 1) = 1 -> m_0 = 1 - 1 = 0; second neuron decays 0.25, 0.125, ...
     torch.testing.assert_close(mem[:, 1], torch.tensor([0.25, 0.125, 0.0625], dtype=torch.float64))
     assert mem[0, 0].item() == 0.0
     (g_fused,) = torch.autograd.grad(mem.sum() + spk.sum(), mem0)
-    spk_r, mem_r = lif_multistep_reference(x, params, surrogate.atan(), mem0)
+    spk_r, mem_r = lif_multistep_reference(x, params, surrogate.ATan(), mem0)
     (g_ref,) = torch.autograd.grad(mem_r.sum() + spk_r.sum(), mem0)
     torch.testing.assert_close(g_fused, g_ref)
 
@@ -199,8 +212,8 @@ def test_fused_equals_reference_per_neuron_parameters_float32():
     th = (torch.rand(6) + 0.5).requires_grad_()
     for reset in ("subtract", "zero"):
         for detach in (True, False):
-            out_f, g_f = _grads(lif_multistep, x, None, b, th, reset, detach, surrogate.atan())
-            out_r, g_r = _grads(lif_multistep_reference, x, None, b, th, reset, detach, surrogate.atan())
+            out_f, g_f = _grads(lif_multistep, x, None, b, th, reset, detach, surrogate.ATan())
+            out_r, g_r = _grads(lif_multistep_reference, x, None, b, th, reset, detach, surrogate.ATan())
             assert torch.equal(out_f[0], out_r[0]) and torch.equal(out_f[1], out_r[1])
             for a, r in zip(g_f, g_r):
                 assert a.shape == r.shape
@@ -211,7 +224,7 @@ def test_beta_is_clamped_like_snntorch():
     x = torch.rand(6, 3, dtype=torch.float64)
     b = torch.tensor(1.3, dtype=torch.float64, requires_grad=True)
     out, (g_x, g_b) = _grads(
-        lif_multistep, x.requires_grad_(), None, b, 1.0, "subtract", True, surrogate.atan()
+        lif_multistep, x.requires_grad_(), None, b, 1.0, "subtract", True, surrogate.ATan()
     )
     out_one, _ = _grads(
         lif_multistep,
@@ -221,7 +234,7 @@ def test_beta_is_clamped_like_snntorch():
         1.0,
         "subtract",
         True,
-        surrogate.atan(),
+        surrogate.ATan(),
     )
     assert torch.equal(out[1], out_one[1])
     assert g_b.item() == 0.0  # outside the clamp range no gradient reaches β
@@ -229,8 +242,8 @@ def test_beta_is_clamped_like_snntorch():
 
 def test_python_float_and_tensor_parameters_agree():
     x = torch.randn(9, 2, 3)
-    a = lif_multistep(x, LIFParameters(0.9, 1.0), surrogate.atan())
-    b = lif_multistep(x, LIFParameters(torch.tensor(0.9), torch.tensor(1.0)), surrogate.atan())
+    a = lif_multistep(x, LIFParameters(0.9, 1.0), surrogate.ATan())
+    b = lif_multistep(x, LIFParameters(torch.tensor(0.9), torch.tensor(1.0)), surrogate.ATan())
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
 
@@ -239,49 +252,21 @@ def test_custom_spike_callable_uses_reference_path():
 
     def spike(u):
         calls.append(1)
-        return surrogate.atan()(u)
+        return surrogate.ATan()(u)
 
     x = torch.randn(4, 2)
     spk, mem = lif_multistep(x, LIFParameters(), spike)
     assert len(calls) == 8  # reset + spike per step: the reference loop ran
-    ref = lif_multistep(x, LIFParameters(), surrogate.atan())
+    ref = lif_multistep(x, LIFParameters(), surrogate.ATan())
     assert torch.equal(spk, ref[0]) and torch.equal(mem, ref[1])
 
 
 def test_zero_steps_and_no_grad():
-    spk, mem = lif_multistep(torch.zeros(0, 3), LIFParameters(), surrogate.atan())
+    spk, mem = lif_multistep(torch.zeros(0, 3), LIFParameters(), surrogate.ATan())
     assert spk.shape == (0, 3) and mem.shape == (0, 3)
     with torch.no_grad():
-        spk, _ = lif_multistep(torch.ones(5, 2) * 0.6, LIFParameters(), surrogate.atan())
+        spk, _ = lif_multistep(torch.ones(5, 2) * 0.6, LIFParameters(), surrogate.ATan())
     assert spk.sum().item() > 0
-
-
-@pytest.mark.parametrize(
-    "call",
-    [
-        lambda: check_parameters(LIFParameters(beta=1.5)),
-        lambda: check_parameters(LIFParameters(beta=-0.1)),
-        lambda: check_parameters(LIFParameters(beta=torch.tensor([0.5, 2.0]))),
-        lambda: check_parameters(LIFParameters(threshold=0.0)),
-        lambda: check_parameters(LIFParameters(threshold=-1.0)),
-        lambda: check_parameters(LIFParameters(threshold=torch.tensor(float("inf")))),
-        lambda: lif_multistep(torch.zeros(2, 2), LIFParameters(reset="none"), surrogate.atan()),
-        lambda: lif_multistep(torch.zeros(2, 2), LIFParameters(detach_reset=1), surrogate.atan()),
-        lambda: lif_multistep(torch.zeros(2, 2), LIFParameters(beta="0.9"), surrogate.atan()),
-        lambda: lif_multistep(torch.zeros(2, 2), LIFParameters(beta=float("nan")), surrogate.atan()),
-        lambda: lif_multistep(torch.zeros(2, 2), LIFParameters(threshold=torch.tensor(1)), surrogate.atan()),
-        lambda: lif_multistep(torch.zeros(2, 2, dtype=torch.int64), LIFParameters(), surrogate.atan()),
-        lambda: lif_multistep(torch.tensor(1.0), LIFParameters(), surrogate.atan()),
-        lambda: lif_multistep(torch.zeros(2, 2), LIFParameters(), surrogate.atan(), torch.zeros(3)),
-        lambda: lif_multistep(torch.zeros(2, 2), LIFParameters(), "atan"),
-        lambda: lif_multistep(torch.zeros(2, 2), (0.9, 1.0, "subtract", True), surrogate.atan()),
-        lambda: lif_multistep([[0.0]], LIFParameters(), surrogate.atan()),
-        lambda: lif_step(torch.zeros(2), torch.zeros(3), LIFParameters(), surrogate.atan()),
-    ],
-)
-def test_functional_bad_input_is_config_error(call):
-    with pytest.raises(ConfigError):
-        call()
 
 
 # ---------------------------------------------------------------------------------------------- module
@@ -330,7 +315,7 @@ def test_forward_hook_sees_spikes():
 
 def test_lif_repr_copy_dtype_and_state_dict():
     lif = LIF(
-        beta=0.75, threshold=1.25, learn_threshold=True, surrogate="atan", surrogate_kwargs={"alpha": 3}
+        beta=0.75, threshold=1.25, learn_threshold=True, surrogate=surrogate.ATan(alpha=3)
     )
     text = repr(lif)
     for part in (
@@ -345,19 +330,20 @@ def test_lif_repr_copy_dtype_and_state_dict():
     clone = pickle.loads(pickle.dumps(lif))
     x = torch.randn(5, 2, 3)
     assert torch.equal(clone(x), lif(x))
-    other = LIF(learn_threshold=True, surrogate_kwargs={"alpha": 3})
+    other = LIF(learn_threshold=True, surrogate=surrogate.ATan(alpha=3))
     other.load_state_dict(lif.state_dict())
     assert torch.equal(other(x), lif(x))
     double = copy.deepcopy(lif).to(torch.float64)
     assert double(x.double()).dtype == torch.float64
 
 
-def test_lif_accepts_callable_surrogate():
-    spike = surrogate.fast_sigmoid(5.0)
+def test_lif_surrogate_object_name_or_callable():
     x = torch.randn(4, 3, 2)
-    assert torch.equal(
-        LIF(surrogate=spike)(x), LIF(surrogate="fast_sigmoid", surrogate_kwargs={"slope": 5})(x)
-    )
+    assert LIF(surrogate="fast_sigmoid").spike_fn == surrogate.FastSigmoid(25.0)
+    assert LIF().spike_fn == surrogate.ATan(2.0)
+    spike = surrogate.FastSigmoid(5.0)
+    assert LIF(surrogate=spike).spike_fn is spike
+    assert torch.equal(LIF(surrogate=lambda u: spike(u))(x), LIF(surrogate=spike)(x))
 
 
 @pytest.mark.parametrize(
@@ -374,10 +360,9 @@ def test_lif_accepts_callable_surrogate():
         {"reset": "none"},
         {"surrogate": "relu"},
         {"surrogate": 3},
-        {"surrogate_kwargs": {"slope": 2.0}},
-        {"surrogate_kwargs": {"alpha": -1.0}},
-        {"surrogate_kwargs": [("alpha", 2.0)]},
-        {"surrogate": surrogate.atan(), "surrogate_kwargs": {"alpha": 1.0}},
+        {"threshold": float("inf")},
+        {"threshold": torch.tensor([1.0, 1.0])},
+        {"surrogate": None},
         {"learn_beta": "yes"},
         {"detach_reset": None},
     ],
@@ -402,7 +387,7 @@ def test_fused_backward_with_expanded_upstream_gradients(use, reset):
     th = torch.tensor(0.8, dtype=torch.float64, requires_grad=True)
     grads = []
     for fn in (lif_multistep, lif_multistep_reference):
-        spk, mem = fn(x, LIFParameters(b, th, reset, True), surrogate.atan())
+        spk, mem = fn(x, LIFParameters(b, th, reset, True), surrogate.ATan())
         loss = {"spk": spk.sum(), "mem": mem.sum(), "both": spk.sum() + mem.sum()}[use]
         grads.append(torch.autograd.grad(loss, [x, b, th], allow_unused=True))
     for a, r, wrt in zip(*grads, (x, b, th)):
@@ -414,7 +399,7 @@ def test_fused_backward_with_expanded_upstream_gradients(use, reset):
 
 def test_fused_path_refuses_double_backward():
     x = torch.randn(4, 3, requires_grad=True)
-    spk, _ = lif_multistep(x, LIFParameters(), surrogate.atan())
+    spk, _ = lif_multistep(x, LIFParameters(), surrogate.ATan())
     (g,) = torch.autograd.grad(spk.sum(), x, create_graph=True)
     with pytest.raises(RuntimeError):
         g.sum().backward()
