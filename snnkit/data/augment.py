@@ -2,7 +2,7 @@
 
 The G2GNet CIFAR runs (papers/g2gnet.md → "Encoding, data, training") use random crop 32 with
 padding 4 and a random horizontal flip. Here it runs on a whole batch at once with one gather, and is
-deterministic given a ``torch.Generator``.
+deterministic given a ``torch.Generator``; it plugs into the Trainer as ``transform=random_crop_flip``.
 """
 
 from __future__ import annotations
@@ -16,13 +16,18 @@ __all__ = ["random_crop_flip"]
 
 
 def random_crop_flip(
-    images: torch.Tensor, pad: int = 4, generator: torch.Generator | None = None, flip_p: float = 0.5
+    images: torch.Tensor, generator: torch.Generator | None = None, *, pad: int = 4, flip_p: float = 0.5
 ) -> torch.Tensor:
     """Randomly crop each image of ``images`` ``[B, C, H, W]`` from its zero-padded version and flip it.
 
     Each sample gets an independent offset ``(dy, dx)`` in ``[0, 2·pad]²`` into the ``pad``-padded image
     (so the output keeps the size ``H×W``) and is mirrored left-right with probability ``flip_p``.
     Returns a new tensor; the input is not modified.
+
+    The signature is that of a :class:`~snnkit.train.Trainer` ``transform`` (``transform(inputs,
+    generator)``): pass ``transform=random_crop_flip`` (or ``functools.partial(random_crop_flip, pad=2)``)
+    and every batch is augmented from ``trainer.batch_generator``, seeded from (seed, step) — so the
+    augmentation is part of an exact resume.
     """
     if images.ndim != 4:
         raise ConfigError("images.shape", tuple(images.shape), "a batch [B, C, H, W]")

@@ -201,6 +201,11 @@ def _describe(obj: Any) -> Any:
     return f"{type(obj).__module__}.{type(obj).__qualname__}" if " at 0x" in text else text
 
 
+def _batch_seed(seed: int, step: int, rank: int) -> int:
+    """Seed of ``trainer.batch_generator`` for the batch after ``step`` optimiser steps on ``rank``."""
+    return (seed * 6_364_136_223_846_793_005 + step * 1_442_695_040_888_963_407 + rank * 97 + 1) % (2**63 - 1)
+
+
 def _eval_seed(seed: int, rank: int) -> int:
     """Seed of the torch generators during evaluation: fixed per (trainer seed, rank), unlike any epoch's."""
     return (seed * 2_654_435_761 + rank * 40_503 + 0x5EED) % (2**63 - 1)
@@ -261,6 +266,7 @@ class Trainer:
         ckpt_every_steps: int | None = None,
         ckpt_every_s: float | None = DEFAULT_CKPT_EVERY_S,
         progress_file: str | Path | None = None,
+        transform: Callable[[Any, torch.Generator], Any] | None = None,
         run_hash: str | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
@@ -277,6 +283,10 @@ class Trainer:
         check_positive_number("ckpt_every_s", ckpt_every_s, allow_none=True)
         if not isinstance(amp, bool):
             raise ConfigError("amp", amp, "True or False")
+        if transform is not None and not callable(transform):
+            raise ConfigError(
+                "transform", transform, "None or a callable transform(inputs, generator) -> inputs"
+            )
         callbacks = list(callbacks)
         for i, cb in enumerate(callbacks):
             if not isinstance(cb, Callback):
@@ -300,6 +310,8 @@ class Trainer:
         self.ckpt_every_steps = ckpt_every_steps
         self.ckpt_every_s = ckpt_every_s
         self.progress_file = Path(progress_file) if progress_file is not None else None
+        self.transform = transform
+        self.batch_generator: torch.Generator | None = None
 
         self.dist, self.device = dist_utils.setup(resolve_device(device))
         self.model = model.to(self.device)
@@ -384,6 +396,7 @@ class Trainer:
             "drop_last": self.drop_last,
             "amp": self.amp,
             "grad_clip": self.grad_clip,
+            "transform": _describe(self.transform),
         }
 
     def _reset_partial(self) -> None:
@@ -571,6 +584,11 @@ class Trainer:
         inputs, targets = _split_batch(batch)
         inputs = move_to_device(inputs, self.device)
         targets = move_to_device(targets, self.device)
+        self.batch_generator = torch.Generator().manual_seed(
+            _batch_seed(self.seed, self.global_step, self.dist.rank)
+        )
+        if self.transform is not None:
+            inputs = self.transform(inputs, self.batch_generator)
         local_n = _batch_size_of(targets)
         with self._autocast():
             outputs = self._net(inputs)

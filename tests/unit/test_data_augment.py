@@ -63,3 +63,13 @@ def test_bad_arguments(kwargs):
         random_crop_flip(torch.rand(2, 3, 8, 8), **kwargs)
     with pytest.raises(ConfigError):
         random_crop_flip(torch.rand(3, 8, 8))
+
+
+def test_usable_as_a_trainer_transform():
+    # Trainer calls transform(inputs, generator): the generator is the second positional argument
+    images = torch.rand(6, 3, 8, 8)
+    got = random_crop_flip(images, torch.Generator().manual_seed(3))
+    assert torch.equal(got, random_crop_flip(images, generator=torch.Generator().manual_seed(3), pad=4))
+    assert torch.equal(got, _reference(images, 4, torch.Generator().manual_seed(3)))
+    with pytest.raises(TypeError):
+        random_crop_flip(images, torch.Generator(), 2)  # pad is keyword-only: no silent mix-up

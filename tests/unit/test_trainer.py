@@ -544,3 +544,88 @@ def test_evaluation_is_deterministic_and_does_not_perturb_training() -> None:
     h2 = _trainer(without_val, epochs=2).fit(data)
     assert [r["train_loss"] for r in h1] == [r["train_loss"] for r in h2]
     assert all(torch.equal(a, b) for a, b in zip(_weights(with_val).values(), _weights(without_val).values()))
+
+
+# ------------------------------------------------------------------------- schedule and augmentation
+def _images(n: int = 48) -> TensorDataset:
+    gen = torch.Generator().manual_seed(4)
+    x = torch.rand(n, 1, 6, 6, generator=gen)
+    return TensorDataset(x, (x[:, 0, :, :3].mean((1, 2)) > x[:, 0, :, 3:].mean((1, 2))).long())
+
+
+def _image_model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(36, 12), nn.Tanh(), nn.Dropout(0.2), nn.Linear(12, 2))
+
+
+class Schedule(Callback):
+    def __init__(self) -> None:
+        self.seen: list[tuple] = []
+
+    def on_fit_start(self, trainer):
+        self.seen.append(("fit", trainer.steps_per_epoch, trainer.total_steps))
+
+    def extra_loss(self, trainer, outputs, targets):
+        gen = trainer.batch_generator
+        self.seen.append(
+            (trainer.epoch, trainer.global_step, gen.initial_seed(), torch.rand(1, generator=gen).item())
+        )
+
+
+def test_callbacks_know_the_schedule_and_get_a_seeded_batch_generator() -> None:
+    a, b = Schedule(), Schedule()
+    _trainer(epochs=2, batch_size=50, callbacks=[a]).fit(_data())  # 3 steps per epoch
+    _trainer(epochs=2, batch_size=50, callbacks=[b]).fit(_data())
+    assert a.seen[0] == ("fit", 3, 6)
+    assert [(e, s) for e, s, *_ in a.seen[1:]] == [(0, 0), (0, 1), (0, 2), (1, 3), (1, 4), (1, 5)]
+    assert a.seen == b.seen  # seeded from (seed, global_step): the same in every run
+    assert len({seed for *_, seed, _ in a.seen[1:]}) == 6  # and a different stream for every batch
+    c = Schedule()
+    _trainer(epochs=2, batch_size=50, callbacks=[c], seed=1).fit(_data())
+    assert c.seen[1][2] != a.seen[1][2]
+
+
+def test_transform_applies_to_training_batches_only() -> None:
+    from snnkit.data import random_crop_flip
+
+    seen: list[torch.Tensor] = []
+
+    def spy(inputs, generator):
+        seen.append(inputs.clone())
+        return random_crop_flip(inputs, generator, pad=1)
+
+    model = _image_model()
+    trainer = _trainer(model, epochs=1, batch_size=16, transform=spy)
+    trainer.fit(_images())
+    assert len(seen) == 3 and seen[0].shape == (16, 1, 6, 6)
+    plain = _image_model()
+    _trainer(plain, epochs=1, batch_size=16).fit(_images())
+    assert not torch.equal(model[1].weight, plain[1].weight)  # the augmentation changed training
+    out, _ = trainer.predict(_images())
+    model.eval()
+    assert torch.equal(out, model(_images().tensors[0]))  # evaluation sees the images as they are
+    assert len(seen) == 3
+    with pytest.raises(ConfigError, match="transform"):
+        _trainer(transform="crop")
+    assert _trainer(transform=spy).run_hash != _trainer().run_hash
+
+
+@pytest.mark.parametrize("crash_step", [5, 7])
+def test_resume_with_augmentation_is_bit_identical(tmp_path: Path, crash_step: int) -> None:
+    from snnkit.data import random_crop_flip
+
+    kw = dict(epochs=3, batch_size=16, transform=functools.partial(random_crop_flip, pad=1))
+    ref_model = _image_model()
+    ref = _trainer(ref_model, **kw).fit(_images())
+    with pytest.raises(Crash):
+        _trainer(
+            _image_model(), ckpt_dir=tmp_path, ckpt_every_steps=2, callbacks=[CrashAt(crash_step)], **kw
+        ).fit(_images())
+    resumed_model = _image_model()
+    resumed = _trainer(
+        resumed_model, ckpt_dir=tmp_path, ckpt_every_steps=2, callbacks=[CrashAt(None)], **kw
+    ).fit(_images())
+    assert _same_history(ref, resumed)
+    assert all(
+        torch.equal(a, b) for a, b in zip(_weights(ref_model).values(), _weights(resumed_model).values())
+    )
