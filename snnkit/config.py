@@ -472,4 +472,3 @@ def load_yaml(text: str) -> Any:
     """``yaml.safe_load`` that reads ``1e-3`` as a float (PyYAML alone reads it as a string) and raises
     ``yaml.YAMLError`` on a key given twice in a mapping."""
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-

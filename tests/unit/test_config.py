@@ -182,6 +182,17 @@ def test_notebook_params_need_no_profile_file_when_every_key_is_set(tmp_path):
     assert config.notebook_params(NB, {**full, "profile": "missing"}, params_dir=tmp_path) == full
 
 
+def test_notebook_in_jupyter_finds_the_repositorys_profile(monkeypatch):
+    """JupyterLab runs a notebook in notebooks/: its profile is read from ../params/<notebook>/."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(root / "notebooks")
+    (smoke,) = config.read_params_file(root / "params" / NB / "smoke.yaml").values()
+    out = config.notebook_params(NB, {"profile": "smoke", "seed": 3})
+    assert out == validate(NB, {**smoke, "seed": 3}) and out["dataset"] == "fashionmnist-embedded"
+
+
 def test_the_repositorys_profiles_are_valid():
     profiles = config.profiles(NB)
     assert {"smoke", "paper"} <= set(profiles)
