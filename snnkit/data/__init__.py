@@ -19,8 +19,6 @@ from snnkit.data.images import (  # importing it registers the image datasets
     load_fashion_mnist,
     load_mnist,
     read_idx,
-    split_train_val,
-    stratified_subset,
     write_idx,
 )
 from snnkit.data.registry import (
@@ -35,6 +33,13 @@ from snnkit.data.registry import (
     register_dataset,
 )
 from snnkit.data.root import ENV_VAR, Remote, Source, download_url, find_files
+from snnkit.data.sampling import (
+    TargetSubset,
+    labels_of,
+    split_train_val,
+    stratified_partition,
+    stratified_subset,
+)
 from snnkit.data.sequences import (
     EventSequenceDataset,
     SequenceDataset,
@@ -59,6 +64,7 @@ __all__ = [
     "Remote",
     "SequenceDataset",
     "Source",
+    "TargetSubset",
     "array_sha256",
     "bin_events",
     "current",
@@ -67,6 +73,7 @@ __all__ = [
     "download_url",
     "encode",
     "find_files",
+    "labels_of",
     "last_step",
     "load_cifar10",
     "load_cifar100",
@@ -83,6 +90,7 @@ __all__ = [
     "read_idx",
     "register_dataset",
     "split_train_val",
+    "stratified_partition",
     "stratified_subset",
     "time_mask",
     "write_idx",

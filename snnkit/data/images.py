@@ -37,6 +37,7 @@ import torch
 from snnkit.data import root as _root
 from snnkit.data.registry import DatasetSpec, LabelledDataset, load_dataset, register_dataset
 from snnkit.data.root import Remote, Source, mirrors
+from snnkit.data.sampling import stratified_partition
 from snnkit.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,6 @@ __all__ = [
     "load_cifar10",
     "load_cifar100",
     "load_embedded",
-    "split_train_val",
-    "stratified_subset",
 ]
 
 FASHION_MNIST_CLASSES = [
@@ -381,8 +380,8 @@ def _load_digits(
     bunch = _sk_load_digits()
     images = np.asarray(bunch.images, dtype=np.float32)
     labels = np.asarray(bunch.target, dtype=np.int64)
-    train_idx, test_idx = _stratified_indices(labels, test_fraction, seed)
-    idx = train_idx if split == "train" else test_idx
+    m = min(max(round(test_fraction * len(labels)), 1), len(labels) - 1)
+    idx = np.flatnonzero(stratified_partition(labels, (len(labels) - m, m), seed) == (split == "test"))
     digest = hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()
     return ImageDataset(
         torch.from_numpy(images[idx, None] / 16.0),
@@ -393,69 +392,6 @@ def _load_digits(
         f"{test_fraction}, seed={seed})",
         origin={"dir": None, "files": {"sklearn.datasets.load_digits": digest}},
     )
-
-
-def _stratified_indices(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per class, a seeded permutation; the first round(fraction·n_c) go to the second part."""
-    rng = np.random.default_rng(seed)
-    first, second = [], []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        idx = idx[rng.permutation(len(idx))]
-        k = int(round(fraction * len(idx)))
-        if len(idx) > 1:
-            k = min(max(k, 1), len(idx) - 1)
-        second.append(idx[:k])
-        first.append(idx[k:])
-    return np.sort(np.concatenate(first)), np.sort(np.concatenate(second))
-
-
-def split_train_val(
-    dataset: ImageDataset, val_fraction: float, seed: int, *, stratified: bool = True
-) -> tuple[ImageDataset, ImageDataset]:
-    """Split ``dataset`` into (train, val), deterministically from ``seed``.
-
-    Stratified (each class split in the same proportion) by default, else a seeded random split.
-    """
-    if not isinstance(val_fraction, int | float) or not 0.0 < float(val_fraction) < 1.0:
-        raise ConfigError("val_fraction", val_fraction, "a fraction in (0, 1)")
-    n = len(dataset)
-    if n < 2:
-        raise DataError(f"{dataset.name}: cannot split {n} samples into train and validation")
-    labels = dataset.targets.numpy()
-    if stratified:
-        train_idx, val_idx = _stratified_indices(labels, float(val_fraction), seed)
-    else:
-        perm = np.random.default_rng(seed).permutation(n)
-        k = min(max(int(round(val_fraction * n)), 1), n - 1)
-        val_idx, train_idx = np.sort(perm[:k]), np.sort(perm[k:])
-    note = f"split_train_val(val_fraction={val_fraction}, seed={seed})"
-    return (
-        dataset.subset(torch.from_numpy(train_idx), note=f"train part of {note}"),
-        dataset.subset(torch.from_numpy(val_idx), note=f"val part of {note}"),
-    )
-
-
-def stratified_subset(dataset: ImageDataset, n: int, seed: int) -> ImageDataset:
-    """At most ``n`` samples of ``dataset``, drawn per class in proportion to the class sizes (seeded).
-
-    ``n >= len(dataset)`` returns the dataset unchanged. Used by the ``train_subset`` / ``test_subset``
-    parameters to make smaller, still class-balanced runs.
-    """
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ConfigError("subset size", n, "a positive integer")
-    if n >= len(dataset):
-        return dataset
-    labels = dataset.targets.numpy()
-    rng = np.random.default_rng(seed)
-    per_class = [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
-    # Largest-remainder apportionment of n over the classes: exact total, proportional shares.
-    shares = np.array([len(idx) for idx in per_class], dtype=float) * n / len(dataset)
-    counts = np.floor(shares).astype(int)
-    for c in np.argsort(-(shares - counts), kind="stable")[: n - counts.sum()]:
-        counts[c] += 1
-    chosen = np.sort(np.concatenate([idx[:k] for idx, k in zip(per_class, counts)]))
-    return dataset.subset(torch.from_numpy(chosen), note=f"stratified_subset(n={n}, seed={seed})")
 
 
 # -------------------------------------------------------------------------------------------- CIFAR

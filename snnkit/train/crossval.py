@@ -19,20 +19,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
-from snnkit.errors import ConfigError
+from snnkit.data.sampling import labels_of, stratified_partition, take
+from snnkit.errors import ConfigError, check_positive_int
 
 log = logging.getLogger(__name__)
 
 __all__ = ["kfold_indices", "cross_validate", "CVResult"]
-
-
-def _labels(targets: Any) -> np.ndarray:
-    if isinstance(targets, torch.Tensor):
-        targets = targets.detach().cpu().numpy()
-    labels = np.asarray(targets)
-    if labels.ndim != 1:
-        raise ConfigError("targets", f"an array of shape {labels.shape}", "a 1-D sequence of class labels")
-    return labels
 
 
 def kfold_indices(
@@ -40,26 +32,18 @@ def kfold_indices(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """``k`` (train_indices, val_indices) pairs whose validation parts partition ``range(len(targets))``.
 
-    Stratified (default): each class's samples are shuffled with ``seed`` and dealt round-robin over
-    the folds, starting where the previous class stopped, so fold sizes differ by at most one and
-    every fold has its class's share to within one sample. Otherwise a seeded permutation is cut into
-    ``k`` near-equal parts. Indices in each part are sorted.
+    Stratified (default): :func:`snnkit.data.stratified_partition` with ``k`` equal weights, i.e. each
+    class's samples shuffled with ``seed`` and dealt round-robin over the folds, starting where the
+    previous class stopped, so fold sizes differ by at most one and every fold has its class's share to
+    within one sample. Otherwise the same dealing of one seeded permutation of all samples. Indices in
+    each part are sorted.
     """
-    labels = _labels(targets)
+    labels = labels_of(targets)
     n = len(labels)
-    if not isinstance(k, int) or isinstance(k, bool) or k < 2 or k > n:
+    check_positive_int("k", k)
+    if not 2 <= k <= n:
         raise ConfigError("k", k, f"an integer in [2, {n}] (at most the number of samples)")
-    rng = np.random.default_rng(seed)
-    fold_of = np.empty(n, dtype=np.int64)
-    if stratified:
-        start = 0
-        for c in np.unique(labels):
-            idx = np.flatnonzero(labels == c)
-            idx = idx[rng.permutation(len(idx))]
-            fold_of[idx] = (start + np.arange(len(idx))) % k
-            start = (start + len(idx)) % k
-    else:
-        fold_of[rng.permutation(n)] = np.arange(n) % k
+    fold_of = stratified_partition(labels if stratified else np.zeros(n, np.int64), (1,) * k, seed)
     everything = np.arange(n)
     return [(everything[fold_of != f], everything[fold_of == f]) for f in range(k)]
 
@@ -110,18 +94,19 @@ def cross_validate(
     ``fit_fold`` must build a fresh model and trainer (e.g. with its own ``ckpt_dir`` per fold, so
     that an interrupted cross-validation resumes fold by fold) and return a dict of numbers such as
     ``{"val_accuracy": ...}``. ``targets`` defaults to ``dataset.targets``. Parts are
-    ``dataset.subset(indices)`` when the dataset offers it (keeps its name and provenance), else
-    ``torch.utils.data.Subset``.
+    ``dataset.subset(indices)`` when the dataset offers it (keeps its name and provenance), else a
+    :class:`snnkit.data.TargetSubset` (a ``torch.utils.data.Subset`` when ``targets`` is given apart).
     """
-    if targets is None:
+    own_targets = targets is None
+    if own_targets:
         if not hasattr(dataset, "targets"):
             raise ConfigError("targets", None, "class labels: pass targets= for a dataset without .targets")
         targets = dataset.targets  # type: ignore[attr-defined]
     result = CVResult()
     for fold, (train_idx, val_idx) in enumerate(kfold_indices(targets, k, seed, stratified=stratified)):
-        if hasattr(dataset, "subset"):
-            train_part = dataset.subset(torch.from_numpy(train_idx), note=f"fold {fold + 1}/{k} train")
-            val_part = dataset.subset(torch.from_numpy(val_idx), note=f"fold {fold + 1}/{k} val")
+        if own_targets or hasattr(dataset, "subset"):
+            train_part = take(dataset, train_idx, note=f"fold {fold + 1}/{k} train")
+            val_part = take(dataset, val_idx, note=f"fold {fold + 1}/{k} val")
         else:
             train_part, val_part = Subset(dataset, train_idx.tolist()), Subset(dataset, val_idx.tolist())
         log.info("fold %d/%d: %d train, %d val", fold + 1, k, len(train_idx), len(val_idx))
