@@ -14,17 +14,11 @@ from typing import Any
 
 import torch
 
-from snnkit.errors import ConfigError
+from snnkit.errors import ConfigError, check_positive_int
 
 __all__ = ["ENCODINGS", "current", "rate", "encode"]
 
 ENCODINGS = ("current", "rate")
-
-
-def _check_steps(T: Any) -> int:
-    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
-        raise ConfigError("T", T, "a positive integer number of time steps")
-    return T
 
 
 def current(x: torch.Tensor, T: int, scale: float = 1.0, bias: float = 0.0) -> torch.Tensor:
@@ -32,7 +26,7 @@ def current(x: torch.Tensor, T: int, scale: float = 1.0, bias: float = 0.0) -> t
 
     Returns a ``[T, *x.shape]`` view made with ``expand`` (no copy of the T steps): do not write into it.
     """
-    _check_steps(T)
+    check_positive_int("T", T)
     if not torch.is_floating_point(x):
         raise ConfigError("x.dtype", x.dtype, "a floating-point tensor (scale images to [0, 1] first)")
     drive = x * scale + bias if (scale != 1.0 or bias != 0.0) else x
@@ -45,7 +39,7 @@ def rate(x: torch.Tensor, T: int, generator: torch.Generator | None = None) -> t
     ``x`` must be a floating-point tensor with values in [0, 1] (a probability per element); the result
     is float 0/1 of shape ``[T, *x.shape]`` and dtype ``x.dtype``. Deterministic given ``generator``.
     """
-    _check_steps(T)
+    check_positive_int("T", T)
     if not torch.is_floating_point(x):
         raise ConfigError("x.dtype", x.dtype, "a floating-point tensor of probabilities in [0, 1]")
     if x.numel():
