@@ -45,11 +45,12 @@ def test_embedded_load(name, split, n, per_class):
     assert ds.images.shape == (n, 1, 28, 28) and ds.images.dtype == torch.float32
     assert ds.targets.dtype == torch.int64
     assert ds.targets.bincount(minlength=10).tolist() == [per_class] * 10
-    assert 0.0 <= float(ds.images.min()) and float(ds.images.max()) <= 1.0
-    assert float(ds.images.mean()) > 0.05  # real images, not blanks
-    assert ds.name == name and "embedded" in ds.name and not ds.stand_in
-    assert ds.source
     fname = "mnist.npz" if name.startswith("mnist") else "fashionmnist.npz"
+    with np.load(EMBEDDED_DIR / fname) as npz:  # exactly the stored uint8 pixels, scaled to [0, 1]
+        assert torch.equal(ds.images[:, 0], torch.from_numpy(npz[f"{split}_images"]).float() / 255)
+        assert ds.targets.tolist() == npz[f"{split}_labels"].tolist()
+    assert ds.name == name and "embedded" in ds.name and not ds.stand_in
+    assert "embedded subset" in ds.source and f"{split} {n} images" in ds.source
     manifest = json.loads((EMBEDDED_DIR / "manifest.json").read_text())
     assert ds.origin == {"dir": str(EMBEDDED_DIR), "files": {fname: manifest["files"][fname]["sha256"]}}
 

@@ -206,7 +206,7 @@ def test_real_fashion_mnist(monkeypatch):
     test = load_dataset("fashionmnist", "test", download=False)  # verifies the official checksums
     assert test.images.shape == (10000, 1, 28, 28)
     assert test.targets.bincount().tolist() == [1000] * 10
-    assert 0.0 <= float(test.images.min()) and float(test.images.max()) == 1.0
+    assert float(test.images.min()) == 0.0 and float(test.images.max()) == 1.0
     assert str(FMNIST_SYSTEM) in test.source and not test.stand_in
     train = load_fashion_mnist("train", download=False)
     assert len(train) == 60000 and train.targets.bincount().tolist() == [6000] * 10
