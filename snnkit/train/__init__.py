@@ -6,6 +6,7 @@ imported from ``snnkit.train.metrics``.
 
 from __future__ import annotations
 
+from snnkit.train.activity import Activity, ActivityRecorder
 from snnkit.train.checkpoint import (
     get_rng_state,
     is_done,
@@ -26,6 +27,8 @@ __all__ = [
     "Callback",
     "History",
     "RunState",
+    "Activity",
+    "ActivityRecorder",
     "read_progress",
     "LAST_CHECKPOINT",
     "PREV_CHECKPOINT",

@@ -39,6 +39,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from snnkit.errors import CheckpointError, ConfigError, check_positive_int
 from snnkit.train import distributed as dist_utils
+from snnkit.train.activity import Activity, ActivityRecorder
 from snnkit.train.checkpoint import save_checkpoint
 from snnkit.train.state import LAST_CHECKPOINT, PREV_CHECKPOINT, RunState
 from snnkit.utils import check_positive_number, params_hash, resolve_device, seed_everything
@@ -72,6 +73,11 @@ class Callback:
 
     def on_fit_start(self, trainer: Trainer) -> None:
         """Called once at the start of :meth:`Trainer.fit`."""
+
+    def watch(self, model: nn.Module) -> Iterable[str | nn.Module]:
+        """Modules (or their names in ``model.named_modules()``) whose training activity this callback
+        reads from ``trainer.activity[name]`` (see :mod:`snnkit.train.activity`). Called at fit start."""
+        return ()
 
     def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:
         """Called before the first batch of ``epoch`` (0-based)."""
@@ -312,6 +318,8 @@ class Trainer:
         self.progress_file = Path(progress_file) if progress_file is not None else None
         self.transform = transform
         self.batch_generator: torch.Generator | None = None
+        self.activity: dict[str, Activity] = {}
+        self._recorder: ActivityRecorder | None = None
 
         self.dist, self.device = dist_utils.setup(resolve_device(device))
         self.model = model.to(self.device)
@@ -518,6 +526,8 @@ class Trainer:
                 return self.history
 
         self._open_writer(purge_step=len(self.history) + 1 if state is not None else None)
+        watched = [item for cb in self.callbacks for item in cb.watch(self.model)]
+        self._recorder = ActivityRecorder(self.model, watched) if watched else None
         try:
             self.model.train()
             for epoch in range(self.epoch, self.epochs):
@@ -537,6 +547,10 @@ class Trainer:
                 cb.on_fit_end(self)
         finally:
             self._close_writer()
+            if self._recorder is not None:
+                self._recorder.close()
+                self._recorder = None
+            self.activity = {}
         return self.history
 
     def _report_progress(self, phase: str, force: bool = False) -> None:
@@ -591,7 +605,15 @@ class Trainer:
             inputs = self.transform(inputs, self.batch_generator)
         local_n = _batch_size_of(targets)
         with self._autocast():
-            outputs = self._net(inputs)
+            rec = self._recorder
+            if rec is not None:
+                rec.recording = True
+            try:
+                outputs = self._net(inputs)
+            finally:
+                if rec is not None:
+                    rec.recording = False
+                    self.activity = rec.activity
             loss = self._check_loss(self.loss_fn(outputs, targets), "train")
             extras = [e for cb in self.callbacks if (e := cb.extra_loss(self, outputs, targets)) is not None]
         extra = None
@@ -632,6 +654,9 @@ class Trainer:
         self._count += local_n
         for cb in self.callbacks:
             cb.on_step_end(self)
+        if self._recorder is not None:
+            self._recorder.clear()
+            self.activity = {}
 
     def _end_epoch(self, epoch: int, val_set: Dataset | None) -> None:
         loss_sum, extra_sum, correct, count = dist_utils.all_reduce_sums(
