@@ -3,8 +3,9 @@
 
 - ``fashionmnist.npz``: class-balanced subset of Fashion-MNIST: 400 images per class from the official
   *train* set (4000 "train") and 100 per class from the official *test* set (1000 "test").
-- ``mnist.npz``: only the official MNIST *test* set (10k) is available offline, so both splits come from
-  it: 200 images per class (2000), of which 150 per class form "train" (1500) and the other 50 per class
+- ``mnist.npz``: both splits come from the official MNIST *test* set (10k; when the subset was made only
+  that set was at hand offline, and it is kept so that results made with it stay comparable): 200
+  images per class (2000), of which 150 per class form "train" (1500) and the other 50 per class
   "test" (500). The two splits are disjoint. Its numbers are not comparable with results on the
   official MNIST train/test split.
 
@@ -14,6 +15,8 @@ Each ``.npz`` holds ``{split}_images`` (uint8 [N, 28, 28]), ``{split}_labels`` (
 ``manifest.json`` records each file's SHA-256 (checked at load) and how it was made.
 
 Usage: python scripts/make_embedded.py [--seed 0] [--out snnkit/data/embedded] [--data-root DIR]
+(without --data-root the official files are found as the loaders find them, e.g. through $SNNKIT_DATA;
+rerun on the same sources, it writes byte-identical files).
 """
 
 from __future__ import annotations
