@@ -160,14 +160,20 @@ def test_callback_order_and_logs() -> None:
     assert [r["custom"] for r in history] == [0, 10]
 
 
-class MaskGrad(Callback):
-    """Gradient masking (as DST does): masked weights of the first layer never change."""
+class Mask(Callback):
+    """Pruning as DST does: masked weights of the first layer get no gradient and are held at zero after
+    every optimiser step (weight decay and momentum would otherwise move them)."""
 
-    def __init__(self, mask: torch.Tensor) -> None:
-        self.mask = mask
+    def __init__(self, mask: torch.Tensor, weights_too: bool = True) -> None:
+        self.mask, self.weights_too = mask, weights_too
 
     def on_after_backward(self, trainer):
         trainer.model[0].weight.grad.mul_(self.mask)
+
+    def on_step_end(self, trainer):
+        if self.weights_too:
+            with torch.no_grad():
+                trainer.model[0].weight.mul_(self.mask)
 
 
 class L2(Callback):
@@ -175,17 +181,30 @@ class L2(Callback):
         return 0.5 * trainer.model[0].weight.pow(2).sum()
 
 
-def test_gradient_masking_and_extra_loss() -> None:
-    model = _model()
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        functools.partial(torch.optim.SGD, lr=0.1, momentum=0.9, weight_decay=0.05),
+        functools.partial(torch.optim.Adam, lr=2e-2, weight_decay=0.05),
+    ],
+    ids=["sgd_wd", "adam_wd"],
+)
+def test_masking_holds_pruned_weights_at_zero_under_weight_decay(optimizer) -> None:
     mask = (torch.rand(16, 6, generator=torch.Generator().manual_seed(1)) < 0.5).float()
+    model = _model()
     before = model[0].weight.detach().clone()
-    _trainer(model, optimizer=functools.partial(torch.optim.SGD, lr=0.1), callbacks=[MaskGrad(mask)]).fit(
-        _data()
-    )
+    _trainer(model, optimizer=optimizer, callbacks=[Mask(mask)]).fit(_data())
     after = model[0].weight.detach()
-    assert torch.equal(after[mask == 0], before[mask == 0])
-    assert not torch.equal(after[mask == 1], before[mask == 1])
+    assert torch.equal(after[mask == 0], torch.zeros_like(after[mask == 0]))
+    assert (after[mask == 1] != before[mask == 1]).all()
+    # masking only the gradients is not enough with weight decay: the pruned weights move
+    grad_only = _model()
+    _trainer(grad_only, optimizer=optimizer, callbacks=[Mask(mask, weights_too=False)]).fit(_data())
+    moved = grad_only[0].weight.detach()[mask == 0]
+    assert (moved != before[mask == 0]).all() and (moved != 0).all()
 
+
+def test_extra_loss() -> None:
     plain, reg = _model(), _model()
     _trainer(plain).fit(_data())
     h = _trainer(reg, callbacks=[L2()]).fit(_data())
@@ -226,42 +245,6 @@ def test_amp_on_cpu_runs_in_bfloat16() -> None:
     assert torch.bfloat16 in dtypes
     assert all(math.isfinite(r["train_loss"]) for r in history)
     assert history[-1]["train_loss"] < history[0]["train_loss"]
-
-
-class PairData(Dataset):
-    """SHD-like samples: ((events [T, C], length), label), time-first inside the model."""
-
-    def __init__(self) -> None:
-        base = _data(40)
-        self.x, self.y = base.tensors
-
-    def __len__(self):
-        return 40
-
-    def __getitem__(self, i):
-        return (self.x[i].repeat(3, 1), torch.tensor(3)), self.y[i]
-
-
-class PairModel(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(6, 3)
-
-    def forward(self, inputs):
-        events, lengths = inputs  # events [B, T, C]
-        assert lengths.shape == (events.shape[0],)
-        return self.fc(events.sum(1) / lengths[:, None]), events  # extra output: accuracy uses the first
-
-
-def test_tuple_inputs_and_tuple_outputs() -> None:
-    def loss(outputs, targets):
-        return nn.functional.cross_entropy(outputs[0], targets)
-
-    trainer = _trainer(PairModel(), loss_fn=loss, epochs=2, batch_size=8)
-    history = trainer.fit(PairData(), PairData())
-    assert 0.0 <= history[-1]["val_accuracy"] <= 1.0
-    out, tgt = trainer.predict(PairData())
-    assert out.shape == (40, 3) and tgt.shape == (40,)
 
 
 def test_tensorboard_scalars(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import stat
@@ -13,7 +14,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from snnkit.errors import ConfigError
-from snnkit.utils import atomic_write, atomic_write_text, params_hash, resolve_device, seed_everything
+from snnkit.utils import (
+    atomic_write,
+    atomic_write_text,
+    check_positive_number,
+    params_hash,
+    resolve_device,
+    seed_everything,
+)
 
 
 def test_seed_everything_reproduces_all_generators():
@@ -35,7 +43,14 @@ def test_seed_everything_rejects_bad_seed(bad):
 def test_resolve_device():
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device(torch.device("cpu")) == torch.device("cpu")
-    assert resolve_device("auto").type in {"cpu", "cuda", "mps", "privateuseone"}
+    try:
+        import torch_directml  # type: ignore[import-not-found]  # noqa: F401
+
+        expected = "privateuseone"
+    except ImportError:
+        mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+        expected = "cuda" if torch.cuda.is_available() else "mps" if mps else "cpu"
+    assert resolve_device("auto").type == expected  # the documented order: DirectML, CUDA, MPS, CPU
     with pytest.raises(ConfigError, match="device"):
         resolve_device("tpu9")
     with pytest.raises(ConfigError, match="device"):
@@ -70,4 +85,17 @@ def test_params_hash_ignores_key_order(d):
 
 def test_params_hash_changes_with_values():
     assert params_hash({"a": 1}) != params_hash({"a": 2})
-    assert len(params_hash({})) == 16
+    # the first 16 hex digits of the SHA-256 of the canonical JSON (sorted keys, no spaces)
+    assert params_hash({"b": [1, 2], "a": "x"}) == hashlib.sha256(b'{"a":"x","b":[1,2]}').hexdigest()[:16]
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"), [(1, True), (0.5, True), (0, False), (-1.0, False), (float("inf"), False), (True, False)]
+)
+def test_check_positive_number(value, ok):
+    if ok:
+        assert check_positive_number("x", value) == float(value)
+    else:
+        with pytest.raises(ConfigError, match="'x'"):
+            check_positive_number("x", value)
+    assert check_positive_number("x", None, allow_none=True) is None
