@@ -206,10 +206,9 @@ def find_files(
         return _find_in_explicit_root(spec, wanted, Path(data_root).expanduser(), download, downloader, what)
 
     env_root = os.environ.get(ENV_VAR) or None
-    roots: list[tuple[Path, str]] = [(Path(env_root).expanduser(), f"${ENV_VAR}")] if env_root else []
-    for root, why in roots:
-        if (hit := search(root, why)) is not None:
-            return hit
+    env = Path(env_root).expanduser() if env_root else None
+    if env is not None and (hit := search(env, f"${ENV_VAR}")) is not None:
+        return hit
     for directory in system_locations(spec):
         searched.append((directory, "system location"))
         if (hit := _find_in(directory, wanted)) is not None:
@@ -219,11 +218,11 @@ def find_files(
     if (hit := search(cache, "download cache")) is not None:
         return hit
 
-    target = (roots[0][0] if roots else cache) / spec.subdirs[0]
+    target = (env or cache) / spec.subdirs[0]
     hit, failure = _try_download(spec, wanted, target, download, downloader)
     if hit is not None:
         return hit
-    raise DataError(_not_found_message(spec, wanted, searched, failure, env_root is not None, what))
+    raise DataError(_not_found_message(spec, wanted, searched, failure, env is not None, what))
 
 
 def _try_download(
