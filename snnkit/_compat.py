@@ -11,7 +11,7 @@ that error :func:`import_torchvision` defines the missing operator *schemas* (no
 ``torch.library`` and imports torchvision again. Calling an operator that needs the compiled
 extension (e.g. ``torchvision.ops.nms``) still fails, with torch's "no kernel" error.
 
-Import torchvision only through this function (see DESIGN.md, Install).
+Import torchvision only through this function (README.md, "Which torch you get").
 """
 
 from __future__ import annotations

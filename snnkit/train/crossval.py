@@ -1,6 +1,6 @@
 """k-fold cross-validation: shuffled, stratified folds and a driver that trains a fresh model per fold.
 
-The G2GNet authors' protocol (Konstantaropoulos et al., arXiv 2508.14140; ``../shared/papers/g2gnet.md``)
+The G2GNet authors' protocol (Konstantaropoulos et al., arXiv 2508.14140, and the authors' training script)
 is k = 5 folds of 5 epochs each with a fresh model per fold, reporting mean ± std of the final-epoch
 validation accuracy. Their script cut the folds contiguously from the *unshuffled* training set, so a
 fold's class mix depended on the file order; here every fold is drawn per class from a seeded
