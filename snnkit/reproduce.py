@@ -7,9 +7,13 @@ rebuilt.
 
 Options::
 
-    --profile smoke|paper   which parameter file to use (default: smoke)
+    --profile NAME          which parameter file to use: any params/<notebook>/<NAME>.yaml that
+                            exists (default: smoke); without --only, notebooks lacking it are
+                            left out; a profile no notebook has is a usage error listing those
+                            that exist
     --only NAME...          only these notebooks
-    --list                  list notebooks, their profiles and runs, and whether each run is done
+    --list                  list notebooks, their profiles and runs, each as done / interrupted at
+                            epoch e, step s / failed: <error> / not run
     --dry-run               validate and show what would run, run nothing
     --force                 re-run finished runs (and start them from scratch, not from a checkpoint)
     --jobs N                run N notebooks at a time, each in its own process and kernel (default 1)
@@ -39,9 +43,10 @@ notebook starts; an invalid run fails with the ConfigError message and the other
 such as ``1e-3`` are read as floats. An empty file (or one of only comments) and a key given twice in
 a mapping are usage errors.
 
-Before a run starts, its old ``.DONE``, ``metrics.json``, ``executed.ipynb``, ``provenance.json``,
-``figures/``, ``tables/`` and ``tb/`` are removed; ``checkpoints/`` is kept (and the run resumes from it) only when the previous
-attempt had the same run identity and there is no ``--force``. The identity (``.DONE``, checkpoint
+Before a run starts, its old ``.DONE``, ``metrics.json``, ``executed.ipynb``, ``kernel.log``,
+``provenance.json``, ``figures/``, ``tables/`` and ``tb/`` are removed; ``checkpoints/`` and
+``progress.json`` are kept (and the run resumes from them) only when the previous attempt had the
+same run identity and there is no ``--force``. The identity (``.DONE``, checkpoint
 retention, the hash in ``--dry-run``) is :func:`snnkit.config.result_hash`: the parameters that change
 results, so a killed run restarted with only ``device``, ``data_root``, ``progress`` or ``checkpoint``
 changed resumes its checkpoints; those values are recorded in ``provenance.json``. Each notebook kernel gets
@@ -50,8 +55,18 @@ changed resumes its checkpoints; those values are recorded in ``provenance.json`
 A run whose ``<run_dir>/.DONE`` holds the same parameter hash is skipped unless ``--force``. The
 marker is removed before a run starts and written only when the notebook finished and wrote its
 ``metrics.json``; a failing notebook leaves its partial ``executed.ipynb`` and no ``.DONE``. The
-command ends with a summary table (naming the failed cell and its error) and exits with 1 if any
-run failed, 2 on a usage error (unknown notebook, missing parameter file, bad --set).
+command ends with a summary table (one line per failure: the failed cell and its error, and the
+``executed.ipynb`` to read only when the notebook ran in this call) and exits with 1 if any run
+failed, 2 on a usage error (unknown notebook or profile, missing parameter file, bad --set, no
+``notebooks/`` in the current directory without ``--root``).
+
+While it runs. Every run executes in a worker process (``--jobs`` of them) with its own kernel; the
+kernels use the IPC transport (no "TCP without encryption" warning) and write their own stderr to
+``<run_dir>/kernel.log``. On a terminal, one progress line per running job shows what its trainer
+writes to ``<run_dir>/progress.json`` (epoch e/E, step s/S, steps/s, ETA, "resumed from epoch e,
+step s"). Ctrl-C stops the workers and their kernels, records the runs that were running as
+interrupted in their provenance, prints ONE line naming them and saying that re-running the same
+command resumes them, and exits with 130.
 
 Ad-hoc runs: ``snnkit-reproduce --only g2gnet_fashionmnist --profile paper --set model=dense
 --set epochs=5`` runs into ``reports/g2gnet_fashionmnist/custom/<name-or-hash>/``.
@@ -68,6 +83,7 @@ import multiprocessing
 import os
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -82,7 +98,8 @@ log = logging.getLogger("snnkit.reproduce")
 
 __all__ = [
     "main", "Job", "Result", "Roots", "plan", "load_params_file", "execute_job",
-    "available_notebooks", "kernel_env",
+    "available_notebooks", "available_profiles", "kernel_env", "run_state", "progress_text",
+    "ProgressMonitor",
 ]
 
 KERNEL_NAME = "python3"
@@ -139,11 +156,12 @@ class Result:
     notebook: str
     run: str
     profile: str
-    status: str  # ok | skipped | failed
+    status: str  # ok | skipped | failed | interrupted
     wall_s: float = 0.0
     metric: Any = None
     error: str | None = None
     run_dir: str = ""
+    executed: bool = False  # the notebook ran in this call (its executed.ipynb is this call's)
 
 
 # -- discovery and parameter files -----------------------------------------------------------------
@@ -152,6 +170,11 @@ def available_notebooks(notebooks_dir: Path) -> list[str]:
     if not notebooks_dir.is_dir():
         return []
     return sorted(p.stem for p in notebooks_dir.glob("*.ipynb") if not p.name.startswith("."))
+
+
+def available_profiles(params_dir: Path, notebooks: Sequence[str]) -> list[str]:
+    """The profiles (``params/<notebook>/<profile>.yaml`` stems) that exist for any of ``notebooks``."""
+    return sorted({p.stem for nb in notebooks for p in (params_dir / nb).glob("*.yaml")})
 
 
 def load_params_file(path: Path) -> dict[str, dict[str, Any]]:
@@ -246,9 +269,16 @@ def plan(args: argparse.Namespace, roots: Roots) -> list[Job]:
         return [_custom_job(names[0], args, roots)]
     if args.name:
         raise UsageError("--name only applies to ad-hoc runs made with --set")
+    existing = available_profiles(roots.params, names)
+    if args.profile not in existing:
+        raise UsageError(f"unknown profile {args.profile!r}; profiles of {', '.join(names) or 'no notebook'} "
+                         f"under {roots.params}: {', '.join(existing) or '(none)'}")
     jobs = []
     for notebook in names:
         path = roots.params / notebook / f"{args.profile}.yaml"
+        if not args.only and not path.is_file():
+            log.info("%s has no %s profile (%s): not run", notebook, args.profile, path)
+            continue
         for run, raw in load_params_file(path).items():
             _check_run_name(run, str(path))
             jobs.append(_make_job(notebook, args.profile, run, raw, roots))
@@ -326,14 +356,20 @@ def kernel_env(jobs: int = 1) -> Iterator[None]:
                 os.environ[key] = value
 
 
+def _one_line(text: str, limit: int = 400) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _failure_text(exc: BaseException) -> str:
+    """One line: the failing cell and its error (a ConfigError from the validation cell included)."""
     exec_count = getattr(exc, "exec_count", None)
     ename = getattr(exc, "ename", None)
     if ename is not None:
         cell = getattr(exc, "cell_index", None)
         where = f"cell [{exec_count}]" + (f" (cell index {cell})" if cell is not None else "")
-        return f"{where}: {ename}: {getattr(exc, 'evalue', '')}"
-    return f"{type(exc).__name__}: {exc}"
+        return _one_line(f"{where}: {ename}: {getattr(exc, 'evalue', '')}")
+    return _one_line(f"{type(exc).__name__}: {exc}")
 
 
 def _merge_provenance(job: Job, wall: float, status: str, error: str | None) -> None:
@@ -349,6 +385,7 @@ def _merge_provenance(job: Job, wall: float, status: str, error: str | None) -> 
 
         prov = collect_provenance(job.params or {}, notebook=job.notebook)
         prov.update(notebook=job.notebook, profile=job.profile, run=job.run)
+    progress = _read_json(job.run_dir / PROGRESS_NAME)
     prov["reproduce"] = {
         "status": status,
         "error": error,
@@ -357,25 +394,35 @@ def _merge_provenance(job: Job, wall: float, status: str, error: str | None) -> 
         "kernel": KERNEL_NAME,
         "notebook_path": str(job.notebook_path),
         "command": sys.argv,
+        "resumed_from": (progress or {}).get("resumed_from"),
         **job.extra_provenance,
     }
     prov["total_wall_time_s"] = round(wall, 3)
     atomic_write_text(path, json.dumps(prov, indent=2, default=str) + "\n")
 
 
-def _key_metric(run_dir: Path) -> Any:
+def _read_json(path: Path) -> dict[str, Any] | None:
     try:
-        metrics = json.loads((run_dir / "metrics.json").read_text())
+        value = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return value if isinstance(value, dict) else None
+
+
+def _key_metric(run_dir: Path) -> Any:
+    metrics = _read_json(run_dir / "metrics.json") or {}
     for key in ("test_accuracy", "val_accuracy"):
         if key in metrics:
             return metrics[key]
     return None
 
 
+#: the progress file the trainer writes while a notebook runs (contract: ``Run.progress_file``)
+PROGRESS_NAME = "progress.json"
+#: the kernel process's own stderr (see :func:`_kernel_manager`)
+KERNEL_LOG = "kernel.log"
 #: outputs of a previous attempt that are removed before every run starts (the notebook rewrites them)
-_STALE_FILES = (".DONE", "metrics.json", "executed.ipynb")
+_STALE_FILES = (".DONE", "metrics.json", "executed.ipynb", KERNEL_LOG)
 _STALE_DIRS = ("figures", "tables", "tb")
 
 
@@ -387,11 +434,11 @@ def _remove(path: Path) -> None:
 
 
 def _prepare_dir(job: Job, force: bool) -> None:
-    """Clear a previous attempt's outputs; keep ``checkpoints/`` only to resume the same parameters.
+    """Clear a previous attempt's outputs; keep ``checkpoints/`` only to resume the same run identity.
 
-    The previous parameter hash is read from ``provenance.json`` (which is then removed too; the
+    The previous identity hash is read from ``provenance.json`` (which is then removed too; the
     notebook or :func:`_merge_provenance` writes a fresh one); with ``force``, a different hash, or
-    no readable hash the checkpoints go too, so the run starts from scratch.
+    no readable hash the checkpoints go too (with the progress file), so the run starts from scratch.
     """
     run_dir = job.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -400,21 +447,63 @@ def _prepare_dir(job: Job, force: bool) -> None:
     stale = force
     prov = run_dir / "provenance.json"
     if not stale:
-        try:
-            stale = json.loads(prov.read_text()).get("params_hash") != job.params_hash
-        except (OSError, ValueError, AttributeError):
-            stale = True
+        stale = (_read_json(prov) or {}).get("params_hash") != job.params_hash
     # gone once its hash is read: a notebook failing before start_run() must not inherit its content
     prov.unlink(missing_ok=True)
-    if stale and (run_dir / "checkpoints").exists():
-        log.info("removing checkpoints of %s (%s)", run_dir, "--force" if force else "not the same parameters")
+    if stale:
+        if (run_dir / "checkpoints").exists():
+            log.info("removing checkpoints of %s (%s)", run_dir, "--force" if force else "not the same parameters")
         _remove(run_dir / "checkpoints")
+        _remove(run_dir / PROGRESS_NAME)
+
+
+def _kernel_manager(stderr: Any, ipc_dir: str) -> type:
+    """The kernel manager of a run: IPC transport (sockets in ``ipc_dir``, a fresh short temporary
+    folder: socket paths are limited to ~100 characters and two kernels must never share one), and the
+    kernel's own stderr into ``stderr`` (a file).
+
+    Over TCP every ipykernel start prints "Kernel is running over TCP without encryption ... susceptible
+    to eavesdropping". These kernels are private to the worker that starts them; with
+    ``transport=ipc`` they talk over Unix-domain socket files instead of ports, so there is nothing to
+    eavesdrop on and no warning. (Windows has no IPC transport: there the loopback-only TCP default
+    stays, and its warning goes to the log file.) The kernel process's stderr (ipykernel's own
+    messages, C-level library output; cell output goes to the notebook) is ``<run_dir>/kernel.log``, so
+    the terminal shows only reproduce's own lines.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum, default
+
+    class RunKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="tcp" if os.name == "nt" else "ipc", config=True)
+
+        @default("ip")
+        def _ip_default(self) -> str:
+            return os.path.join(ipc_dir, "kernel") if self.transport == "ipc" else "127.0.0.1"
+
+        async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
+            cmd, kw = await super()._async_pre_start_kernel(**kw)
+            kw.setdefault("stderr", stderr)
+            return cmd, kw
+
+    return RunKernelManager
+
+
+class _UnknownParameterFilter(logging.Filter):
+    """Drops papermill's "Passed unknown parameter" warning: every parameter was validated against the
+    notebook's schema before the run, and the notebook reads the ones it does not assign itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Passed unknown parameter")
+
+
+_UNKNOWN_PARAMETER = _UnknownParameterFilter()
 
 
 def execute_job(job: Job, force: bool = False, jobs: int = 1) -> Result:
     """Run one job with papermill (in this process); never raises for a failing notebook.
 
     ``jobs`` is how many runs execute at once (it shares the CPU threads out, see :func:`kernel_env`).
+    ``main`` calls it in worker processes that ignore Ctrl-C (the main process handles it).
     """
     result = Result(job.notebook, job.run, job.profile, "failed", run_dir=str(job.run_dir))
     if job.error is not None:
@@ -425,10 +514,12 @@ def execute_job(job: Job, force: bool = False, jobs: int = 1) -> Result:
     _prepare_dir(job, force)
     snnkit_run = {"run_dir": str(job.run_dir), "profile": job.profile, "run": job.run,
                   "reports_root": str(job.reports_root)}
+    logging.getLogger("papermill").addFilter(_UNKNOWN_PARAMETER)
     t0 = time.perf_counter()
     error = None
     try:
-        with kernel_env(jobs):
+        with (kernel_env(jobs), open(job.run_dir / KERNEL_LOG, "ab") as kernel_log,
+              tempfile.TemporaryDirectory(prefix="snnkit-") as ipc_dir):
             pm.execute_notebook(
                 str(job.notebook_path),
                 str(job.run_dir / "executed.ipynb"),
@@ -437,6 +528,7 @@ def execute_job(job: Job, force: bool = False, jobs: int = 1) -> Result:
                 cwd=str(job.notebook_path.parent),
                 progress_bar=False,
                 log_output=False,
+                kernel_manager_class=_kernel_manager(kernel_log, ipc_dir),
             )
         if not (job.run_dir / "metrics.json").is_file():
             error = "the notebook finished but wrote no metrics.json (call run.finish(...))"
@@ -448,46 +540,233 @@ def execute_job(job: Job, force: bool = False, jobs: int = 1) -> Result:
         _merge_provenance(job, wall, status, error)
     except Exception as exc:  # noqa: BLE001
         log.warning("could not update provenance of %s: %s", job.run_dir, exc)
-    if not error:
+    if status == "ok":
         from snnkit.train.checkpoint import mark_done
 
         mark_done(job.run_dir, str(job.params_hash))
-    result.status, result.wall_s, result.error = status, wall, error
+    result.status, result.wall_s, result.error, result.executed = status, wall, error, True
     result.metric = _key_metric(job.run_dir)
     return result
 
 
-def _run_all(jobs: list[Job], *, force: bool, n_jobs: int) -> list[Result]:
+# -- progress of running jobs -------------------------------------------------------------------------
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def progress_text(progress: dict[str, Any]) -> str:
+    """One line from a progress object (contract item 3), e.g.
+    ``epoch 3/20 · step 512/4700 · 2.31 steps/s · ETA 30:12 · resumed from epoch 2, step 470``."""
+    parts = []
+    if progress.get("phase") not in (None, "", "train"):
+        parts.append(str(progress["phase"]))
+    if progress.get("epochs") is not None:
+        parts.append(f"epoch {progress.get('epoch')}/{progress['epochs']}")
+    if progress.get("total_steps") is not None:
+        parts.append(f"step {progress.get('step')}/{progress['total_steps']}")
+    rate = progress.get("steps_per_s")
+    parts.append(f"{rate:.3g} steps/s" if isinstance(rate, (int, float)) and rate > 0 else "— steps/s")
+    eta = progress.get("eta_s")
+    parts.append(f"ETA {_duration(eta)}" if isinstance(eta, (int, float)) else "ETA —")
+    resumed = progress.get("resumed_from")
+    if isinstance(resumed, dict):
+        parts.append(f"resumed from epoch {resumed.get('epoch')}, step {resumed.get('step')}")
+    return " · ".join(parts)
+
+
+class ProgressMonitor:
+    """One tqdm line per running job, fed from its ``<run_dir>/progress.json`` (polled in a thread).
+
+    A job's line appears once its progress file is written in this call (an older file, e.g. kept with
+    the checkpoints of an interrupted run, is not shown) and goes when the job ends. ``disable`` as in
+    tqdm (None: only on a terminal).
+    """
+
+    def __init__(self, *, file: Any = None, interval: float = 0.5, disable: bool | None = None):
+        import threading
+
+        self.file = file if file is not None else sys.stderr
+        self.interval = interval
+        self.disable = disable
+        self._lock = threading.Lock()
+        self._jobs: dict[Path, tuple[Job, float]] = {}
+        self._bars: dict[Path, Any] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="snnkit-progress", daemon=True)
+
+    def __enter__(self) -> ProgressMonitor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        with self._lock:
+            for path in list(self._bars):
+                self._close(path)
+
+    def start(self, job: Job) -> None:
+        """Watch ``job`` from now on."""
+        with self._lock:
+            self._jobs[job.run_dir] = (job, time.time())
+
+    def end(self, job: Job) -> None:
+        """Stop watching ``job`` and remove its line."""
+        with self._lock:
+            self._jobs.pop(job.run_dir, None)
+            self._close(job.run_dir)
+
+    def running(self) -> list[Job]:
+        """The watched jobs whose notebook has started in this call (its executed.ipynb is new)."""
+        with self._lock:
+            items = list(self._jobs.values())
+        out = []
+        for job, since in items:
+            try:
+                if (job.run_dir / "executed.ipynb").stat().st_mtime >= since - 1.0:
+                    out.append(job)
+            except OSError:
+                continue
+        return out
+
+    def _close(self, path: Path) -> None:
+        bar = self._bars.pop(path, None)
+        if bar is not None:
+            bar.close()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.poll()
+
+    def poll(self) -> dict[Path, str]:
+        """Read every watched job's progress file once and update its line; returns the lines shown."""
+        from tqdm.auto import tqdm
+
+        shown = {}
+        with self._lock:
+            for path, (job, since) in list(self._jobs.items()):
+                file = path / PROGRESS_NAME
+                try:
+                    fresh = file.stat().st_mtime >= since - 1.0
+                except OSError:
+                    fresh = False
+                progress = _read_json(file) if fresh else None
+                if progress is None:
+                    continue
+                bar = self._bars.get(path)
+                if bar is None:
+                    bar = self._bars[path] = tqdm(
+                        total=progress.get("total_steps") or 0, desc=f"{job.notebook} {job.profile}/{job.run}",
+                        file=self.file, disable=self.disable, leave=False, dynamic_ncols=True,
+                        position=len(self._bars) + 1, bar_format="{desc}: {percentage:3.0f}%|{bar:20}| {postfix}")
+                text = progress_text(progress)
+                bar.total = progress.get("total_steps") or bar.total
+                bar.n = int(progress.get("step") or 0)
+                bar.set_postfix_str(text, refresh=False)
+                bar.refresh()
+                shown[path] = text
+        return shown
+
+
+# -- running ----------------------------------------------------------------------------------------
+class Interrupted(Exception):
+    """Ctrl-C during a call: ``runs`` are the jobs that were running."""
+
+    def __init__(self, runs: list[Job]):
+        super().__init__(", ".join(f"{j.notebook} {j.profile}/{j.run}" for j in runs))
+        self.runs = runs
+
+
+def _ignore_sigint() -> None:  # worker processes: Ctrl-C is the main process's to handle
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_all(jobs: list[Job], *, force: bool, n_jobs: int, monitor: ProgressMonitor | None = None) -> list[Result]:
+    """Run the jobs not done yet, ``n_jobs`` at a time, each in a worker process that ignores Ctrl-C.
+
+    Ctrl-C (KeyboardInterrupt here) ends the workers (their kernels exit with them), records the runs
+    that were running as interrupted and raises :class:`Interrupted` naming them. In-process papermill
+    cannot be stopped this way: nbclient's clean-up waits for the running cell to finish.
+    """
     from tqdm.auto import tqdm
 
+    monitor = monitor or ProgressMonitor(disable=True)
     results: dict[int, Result] = {}
     todo = []
     for i, job in enumerate(jobs):
         if job.error is None and not force and _is_done(job):
             results[i] = Result(job.notebook, job.run, job.profile, "skipped", metric=_key_metric(job.run_dir),
                                 run_dir=str(job.run_dir))
+        elif job.error is not None:  # invalid parameters: fails without running
+            results[i] = execute_job(job, force)
         else:
             todo.append(i)
+    if not todo:
+        return [results[i] for i in range(len(jobs))]
+    at_once = min(n_jobs, len(todo))
+    pool = cf.ProcessPoolExecutor(max_workers=at_once, mp_context=multiprocessing.get_context("spawn"),
+                                  initializer=_ignore_sigint)
     with tqdm(total=len(jobs), initial=len(results), desc="runs", unit="run", file=sys.stderr,
-              disable=None) as bar:
-        if n_jobs <= 1 or len(todo) <= 1:
+              disable=None, position=0) as bar, monitor:
+        try:
+            futures = {}
             for i in todo:
-                bar.set_postfix_str(f"{jobs[i].notebook}/{jobs[i].run}")
-                results[i] = execute_job(jobs[i], force, 1)
+                futures[pool.submit(execute_job, jobs[i], force, at_once)] = i
+                monitor.start(jobs[i])
+            for fut in cf.as_completed(futures):
+                i = futures[fut]
+                monitor.end(jobs[i])
+                try:
+                    results[i] = fut.result()
+                except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by the OS
+                    results[i] = Result(jobs[i].notebook, jobs[i].run, jobs[i].profile, "failed",
+                                        error=f"{type(exc).__name__}: {exc}", run_dir=str(jobs[i].run_dir))
                 bar.update(1)
-        else:
-            at_once = min(n_jobs, len(todo))
-            with cf.ProcessPoolExecutor(max_workers=at_once, mp_context=multiprocessing.get_context("spawn")) as pool:
-                futures = {pool.submit(execute_job, jobs[i], force, at_once): i for i in todo}
-                for fut in cf.as_completed(futures):
-                    i = futures[fut]
-                    try:
-                        results[i] = fut.result()
-                    except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by the OS
-                        results[i] = Result(jobs[i].notebook, jobs[i].run, jobs[i].profile, "failed",
-                                            error=f"{type(exc).__name__}: {exc}", run_dir=str(jobs[i].run_dir))
-                    bar.update(1)
+        except KeyboardInterrupt:
+            running = monitor.running()
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                proc.terminate()  # their kernels notice that their parent is gone and exit
+            pool.shutdown(wait=False, cancel_futures=True)
+            for job in running:
+                try:
+                    _merge_provenance(job, 0.0, "interrupted", "interrupted by the user (Ctrl-C)")
+                except Exception:  # noqa: BLE001, S110 - the one-line message matters more
+                    pass
+            raise Interrupted(running) from None
+    pool.shutdown(wait=True)
     return [results[i] for i in range(len(jobs))]
+
+
+# -- run states -------------------------------------------------------------------------------------
+def run_state(job: Job) -> str:
+    """What ``--list`` shows for a run: done / interrupted at epoch e, step s / failed: … / not run.
+
+    *done*: ``.DONE`` holds the run's identity hash. *interrupted*: a previous attempt with the same
+    identity left checkpoints or a progress file and no ``.DONE`` (re-running resumes it). *failed*:
+    the last attempt's provenance says so (with its error). Otherwise *not run*.
+    """
+    if job.error:
+        return f"invalid: {job.error}"
+    if _is_done(job):
+        return "done"
+    run_dir = job.run_dir
+    prov = _read_json(run_dir / "provenance.json") or {}
+    same = prov.get("params_hash") == job.params_hash
+    status = (prov.get("reproduce") or {}).get("status")
+    progress = _read_json(run_dir / PROGRESS_NAME) if same else None
+    has_ckpt = same and (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir())
+    where = f" at epoch {progress.get('epoch')}, step {progress.get('step')}" if progress else ""
+    if status == "failed" and same:
+        error = (prov.get("reproduce") or {}).get("error")
+        return f"failed: {error}" + (f" (checkpoints{where} kept: re-running resumes)" if has_ckpt else "")
+    if progress is not None or has_ckpt:
+        return f"interrupted{where}"
+    return "not run"
 
 
 # -- output -----------------------------------------------------------------------------------------
@@ -498,7 +777,7 @@ def _fmt_metric(value: Any) -> str:
 
 
 def summary_table(results: list[Result]) -> str:
-    """The plain-text summary: notebook, run, status, wall s, test accuracy; then each failure."""
+    """The plain-text summary: notebook, run, status, wall s, test accuracy; then each failure (one line)."""
     header = ("notebook", "run", "status", "wall s", "test_accuracy")
     rows = [(r.notebook, f"{r.profile}/{r.run}", r.status, f"{r.wall_s:.1f}", _fmt_metric(r.metric))
             for r in results]
@@ -512,7 +791,7 @@ def summary_table(results: list[Result]) -> str:
         lines.append(f"{len(failed)} run(s) failed:")
         for r in failed:
             lines.append(f"  {r.notebook} {r.profile}/{r.run}: {r.error}")
-            if r.run_dir:
+            if r.executed and r.run_dir:  # only an executed.ipynb written in this call is worth a look
                 lines.append(f"    see {Path(r.run_dir) / 'executed.ipynb'}")
     return "\n".join(lines)
 
@@ -521,7 +800,7 @@ def _list(roots: Roots, out) -> None:
     if not available_notebooks(roots.notebooks):
         print(f"no notebooks in {roots.notebooks}", file=out)
     for notebook in available_notebooks(roots.notebooks):
-        profiles = sorted(p.stem for p in (roots.params / notebook).glob("*.yaml"))
+        profiles = available_profiles(roots.params, [notebook])
         print(f"{notebook}  (profiles: {', '.join(profiles) or 'none'})", file=out)
         for profile in profiles:
             try:
@@ -530,9 +809,7 @@ def _list(roots: Roots, out) -> None:
                 print(f"  {profile}: {exc}", file=out)
                 continue
             for run, raw in runs.items():
-                job = _make_job(notebook, profile, run, raw, roots)
-                state = "invalid" if job.error else ("done" if _is_done(job) else "not run")
-                print(f"  {profile}/{run}: {state}", file=out)
+                print(f"  {profile}/{run}: {run_state(_make_job(notebook, profile, run, raw, roots))}", file=out)
 
 
 def _dry_run(jobs: list[Job], force: bool, out) -> int:
@@ -552,17 +829,17 @@ def _dry_run(jobs: list[Job], force: bool, out) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="snnkit-reproduce", description="Execute the notebooks into reports/.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", default="smoke", choices=("smoke", "paper"),
-                   help="parameter profile (default: smoke)")
+    p.add_argument("--profile", default="smoke",
+                   help="parameter profile: any params/<notebook>/<profile>.yaml (default: smoke)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="only these notebooks")
-    p.add_argument("--list", action="store_true", help="list notebooks, profiles and runs")
+    p.add_argument("--list", action="store_true", help="list notebooks, profiles and runs with their state")
     p.add_argument("--dry-run", action="store_true", help="show what would run; run nothing")
     p.add_argument("--force", action="store_true", help="re-run finished runs from scratch")
     p.add_argument("--jobs", type=int, default=1, metavar="N", help="parallel processes (default 1)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="ad-hoc run of one notebook (with --only) with this override; repeatable")
     p.add_argument("--name", help="directory name of the ad-hoc run (default: parameter hash)")
-    p.add_argument("--root", help="repository root with notebooks/, params/, reports/")
+    p.add_argument("--root", help="repository root with notebooks/, params/, reports/ (default: the cwd)")
     p.add_argument("--notebooks-dir", help="notebooks directory (default: ROOT/notebooks)")
     p.add_argument("--params-dir", help="parameter directory (default: ROOT/params)")
     p.add_argument("--reports-dir", help="reports directory (default: ROOT/reports)")
@@ -570,8 +847,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupted_line(exc: Interrupted) -> str:
+    if not exc.runs:
+        return "interrupted before a notebook started; re-run the same command to continue"
+    names = ", ".join(f"{j.notebook} {j.profile}/{j.run}" for j in exc.runs)
+    where = ""
+    if len(exc.runs) == 1:
+        progress = _read_json(exc.runs[0].run_dir / PROGRESS_NAME)
+        if progress:
+            where = f" at epoch {progress.get('epoch')}, step {progress.get('step')}"
+    return (f"interrupted: {names}{where}; re-run the same command to resume from the last checkpoint "
+            "(finished runs are skipped)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 1 a run failed, 2 usage error)."""
+    """Entry point; returns the exit code (0 ok, 1 a run failed, 2 usage error, 130 interrupted by Ctrl-C)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
@@ -580,13 +870,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         roots = Roots.from_args(args)
-    except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.list:
-        _list(roots, sys.stdout)
-        return 0
-    try:
+        if args.list:
+            _list(roots, sys.stdout)
+            return 0
         jobs = plan(args, roots)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -596,7 +882,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dry_run:
         return _dry_run(jobs, args.force, sys.stdout)
     t0 = time.perf_counter()
-    results = _run_all(jobs, force=args.force, n_jobs=args.jobs)
+    try:
+        results = _run_all(jobs, force=args.force, n_jobs=args.jobs, monitor=ProgressMonitor())
+    except (Interrupted, KeyboardInterrupt) as exc:
+        print(_interrupted_line(exc if isinstance(exc, Interrupted) else Interrupted([])), file=sys.stderr)
+        return 130
     try:
         from snnkit.report.index import build_index
 

@@ -281,6 +281,11 @@ class Run:
         return path
 
     @property
+    def progress_file(self) -> Path:
+        """``<run_dir>/progress.json``: pass it to ``Trainer(progress_file=...)``; ``snnkit.reproduce`` shows it."""
+        return self.path / "progress.json"
+
+    @property
     def seed(self) -> Any:
         return self.params.get("seed")
 

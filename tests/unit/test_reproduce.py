@@ -21,6 +21,7 @@ from snnkit import config
 from snnkit.report.run import start_run
 from snnkit.reproduce import (
     Job,
+    ProgressMonitor,
     Roots,
     UsageError,
     _make_job,
@@ -28,6 +29,7 @@ from snnkit.reproduce import (
     kernel_env,
     load_params_file,
     main,
+    progress_text,
 )
 from snnkit.train import checkpoint
 
@@ -147,7 +149,7 @@ def test_usage_errors(root, capsys):
     code, _, err = _run(capsys, "--root", str(root), "--only", "nope")
     assert code == 2 and "unknown notebook" in err and "fixture_ok" in err and "fixture_fail" in err
     code, _, err = _run(capsys, "--root", str(root), "--only", "fixture_fail", "--profile", "paper")
-    assert code == 2 and "no parameter file" in err and "paper.yaml" in err
+    assert code == 2 and "unknown profile 'paper'" in err and err.rstrip().endswith(": smoke")
     code, _, err = _run(capsys, "--root", str(root), "--set", "scale=0.3")
     assert code == 2 and "--only" in err
     code, _, err = _run(capsys, "--root", str(root), "--only", "fixture_ok", "--set", "scale=2.0")
@@ -326,3 +328,145 @@ def test_done_marker_is_the_checkpoint_modules(root, first_call, capsys, monkeyp
         assert code == 0 and "would run" in out
     finally:
         (run_dir / ".finished").unlink()
+
+
+# -- reproduce as a user meets it ---------------------------------------------------------------------
+def _copy_root(root, tmp_path, params: dict[str, str] | None = None):
+    """A fresh repository root with the fixture notebooks and params (plus ``params`` files: path -> text)."""
+    new = tmp_path / "repo"
+    shutil.copytree(root / "notebooks", new / "notebooks")
+    shutil.copytree(root / "params", new / "params")
+    for rel, text in (params or {}).items():
+        (new / "params" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (new / "params" / rel).write_text(text)
+    return new
+
+
+_RUNNER = """
+import sys
+sys.path.insert(0, {notebooks!r})
+import fixture_schema  # noqa: F401  (the schemas, in the main process and in each worker)
+from snnkit.reproduce import main
+if __name__ == "__main__":
+    sys.exit(main(["--root", {root!r}, *sys.argv[1:]]))
+"""
+
+
+def test_ctrl_c_ends_with_one_line_and_no_tcp_warning(root, tmp_path, capsys):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) during a run: exit 130, ONE line naming
+    the run and saying that re-running resumes; no kernel traceback; kernels start without the
+    "TCP without encryption" warning (IPC transport); --list then shows the run as interrupted."""
+    import signal
+    import subprocess
+    import time
+
+    repo = _copy_root(root, tmp_path, {"fixture_ok/slow.yaml": "n: 100\n"})  # n=100: a slow run
+    runner = tmp_path / "run_reproduce.py"
+    runner.write_text(_RUNNER.format(notebooks=str(repo / "notebooks"), root=str(repo)))
+    proc = subprocess.Popen([sys.executable, str(runner), "--only", "fixture_ok", "--profile", "slow"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    run_dir = repo / "reports" / "fixture_ok" / "slow" / "default"
+    deadline = time.monotonic() + 120
+    while not (run_dir / "progress.json").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    lines = [line for line in (out + err).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("interrupted: fixture_ok slow/default at epoch ")
+    assert "re-run the same command to resume" in lines[0]
+    assert "eavesdropping" not in err and "Traceback" not in err
+    assert "eavesdropping" not in (run_dir / "kernel.log").read_text()  # not merely moved to the log
+    prov = json.loads((run_dir / "provenance.json").read_text())
+    assert prov["reproduce"]["status"] == "interrupted" and not (run_dir / ".DONE").exists()
+    code, out, _ = _run(capsys, "--root", str(repo), "--list")
+    assert code == 0 and "slow/default: interrupted at epoch " in out and "smoke/default: not run" in out
+
+
+def test_progress_line_and_monitor(tmp_path):
+    progress = {"phase": "train", "epoch": 3, "epochs": 20, "step": 512, "total_steps": 4700,
+                "steps_per_s": 2.314, "eta_s": 1812.4, "resumed_from": {"epoch": 2, "step": 470},
+                "updated": "2026-01-01T00:00:00+00:00"}
+    assert progress_text(progress) == ("epoch 3/20 · step 512/4700 · 2.31 steps/s · ETA 30:12 · "
+                                       "resumed from epoch 2, step 470")
+    fresh = {**progress, "steps_per_s": None, "eta_s": None, "resumed_from": None, "phase": "layer l2"}
+    assert progress_text(fresh) == "layer l2 · epoch 3/20 · step 512/4700 · — steps/s · ETA —"
+    assert progress_text({**progress, "eta_s": 3 * 3600 + 65}).endswith("ETA 3:01:05 · resumed from epoch 2, step 470")
+
+    import io
+
+    job = Job(notebook="nb", profile="paper", run="dense", params={}, run_dir=tmp_path / "run",
+              notebook_path=tmp_path / "nb.ipynb", reports_root=tmp_path)
+    job.run_dir.mkdir()
+    stale = job.run_dir / "progress.json"
+    stale.write_text(json.dumps(progress))
+    os.utime(stale, (1_000_000, 1_000_000))  # left by an earlier call: not shown
+    out = io.StringIO()
+    monitor = ProgressMonitor(file=out, disable=False)
+    monitor.start(job)
+    assert monitor.poll() == {}
+    stale.write_text(json.dumps({**progress, "step": 600}))  # the trainer writes in this call
+    shown = monitor.poll()
+    assert shown == {job.run_dir: progress_text({**progress, "step": 600})}
+    assert "nb paper/dense" in out.getvalue() and "step 600/4700" in out.getvalue()
+    assert monitor.running() == []  # its notebook has not started in this call (no new executed.ipynb)
+    (job.run_dir / "executed.ipynb").write_text("{}")
+    assert monitor.running() == [job]
+    monitor.end(job)
+    assert monitor.poll() == {} and monitor.running() == []
+
+
+def test_profiles_are_discovered(root, tmp_path, capsys):
+    repo = _copy_root(root, tmp_path, {"fixture_ok/cpu.yaml": "scale: 0.2\n"})
+    code, out, _ = _run(capsys, "--root", str(repo), "--profile", "cpu", "--dry-run")
+    assert code == 0 and "fixture_ok cpu/default" in out and "would run" in out
+    assert "fixture_fail" not in out  # it has no cpu profile: left out when not named with --only
+    code, _, err = _run(capsys, "--root", str(repo), "--profile", "gpu", "--dry-run")
+    assert code == 2 and "unknown profile 'gpu'" in err and "cpu, paper, smoke" in err
+    code, _, err = _run(capsys, "--root", str(repo), "--only", "fixture_fail", "--profile", "cpu")
+    assert code == 2 and "unknown profile 'cpu'" in err and err.rstrip().endswith(": smoke")  # its own profiles
+
+
+def test_root_defaults_to_the_cwd_or_is_a_usage_error(root, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = _run(capsys, "--list")
+    assert code == 2 and "has no notebooks/" in err and "--root" in err
+    repo = _copy_root(root, tmp_path)
+    monkeypatch.chdir(repo)
+    code, out, _ = _run(capsys, "--list")
+    assert code == 0 and "fixture_ok  (profiles: paper, smoke)" in out
+
+
+def test_list_shows_done_failed_and_not_run(root, first_call, capsys):
+    code, out, _ = _run(capsys, "--root", str(root), "--list")
+    assert code == 0
+    assert "fixture_ok  (profiles: paper, smoke)" in out and "  smoke/default: done" in out
+    failed = [line for line in out.splitlines() if line.startswith("  smoke/default: failed")]
+    assert len(failed) == 1 and "RuntimeError: boom in fixture cell" in failed[0]
+    assert "  paper/first: not run" in out
+
+
+def test_yaml_parameter_error_points_to_no_old_executed_notebook(root, first_call, tmp_path, capsys):
+    repo = _copy_root(root, tmp_path, {"fixture_ok/smoke.yaml": "scale: 1.5\nn: 2\n"})
+    old = repo / "reports" / "fixture_ok" / "smoke" / "default"
+    shutil.copytree(root / "reports" / "fixture_ok" / "smoke" / "default", old)  # a previous successful run
+    code, out, _ = _run(capsys, "--root", str(repo), "--only", "fixture_ok")
+    assert code == 1
+    failure = out[out.index("1 run(s) failed:"):out.index("total wall time")].strip().splitlines()
+    assert len(failure) == 2 and "ConfigError" in failure[1] and "'scale'" in failure[1]
+    assert "executed.ipynb" not in out
+
+
+def test_config_error_inside_a_notebook_is_one_line(root, tmp_path, capsys):
+    repo = _copy_root(root, tmp_path, {"fixture_fail/smoke.yaml": "scale: 0.1\nmode: b\n"})
+    code, out, err = _run(capsys, "--root", str(repo), "--only", "fixture_fail")
+    assert code == 1
+    failure = out[out.index("1 run(s) failed:"):out.index("total wall time")].strip().splitlines()
+    assert len(failure) == 3  # the header, the one line, and where to read the executed notebook
+    assert failure[1].startswith("  fixture_fail smoke/default: cell [")
+    assert "ConfigError: fixture_fail: parameter 'mode' = 'b' is not allowed" in failure[1]
+    assert failure[2].strip() == f"see {repo / 'reports' / 'fixture_fail' / 'smoke' / 'default' / 'executed.ipynb'}"
+    assert "Traceback" not in out + err and "eavesdropping" not in err
