@@ -1,4 +1,7 @@
-"""Training core: the BPTT :class:`Trainer`, callbacks, checkpoints and torchrun data parallelism.
+"""Training core: the BPTT :class:`Trainer` and its callbacks, the reusable :class:`RunState`
+(checkpoint rotation, identity, RNG, ``done``, save intervals, resume info, progress file) that any
+training loop can build on, hidden-layer :class:`Activity` for losses and learning rules, checkpoint
+files, and torchrun data parallelism.
 
 ``metrics.py`` (accuracy, confusion matrix, F1, ROC AUC, firing rates) lives beside these modules and is
 imported from ``snnkit.train.metrics``.

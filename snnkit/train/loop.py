@@ -1,10 +1,12 @@
-"""The BPTT trainer: epochs, optimiser and LR schedule, AMP, gradient clipping, callbacks, progress,
-TensorBoard scalars, atomic checkpoints with exact resume, the ``.DONE`` marker, and data-parallel
-training under ``torchrun``.
+"""The BPTT trainer: epochs, optimiser and LR schedule, AMP, gradient clipping, callbacks (with the
+schedule, a per-batch generator and hidden-layer activity), augmentation, progress, TensorBoard scalars,
+checkpoints with exact resume, deterministic evaluation, and data-parallel training under ``torchrun``.
 
 A spiking network trained with surrogate gradients is, to the optimiser, an ordinary recurrent network
 unrolled over T steps (backpropagation through time); the model's ``forward`` does the unrolling, this
-module only runs the optimisation around it.
+module only runs the optimisation around it. Checkpoints, identity, RNG streams, save intervals, resume
+info and the progress file live in :class:`snnkit.train.state.RunState`, which gradient-free trainers
+(layer-by-layer STDP) use as well.
 
 Reproducibility contract
 ------------------------
@@ -12,13 +14,24 @@ Reproducibility contract
   torchrun) and the data order: epoch ``e`` visits the training set in ``torch.randperm`` order from a
   generator seeded with ``(seed, e)``, cut into batches of ``batch_size``. The order is a pure function
   of ``(seed, epoch)``, so a resumed run can re-enter an epoch at any batch.
-* With ``ckpt_dir`` the trainer writes ``last.pt`` at the end of every epoch (and every
-  ``ckpt_every_steps`` optimiser steps when set); it holds the model, optimiser, scheduler, AMP scaler,
-  callbacks' states, counters, the partial sums of the current epoch's metrics, the history and the RNG
-  states. A run killed at any point and started again resumes from it and ends with bit-identical
-  weights and metrics on the CPU (tested by killing a real process with SIGKILL).
-* At the end, ``.DONE`` (holding ``run_hash``) is written; a later :meth:`Trainer.fit` with the same hash
-  loads the final state instead of training again.
+* Each training batch gets ``trainer.batch_generator``, a ``torch.Generator`` seeded from
+  ``(seed, global_step, rank)``; ``transform(inputs, generator)`` (e.g.
+  :func:`snnkit.data.random_crop_flip`) augments training batches with it, so augmentation is a pure
+  function of the position too.
+* With ``ckpt_dir`` the trainer checkpoints at the end of every epoch, every ``ckpt_every_steps``
+  optimiser steps and every ``ckpt_every_s`` seconds (default 600), rotating ``last.pt`` → ``prev.pt``
+  (each with a ``.sha256``; a corrupt ``last.pt`` falls back to ``prev.pt``). A checkpoint holds the
+  model, optimiser, scheduler, AMP scaler, callbacks' states, counters, the partial sums of the current
+  epoch's metrics, the history and the RNG states. A run killed at any point and started again resumes
+  from it (``trainer.resumed_from``, logged as ``resumed from epoch e, step s``) and ends with
+  bit-identical weights and metrics on the CPU (tested by killing a real process with SIGKILL).
+* The identity ``run_hash`` (default: a hash of :meth:`Trainer.identity` — everything that changes
+  results) is stored in the checkpoint; another run's checkpoint is refused, never resumed. The final
+  checkpoint is marked ``done``: a later :meth:`Trainer.fit` with the same hash loads the final state
+  instead of training again. (The run-level ``.DONE`` marker is written by :mod:`snnkit.reproduce`.)
+* :meth:`Trainer.evaluate` and :meth:`Trainer.predict` run on torch generators seeded from the trainer
+  seed and restore the global ones afterwards: evaluating twice gives the same outputs (rate encoding
+  included), and evaluating does not change the training that follows.
 """
 
 from __future__ import annotations
@@ -64,8 +77,8 @@ class Callback:
     """Hooks into :class:`Trainer`; every hook is a no-op here, override the ones you need.
 
     Call order in :meth:`Trainer.fit`: ``on_fit_start`` (before a checkpoint is restored, so whatever
-    it sets up that must survive a restart belongs in :meth:`state_dict`), then per epoch
-    ``on_epoch_start`` (called again when a run resumes in the middle of that epoch, so keep it
+    it sets up that must survive a restart belongs in :meth:`state_dict`), ``watch`` (after the restore:
+    modules whose activity the callback reads from ``trainer.activity``), then per epoch ``on_epoch_start`` (called again when a run resumes in the middle of that epoch, so keep it
     idempotent), per step ``extra_loss`` → backward → ``on_after_backward`` → gradient clipping →
     optimiser step → ``global_step += 1`` → ``on_step_end``, then ``on_epoch_end`` (after validation,
     before the scheduler step and the checkpoint), and ``on_fit_end``.
@@ -96,7 +109,7 @@ class Callback:
         """Called at the end of ``epoch`` (0-based); may add entries to ``logs`` (the history record)."""
 
     def on_fit_end(self, trainer: Trainer) -> None:
-        """Called once when training has finished (not when a finished run is skipped via .DONE)."""
+        """Called once when training has finished (not when a finished run's final state is loaded)."""
 
     def state_dict(self) -> dict[str, Any]:
         """State saved in checkpoints; must hold only tensors, numbers, strings, lists, tuples, dicts."""
@@ -238,15 +251,26 @@ class Trainer:
         amp: mixed precision via ``torch.autocast`` (bfloat16 on the CPU, float16 + GradScaler on CUDA).
         grad_clip: max global gradient L2 norm, or None.
         callbacks: :class:`Callback` instances.
-        ckpt_dir: where ``last.pt`` and ``.DONE`` live; None disables checkpointing.
+        ckpt_dir: where ``last.pt``/``prev.pt`` live; None disables checkpointing.
         tb_dir: TensorBoard log directory, or None.
         progress: show tqdm progress bars.
         eval_batch_size: batch size of :meth:`evaluate`/:meth:`predict` (default ``batch_size``).
         collate_fn: builds a batch ``(inputs, targets)`` from a list of samples (default: torch's).
         drop_last: drop the last incomplete training batch of each epoch.
         ckpt_every_steps: also checkpoint every this many optimiser steps (mid-epoch).
-        run_hash: identifies the run for ``.DONE``; default: a hash of the trainer's settings and the
-            model's parameter names and shapes.
+        ckpt_every_s: also checkpoint when this many seconds passed since the last save (None: off).
+        progress_file: where to write the JSON progress object (phase, epoch, step, rate, ETA, ...;
+            see :mod:`snnkit.train.state`), or None.
+        transform: ``transform(inputs, generator) -> inputs`` applied to training batches only, with
+            :attr:`batch_generator` (e.g. :func:`snnkit.data.random_crop_flip`).
+        run_hash: the run's identity (a checkpoint of another identity is refused); default: a hash of
+            :meth:`identity`. Notebooks pass their parameter hash.
+
+    Attributes callbacks may read: ``epoch`` (0-based, current), ``global_step`` (optimiser steps done),
+    ``steps_per_epoch`` and ``total_steps`` (set at the start of :meth:`fit`), ``batch_generator``
+    (this batch's seeded generator), ``activity`` (watched modules' input/output in the current training
+    step; see :meth:`Callback.watch`), ``resumed_from`` (None or ``{"epoch", "step", "checkpoint",
+    "fallback"}``), ``history``.
     """
 
     def __init__(

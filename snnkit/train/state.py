@@ -58,7 +58,14 @@ from snnkit.utils import atomic_write_text, check_positive_number
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RunState", "LAST_CHECKPOINT", "PREV_CHECKPOINT", "PROGRESS_NAME", "RESERVED_KEYS", "read_progress"]
+__all__ = [
+    "RunState",
+    "LAST_CHECKPOINT",
+    "PREV_CHECKPOINT",
+    "PROGRESS_NAME",
+    "RESERVED_KEYS",
+    "read_progress",
+]
 
 LAST_CHECKPOINT = "last.pt"
 PREV_CHECKPOINT = "prev.pt"
@@ -209,7 +216,9 @@ class RunState:
         late = time.monotonic() - self._last_save >= self.every_seconds
         return dist_utils.broadcast_flag(late, self.dist, self.device)
 
-    def snapshot(self, payload: dict[str, Any], *, epoch: int, step: int, done: bool = False) -> dict[str, Any]:
+    def snapshot(
+        self, payload: dict[str, Any], *, epoch: int, step: int, done: bool = False
+    ) -> dict[str, Any]:
         """``payload`` plus the reserved keys (identity, ``done``, position, every rank's RNG states).
 
         Collective under torchrun (gathers the RNG states): call it on every rank.
