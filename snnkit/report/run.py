@@ -317,6 +317,11 @@ class Run:
         self.provenance.update(dataset=name, stand_in=self.stand_in)
         self._write_provenance()
 
+    def record_provenance(self, **items: Any) -> None:
+        """Add ``items`` (JSON-serialisable, e.g. ``resumed_from``) to ``provenance.json`` and write it."""
+        self.provenance.update(items)
+        self._write_provenance()
+
     # -- outputs --
     def figure(self, fig: Any, name: str, *, dpi: int = 120, close: bool = False) -> Path:
         """Save ``fig`` as ``figures/<name>.png`` (:func:`snnkit.report.figures.save_figure`: atomic) and

@@ -140,9 +140,9 @@ class SpikeRecorder:
                             f"SpikeRecorder: module {name!r} has batch size {flat.shape[1]} but the model's "
                             f"input has {self._lengths.numel()} lengths"
                         )
-                    # True on real steps: t < lengths[b] (padding is at the end, contract item 5)
-                    steps = torch.arange(flat.shape[0], device=flat.device)
-                    mask = steps[:, None] < self._lengths.to(flat.device)[None, :]
+                    from snnkit.data.sequences import time_mask  # True on real steps t < lengths[b]
+
+                    mask = time_mask(self._lengths.to(flat.device), flat.shape[0])
                     flat = flat * mask[..., None]
                     real = int(mask.sum())
                 # per-batch sum in float32 is exact for 0/1 spikes while T*B < 2**24

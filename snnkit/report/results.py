@@ -1,0 +1,153 @@
+"""The results block every BPTT notebook ends with: one call, :func:`standard_results`.
+
+What it does, in order (figure and table names are those of ``figures/`` and ``tables/``):
+
+1. predicts the test set (``trainer.predict``: deterministic, see the Trainer) and scores it with
+   :func:`snnkit.train.metrics.classification_report`: ``test_accuracy``, ``macro_f1``, ``roc_auc``,
+   ``tie_rate``, ``silent_rate`` (ties go to the lowest class index; the two rates say how often);
+   figure ``confusion_matrix``, table ``per_class``;
+2. from ``history`` (the Trainer's per-epoch records): figure ``training_curves`` and table
+   ``history``, the held-out columns named ``test_*`` when the curve was measured on the test set
+   (``held_out="test"``, a notebook without a validation split); metrics ``train_accuracy``,
+   ``val_accuracy`` (only with a real validation split) and ``epoch_time_s`` (mean);
+3. records the spikes of the model's spiking layers on ``probe`` (:class:`~snnkit.train.monitor.SpikeRecorder`:
+   padded steps of ``(x, lengths)`` inputs do not count): figure ``spike_raster`` (first hidden layer,
+   first sample) and ``firing_rates`` (per-neuron histograms), metrics ``firing_rate`` (mean of the
+   hidden layers' rates) and ``firing_rate_<layer>`` per hidden layer. The hidden layers are all the
+   recorded ones but the last (the output layer, whose spike counts are the scores);
+4. ``sparsity`` (exact zeros) of the prunable weights (:func:`prunable_weights`) and ``n_parameters``;
+5. ``trainer.resumed_from`` into ``provenance.json``; table ``results`` (one row: ``label``, the
+   dataset and every metric); ``run.finish(...)`` writes ``metrics.json``.
+
+``extra`` adds the notebook's own metrics (e.g. a paper's connectivity); they go through the same
+checks as any ``run.log`` value.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+__all__ = ["standard_results", "prunable_weights"]
+
+_HELD_OUT = ("val", "test")
+
+
+def prunable_weights(model: nn.Module) -> list[torch.Tensor]:
+    """The weights whose zeros make a model sparse, as the forward pass sees them.
+
+    ``model.prunable_weights()`` when the model defines it (a reparameterised or masked family says
+    which tensors count); else the ``weight`` of every module in ``model.layers`` (G2GNet: the hidden,
+    maskable layers, not the dense read-out); else every ``nn.Linear`` and ``nn.Conv*`` weight.
+    """
+    if callable(getattr(model, "prunable_weights", None)):
+        return list(model.prunable_weights())
+    layers = getattr(model, "layers", None)
+    if isinstance(layers, nn.ModuleList) and len(layers):
+        return [layer.weight for layer in layers]
+    kinds = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+    return [m.weight for m in model.modules() if isinstance(m, kinds)]
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+def _curves(history: Any, held_out: str):
+    """The per-epoch records as a DataFrame, ``val_*`` renamed ``test_*`` when measured on the test set."""
+    import pandas as pd
+
+    df = history.as_dataframe() if hasattr(history, "as_dataframe") else pd.DataFrame(list(history))
+    if held_out == "test":
+        df = df.rename(columns={c: "test_" + c[len("val_"):] for c in df.columns if str(c).startswith("val_")})
+    return df
+
+
+def standard_results(
+    run: Any,
+    *,
+    trainer: Any,
+    model: nn.Module,
+    test_set: Any,
+    history: Iterable[Mapping[str, Any]] | None = None,
+    held_out: str = "val",
+    probe: Any = None,
+    extra: Mapping[str, Any] | None = None,
+    label: str | None = None,
+) -> dict[str, Any]:
+    """Evaluate, draw, tabulate and finish ``run`` (see the module docstring); returns ``metrics.json``'s dict.
+
+    Args:
+        run: the notebook's :class:`~snnkit.report.run.Run`.
+        trainer: the fitted :class:`~snnkit.train.Trainer` (``predict``, ``resumed_from``, ``batch_size``).
+        model: the trained model (its spiking layers are recorded, its weights counted).
+        test_set: the test dataset (``classes`` names the classes).
+        history: ``trainer.fit``'s History (or a list of per-epoch dicts); None: no curves.
+        held_out: "val" when ``fit`` got a validation split, "test" when the per-epoch held-out curve was
+            measured on the test set (the notebook has no validation split).
+        probe: the samples whose spikes are recorded: a dataset, a number of leading test samples, or None
+            (the first ``trainer.batch_size`` test samples).
+        extra: more metrics of the notebook's own.
+        label: the results row's label (default: the run's ``model`` parameter, else the notebook name).
+    """
+    from snnkit.report import figures, tables
+    from snnkit.train import metrics as M
+    from snnkit.train.monitor import SpikeRecorder
+
+    if held_out not in _HELD_OUT:
+        raise ValueError(f"held_out = {held_out!r}; expected one of {_HELD_OUT}")
+    classes = list(test_set.classes)
+    results: dict[str, Any] = {}
+
+    scores, targets = trainer.predict(test_set)
+    report = M.classification_report(scores, targets, classes)
+    results.update(test_accuracy=report["accuracy"], macro_f1=report["macro_f1"], roc_auc=report["roc_auc"],
+                   tie_rate=report["tie_rate"], silent_rate=report["silent_rate"])
+    run.figure(figures.confusion_heatmap(report["confusion_matrix"], classes, dataset_label=run.dataset_label),
+               "confusion_matrix", close=True)
+    run.table(report["per_class"], "per_class")
+
+    curves = _curves(history, held_out) if history is not None else None
+    if curves is not None and len(curves):
+        run.figure(figures.training_curves(curves, dataset_label=run.dataset_label), "training_curves", close=True)
+        run.table(curves, "history")
+        final = curves.iloc[-1]
+        if "train_accuracy" in curves:
+            results["train_accuracy"] = float(final["train_accuracy"])
+        if held_out == "val" and "val_accuracy" in curves:
+            results["val_accuracy"] = float(final["val_accuracy"])
+        if "epoch_time_s" in curves:
+            results["epoch_time_s"] = float(curves["epoch_time_s"].mean())
+
+    if probe is None or isinstance(probe, int):
+        n = min(len(test_set), probe if isinstance(probe, int) else trainer.batch_size)
+        probe = torch.utils.data.Subset(test_set, range(n))
+    with SpikeRecorder(model, keep_spikes=True) as rec:
+        trainer.predict(probe)
+    rates = rec.firing_rates()
+    hidden = list(rates)[:-1] if len(rates) > 1 else list(rates)
+    if hidden:
+        results["firing_rate"] = sum(rates[name] for name in hidden) / len(hidden)
+        results.update({f"firing_rate_{_key(name)}": rates[name] for name in hidden})
+        run.figure(figures.spike_raster(rec.spikes(hidden[0]), dataset_label=run.dataset_label,
+                                        title=f"Spike raster, {hidden[0]}, first sample"), "spike_raster", close=True)
+        run.figure(figures.firing_rate_histogram(rec.neuron_rates(), dataset_label=run.dataset_label),
+                   "firing_rates", close=True)
+
+    weights = prunable_weights(model)
+    if weights:
+        results["sparsity"] = M.weight_sparsity(w.detach() for w in weights)
+    results["n_parameters"] = sum(p.numel() for p in model.parameters())
+    results.update(extra or {})
+
+    run.record_provenance(resumed_from=getattr(trainer, "resumed_from", None))
+    row_label = label if label is not None else str(run.params.get("model", run.notebook))
+    run.table(tables.results_table([{"model": row_label, "dataset": run.dataset_label, **results}]), "results")
+    return run.finish(**results)
