@@ -1,12 +1,17 @@
-"""Build ``reports/index.md``: every reproduced number beside the published one.
+"""Build ``reports/index.md``: every reproduced number beside the published one, and the paper's claims.
 
-For each notebook (paper) the index has two tables:
+For each notebook (paper) the index has up to three tables:
 
 * *Published vs reproduced*: each number of ``snnkit/report/published.yaml`` with its source, and
-  the reproduced value of every run that is comparable with it;
+  the reproduced value of every run that is comparable with it. An entry (one configuration) may give
+  several metrics (e.g. accuracy, sparsity and connectivity; or accuracy and seconds per epoch);
+* *Claims*: each of the paper's claims about two configurations ("mixer beats dense by X points",
+  "A is N times faster than B") beside what the committed runs of one profile (normally ``cpu``)
+  measured: mean ± std over seeds of both configurations, their reduced settings, and a verdict
+  *held* / *not held* / *not enough runs* (the rule: :func:`judge_claim`);
 * *Runs*: every run directory ``<reports>/<notebook>/<profile>/<run>/`` with its status, the dataset
-  it actually used, its key metric, the published number it compares with (or "—" and why not) and
-  links to its figures.
+  it actually used, its key metric(s), the published number it compares with (or "—" and why not)
+  and links to its figures.
 
 A run is put beside a published number only if (1) its parameters match the entry's ``key``,
 (2) it did not run on a stand-in dataset, (3) its dataset is the entry's dataset, and (4) EVERY
@@ -15,10 +20,12 @@ parameter of the notebook's schema equals the paper setting, except those of :fu
 checkpointing: the parameters that :func:`snnkit.config.result_hash` leaves out; they do not change
 what the number means) and the entry's own ``key`` parameters. The paper setting is the schema's
 defaults (``snnkit.config.get_schema(notebook).defaults()``; for ``g2gnet_fashionmnist`` these are
-the paper's settings) updated with the block's ``requires``, which therefore lists only deviations
-from the defaults. Otherwise the published column shows "—" and the reason (stand-in data, another
-dataset such as the embedded subset, or the first differing parameters, e.g. ``reset=zero, paper:
-subtract``).
+the paper's settings) updated with the block's ``requires`` and then the entry's own ``requires``,
+which therefore list only deviations from the defaults. Otherwise the published column shows "—"
+and the reason (stand-in data, another dataset such as the embedded subset, or the first differing
+parameters, e.g. ``reset=zero, paper: subtract``).
+
+The format of ``published.yaml`` is described at the top of that file.
 """
 
 from __future__ import annotations
@@ -28,7 +35,8 @@ import json
 import logging
 import math
 import os
-from collections.abc import Mapping
+import statistics
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,20 +50,28 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "build_index", "load_published", "scan_runs", "compare", "paper_setting", "PUBLISHED_PATH",
-    "ignored_params",
+    "ignored_params", "judge_claim", "CLAIM_KINDS",
 ]
 
 PUBLISHED_PATH = Path(__file__).with_name("published.yaml")
 _SKIP_TOP = {"bench"}
 _MAX_REASONS = 3
+#: difference: mean(metric | a) - mean(metric | b); ratio: mean(metric | a) / mean(metric | b)
+CLAIM_KINDS = ("difference", "ratio")
+#: units of a metrics.json fraction (accuracies, sparsity): shown in percent
+_FRACTION_UNITS = ("percent", "fraction")
 
 
 def load_published(path: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:
-    """Read ``published.yaml``: notebook → {notebook, paper, requires, entries}.
+    """Read ``published.yaml``: notebook → {notebook, paper, requires, entries, claims}.
 
-    Checks each entry's fields, and ``requires`` against the notebook's schema (so a typo or a
-    value of the wrong type is an error here, not a silently incomparable paper setting). Numbers
-    such as ``1e-3`` are floats; a key given twice in a mapping is an error.
+    Checks each entry's and claim's fields, and the ``requires`` mappings (the block's and each
+    entry's) against the notebook's schema, so a typo or a value of the wrong type is an error here,
+    not a silently incomparable setting. (Keys and a claim's ``a``/``b`` may name parameters of a
+    family not written yet; they are only matched.) Each entry gets
+    ``metrics``: a list of ``{"metric", "value", "unit"}`` (from ``metrics:`` or the single
+    ``metric``/``value``/``unit``); ``metric``/``value``/``unit`` name its first. Numbers such as
+    ``1e-3`` are floats; a key given twice in a mapping is an error.
     """
     path = Path(path) if path is not None else PUBLISHED_PATH
     try:
@@ -69,22 +85,82 @@ def load_published(path: str | os.PathLike | None = None) -> dict[str, dict[str,
         if not isinstance(entries, list):
             raise SnnkitError(f"{path}: {notebook!r} needs a list under 'entries'")
         for i, entry in enumerate(entries):
-            missing = [k for k in ("key", "metric", "value", "dataset", "setting", "source") if k not in entry]
+            where = f"{path}: {notebook} entry {i}"
+            missing = [k for k in ("key", "dataset", "setting", "source") if k not in entry]
+            missing += [] if "metrics" in entry else [k for k in ("metric", "value") if k not in entry]
             if missing:
-                raise SnnkitError(f"{path}: {notebook} entry {i} lacks {missing}")
-            if entry.get("unit", "percent") not in ("percent", "fraction"):
-                raise SnnkitError(f"{path}: {notebook} entry {i}: unit must be 'percent' or 'fraction'")
+                raise SnnkitError(f"{where} lacks {missing}")
             if not isinstance(entry["key"], dict):
-                raise SnnkitError(f"{path}: {notebook} entry {i}: 'key' must be a mapping of parameters")
-        requires = block.get("requires") or {}
-        if not isinstance(requires, dict):
-            raise SnnkitError(f"{path}: {notebook}: 'requires' must be a mapping of parameters")
-        try:
-            block["requires"] = config.get_schema(notebook).validate(requires, partial_ok=True)
-        except ConfigError as exc:
-            raise SnnkitError(f"{path}: {notebook}: 'requires': {exc}") from exc
+                raise SnnkitError(f"{where}: 'key' must be a mapping of parameters")
+            entry["metrics"] = _entry_metrics(entry, where)
+            entry.update(metric=entry["metrics"][0]["metric"], value=entry["metrics"][0]["value"],
+                         unit=entry["metrics"][0]["unit"])
+        block["requires"] = _params(path, notebook, block.get("requires"), "'requires'")
+        for i, entry in enumerate(entries):
+            entry["requires"] = _params(path, notebook, entry.get("requires"), f"entry {i} 'requires'")
+        claims = block.get("claims") or []
+        if not isinstance(claims, list):
+            raise SnnkitError(f"{path}: {notebook}: 'claims' must be a list")
+        for i, claim in enumerate(claims):
+            _check_claim(path, notebook, i, claim)
+        block["claims"] = claims
         block["notebook"] = notebook
     return data
+
+
+def _params(path: Path, notebook: str, params: Any, what: str) -> dict[str, Any]:
+    """A mapping of parameters checked against the notebook's schema (only the keys given)."""
+    params = params or {}
+    if not isinstance(params, dict):
+        raise SnnkitError(f"{path}: {notebook}: {what} must be a mapping of parameters")
+    try:
+        return config.get_schema(notebook).validate(params, partial_ok=True)
+    except ConfigError as exc:
+        raise SnnkitError(f"{path}: {notebook}: {what}: {exc}") from exc
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _entry_metrics(entry: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
+    """``[{"metric", "value", "unit"}, ...]`` from ``metrics: {name: value | {value, unit}}`` or the single form."""
+    if "metrics" in entry:
+        given = entry["metrics"]
+        if not isinstance(given, dict) or not given:
+            raise SnnkitError(f"{where}: 'metrics' must be a non-empty mapping of metric name to value or "
+                              "{value, unit}")
+        items = [(name, spec if isinstance(spec, dict) else {"value": spec}) for name, spec in given.items()]
+    else:
+        items = [(entry["metric"], {"value": entry["value"], "unit": entry.get("unit", "percent")})]
+    out = []
+    for name, spec in items:
+        unit = spec.get("unit", "percent" if str(name).endswith("accuracy") else "")
+        if not _number(spec.get("value")) or not isinstance(unit, str):
+            raise SnnkitError(f"{where}: metric {name!r} needs a number 'value' (and a 'unit' string), got {spec!r}")
+        out.append({"metric": str(name), "value": spec["value"], "unit": unit})
+    return out
+
+
+def _check_claim(path: Path, notebook: str, i: int, claim: Any) -> None:
+    where = f"{path}: {notebook} claim {i}"
+    if not isinstance(claim, dict):
+        raise SnnkitError(f"{where}: a claim is a mapping (claim, kind, metric, a, b, published, source)")
+    missing = [k for k in ("claim", "kind", "metric", "a", "b", "published", "source") if k not in claim]
+    if missing:
+        raise SnnkitError(f"{where} lacks {missing}")
+    if claim["kind"] not in CLAIM_KINDS:
+        raise SnnkitError(f"{where}: kind {claim['kind']!r} is not one of {CLAIM_KINDS}")
+    if not _number(claim["published"]) or claim["published"] == (0 if claim["kind"] == "difference" else 1):
+        raise SnnkitError(f"{where}: 'published' must be a number saying which way the claim goes (a difference "
+                          f"other than 0, a ratio other than 1), got {claim['published']!r}")
+    if claim["kind"] == "ratio" and claim["published"] <= 0:
+        raise SnnkitError(f"{where}: a ratio claim's 'published' must be positive, got {claim['published']!r}")
+    for side in ("a", "b"):  # like an entry's key: parameters a later family may add, so not checked
+        if not isinstance(claim[side], dict) or not claim[side]:
+            raise SnnkitError(f"{where}: {side!r} must be a non-empty mapping of parameters (the configuration)")
+    claim.setdefault("profile", "cpu")
+    claim.setdefault("unit", "points" if str(claim["metric"]).endswith("accuracy") else "")
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -154,9 +230,26 @@ def ignored_params(notebook: str) -> frozenset[str]:
     return frozenset({"seed"} | (set(full) - set(config.result_params(notebook, full))))
 
 
-def paper_setting(notebook: str, block: Mapping[str, Any]) -> dict[str, Any]:
-    """The paper's setting of every schema parameter: the schema defaults updated with ``requires``."""
-    return {**config.get_schema(notebook).defaults(), **(block.get("requires") or {})}
+def paper_setting(notebook: str, block: Mapping[str, Any], entry: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The paper's setting of every schema parameter: the schema defaults updated with the block's
+    ``requires``, then (for one configuration) with the entry's own ``requires``."""
+    return {**config.get_schema(notebook).defaults(), **(block.get("requires") or {}),
+            **((entry or {}).get("requires") or {})}
+
+
+def _differences(notebook: str, setting: Mapping[str, Any], params: Mapping[str, Any],
+                 skip: Iterable[str]) -> list[str]:
+    """``key=value, paper: wanted`` for every schema parameter (outside ignored and ``skip``) that differs."""
+    ignored = ignored_params(notebook) | set(skip)
+    differ = []
+    for key, wanted in setting.items():
+        if key in ignored:
+            continue
+        if key not in params:
+            differ.append(f"{key} not recorded, paper: {_value_text(wanted)}")
+        elif not _same(params[key], wanted):
+            differ.append(f"{key}={_value_text(params[key])}, paper: {_value_text(wanted)}")
+    return differ
 
 
 def _value_text(value: Any) -> str:
@@ -170,9 +263,9 @@ def compare(metrics: Mapping[str, Any], block: Mapping[str, Any] | None,
     """The published entry a run is comparable with, or ``(None, reason)``.
 
     With a comparable entry the reason is ``""``. The entry is the one whose ``key`` the run's
-    parameters match; it is withheld (with the reason) for stand-in data, another dataset, or any
+    parameters match (of several, the one with the most keys); it is withheld (with the reason) for stand-in data, another dataset, or any
     schema parameter outside :func:`ignored_params` and the entry's key that differs from
-    :func:`paper_setting` (a parameter the run did not record counts as differing). ``notebook``
+    :func:`paper_setting` of the entry (a parameter the run did not record counts as differing). ``notebook``
     defaults to the block's (set by :func:`load_published`), then to ``metrics["notebook"]``.
     """
     if not block:
@@ -180,7 +273,7 @@ def compare(metrics: Mapping[str, Any], block: Mapping[str, Any] | None,
     candidates = [e for e in block["entries"] if _matches(metrics, e["key"])]
     if not candidates:
         return None, "no published number for this configuration"
-    entry = candidates[0]
+    entry = max(candidates, key=lambda e: len(e["key"]))  # the most specific configuration (first of equals)
     dataset = metrics.get("dataset")
     if metrics.get("stand_in"):
         return None, f"stand-in dataset ({dataset}): never compared with a paper"
@@ -188,28 +281,122 @@ def compare(metrics: Mapping[str, Any], block: Mapping[str, Any] | None,
         return None, f"ran on {dataset}, published on {entry['dataset']}"
     notebook = notebook or block.get("notebook") or metrics.get("notebook")
     try:
-        setting = paper_setting(str(notebook), block)
-        ignored = ignored_params(str(notebook))
+        differ = _differences(str(notebook), paper_setting(str(notebook), block, entry), metrics, entry["key"])
     except ConfigError:
         return None, f"no parameter schema for notebook {notebook!r}: cannot check the paper setting"
-    differ = []
-    for key, wanted in setting.items():
-        if key in ignored or key in entry["key"]:
-            continue
-        if key not in metrics:
-            differ.append(f"{key} not recorded, paper: {_value_text(wanted)}")
-        elif not _same(metrics[key], wanted):
-            differ.append(f"{key}={_value_text(metrics[key])}, paper: {_value_text(wanted)}")
     if differ:
         more = len(differ) - _MAX_REASONS
         return None, "; ".join(differ[:_MAX_REASONS]) + (f"; and {more} more" if more > 0 else "")
     return entry, ""
 
 
+def judge_claim(claim: Mapping[str, Any], runs: list[dict[str, Any]], notebook: str,
+                block: Mapping[str, Any]) -> dict[str, Any]:
+    """What the committed runs of ``claim["profile"]`` measured for ``claim``, and the verdict.
+
+    Runs used: those of ``notebook`` under the claim's profile whose ``metrics.json`` holds the claim's
+    metric as a finite number, not on a stand-in dataset, and whose parameters match ``a`` (resp.
+    ``b``). They are paired by seed: S is the set of seeds with a run of both configurations (where a
+    configuration has several runs with one seed, the first in directory order counts); n = |S|.
+
+    With x_s, y_s the metric of ``a`` and ``b`` at seed s in S, mA, mB their means and sA, sB their
+    sample standard deviations (n - 1 in the denominator), the measured value is mA - mB for a
+    ``difference`` (in percentage points when the claim's unit is ``points``) and mA / mB for a
+    ``ratio``. The verdict:
+
+    * ``not enough runs`` when n < 2 (one seed has no spread to judge the difference against);
+    * ``held`` when the effect points the way the claim says -- mA - mB has the sign of ``published``
+      (difference), or mA / mB lies on the same side of 1 as ``published`` (ratio) -- AND
+      |mA - mB| > max(sA, sB): the two configurations are further apart than either one's spread
+      between seeds;
+    * ``not held`` otherwise (including a ratio with mB <= 0).
+
+    The size of the effect is shown beside the published one, not judged: runs with reduced settings
+    (the ``cpu`` profile) are not expected to reach a paper's numbers, only its direction, clear of
+    seed noise.
+
+    Returns ``{"n", "seeds", "a_mean", "a_std", "b_mean", "b_std", "measured", "verdict", "settings"}``
+    (means and stds as in metrics.json; None where undefined); ``settings`` lists where the runs used
+    differ from the paper setting (seed, provenance-only parameters and the keys of ``a`` and ``b``
+    aside), e.g. ``["hidden_dim=384, paper: 2048", "T=20, paper: 50"]``.
+    """
+    metric = claim["metric"]
+
+    def side(key: Mapping[str, Any]) -> dict[Any, dict[str, Any]]:
+        out: dict[Any, dict[str, Any]] = {}
+        for r in runs:
+            m = r["metrics"] or {}
+            if (r["notebook"] == notebook and r["profile"] == claim["profile"] and not m.get("stand_in")
+                    and _number(m.get(metric)) and _matches(m, key)):
+                out.setdefault(m.get("seed"), m)
+        return out
+
+    a_runs, b_runs = side(claim["a"]), side(claim["b"])
+    seeds = sorted((set(a_runs) & set(b_runs)), key=str)
+    xs = [float(a_runs[s][metric]) for s in seeds]
+    ys = [float(b_runs[s][metric]) for s in seeds]
+    out: dict[str, Any] = {"n": len(seeds), "seeds": seeds, "a_mean": None, "a_std": None, "b_mean": None,
+                           "b_std": None, "measured": None, "verdict": "not enough runs", "settings": []}
+    used = [a_runs[s] for s in seeds] + [b_runs[s] for s in seeds]
+    try:
+        setting = paper_setting(notebook, block)
+        skip = set(claim["a"]) | set(claim["b"])
+        out["settings"] = list(dict.fromkeys(d for m in used for d in _differences(notebook, setting, m, skip)))
+    except ConfigError:
+        out["settings"] = ["no parameter schema: settings unknown"]
+    if seeds:
+        out.update(a_mean=statistics.fmean(xs), b_mean=statistics.fmean(ys))
+    if len(seeds) < 2:
+        return out
+    ma, mb = out["a_mean"], out["b_mean"]
+    sa, sb = statistics.stdev(xs), statistics.stdev(ys)
+    out.update(a_std=sa, b_std=sb)
+    if claim["kind"] == "difference":
+        scale = 100.0 if claim.get("unit") == "points" else 1.0
+        out["measured"] = (ma - mb) * scale
+        direction = (ma - mb) * claim["published"] > 0
+    else:
+        out["measured"] = ma / mb if mb > 0 else None
+        direction = mb > 0 and (ma / mb - 1.0) * (claim["published"] - 1.0) > 0
+    out["verdict"] = "held" if direction and abs(ma - mb) > max(sa, sb) else "not held"
+    return out
+
+
 def _pct(value: Any, unit: str = "fraction") -> str:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return "—"
     return f"{value * 100 if unit == 'fraction' else value:.2f}%"
+
+
+def _reproduced(value: Any, unit: str) -> str:
+    """A metrics.json value in an entry's unit: fractions (percent/fraction) in percent, others as they are."""
+    if unit in _FRACTION_UNITS:
+        return _pct(value)
+    if not _number(value):
+        return "—"
+    return f"{value:.4g}" + (f" {unit}" if unit else "")
+
+
+def _published(value: Any, unit: str) -> str:
+    return _pct(value, unit) if unit in _FRACTION_UNITS else _reproduced(value, unit)
+
+
+def _spread(mean: Any, std: Any, claim: Mapping[str, Any]) -> str:
+    if mean is None:
+        return "—"
+    fraction = claim.get("unit") == "points"
+    scale, suffix = (100.0, "%") if fraction else (1.0, "")
+    text = f"{mean * scale:.4g}"
+    return text + (f" ± {std * scale:.2g}" if std is not None else "") + suffix
+
+
+def _effect(value: Any, claim: Mapping[str, Any]) -> str:
+    if value is None:
+        return "—"
+    if claim["kind"] == "ratio":
+        return f"{value:.3g}×"
+    unit = claim.get("unit") or ""
+    return f"{value:+.3g}" + (f" {unit}" if unit else "")
 
 
 def _cell(text: Any) -> str:
@@ -224,10 +411,31 @@ def _link(path: Path, root: Path) -> str:
     return Path(os.path.relpath(path, root)).as_posix()
 
 
-def _metric_name(block: Mapping[str, Any] | None, metrics: Mapping[str, Any] | None) -> str:
+def _first_metric(block: Mapping[str, Any] | None) -> dict[str, Any]:
     if block and block["entries"]:
-        return block["entries"][0]["metric"]
-    return "test_accuracy"
+        return block["entries"][0]["metrics"][0]
+    return {"metric": "test_accuracy", "unit": "percent"}
+
+
+def _claims_lines(block: Mapping[str, Any], runs: list[dict[str, Any]], notebook: str) -> list[str]:
+    lines = ["### Claims", "",
+             "Each claim beside what the committed runs of its profile measured (mean ± std over the seeds run "
+             "for both configurations, in their reduced settings). *held*: the effect points the claimed way "
+             "and the configurations are further apart than either one's spread between seeds; "
+             "*not enough runs*: fewer than two such seeds (`snnkit.report.index.judge_claim`).", "",
+             "| claim | metric | published | measured (profile, seeds) | a | b | settings of those runs "
+             "| verdict | source |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for claim in block["claims"]:
+        got = judge_claim(claim, runs, notebook, block)
+        measured = f"{_effect(got['measured'], claim)} ({claim['profile']}, n={got['n']})"
+        lines.append("| " + " | ".join(_cell(c) for c in [
+            claim["claim"], f"{claim['metric']} ({claim['kind']})", _effect(claim["published"], claim), measured,
+            f"{_key_text(claim['a'])}: {_spread(got['a_mean'], got['a_std'], claim)}",
+            f"{_key_text(claim['b'])}: {_spread(got['b_mean'], got['b_std'], claim)}",
+            "; ".join(got["settings"]) or ("the paper's" if got["n"] else "—"), f"**{got['verdict']}**",
+            claim["source"]]) + " |")
+    return [*lines, ""]
 
 
 def build_index(reports_root: str | os.PathLike, *, published: str | os.PathLike | None = None) -> Path:
@@ -252,16 +460,18 @@ def build_index(reports_root: str | os.PathLike, *, published: str | os.PathLike
         nb_runs = [r for r in runs if r["notebook"] == notebook]
         title = block.get("paper", notebook) if block else notebook
         lines += [f"## {title}", "", f"Notebook: `notebooks/{notebook}.ipynb`", ""]
-        comparisons: dict[int, list[str]] = {}
+        comparisons: dict[tuple[int, str], list[str]] = {}
         rows = []
         for r in nb_runs:
             m = r["metrics"] or {}
             entry, reason = compare(m, block) if r["metrics"] else (None, "no metrics.json (failed or running)")
-            metric = entry["metric"] if entry else _metric_name(block, m)
-            reproduced = _pct(m.get(metric)) if metric.endswith("accuracy") else m.get(metric, "—")
+            shown = entry["metrics"] if entry else [_first_metric(block)]
+            reproduced = "; ".join(f"{x['metric']} = {_reproduced(m.get(x['metric']), x['unit'])}" for x in shown)
             if entry is not None:
-                published_text = _pct(entry["value"], entry.get("unit", "percent"))
-                comparisons.setdefault(id(entry), []).append(f"{reproduced} ({r['profile']}/{r['run']})")
+                published_text = "; ".join(_published(x["value"], x["unit"]) for x in entry["metrics"])
+                for x in entry["metrics"]:
+                    comparisons.setdefault((id(entry), x["metric"]), []).append(
+                        f"{_reproduced(m.get(x['metric']), x['unit'])} ({r['profile']}/{r['run']})")
             else:
                 published_text = f"— ({reason})"
             if r["metrics"]:
@@ -271,23 +481,28 @@ def build_index(reports_root: str | os.PathLike, *, published: str | os.PathLike
                 dataset = "—"
             figs = " ".join(f"[{p.stem}]({_link(p, root)})" for p in r["figures"]) or "—"
             status = r["status"] + (" (.DONE)" if r["done"] else "")
-            rows.append([r["profile"], r["run"], status, dataset, f"{metric} = {reproduced}", published_text,
+            rows.append([r["profile"], r["run"], status, dataset, reproduced, published_text,
                          f"[dir]({_link(r['dir'], root)}/)", figs])
         if block:
             lines += ["### Published vs reproduced", "",
                       "| configuration | metric | dataset | published | reproduced | source | note |",
                       "|---|---|---|---|---|---|---|"]
             for entry in block["entries"]:
-                got = "; ".join(comparisons.get(id(entry), [])) or "not reproduced yet"
-                lines.append("| " + " | ".join(_cell(x) for x in [
-                    _key_text(entry["key"]), entry["metric"], entry["dataset"],
-                    _pct(entry["value"], entry.get("unit", "percent")), got, entry["source"],
-                    entry.get("note", "")]) + " |")
+                config_text = _key_text(entry["key"]) + (
+                    f" (requires {_key_text(entry['requires'])})" if entry.get("requires") else "")
+                for x in entry["metrics"]:
+                    got = "; ".join(comparisons.get((id(entry), x["metric"]), [])) or "not reproduced yet"
+                    lines.append("| " + " | ".join(_cell(c) for c in [
+                        config_text, x["metric"], entry["dataset"], _published(x["value"], x["unit"]), got,
+                        entry["source"], entry.get("note", "")]) + " |")
             deviations = block.get("requires") or {}
             lines += ["", "A run is compared only when every parameter has the paper setting: the "
                       f"`{notebook}` schema defaults" + (" with `" + _key_text(deviations) + "`" if deviations else "")
-                      + ", except `" + ", ".join(sorted(ignored_params(notebook))) + "` and the configuration's own keys."]
+                      + " (and an entry's own `requires`), except `" + ", ".join(sorted(ignored_params(notebook)))
+                      + "` and the configuration's own keys."]
             lines.append("")
+            if block.get("claims"):
+                lines += _claims_lines(block, nb_runs, notebook)
         lines += ["### Runs", ""]
         if rows:
             lines += ["| profile | run | status | dataset used | reproduced | published | run dir | figures |",

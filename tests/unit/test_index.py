@@ -12,6 +12,7 @@ from snnkit.report.index import (
     build_index,
     compare,
     ignored_params,
+    judge_claim,
     load_published,
     paper_setting,
     scan_runs,
@@ -20,7 +21,8 @@ from snnkit.report.index import (
 NB = "g2gnet_fashionmnist"
 
 
-def _write_run(root, profile, run, *, dataset, stand_in=False, acc=0.8, figures=("confusion",), **params):
+def _write_run(root, profile, run, *, dataset, stand_in=False, acc=0.8, figures=("confusion",), extra=None,
+               **params):
     d = root / NB / profile / run
     (d / "figures").mkdir(parents=True)
     for f in figures:
@@ -28,7 +30,7 @@ def _write_run(root, profile, run, *, dataset, stand_in=False, acc=0.8, figures=
     p = validate(NB, {"dataset": "fashionmnist-embedded" if "embedded" in dataset else "fashionmnist",
                       **params})
     m = {"notebook": NB, "profile": profile, "run": run, "dataset": dataset, "stand_in": stand_in,
-         "seed": p["seed"], "wall_time_s": 1.0, **p, "test_accuracy": acc}
+         "seed": p["seed"], "wall_time_s": 1.0, **p, "test_accuracy": acc, **(extra or {})}
     (d / "metrics.json").write_text(json.dumps(m))
     return d
 
@@ -137,13 +139,13 @@ def test_paper_setting_is_the_schema_defaults_and_they_are_the_papers():
     setting = paper_setting(NB, load_published()[NB])
     assert setting == _SCHEMA.defaults()
     assert {k: setting[k] for k in ("hidden_dim", "n_hidden", "T", "enc", "beta", "threshold", "reset",
-                                    "surrogate", "surrogate_alpha", "epochs", "batch_size", "lr",
+                                    "surrogate", "atan_alpha", "epochs", "batch_size", "lr",
                                     "weight_decay", "train_subset", "test_subset", "val_fraction")} == {
         "hidden_dim": 2048, "n_hidden": 3, "T": 50, "enc": "current", "beta": 0.9, "threshold": 1.0,
-        "reset": "subtract", "surrogate": "atan", "surrogate_alpha": 2.0, "epochs": 20, "batch_size": 256,
+        "reset": "subtract", "surrogate": "atan", "atan_alpha": 2.0, "epochs": 20, "batch_size": 256,
         "lr": 1e-3, "weight_decay": 1e-4, "train_subset": None, "test_subset": None, "val_fraction": 0.0}
     # every parameter the reviewer named is checked
-    assert {"reset", "beta", "threshold", "learn_beta", "learn_threshold", "surrogate", "surrogate_alpha",
+    assert {"reset", "beta", "threshold", "learn_beta", "learn_threshold", "surrogate", "atan_alpha",
             "enc_scale", "enc_bias", "lr_schedule", "grad_clip", "amp"} <= set(_CHECKED)
 
 
@@ -217,3 +219,170 @@ def test_ignored_params_are_seed_and_the_configs_provenance_only_ones():
     assert ignored_params(NB) == {"seed"} | (set(validate(NB, {})) - set(config.result_params(NB, {})))
     assert {"seed", "device", "data_root", "progress"} <= ignored_params(NB)
     assert not ({"lr", "T", "model", "dataset"} & ignored_params(NB))
+
+
+# -- several metrics per configuration, requires per entry, claims --------------------------------------
+_MULTI = f"""{NB}:
+  paper: p
+  entries:
+    - key: {{model: dense}}
+      metrics:
+        test_accuracy: {{value: 88.0, unit: percent}}
+        sparsity: {{value: 0.5, unit: fraction}}
+        epoch_time_s: {{value: 12.0, unit: s}}
+      dataset: fashionmnist
+      setting: s
+      source: src
+    - key: {{model: dense, enc: rate}}
+      requires: {{reset: zero}}
+      metric: test_accuracy
+      value: 80.0
+      dataset: fashionmnist
+      setting: s
+      source: src
+"""
+
+
+def test_several_metrics_per_configuration(tmp_path):
+    path = tmp_path / "published.yaml"
+    path.write_text(_MULTI)
+    entry = load_published(path)[NB]["entries"][0]
+    assert entry["metrics"] == [{"metric": "test_accuracy", "value": 88.0, "unit": "percent"},
+                                {"metric": "sparsity", "value": 0.5, "unit": "fraction"},
+                                {"metric": "epoch_time_s", "value": 12.0, "unit": "s"}]
+    reports = tmp_path / "reports"
+    _write_run(reports, "paper", "default", dataset="fashionmnist", acc=0.8712,
+               extra={"sparsity": 0.25, "epoch_time_s": 30.5})
+    text = build_index(reports, published=path).read_text()
+    rows = {line.split(" | ")[1]: line for line in text.splitlines() if line.startswith("| model=dense | ")}
+    assert "88.00%" in rows["test_accuracy"] and "87.12% (paper/default)" in rows["test_accuracy"]
+    assert "50.00%" in rows["sparsity"] and "25.00% (paper/default)" in rows["sparsity"]
+    assert "12 s" in rows["epoch_time_s"] and "30.5 s (paper/default)" in rows["epoch_time_s"]
+    run_row = [line for line in text.splitlines() if line.startswith("| paper | default")][0]
+    assert "test_accuracy = 87.12%; sparsity = 25.00%; epoch_time_s = 30.5 s" in run_row
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(_MULTI.replace("{value: 12.0, unit: s}", "{value: fast}"))
+    with pytest.raises(SnnkitError, match="'epoch_time_s' needs a number"):
+        load_published(bad)
+
+
+def test_requires_per_entry(tmp_path):
+    path = tmp_path / "published.yaml"
+    path.write_text(_MULTI)
+    block = load_published(path)[NB]
+    assert block["entries"][1]["requires"] == {"reset": "zero"} and block["entries"][0]["requires"] == {}
+    assert paper_setting(NB, block, block["entries"][1])["reset"] == "zero"
+    assert paper_setting(NB, block)["reset"] == "subtract"  # the block's setting is untouched
+    paper = {**validate(NB, {}), "dataset": "fashionmnist", "stand_in": False}
+    entry, reason = compare({**paper, "enc": "rate", "reset": "zero"}, block)
+    assert entry is block["entries"][1] and reason == ""
+    entry, reason = compare({**paper, "enc": "rate"}, block)
+    assert entry is None and reason == "reset=subtract, paper: zero"
+    entry, reason = compare({**paper, "reset": "zero"}, block)  # the dense entry has no such requirement
+    assert entry is None and reason == "reset=zero, paper: subtract"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(_MULTI.replace("requires: {reset: zero}", "requires: {reste: zero}"))
+    with pytest.raises(SnnkitError, match="entry 1 'requires'.*did you mean 'reset'"):
+        load_published(bad)
+
+
+def _claim(**over):
+    return {"claim": "rate beats current", "kind": "difference", "metric": "test_accuracy",
+            "a": {"enc": "rate"}, "b": {"enc": "current"}, "published": 1.5, "unit": "points",
+            "profile": "cpu", "source": "src", **over}
+
+
+def _claim_runs(root, a_values, b_values, *, metric="test_accuracy", a_seeds=None, b_seeds=None, **params):
+    for enc, values, seeds in (("rate", a_values, a_seeds), ("current", b_values, b_seeds)):
+        for value, seed in zip(values, seeds or range(len(values))):
+            extra = {metric: value} if metric != "test_accuracy" else None
+            _write_run(root, "cpu", f"{enc}_s{seed}", dataset="fashionmnist-embedded", enc=enc, seed=seed,
+                       acc=value if metric == "test_accuracy" else 0.5, extra=extra, hidden_dim=384, **params)
+    return scan_runs(root)
+
+
+def _judge(tmp_path, claim, *args, **kw):
+    block = load_published()[NB]
+    return judge_claim(claim, _claim_runs(tmp_path / "r", *args, **kw), NB, block)
+
+
+def test_claim_held_when_further_apart_than_the_seed_spread(tmp_path):
+    got = _judge(tmp_path, _claim(), [0.80, 0.81, 0.82], [0.75, 0.76, 0.77])
+    assert got["n"] == 3 and got["seeds"] == [0, 1, 2] and got["verdict"] == "held"
+    assert got["a_mean"] == pytest.approx(0.81) and got["a_std"] == pytest.approx(0.01)
+    assert got["b_mean"] == pytest.approx(0.76) and got["b_std"] == pytest.approx(0.01)
+    assert got["measured"] == pytest.approx(5.0)  # points
+    assert got["settings"] == ["dataset=fashionmnist-embedded, paper: fashionmnist", "hidden_dim=384, paper: 2048"]
+
+
+def test_claim_not_held_within_the_seed_spread(tmp_path):
+    got = _judge(tmp_path, _claim(), [0.80, 0.70, 0.90], [0.78, 0.72, 0.86])
+    assert got["verdict"] == "not held" and got["measured"] == pytest.approx(4 / 3)
+    assert got["a_std"] == pytest.approx(0.1)  # 1.33 points apart, spread 10 points
+
+
+@pytest.mark.parametrize("b_value, verdict", [(-0.42, "held"), (-0.41, "not held")])
+def test_claim_rule_boundary(tmp_path, b_value, verdict):
+    # a: 0 and 2 (mean 1, std sqrt(2) = 1.4142); b constant: held iff 1 - b > 1.4142
+    claim = _claim(metric="epoch_time_s", unit="s", published=1.0)
+    got = _judge(tmp_path, claim, [0.0, 2.0], [b_value, b_value], metric="epoch_time_s")
+    assert got["a_std"] == pytest.approx(2 ** 0.5) and got["b_std"] == 0.0
+    assert got["verdict"] == verdict
+
+
+def test_claim_in_the_other_direction_is_not_held(tmp_path):
+    got = _judge(tmp_path, _claim(published=-2.0), [0.80, 0.81, 0.82], [0.75, 0.76, 0.77])
+    assert got["verdict"] == "not held"  # well separated, but a beats b: the claim said b beats a
+
+
+def test_claim_needs_two_seeds_run_for_both(tmp_path):
+    got = _judge(tmp_path, _claim(), [0.80, 0.90], [0.70, 0.60], a_seeds=[1, 2], b_seeds=[2, 3])
+    assert got["n"] == 1 and got["seeds"] == [2] and got["verdict"] == "not enough runs"
+    assert got["a_mean"] == pytest.approx(0.90) and got["a_std"] is None and got["measured"] is None
+
+
+def test_ratio_claim(tmp_path):
+    claim = _claim(kind="ratio", metric="epoch_time_s", published=2.0, unit="")
+    got = _judge(tmp_path, claim, [2.0, 2.1, 1.9], [1.0, 1.05, 0.95], metric="epoch_time_s")
+    assert got["verdict"] == "held" and got["measured"] == pytest.approx(2.0)
+    got = _judge(tmp_path / "x", _claim(kind="ratio", metric="epoch_time_s", published=0.5, unit=""),
+                 [2.0, 2.1, 1.9], [1.0, 1.05, 0.95], metric="epoch_time_s")
+    assert got["verdict"] == "not held"  # claimed a is half of b
+
+
+def test_claims_ignore_stand_ins_and_other_profiles(tmp_path):
+    root = tmp_path / "r"
+    for seed in (0, 1):
+        _write_run(root, "cpu", f"rate_s{seed}", dataset="x-standin", stand_in=True, enc="rate", seed=seed, acc=0.9)
+        _write_run(root, "smoke", f"rate_s{seed}", dataset="fashionmnist", enc="rate", seed=seed, acc=0.9)
+        _write_run(root, "cpu", f"current_s{seed}", dataset="fashionmnist", enc="current", seed=seed, acc=0.7)
+    got = judge_claim(_claim(), scan_runs(root), NB, load_published()[NB])
+    assert got["n"] == 0 and got["verdict"] == "not enough runs"
+
+
+def test_claims_in_the_index(tmp_path):
+    path = tmp_path / "published.yaml"
+    path.write_text(_MULTI + """  claims:
+    - claim: "rate encoding beats current encoding"
+      kind: difference
+      metric: test_accuracy
+      a: {enc: rate}
+      b: {enc: current}
+      published: 1.5
+      source: "the paper, table 2"
+""")
+    claim = load_published(path)[NB]["claims"][0]
+    assert claim["profile"] == "cpu" and claim["unit"] == "points"  # the defaults
+    root = tmp_path / "reports"
+    _claim_runs(root, [0.80, 0.81, 0.82], [0.75, 0.76, 0.77])
+    text = build_index(root, published=path).read_text()
+    assert "### Claims" in text
+    row = [line for line in text.splitlines() if line.startswith("| rate encoding beats current")][0]
+    assert "+1.5 points" in row and "+5 points (cpu, n=3)" in row and "**held**" in row
+    assert "enc=rate: 81 ± 1%" in row and "enc=current: 76 ± 1%" in row
+    assert "hidden_dim=384, paper: 2048" in row and "the paper, table 2" in row
+    for bad, match in [("kind: difference", "kind: product"), ("published: 1.5", "published: 0")]:
+        broken = tmp_path / "broken.yaml"
+        broken.write_text(path.read_text().replace(bad, match))
+        with pytest.raises(SnnkitError, match="claim 0"):
+            load_published(broken)
