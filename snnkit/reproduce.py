@@ -40,8 +40,8 @@ A sweep lists named runs; ``common`` (optional) is merged under each run (a run'
 
 Every run's parameters are validated against the notebook's schema (``snnkit.config``) before the
 notebook starts; an invalid run fails with the ConfigError message and the others go on. Numbers
-such as ``1e-3`` are read as floats. An empty file (or one of only comments) and a key given twice in
-a mapping are usage errors.
+such as ``1e-3`` are read as floats. An empty file (or one of only comments, or ``{}``) and a key
+given twice in a mapping are usage errors.
 
 Before a run starts, its old ``.DONE``, ``metrics.json``, ``executed.ipynb``, ``kernel.log``,
 ``provenance.json``, ``figures/``, ``tables/`` and ``tb/`` are removed; ``checkpoints/`` and
@@ -178,7 +178,8 @@ def available_profiles(params_dir: Path, notebooks: Sequence[str]) -> list[str]:
 
 
 def load_params_file(path: Path) -> dict[str, dict[str, Any]]:
-    """Read a parameter file: ``{run_name: params}`` (see the module docstring for the two forms).
+    """Read a parameter file: ``{run_name: params}`` (:func:`snnkit.config.read_params_file`, the two forms
+    of the module docstring; values are validated later, per run).
 
     UsageError (naming the file) when it is missing, unparsable, empty or only comments, repeats a
     key in a mapping, or has the wrong shape.
@@ -187,32 +188,9 @@ def load_params_file(path: Path) -> dict[str, dict[str, Any]]:
         raise UsageError(f"no parameter file {path}; create it (a mapping of parameters, or "
                          "{runs: {name: {...}}, common: {...}}) or choose another --profile")
     try:
-        data = config.load_yaml(path.read_text())
-    except Exception as exc:  # noqa: BLE001 - any YAML error is a usage error with the file named
-        raise UsageError(f"cannot parse {path}: {exc}") from exc
-    if data is None:
-        raise UsageError(f"{path} is empty (or only comments): write the run's parameters (a mapping), "
-                         "or {} for a run with every schema default")
-    if not isinstance(data, dict):
-        raise UsageError(f"{path}: expected a mapping of parameters or {{runs: ..., common: ...}}, "
-                         f"got {type(data).__name__}")
-    if "runs" not in data:
-        return {"default": data}
-    extra = set(data) - {"runs", "common"}
-    if extra:
-        raise UsageError(f"{path}: a sweep file has only 'runs' and 'common' at the top; move {sorted(extra)} "
-                         "under 'common'")
-    common = data.get("common") or {}
-    runs = data["runs"]
-    if not isinstance(common, dict) or not isinstance(runs, dict) or not runs:
-        raise UsageError(f"{path}: 'runs' must be a non-empty mapping of run name to parameters and "
-                         "'common' a mapping")
-    out = {}
-    for name, params in runs.items():
-        if not isinstance(params, (dict, type(None))):
-            raise UsageError(f"{path}: run {name!r} must be a mapping of parameters")
-        out[str(name)] = {**common, **(params or {})}
-    return out
+        return config.read_params_file(path)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _check_run_name(name: str, where: str) -> None:

@@ -220,8 +220,9 @@ def test_params_file_keeps_float_exponents_and_merge_keys(tmp_path):
     runs = load_params_file(path)
     assert runs == {"a": {"lr": 0.001, "n": 3}, "b": {"lr": 0.001, "n": 2, "scale": 0.1}}
     assert isinstance(runs["b"]["scale"], float)
-    (tmp_path / "empty.yaml").write_text("{}\n")  # explicitly no parameters: one run of schema defaults
-    assert load_params_file(tmp_path / "empty.yaml") == {"default": {}}
+    (tmp_path / "empty.yaml").write_text("{}\n")  # no parameters at all: say at least one (e.g. seed: 42)
+    with pytest.raises(UsageError, match="non-empty"):
+        load_params_file(tmp_path / "empty.yaml")
 
 
 def test_empty_or_repeated_key_file_stops_reproduce(root, capsys, tmp_path):
