@@ -162,6 +162,7 @@ class Result:
     error: str | None = None
     run_dir: str = ""
     executed: bool = False  # the notebook ran in this call (its executed.ipynb is this call's)
+    resumed_from: dict[str, Any] | None = None  # {"epoch", "step"} when its trainer resumed a checkpoint
 
 
 # -- discovery and parameter files -----------------------------------------------------------------
@@ -352,12 +353,7 @@ def _failure_text(exc: BaseException) -> str:
 
 def _merge_provenance(job: Job, wall: float, status: str, error: str | None) -> None:
     path = job.run_dir / "provenance.json"
-    prov: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            prov = json.loads(path.read_text())
-        except ValueError:
-            prov = {}
+    prov = _read_json(path) or {}
     if not prov:  # the notebook failed before start_run(): record what we know
         from snnkit.report.run import collect_provenance
 
@@ -524,6 +520,7 @@ def execute_job(job: Job, force: bool = False, jobs: int = 1) -> Result:
         mark_done(job.run_dir, str(job.params_hash))
     result.status, result.wall_s, result.error, result.executed = status, wall, error, True
     result.metric = _key_metric(job.run_dir)
+    result.resumed_from = (_read_json(job.run_dir / PROGRESS_NAME) or {}).get("resumed_from")
     return result
 
 
@@ -755,7 +752,8 @@ def _fmt_metric(value: Any) -> str:
 
 
 def summary_table(results: list[Result]) -> str:
-    """The plain-text summary: notebook, run, status, wall s, test accuracy; then each failure (one line)."""
+    """The plain-text summary: notebook, run, status, wall s, test accuracy; a line per run that resumed
+    ("resumed from epoch e, step s"); then each failure (one line)."""
     header = ("notebook", "run", "status", "wall s", "test_accuracy")
     rows = [(r.notebook, f"{r.profile}/{r.run}", r.status, f"{r.wall_s:.1f}", _fmt_metric(r.metric))
             for r in results]
@@ -763,6 +761,10 @@ def summary_table(results: list[Result]) -> str:
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)),
              "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
+    for r in results:
+        if isinstance(r.resumed_from, dict):
+            lines.append(f"{r.notebook} {r.profile}/{r.run} resumed from epoch {r.resumed_from.get('epoch')}, "
+                         f"step {r.resumed_from.get('step')}")
     failed = [r for r in results if r.status == "failed"]
     if failed:
         lines.append("")

@@ -471,3 +471,13 @@ def test_config_error_inside_a_notebook_is_one_line(root, tmp_path, capsys):
     assert "ConfigError: fixture_fail: parameter 'mode' = 'b' is not allowed" in failure[1]
     assert failure[2].strip() == f"see {repo / 'reports' / 'fixture_fail' / 'smoke' / 'default' / 'executed.ipynb'}"
     assert "Traceback" not in out + err and "eavesdropping" not in err
+
+
+def test_summary_names_resumed_runs():
+    from snnkit.reproduce import Result, summary_table
+
+    resumed = Result("nb", "dense", "paper", "ok", wall_s=3.0, metric=0.5, run_dir="/r/a", executed=True,
+                     resumed_from={"epoch": 2, "step": 470})
+    fresh = Result("nb", "sparse", "paper", "ok", wall_s=3.0, metric=0.6, run_dir="/r/b", executed=True)
+    lines = summary_table([resumed, fresh]).splitlines()
+    assert lines[4:] == ["nb paper/dense resumed from epoch 2, step 470"]
