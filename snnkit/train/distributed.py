@@ -15,8 +15,12 @@ default process group (gloo on the CPU, NCCL on CUDA), wraps the model in
 from __future__ import annotations
 
 import atexit
+import collections
+import datetime
+import gc
 import logging
 import os
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +47,7 @@ __all__ = [
 ]
 
 _OWNED_GROUP = False
+_HELD: collections.deque = collections.deque(maxlen=8)  # tensors of the last collectives, see _hold
 
 
 @dataclass(frozen=True)
@@ -134,22 +139,48 @@ def shard(indices: Sequence[int], info: DistInfo) -> list[int]:
     return list(indices[info.rank :: info.world_size])
 
 
+def _hold(*tensors: torch.Tensor) -> None:
+    """Keep Python references to the tensors of a collective for a few more collectives.
+
+    A gloo worker thread drops its reference to a finished collective's tensors after the caller's
+    ``wait`` returned. If the caller had already dropped its own reference, that drop frees a Python
+    object and needs the GIL — fatal when it happens during interpreter shutdown (see :func:`cleanup`).
+    Holding the tensors here makes the worker's drop a plain count decrement; the Python side frees
+    them later, on the main thread.
+    """
+    _HELD.append(tensors)
+
+
 def all_reduce_sums(values: Sequence[float], info: DistInfo, device: torch.device) -> list[float]:
     """Sum each value over all ranks (float64); identity when not distributed."""
     if not info.enabled:
         return [float(v) for v in values]
     buf = torch.tensor([float(v) for v in values], dtype=torch.float64, device=device)
     dist.all_reduce(buf, op=dist.ReduceOp.SUM)
+    _hold(buf)
     return [float(v) for v in buf.cpu().tolist()]
 
 
-def all_gather_objects(obj: Any, info: DistInfo) -> list[Any]:
-    """Gather one picklable object from every rank (in rank order); ``[obj]`` when not distributed."""
+def all_gather_objects(obj: Any, info: DistInfo, device: torch.device | str = "cpu") -> list[Any]:
+    """Gather one picklable object from every rank (in rank order); ``[obj]`` when not distributed.
+
+    Like ``torch.distributed.all_gather_object`` but on tensors this module keeps referenced (see
+    :func:`_hold`); ``device`` must suit the backend (CPU for gloo, this rank's GPU for NCCL).
+    """
     if not info.enabled:
         return [obj]
-    out: list[Any] = [None] * info.world_size
-    dist.all_gather_object(out, obj)
-    return out
+    device = torch.device(device)
+    payload = torch.frombuffer(bytearray(pickle.dumps(obj)), dtype=torch.uint8).to(device)
+    size = torch.tensor([payload.numel()], dtype=torch.int64, device=device)
+    sizes = [torch.zeros_like(size) for _ in range(info.world_size)]
+    dist.all_gather(sizes, size)
+    lengths = [int(s.item()) for s in sizes]
+    padded = torch.zeros(max(lengths), dtype=torch.uint8, device=device)
+    padded[: payload.numel()] = payload
+    chunks = [torch.empty_like(padded) for _ in range(info.world_size)]
+    dist.all_gather(chunks, padded)
+    _hold(size, *sizes, padded, *chunks)
+    return [pickle.loads(c[:n].cpu().numpy().tobytes()) for c, n in zip(chunks, lengths)]
 
 
 def barrier(info: DistInfo) -> None:
@@ -158,10 +189,32 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def cleanup() -> None:
-    """Destroy the process group if :func:`setup` created it."""
+def cleanup(timeout_s: float = 60.0) -> None:
+    """Destroy the process group if :func:`setup` created it (registered with ``atexit``).
+
+    Why it is more than ``destroy_process_group()``: gloo's worker threads drop their reference to a
+    finished collective's tensors by themselves, after the caller's ``wait`` returned. When that drop
+    frees a Python tensor object it needs the GIL, and a worker doing so while the interpreter is
+    finalising is ended by ``pthread_exit`` inside a ``noexcept`` destructor, which aborts the process
+    ("terminate called without an active exception", SIGABRT; seen on a rank that exited right after
+    ``all_gather_object``, more often on a busy machine). A group that ever had a
+    ``DistributedDataParallel`` wrapper is not freed by ``destroy_process_group`` (torch keeps a
+    reference), so its workers live until the process ends. Hence: this module's collectives keep
+    their tensors referenced for a few more collectives (:func:`_hold`, and ``torch``'s own
+    ``all_gather_object`` is not used), and at exit every rank waits at a barrier (bounded by
+    ``timeout_s`` so a dead peer cannot hang the exit) — by then every earlier collective is finished
+    on every rank — before the group is destroyed, while Python is fully alive.
+    """
     global _OWNED_GROUP
     if _OWNED_GROUP and dist.is_available() and dist.is_initialized():
+        try:
+            work = dist.barrier(async_op=True)
+            work.wait(timeout=datetime.timedelta(seconds=timeout_s))
+        except Exception as exc:  # a peer died or timed out: still tear down locally
+            log.warning(
+                "exit barrier failed (%s: %s); destroying the process group anyway", type(exc).__name__, exc
+            )
+        gc.collect()
         dist.destroy_process_group()
         log.debug("process group destroyed")
     _OWNED_GROUP = False
@@ -173,4 +226,5 @@ def broadcast_flag(flag: bool, info: DistInfo, device: torch.device) -> bool:
         return bool(flag)
     buf = torch.tensor([1 if flag else 0], dtype=torch.int64, device=device)
     dist.broadcast(buf, src=0)
+    _hold(buf)
     return bool(buf.item())

@@ -347,7 +347,7 @@ class Trainer:
 
         self.dist, self.device = dist_utils.setup(resolve_device(device))
         self.model = model.to(self.device)
-        self._net = dist_utils.wrap_model(self.model, self.dist, self.device)
+        self._net: nn.Module | None = dist_utils.wrap_model(self.model, self.dist, self.device)
 
         if isinstance(optimizer, torch.optim.Optimizer):
             self.optimizer = optimizer
@@ -550,6 +550,8 @@ class Trainer:
                 return self.history
 
         self._open_writer(purge_step=len(self.history) + 1 if state is not None else None)
+        if self._net is None:  # a later fit under torchrun: wrap again
+            self._net = dist_utils.wrap_model(self.model, self.dist, self.device)
         watched = [item for cb in self.callbacks for item in cb.watch(self.model)]
         self._recorder = ActivityRecorder(self.model, watched) if watched else None
         try:
@@ -571,6 +573,10 @@ class Trainer:
                 cb.on_fit_end(self)
         finally:
             self._close_writer()
+            if self.dist.enabled:
+                # Drop the DDP wrapper (evaluate/predict use the bare model): its reducer keeps the process
+                # group alive, and a group still alive at interpreter exit can abort it (see distributed.py).
+                self._net = None
             if self._recorder is not None:
                 self._recorder.close()
                 self._recorder = None
@@ -802,7 +808,7 @@ class Trainer:
         if not self.dist.enabled:
             return torch.cat(outs), torch.cat(tgts)
         gathered = dist_utils.all_gather_objects(
-            (torch.cat(outs), torch.cat(tgts), [i for b in order for i in b]), self.dist
+            (torch.cat(outs), torch.cat(tgts), [i for b in order for i in b]), self.dist, self.device
         )
         out = torch.cat([g[0] for g in gathered])
         tgt = torch.cat([g[1] for g in gathered])

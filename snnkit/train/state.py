@@ -231,7 +231,7 @@ class RunState:
             "run_hash": self.run_hash,
             "done": bool(done),
             "position": {"epoch": int(epoch), "step": int(step)},
-            "rng": dist_utils.all_gather_objects(get_rng_state(), self.dist),
+            "rng": dist_utils.all_gather_objects(get_rng_state(), self.dist, self.device),
             "world_size": self.dist.world_size,
         }
 

@@ -48,6 +48,8 @@ def test_two_gloo_processes_match_one_process_on_the_same_global_batch(tmp_path:
     assert ddp["outputs"].shape == one["outputs"].shape == (30, 3)
     assert torch.equal(ddp["targets"], one["targets"])
     torch.testing.assert_close(ddp["outputs"], one["outputs"], rtol=1e-4, atol=1e-4)
+    assert ddp["gathered"] == [{"rank": 0, "items": [0, 1, 2]}, {"rank": 1, "items": [0, 1, 2, 3]}]
+    assert one["gathered"] == [{"rank": 0, "items": [0, 1, 2]}]
     # only rank 0 wrote: the rotated checkpoints with their checksums, no stray temp files
     assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == [
         "last.pt",

@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from snnkit.train import Trainer
+from snnkit.train.distributed import all_gather_objects
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     history = trainer.fit(train_set, val_set)
     ev = trainer.evaluate(val_set)
     outputs, targets = trainer.predict(val_set)
+    # objects of different sizes per rank (the gather pads them)
+    gathered = all_gather_objects(
+        {"rank": trainer.dist.rank, "items": list(range(trainer.dist.rank + 3))}, trainer.dist
+    )
     if trainer.is_main:
         torch.save(
             {
@@ -58,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
                 "evaluate": ev,
                 "outputs": outputs,
                 "targets": targets,
+                "gathered": gathered,
             },
             args.out,
         )
