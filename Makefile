@@ -6,10 +6,11 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PIP     = $(PY) -m pip
 STAMP   = $(VENV)/.snnkit-installed
+# PROFILE: any params/<notebook>/<profile>.yaml (e.g. smoke, paper, cpu)
 PROFILE ?= smoke
 JOBS    ?= 1
 
-.PHONY: install reports test lint lab bench embedded clean-reports strip
+.PHONY: install reports list test lint lab bench embedded clean-reports strip
 
 install: $(STAMP)
 
@@ -22,6 +23,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 reports: $(STAMP)
 	$(PY) -m snnkit.reproduce --profile $(PROFILE) --jobs $(JOBS)
+
+# every notebook's profiles and runs: done / interrupted at epoch e, step s / failed / not run
+list: $(STAMP)
+	$(PY) -m snnkit.reproduce --list
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -655,10 +655,14 @@ class Interrupted(Exception):
         self.runs = runs
 
 
-def _ignore_sigint() -> None:  # worker processes: Ctrl-C is the main process's to handle
+def _worker_init(level: int) -> None:
+    """A worker process: Ctrl-C is the main process's to handle; snnkit logs as in the main process
+    (papermill's per-run INFO lines left out)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("papermill").setLevel(max(level, logging.WARNING))
 
 
 def _run_all(jobs: list[Job], *, force: bool, n_jobs: int, monitor: ProgressMonitor | None = None) -> list[Result]:
@@ -685,7 +689,7 @@ def _run_all(jobs: list[Job], *, force: bool, n_jobs: int, monitor: ProgressMoni
         return [results[i] for i in range(len(jobs))]
     at_once = min(n_jobs, len(todo))
     pool = cf.ProcessPoolExecutor(max_workers=at_once, mp_context=multiprocessing.get_context("spawn"),
-                                  initializer=_ignore_sigint)
+                                  initializer=_worker_init, initargs=(logging.getLogger("snnkit").getEffectiveLevel(),))
     with tqdm(total=len(jobs), initial=len(results), desc="runs", unit="run", file=sys.stderr,
               disable=None, position=0) as bar, monitor:
         try:
