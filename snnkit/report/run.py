@@ -70,9 +70,10 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
 def project_root() -> Path:
-    """The current working directory, or its nearest parent holding ``notebooks/`` (if any does)."""
+    """The current working directory; its parent when the cwd is a ``notebooks/`` folder (a notebook opened
+    in JupyterLab runs there) that has no ``notebooks/`` of its own."""
     cwd = Path.cwd().resolve()
-    return next((d for d in (cwd, *cwd.parents) if (d / "notebooks").is_dir()), cwd)
+    return cwd.parent if cwd.name == "notebooks" and not (cwd / "notebooks").is_dir() else cwd
 
 
 def default_reports_root() -> Path:

@@ -155,7 +155,13 @@ def test_installed_package_writes_reports_and_reads_git_of_the_cwd(tmp_path, mon
     monkeypatch.chdir(work / "notebooks")
     assert run_mod.default_reports_root() == work / "reports"
     head = run_mod.git_info()
-    assert head["commit"] and head["dirty"] is False  # reports/ above is untracked? no: nothing written yet
+    assert head["commit"] and head["dirty"] is False  # the project's repository, clean
+    monkeypatch.chdir(work / "notebooks" / "..")  # the project root itself
+    assert run_mod.default_reports_root() == work / "reports"
+    deeper = work / "data" / "raw"
+    deeper.mkdir(parents=True)
+    monkeypatch.chdir(deeper)  # anywhere else: that very folder, not a parent that happens to hold notebooks/
+    assert run_mod.default_reports_root() == deeper / "reports"
     monkeypatch.setenv("SNNKIT_REPORTS", str(tmp_path / "elsewhere"))
     assert run_mod.default_reports_root() == tmp_path / "elsewhere"
 
