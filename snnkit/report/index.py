@@ -223,11 +223,10 @@ def _matches(params: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
 def ignored_params(notebook: str) -> frozenset[str]:
     """Parameters that may take any value in a run compared with a published number.
 
-    ``seed`` (a paper's number is one seed's) and the parameters that do not change results (those
-    :func:`snnkit.config.result_params` leaves out: device, data root, progress bars, checkpointing).
+    ``seed`` (a paper's number is one seed's) and the parameters that do not change results
+    (:func:`snnkit.config.provenance_only_keys`: device, data root, progress bars, checkpointing).
     """
-    full = config.validate(notebook, {})
-    return frozenset({"seed"} | (set(full) - set(config.result_params(notebook, full))))
+    return frozenset({"seed"} | config.provenance_only_keys(notebook))
 
 
 def paper_setting(notebook: str, block: Mapping[str, Any], entry: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -217,6 +217,7 @@ def test_ignored_params_are_seed_and_the_configs_provenance_only_ones():
     from snnkit import config
 
     assert ignored_params(NB) == {"seed"} | (set(validate(NB, {})) - set(config.result_params(NB, {})))
+    assert ignored_params(NB) == {"seed"} | config.provenance_only_keys(NB)
     assert {"seed", "device", "data_root", "progress"} <= ignored_params(NB)
     assert not ({"lr", "T", "model", "dataset"} & ignored_params(NB))
 
