@@ -2,7 +2,8 @@
 
 A tiny notebook that imports snnkit and torch and does trivial work is executed
 
-* ``papermill``: through papermill with the ``python3`` kernel, as ``snnkit.reproduce`` does;
+* ``papermill``: through papermill with the ``python3`` kernel, as each ``snnkit.reproduce`` worker does
+  (reproduce adds one worker process start per ``--jobs`` slot and call, not per run);
 * ``subprocess``: as a plain ``python -c`` of its code cells (interpreter start + imports, no kernel);
 * ``in_process``: by exec'ing its code cells in a fresh namespace of this process (imports cached).
 
