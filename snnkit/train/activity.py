@@ -15,7 +15,8 @@ as tensors still attached to the graph. A module called once per step (e.g. a ``
 ``[T, B, n]``) gives exactly what it saw; a module called once per time step (a ``Linear`` inside a
 Python loop over ``t``) gives its calls stacked on a new leading dim: ``[T, B, in]`` and ``[T, B, out]``.
 The hooks record only inside the training forward (not in evaluation, nor in a forward a callback runs
-itself), and ``trainer.activity`` is emptied after ``on_step_end``, so nothing outlives its step.
+itself), a watched module that did not run in that forward has no entry, and ``trainer.activity`` is
+emptied after ``on_step_end``, so nothing outlives its step.
 """
 
 from __future__ import annotations

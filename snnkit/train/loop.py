@@ -384,10 +384,7 @@ class Trainer:
         self.resumed_from: dict[str, Any] | None = None
         self.history = History()
         self._reset_partial()
-        # validates the interval settings now; fit() makes the run's own
-        self._state = RunState(
-            None, self.run_hash, every_seconds=ckpt_every_s, dist=self.dist, device=self.device
-        )
+        self._state = RunState(None, self.run_hash, dist=self.dist, device=self.device)  # fit() makes its own
         self._writer = None
 
     # ----------------------------------------------------------------------------------- properties
@@ -539,6 +536,7 @@ class Trainer:
             self._load_state(state)
             if state.get("done"):
                 self._state.restore_rng()
+                self._report_progress("done", force=True)
                 log.info(
                     "run %s already finished (%s holds its final checkpoint): skipped training, loaded the "
                     "final state (%d epochs, step %d)",
@@ -849,7 +847,7 @@ class Trainer:
     def save_checkpoint(self, path: str | Path) -> Path:
         """Write the trainer's full state to ``path`` (atomic, with a .sha256; call on every rank under
         DDP). ``ckpt_dir``'s own ``last.pt``/``prev.pt`` are not touched."""
-        state = RunState(path, self.run_hash, dist=self.dist, device=self.device).snapshot(
+        state = RunState(None, self.run_hash, dist=self.dist, device=self.device).snapshot(
             self._payload(), epoch=self.epoch, step=self.global_step
         )
         if self.is_main:

@@ -612,3 +612,18 @@ def test_resume_with_augmentation_is_bit_identical(tmp_path: Path, crash_step: i
     assert all(
         torch.equal(a, b) for a, b in zip(_weights(ref_model).values(), _weights(resumed_model).values())
     )
+
+
+def test_a_finished_run_is_loaded_and_reports_done(tmp_path: Path) -> None:
+    from snnkit.train import read_progress
+
+    first = _trainer(ckpt_dir=tmp_path / "ck", epochs=1)
+    first.fit(_data())
+    again = _trainer(ckpt_dir=tmp_path / "ck", epochs=1, progress_file=tmp_path / "p.json")
+    again.fit(_data())
+    progress = read_progress(tmp_path / "p.json")
+    assert (progress["phase"], progress["step"], progress["total_steps"]) == ("done", 8, 8)
+    assert progress["resumed_from"] == {"epoch": 1, "step": 8}
+    assert all(
+        torch.equal(a, b) for a, b in zip(_weights(first.model).values(), _weights(again.model).values())
+    )
