@@ -417,7 +417,14 @@ def notebook_params(notebook: str, namespace: Mapping[str, Any], *, params_dir: 
     assigns overrides below the profile line); the profile named by ``namespace["profile"]`` (see
     :func:`profile_params`) fills what is not set, then the schema defaults. The profile file is not
     read when the namespace already sets every key, or when ``profile`` is None.
+
+    Called from a notebook's validation cell, it also makes snnkit's own errors show as one line in
+    the kernel (:func:`snnkit.errors.short_notebook_errors`): a ``ConfigError`` reads as the message,
+    not as a traceback, in JupyterLab and in papermill's error report.
     """
+    from snnkit.errors import short_notebook_errors
+
+    short_notebook_errors()
     schema = get_schema(notebook)
     given = {key: namespace[key] for key in schema.fields if key in namespace}
     profile = namespace.get("profile")

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SnnkitError", "ConfigError", "DataError", "CheckpointError", "check_positive_int"]
+__all__ = ["SnnkitError", "ConfigError", "DataError", "CheckpointError", "check_positive_int",
+           "short_notebook_errors"]
 
 
 class SnnkitError(Exception):
@@ -55,3 +56,27 @@ def check_positive_int(key: str, value: Any, *, allow_none: bool = False, where:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ConfigError(key, value, "an integer >= 1" + (" or None" if allow_none else ""), where=where)
     return int(value)
+
+
+def short_notebook_errors() -> bool:
+    """Inside an IPython kernel, show a :class:`SnnkitError` as one line (``ConfigError: ...``).
+
+    A bad parameter is a message for the user, not a bug: the kernel's full traceback (and papermill's
+    copy of it) would bury the one line that says what to change. Other exceptions keep their normal
+    traceback. Returns True when a kernel was found and the handler installed; idempotent.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a core dependency through ipykernel
+        return False
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "set_custom_exc"):
+        return False
+
+    def one_line(self: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> list[str]:
+        stb = [f"{etype.__name__}: {value}"]
+        self._showtraceback(etype, value, stb)
+        return stb
+
+    shell.set_custom_exc((SnnkitError,), one_line)
+    return True

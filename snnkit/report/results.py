@@ -56,6 +56,15 @@ def prunable_weights(model: nn.Module) -> list[torch.Tensor]:
     return [m.weight for m in model.modules() if isinstance(m, kinds)]
 
 
+def _in_kernel() -> bool:
+    """True inside a Jupyter kernel (JupyterLab, papermill): figures left open are shown inline there."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return False
+    return getattr(get_ipython(), "kernel", None) is not None
+
+
 def _key(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", name)
 
@@ -105,18 +114,19 @@ def standard_results(
         raise ValueError(f"held_out = {held_out!r}; expected one of {_HELD_OUT}")
     classes = list(test_set.classes)
     results: dict[str, Any] = {}
+    close = not _in_kernel()  # in a notebook the figures stay open, so they show inline under the cell
 
     scores, targets = trainer.predict(test_set)
     report = M.classification_report(scores, targets, classes)
     results.update(test_accuracy=report["accuracy"], macro_f1=report["macro_f1"], roc_auc=report["roc_auc"],
                    tie_rate=report["tie_rate"], silent_rate=report["silent_rate"])
     run.figure(figures.confusion_heatmap(report["confusion_matrix"], classes, dataset_label=run.dataset_label),
-               "confusion_matrix", close=True)
+               "confusion_matrix", close=close)
     run.table(report["per_class"], "per_class")
 
     curves = _curves(history, held_out) if history is not None else None
     if curves is not None and len(curves):
-        run.figure(figures.training_curves(curves, dataset_label=run.dataset_label), "training_curves", close=True)
+        run.figure(figures.training_curves(curves, dataset_label=run.dataset_label), "training_curves", close=close)
         run.table(curves, "history")
         final = curves.iloc[-1]
         if "train_accuracy" in curves:
@@ -137,9 +147,9 @@ def standard_results(
         results["firing_rate"] = sum(rates[name] for name in hidden) / len(hidden)
         results.update({f"firing_rate_{_key(name)}": rates[name] for name in hidden})
         run.figure(figures.spike_raster(rec.spikes(hidden[0]), dataset_label=run.dataset_label,
-                                        title=f"Spike raster, {hidden[0]}, first sample"), "spike_raster", close=True)
+                                        title=f"Spike raster, {hidden[0]}, first sample"), "spike_raster", close=close)
         run.figure(figures.firing_rate_histogram(rec.neuron_rates(), dataset_label=run.dataset_label),
-                   "firing_rates", close=True)
+                   "firing_rates", close=close)
 
     weights = prunable_weights(model)
     if weights:

@@ -318,6 +318,26 @@ class Run:
         self.provenance.update(dataset=name, stand_in=self.stand_in)
         self._write_provenance()
 
+    def use_data(self, **splits: Any) -> None:
+        """Record the datasets a run actually read, by split (``train=..., val=..., test=...``).
+
+        The run's dataset name and stand-in flag come from the ``test`` split (else the first given);
+        ``provenance.json`` gets, per split, its name, size, ``source`` and ``origin`` (the folder and
+        checksums the loader actually read), so the record names the data used, not the folder asked for.
+        ``None`` splits (e.g. no validation split) are skipped.
+        """
+        given = {name: ds for name, ds in splits.items() if ds is not None}
+        if not given:
+            raise SnnkitError("use_data() needs at least one dataset, e.g. use_data(train=..., test=...)")
+        main = given.get("test", next(iter(given.values())))
+        data = {name: {"name": getattr(ds, "name", None), "n": len(ds),
+                       "stand_in": bool(getattr(ds, "stand_in", False)),
+                       "source": getattr(ds, "source", None), "origin": getattr(ds, "origin", None)}
+                for name, ds in given.items()}
+        self.provenance["data"] = data
+        self.set_dataset(str(getattr(main, "name", "")) or "unnamed dataset",
+                         stand_in=any(d["stand_in"] for d in data.values()))
+
     def record_provenance(self, **items: Any) -> None:
         """Add ``items`` (JSON-serialisable, e.g. ``resumed_from``) to ``provenance.json`` and write it."""
         self.provenance.update(items)

@@ -22,6 +22,7 @@ NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
 EXPECT = {
     "g2gnet_fashionmnist": {
         "min": {"test_accuracy": 0.75},
+        "keys": {"tie_rate", "silent_rate", "macro_f1", "roc_auc", "firing_rate", "sparsity", "n_parameters"},
         "figures": {"training_curves", "confusion_matrix", "spike_raster", "firing_rates"},
         "tables": {"results", "per_class"},
     },
@@ -52,6 +53,10 @@ def test_smoke_run(smoke_reports: Path, name: str):
         metrics = json.loads((run_dir / "metrics.json").read_text())
         assert REQUIRED_KEYS <= metrics.keys()
         assert metrics["notebook"] == name and metrics["profile"] == "smoke" and metrics["run"] == run
+        assert EXPECT[name]["keys"] <= metrics.keys()
+        prov = json.loads((run_dir / "provenance.json").read_text())
+        for split, record in prov["data"].items():  # the folder and checksums actually read, per split
+            assert record["origin"]["files"], f"{name}/{run}: provenance names no file read for {split}"
         for key, low in EXPECT[name]["min"].items():
             assert metrics[key] >= low, f"{name}/{run}: {key} = {metrics[key]} < {low}"
         figures = {p.stem for p in (run_dir / "figures").glob("*.png")}
@@ -77,6 +82,7 @@ def test_bad_parameter_stops_in_first_code_cell(tmp_path, name: str):
                 kernel_name=reproduce.KERNEL_NAME, cwd=str(nb.parent), progress_bar=False,
             )
     assert err.value.ename == "ConfigError"
+    assert len(err.value.traceback) == 1, "a ConfigError shows as one line, not a kernel traceback"
     assert "'seed'" in err.value.evalue and "-5" in err.value.evalue
     executed = __import__("nbformat").read(out, as_version=4)
     code_cells = [c for c in executed.cells if c.cell_type == "code"]

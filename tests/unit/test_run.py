@@ -172,3 +172,31 @@ def test_identity_ignores_provenance_only_parameters(tmp_path):
     c = start_run(NB, {"lr": 0.01}, reports_root=tmp_path, dataset="fashionmnist")
     assert a.params_hash == b.params_hash == result_hash(NB, {}) != c.params_hash
     assert a.path == b.path != c.path  # an interactive re-run on another device finds its own directory
+
+
+def test_use_data_records_what_each_split_read(tmp_path):
+    from snnkit.data import load_dataset, split_train_val
+
+    train = load_dataset("fashionmnist-embedded", "train")
+    train, val = split_train_val(train, 0.1, seed=0)
+    test = load_dataset("fashionmnist-embedded", "test")
+    run = start_run(NB, {}, reports_root=tmp_path)
+    run.use_data(train=train, val=val, test=test)
+    prov = json.loads((run.path / "provenance.json").read_text())
+    assert prov["dataset"] == "fashionmnist-embedded" and prov["stand_in"] is False
+    assert set(prov["data"]) == {"train", "val", "test"}
+    assert prov["data"]["val"]["n"] == len(val) and prov["data"]["train"]["n"] == len(train)
+    assert prov["data"]["test"]["origin"] == json.loads(json.dumps(test.origin))
+    with pytest.raises(SnnkitError, match="at least one dataset"):
+        run.use_data(val=None)
+
+
+def test_use_data_marks_the_run_stand_in_when_any_split_is(tmp_path):
+    from snnkit.data import load_dataset
+
+    test = load_dataset("fashionmnist-embedded", "test")
+    fake = load_dataset("fashionmnist-embedded", "train")
+    fake.stand_in = True
+    run = start_run(NB, {}, reports_root=tmp_path)
+    run.use_data(train=fake, test=test)
+    assert run.stand_in and run.dataset_label.endswith("(stand-in)")
