@@ -12,12 +12,13 @@ Writing (:func:`save_checkpoint`):
 2. ``torch.save`` streams straight into a temporary file beside the target while a SHA-256 of the bytes
    is computed on the way (no in-memory copy, no reload), and the file is fsynced;
 3. the checksum goes to ``<file>.sha256`` (``sha256sum`` format), written the same way;
-4. both are renamed into place. With ``previous=`` the file being replaced is first moved to
-   ``previous`` (with its checksum), so a run keeps ``last.pt`` and ``prev.pt``.
+4. both are renamed into place. With ``previous=`` the file being replaced is first hard-linked to
+   ``previous`` (with its checksum), so a run keeps ``last.pt`` and ``prev.pt`` and ``last.pt`` never
+   disappears.
 
-The renames are ordered so that at every instant a valid checkpoint exists: a file whose ``.sha256`` is
-missing is loaded unverified (its bytes were fsynced before the rename made it visible); one whose
-``.sha256`` disagrees is corrupt.
+The links and renames are ordered so that at every instant a valid checkpoint exists: a file whose
+``.sha256`` is missing is loaded unverified (its bytes were fsynced before the rename made it visible);
+one whose ``.sha256`` disagrees is corrupt.
 
 Reading: :func:`load_checkpoint` verifies the checksum when the ``.sha256`` exists and turns every way a
 file can be bad (missing, truncated, corrupted, not a snnkit checkpoint) into a :class:`CheckpointError`
@@ -145,11 +146,27 @@ def _read_checksum(path: Path) -> str | None:
     return fields[0].lower() if fields else ""
 
 
-def _replace_if_exists(src: Path, dst: Path) -> None:
-    try:
-        os.replace(src, dst)
-    except FileNotFoundError:
-        pass
+def _keep_as_previous(path: Path, prev: Path) -> None:
+    """Make ``prev`` (and its checksum) what ``path`` (and its checksum) are now; ``path`` stays.
+
+    Hard links, renamed into place, so ``path`` never disappears and ``prev`` is always either its old
+    pair, a file without checksum (loaded unverified) or the new pair. Where hard links are not
+    supported the files are moved instead (``path`` is then missing until the new one is renamed in,
+    and :func:`load_latest` uses ``prev``).
+    """
+    side, prev_side = checksum_path(path), checksum_path(prev)
+    prev_side.unlink(missing_ok=True)
+    for src, dst in ((path, prev), (side, prev_side)):
+        if not src.exists():
+            continue
+        tmp = dst.with_name(f".{dst.name}.link")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(src, tmp)
+        except OSError:  # no hard links on this filesystem
+            os.replace(src, dst)
+        else:
+            os.replace(tmp, dst)
 
 
 def save_checkpoint(
@@ -183,13 +200,9 @@ def save_checkpoint(
             torch.save(payload, writer)
         digest = writer.sha.hexdigest()
         atomic_write_text(tmp_side, f"{digest}  {path.name}\n")
-        if previous is not None:
-            # Order matters: at every instant either (path, side) or (previous[, its side]) is valid.
-            prev = Path(previous)
-            checksum_path(prev).unlink(missing_ok=True)
-            if path.exists():
-                os.replace(path, prev)
-                _replace_if_exists(side, checksum_path(prev))
+        if previous is not None and path.exists():
+            _keep_as_previous(path, Path(previous))
+        # a moment without a checksum (loaded unverified) rather than one with a wrong checksum
         side.unlink(missing_ok=True)
         os.replace(tmp_file, path)
         os.replace(tmp_side, side)

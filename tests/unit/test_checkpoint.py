@@ -186,14 +186,15 @@ def test_corrupt_last_falls_back_to_prev_with_a_warning(
     assert load_latest([tmp_path / "none.pt", tmp_path / "nope.pt"]) is None
 
 
-@pytest.mark.parametrize("crash_after", range(6))
-def test_a_crash_between_any_two_renames_leaves_a_valid_checkpoint(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crash_after: int
+@pytest.mark.parametrize("hard_links", [True, False])
+@pytest.mark.parametrize("crash_after", range(9))
+def test_a_crash_between_any_two_file_operations_leaves_a_valid_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crash_after: int, hard_links: bool
 ) -> None:
     last, prev = tmp_path / "last.pt", tmp_path / "prev.pt"
     save_checkpoint(last, {"epoch": 1}, previous=prev)
     save_checkpoint(last, {"epoch": 2}, previous=prev)
-    real_replace, real_unlink = os.replace, Path.unlink
+    real_replace, real_unlink, real_link = os.replace, Path.unlink, os.link
     calls = {"n": 0}
 
     class Killed(BaseException):
@@ -209,18 +210,31 @@ def test_a_crash_between_any_two_renames_leaves_a_valid_checkpoint(
             count()
         return real_replace(src, dst)
 
+    def link(src, dst):
+        if not hard_links:
+            raise OSError("no hard links here")
+        count()
+        return real_link(src, dst)
+
     def unlink(self, missing_ok=False):
         if self.name.endswith(".sha256") and not self.name.startswith("."):
             count()
         return real_unlink(self, missing_ok=missing_ok)
 
     monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "link", link)
     monkeypatch.setattr(Path, "unlink", unlink)
-    with pytest.raises(Killed):
+    try:
         save_checkpoint(last, {"epoch": 3}, previous=prev)
+    except Killed:
+        pass
     monkeypatch.undo()
-    state, _, fallback = load_latest([last, prev])
+    state, used, fallback = load_latest([last, prev])
     assert state["epoch"] in (2, 3) and not fallback  # never a corrupt-looking pair
+    if hard_links:
+        assert used == last  # last.pt never disappears
+    if calls["n"] <= crash_after:  # it ran to the end
+        assert load_checkpoint(last)["epoch"] == 3 and load_checkpoint(prev)["epoch"] == 2
 
 
 def test_crash_during_rename_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,7 +19,7 @@ import pytest
 import torch
 from _scripts import sigkill  # tests/unit is on sys.path under pytest
 
-from snnkit.train import LAST_CHECKPOINT, load_checkpoint
+from snnkit.train import LAST_CHECKPOINT, PREV_CHECKPOINT, load_checkpoint, load_latest
 
 SCRIPT = Path(__file__).parent / "_scripts" / "resume_train.py"
 EPOCHS, EVERY, TOTAL_STEPS = 4, 3, 40  # 10 steps per epoch
@@ -69,7 +69,7 @@ def test_sigkill_at_random_steps_then_resume_is_bit_identical(tmp_path: Path) ->
         step = chooser.randint(EVERY + 1, TOTAL_STEPS - 2)
         _kill_after(ckpt, out, progress, step, extra_delay=chooser.uniform(0.0, 0.02))
         assert (ckpt / LAST_CHECKPOINT).exists(), "a checkpoint should exist after step >= EVERY"
-        state = load_checkpoint(ckpt / LAST_CHECKPOINT)  # the surviving checkpoint is intact
+        state, _, _ = load_latest([ckpt / LAST_CHECKPOINT, ckpt / PREV_CHECKPOINT])  # what a resume reads
         assert 0 < state["global_step"] < TOTAL_STEPS and not state["done"]
         resumed_mid_epoch += state["step_in_epoch"] != 0
         result, log = _run(ckpt, out)

@@ -14,7 +14,14 @@ import torch
 from _scripts import sigkill  # tests/unit is on sys.path under pytest
 
 from snnkit.errors import CheckpointError, ConfigError
-from snnkit.train import LAST_CHECKPOINT, PREV_CHECKPOINT, RunState, load_checkpoint, read_progress
+from snnkit.train import (
+    LAST_CHECKPOINT,
+    PREV_CHECKPOINT,
+    RunState,
+    load_checkpoint,
+    load_latest,
+    read_progress,
+)
 from snnkit.train import state as state_mod
 
 SCRIPT = Path(__file__).parent / "_scripts" / "phased_hebbian.py"
@@ -177,7 +184,7 @@ def test_layer_by_layer_learner_resumes_bit_identically_after_sigkill(tmp_path: 
         sigkill.kill_after(
             [*cmd, "--delay", "0.01"], steps, chooser.randint(4, total - 2), chooser.uniform(0, 0.02)
         )
-        state = load_checkpoint(ckpt / LAST_CHECKPOINT)
+        state, _, _ = load_latest([ckpt / LAST_CHECKPOINT, ckpt / PREV_CHECKPOINT])  # what a resume reads
         assert not state["done"] and 0 < state["global_step"] < total
         phases_seen.add(int(state["phase"]))
         result, log = _run(ckpt, out)
