@@ -350,12 +350,12 @@ def validate_namespace(notebook: str, namespace: Mapping[str, Any]) -> dict[str,
 
 # -- profiles: params/<notebook>/<profile>.yaml -------------------------------------------------------
 def _params_dir(notebook: str, params_dir: str | Path | None) -> Path | None:
-    """``params/<notebook>/``: under ``params_dir``, else the cwd, its parent (a notebook runs in
-    ``notebooks/``) or the checkout snnkit is imported from; None if there is none."""
+    """``params/<notebook>/``: under ``params_dir``, else under the cwd or its parent (a notebook runs in
+    ``notebooks/``), never inside the installed package; None if there is none."""
     if params_dir is not None:
         roots = [Path(params_dir)]
     else:
-        roots = [Path.cwd() / "params", Path.cwd().parent / "params", Path(__file__).resolve().parents[1] / "params"]
+        roots = [Path.cwd() / "params", Path.cwd().parent / "params"]
     return next((root / notebook for root in roots if (root / notebook).is_dir()), None)
 
 

@@ -1,4 +1,4 @@
-"""Network architectures, one file per paper family (DESIGN.md → models/).
+"""Network architectures, one file per paper family (docs/architecture.md → models/).
 
 Each family's module also defines and registers its notebooks' parameter schemas
 (:mod:`snnkit.config` imports this package to find them).

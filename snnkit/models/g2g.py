@@ -3,7 +3,7 @@
 Konstantaropoulos, Smirnakis & Papadopouli, "Neuro-inspired Ensemble-to-Ensemble Communication
 Primitives for Sparse and Efficient ANNs", arXiv 2508.14140 (SNN port by the authors).
 
-Architecture (``../shared/papers/g2gnet.md``): input → ``n_hidden`` × (FC ``hidden_dim`` + LIF) →
+Architecture (the authors' code, arXiv 2508.14140): input → ``n_hidden`` × (FC ``hidden_dim`` + LIF) →
 FC ``n_classes`` + LIF. Every LIF has β=0.9 and θ=1.0 as learnable per-layer scalars, subtract reset
 by θ from the previous step's (detached) spike and the arctan surrogate with α=2. The network's output
 is the spike count of the output layer summed over the ``T`` steps; training uses cross-entropy on

@@ -1,6 +1,6 @@
 """Leaky integrate-and-fire dynamics as pure functions with explicit state (Norse style).
 
-Discrete-time LIF as in snnTorch 1.0.0 ``Leaky`` and the G2GNet seed (``shared/papers/g2gnet.md``, "LIF";
+Discrete-time LIF as in snnTorch 1.0.0 ``Leaky`` and the G2GNet seed (Konstantaropoulos et al., arXiv 2508.14140;
 β = 0.9, θ = 1.0, subtract reset with the previous step's detached spike). One step, with
 ``b = clamp(β, 0, 1)`` and ``H(u) = 1 if u > 0 else 0``:
 

@@ -1,7 +1,7 @@
 """``LIF``: a thin ``nn.Module`` over :func:`snnkit.neurons.functional.lif_multistep`.
 
 The module holds β and θ (scalar ``nn.Parameter``s when learnable, buffers otherwise — G2GNet learns both
-per layer, ``shared/papers/g2gnet.md`` "LIF") and the spike function; the dynamics live in the functional
+per layer, Konstantaropoulos et al., arXiv 2508.14140) and the spike function; the dynamics live in the functional
 core. No state survives between calls: every ``forward`` starts from a zero membrane (or ``mem0``).
 
 ``forward`` returns only the spike tensor ``[T, B, ...]``, so ``register_forward_hook`` on a LIF module

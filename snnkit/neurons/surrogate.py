@@ -6,7 +6,7 @@ pass is the Heaviside step ``S = 1 if u > 0 else 0`` (strictly greater, as snnTo
 fire). Its backward pass replaces the step's zero/undefined derivative by a smooth surrogate:
 
 * :class:`ATan` ``(alpha=2.0)``: dS/dU = (α/2) / (1 + (π α U / 2)²) — the arctan surrogate of Fang et al.
-  (2021), used by G2GNet with α = 2 (see ``shared/papers/g2gnet.md``, "LIF").
+  (2021), used by G2GNet with α = 2 (Konstantaropoulos et al., arXiv 2508.14140).
 * :class:`FastSigmoid` ``(slope=25.0)``: dS/dU = 1 / (1 + k|U|)² — the SuperSpike surrogate of Zenke &
   Ganguli (2018), with snnTorch's default slope k = 25.
 
@@ -86,7 +86,7 @@ class SpikeFunction:
 class ATan(SpikeFunction):
     """Arctan surrogate dS/dU = (α/2)/(1+(π α U/2)²) (Fang et al., 2021); peak α/2 at U = 0.
 
-    G2GNet uses α = 2 (``shared/papers/g2gnet.md``). Raises ConfigError unless α is positive and finite.
+    G2GNet uses α = 2 (Konstantaropoulos et al., arXiv 2508.14140). Raises ConfigError unless α is positive and finite.
     """
 
     name = "atan"

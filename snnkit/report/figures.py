@@ -8,7 +8,7 @@ selects a GUI backend, so headless (Agg) use works. Save them with :func:`save_f
 
 Every function takes a required keyword ``dataset_label`` (e.g. ``"Fashion-MNIST (embedded subset)"``
 or ``"CIFAR-10 stand-in"``) that is put into the title, so a figure always says which data it shows
-(DESIGN.md: stand-in datasets are labelled in figure titles), and an optional ``title``.
+(docs/architecture.md: stand-in datasets are labelled in figure titles), and an optional ``title``.
 """
 
 from __future__ import annotations
