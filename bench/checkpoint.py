@@ -34,6 +34,7 @@ import statistics
 import sys
 import tempfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -82,22 +83,29 @@ def make_state(total_mb: int, parts: int = 16) -> dict[str, Any]:
 
 def run_benchmarks(state: dict[str, Any], folder: Path, repeats: int) -> dict[str, dict[str, float]]:
     """Median save/load times and one peak-RSS measurement of each, per implementation."""
-    paths = {name: folder / f"{name}.pt" for name in IMPLS}
-    samples: dict[str, dict[str, list[float]]] = {name: {"save_ms": [], "load_ms": []} for name in IMPLS}
-    for name, (save, load) in IMPLS.items():  # warm-up: one of each (page cache, allocator)
-        save(paths[name], state)
-        load(paths[name])
+    calls = {
+        name: {
+            "save": partial(save, folder / f"{name}.pt", state),
+            "load": partial(load, folder / f"{name}.pt"),
+        }
+        for name, (save, load) in IMPLS.items()
+    }
+    for call in calls.values():  # warm-up: one of each (page cache, allocator)
+        call["save"]()
+        call["load"]()
+    samples: dict[str, dict[str, list[float]]] = {name: {"save": [], "load": []} for name in calls}
     for _ in range(repeats):
-        for name, (save, load) in IMPLS.items():
-            samples[name]["save_ms"].append(timed(lambda: save(paths[name], state), CPU))
-            samples[name]["load_ms"].append(timed(lambda: load(paths[name]), CPU))
-    results: dict[str, dict[str, float]] = {}
-    for name, (save, load) in IMPLS.items():
-        results[name] = {key: statistics.median(values) for key, values in samples[name].items()}
-        results[name]["save_peak_mb"] = peak_delta_mb(lambda: save(paths[name], state), CPU)
-        results[name]["load_peak_mb"] = peak_delta_mb(lambda: load(paths[name]), CPU)
-        results[name]["file_mb"] = paths[name].stat().st_size / 2**20
-    return results
+        for name, call in calls.items():
+            for op in ("save", "load"):
+                samples[name][op].append(timed(call[op], CPU))
+    return {
+        name: {
+            **{f"{op}_ms": statistics.median(samples[name][op]) for op in ("save", "load")},
+            **{f"{op}_peak_mb": peak_delta_mb(call[op], CPU) for op in ("save", "load")},
+            "file_mb": (folder / f"{name}.pt").stat().st_size / 2**20,
+        }
+        for name, call in calls.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
