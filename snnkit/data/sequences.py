@@ -72,15 +72,19 @@ class SequenceDataset(LabelledDataset):
         return int(self.sequences[0].shape[1]) if self.sequences else 0
 
 
+def _time_bins(times: Any, dt: float) -> Tensor:
+    """The step ``floor(t / dt)`` of every time (int64): the one binning rule of samples and lengths."""
+    return torch.floor(torch.as_tensor(times, dtype=torch.float64) / dt).to(torch.int64)
+
+
 def bin_events(times: Tensor, units: Tensor, n_channels: int, dt: float, n_steps: int | None = None) -> Tensor:
     """Events ``(times [E] in seconds, units [E])`` → counts float32 ``[T, n_channels]`` in bins of ``dt``.
 
     Event ``e`` falls in step ``floor(times[e] / dt)``; ``T`` is ``n_steps`` (later events are dropped)
     or, by default, the step of the last event + 1 (at least 1).
     """
-    times = torch.as_tensor(times, dtype=torch.float64)
     units = torch.as_tensor(units, dtype=torch.int64)
-    steps = torch.floor(times / dt).to(torch.int64)
+    steps = _time_bins(times, dt)
     T = n_steps if n_steps is not None else int(steps.max()) + 1 if len(steps) else 1
     keep = steps < T
     out = torch.zeros(T * n_channels, dtype=torch.float32)
@@ -121,6 +125,8 @@ class EventSequenceDataset(LabelledDataset):
             if t.shape != u.shape or t.ndim != 1 or (len(u) and (u.min() < 0 or u.max() >= n_channels)):
                 raise DataError(f"{name}: events of sample {i} must be 1-D times and units in "
                                 f"[0, {n_channels}), got shapes {t.shape}, {u.shape}")
+            if len(t) and t.min() < 0:
+                raise DataError(f"{name}: events of sample {i} must have times >= 0 s, got {t.min()}")
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         t, u = self.events[index]
@@ -138,7 +144,7 @@ class EventSequenceDataset(LabelledDataset):
         """``T_i`` of every sample, int64 ``[N]``."""
         if self.n_steps is not None:
             return torch.full((len(self),), self.n_steps, dtype=torch.int64)
-        return torch.tensor([int(t.max() // self.dt) + 1 if len(t) else 1 for t, _ in self.events])
+        return torch.tensor([int(_time_bins(t.max(), self.dt)) + 1 if len(t) else 1 for t, _ in self.events])
 
 
 def pad_collate(

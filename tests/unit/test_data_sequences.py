@@ -118,6 +118,22 @@ def test_bin_events_and_event_dataset():
         EventSequenceDataset(events, torch.tensor([1, 0]), ["a", "b"], "bad", n_channels=3, dt=0)
 
 
+def test_event_lengths_match_the_binned_samples():
+    # 1.0 // 0.1 == 9.0 but floor(1.0 / 0.1) == 10: lengths must bin exactly as the samples do
+    times = [1.0, 0.3, 0.7, 2.0, 0.6]
+    events = [([t], [0]) for t in times]
+    ds = EventSequenceDataset(events, torch.zeros(5, dtype=torch.int64), ["a"], "ev", n_channels=1, dt=0.1)
+    assert ds.lengths.tolist() == [ds[i][0].shape[0] for i in range(5)]
+    assert ds.lengths.tolist() == [11, 3, 7, 21, 6]  # floor(t / dt) + 1 in float64 (0.3 / 0.1 < 3)
+
+
+def test_event_dataset_rejects_negative_times():
+    with pytest.raises(DataError, match=r"sample 1 .*-0\.5"):
+        EventSequenceDataset(
+            [([0.0], [0]), ([0.1, -0.5], [0, 0])], torch.tensor([0, 0]), ["a"], "neg", n_channels=1, dt=0.01
+        )
+
+
 # ------------------------------------------------------------------ end to end through the Trainer
 
 N_CLASSES = 4
