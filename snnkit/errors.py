@@ -6,10 +6,12 @@ never has to read a deep traceback to find the cause.
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
 __all__ = ["SnnkitError", "ConfigError", "DataError", "CheckpointError", "check_positive_int",
-           "short_notebook_errors"]
+           "check_positive_number", "short_notebook_errors"]
 
 
 class SnnkitError(Exception):
@@ -51,11 +53,22 @@ def check_positive_int(key: str, value: Any, *, allow_none: bool = False, where:
     """
     if value is None and allow_none:
         return None
-    import numbers
-
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ConfigError(key, value, "an integer >= 1" + (" or None" if allow_none else ""), where=where)
     return int(value)
+
+
+def check_positive_number(
+    key: str, value: Any, *, allow_none: bool = False, where: str | None = None
+) -> float | None:
+    """Return ``value`` as a float if it is a finite real number > 0 (never a bool), else raise
+    :class:`ConfigError` — :func:`check_positive_int`'s twin for durations, rates and norms."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value > 0):
+        allowed = "a positive finite number" + (" or None" if allow_none else "")
+        raise ConfigError(key, value, allowed, where=where)
+    return float(value)
 
 
 def short_notebook_errors() -> bool:

@@ -6,7 +6,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import math
 import os
 import random
 import tempfile
@@ -27,7 +26,6 @@ __all__ = [
     "atomic_write",
     "atomic_write_text",
     "params_hash",
-    "check_positive_number",
 ]
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps", "directml")
@@ -124,11 +122,3 @@ def params_hash(params: dict[str, Any]) -> str:
     blob = json.dumps(params, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
-
-def check_positive_number(key: str, value: Any, *, allow_none: bool = False) -> float | None:
-    """Return ``value`` as a float if it is a positive finite number (never a bool), else ConfigError."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ConfigError(key, value, "a positive finite number" + (" or None" if allow_none else ""))
-    return float(value)

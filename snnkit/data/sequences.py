@@ -12,7 +12,6 @@ same whatever ``T_max`` the batch was padded to.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,7 +20,7 @@ import torch
 from torch import Tensor
 
 from snnkit.data.registry import LabelledDataset
-from snnkit.errors import ConfigError, DataError, check_positive_int
+from snnkit.errors import DataError, check_positive_int, check_positive_number
 
 __all__ = [
     "EventSequenceDataset",
@@ -117,9 +116,7 @@ class EventSequenceDataset(LabelledDataset):
             raise DataError(f"{name}: {len(events)} event lists but {len(self.targets)} targets")
         self.n_channels = check_positive_int("n_channels", n_channels, where=name)
         self.n_steps = check_positive_int("n_steps", n_steps, allow_none=True, where=name)
-        if not (isinstance(dt, int | float) and math.isfinite(dt) and dt > 0):
-            raise ConfigError("dt", dt, "a positive bin width in seconds", where=name)
-        self.dt = float(dt)
+        self.dt = check_positive_number("dt", dt, where=name)  # the bin width in seconds
         self.events = [(np.asarray(t, dtype=np.float64), np.asarray(u, dtype=np.int64)) for t, u in events]
         for i, (t, u) in enumerate(self.events):
             if t.shape != u.shape or t.ndim != 1 or (len(u) and (u.min() < 0 or u.max() >= n_channels)):

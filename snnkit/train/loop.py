@@ -50,12 +50,12 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from snnkit.errors import CheckpointError, ConfigError, check_positive_int
+from snnkit.errors import CheckpointError, ConfigError, check_positive_int, check_positive_number
 from snnkit.train import distributed as dist_utils
 from snnkit.train.activity import Activity, ActivityRecorder
 from snnkit.train.checkpoint import save_checkpoint
 from snnkit.train.state import LAST_CHECKPOINT, PREV_CHECKPOINT, RunState
-from snnkit.utils import check_positive_number, params_hash, resolve_device, seed_everything
+from snnkit.utils import params_hash, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
 

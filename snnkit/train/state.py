@@ -51,10 +51,10 @@ from typing import Any
 
 import torch
 
-from snnkit.errors import CheckpointError, ConfigError, check_positive_int
+from snnkit.errors import CheckpointError, ConfigError, check_positive_int, check_positive_number
 from snnkit.train import distributed as dist_utils
 from snnkit.train.checkpoint import get_rng_state, load_latest, save_checkpoint, set_rng_state
-from snnkit.utils import atomic_write_text, check_positive_number
+from snnkit.utils import atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,10 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from snnkit.errors import ConfigError
+from snnkit.errors import ConfigError, check_positive_int, check_positive_number
 from snnkit.utils import (
     atomic_write,
     atomic_write_text,
-    check_positive_number,
     params_hash,
     resolve_device,
     seed_everything,
@@ -99,3 +98,16 @@ def test_check_positive_number(value, ok):
         with pytest.raises(ConfigError, match="'x'"):
             check_positive_number("x", value)
     assert check_positive_number("x", None, allow_none=True) is None
+    with pytest.raises(ConfigError, match="'x'.*positive finite number$"):
+        check_positive_number("x", None)
+    assert check_positive_number("x", np.float32(0.25)) == 0.25
+
+
+@pytest.mark.parametrize(("value", "ok"), [(1, True), (np.int64(3), True), (0, False), (2.0, False), (True, False)])
+def test_check_positive_int(value, ok):
+    if ok:
+        assert check_positive_int("n", value) == int(value) and type(check_positive_int("n", value)) is int
+    else:
+        with pytest.raises(ConfigError, match="'n'.*an integer >= 1$"):
+            check_positive_int("n", value)
+    assert check_positive_int("n", None, allow_none=True) is None
