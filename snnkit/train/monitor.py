@@ -18,6 +18,9 @@ from typing import Any
 
 import torch
 
+from snnkit.data.sequences import time_mask
+from snnkit.errors import check_positive_int
+
 log = logging.getLogger(__name__)
 
 __all__ = ["SpikeRecorder", "input_lengths"]
@@ -78,11 +81,9 @@ class SpikeRecorder:
         keep_spikes: bool = False,
         max_batches: int | None = None,
     ) -> None:
-        if max_batches is not None and (not isinstance(max_batches, int) or max_batches < 1):
-            raise ValueError(f"max_batches = {max_batches!r}; expected a positive integer or None")
         self.model = model
         self.keep_spikes = bool(keep_spikes)
-        self.max_batches = max_batches
+        self.max_batches = check_positive_int("max_batches", max_batches, allow_none=True, where="SpikeRecorder")
         self._modules = self._select(model, module_types, names)
         self._stats: dict[str, _LayerStats] = {name: _LayerStats() for name in self._modules}
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
@@ -140,8 +141,6 @@ class SpikeRecorder:
                             f"SpikeRecorder: module {name!r} has batch size {flat.shape[1]} but the model's "
                             f"input has {self._lengths.numel()} lengths"
                         )
-                    from snnkit.data.sequences import time_mask  # True on real steps t < lengths[b]
-
                     mask = time_mask(self._lengths.to(flat.device), flat.shape[0])
                     flat = flat * mask[..., None]
                     real = int(mask.sum())
