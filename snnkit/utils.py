@@ -26,6 +26,7 @@ __all__ = [
     "atomic_write",
     "atomic_write_text",
     "params_hash",
+    "file_digest",
 ]
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps", "directml")
@@ -122,3 +123,11 @@ def params_hash(params: dict[str, Any]) -> str:
     blob = json.dumps(params, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
+
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes (read in 1 MiB blocks): dataset checksums, checkpoint verification."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from snnkit.errors import DataError
-from snnkit.utils import atomic_write
+from snnkit.utils import atomic_write, file_digest
 
 log = logging.getLogger(__name__)
 
@@ -97,15 +97,6 @@ def cache_dir() -> Path:
     """The download cache: ``$XDG_CACHE_HOME/snnkit/data`` (default ``~/.cache/snnkit/data``)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "snnkit" / "data"
-
-
-def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
-    """Hex digest of a file's bytes (read in 1 MiB blocks)."""
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def download_url(url: str, dest: Path, md5: str, *, timeout: float = 60.0) -> None:

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from snnkit.errors import CheckpointError
-from snnkit.utils import atomic_write, atomic_write_text
+from snnkit.utils import atomic_write, atomic_write_text, file_digest
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,6 @@ FORMAT_KEY = "__snnkit_checkpoint__"
 FORMAT_VERSION = 1
 DONE_NAME = ".DONE"
 CHECKSUM_SUFFIX = ".sha256"
-_CHUNK = 1 << 20
 
 _LEAVES = (str, int, float, bool, complex, type(None), torch.dtype, torch.device)
 _CONTAINERS = (list, tuple, dict, collections.OrderedDict, torch.Size)
@@ -127,14 +126,6 @@ class _HashingWriter:
 
     def flush(self) -> None:
         self._fh.flush()
-
-
-def _file_sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            sha.update(chunk)
-    return sha.hexdigest()
 
 
 def _read_checksum(path: Path) -> str | None:
@@ -241,7 +232,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         raise CheckpointError(f"checkpoint {path} does not exist; check the path or the run's ckpt_dir")
     expected = _read_checksum(path)
     if expected is not None:
-        actual = _file_sha256(path)
+        actual = file_digest(path)
         if actual != expected:
             raise CheckpointError(
                 f"checkpoint {path} is corrupted: its SHA-256 {actual[:16]}… does not match "
