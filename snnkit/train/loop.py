@@ -212,12 +212,30 @@ def _describe(obj: Any) -> Any:
             "args": _describe(obj.args),
             "kwargs": _describe(obj.keywords),
         }
-    if isinstance(obj, nn.Module):
-        return {"module": _describe(type(obj)), "repr": repr(obj)}
+    if isinstance(obj, nn.Module):  # e.g. a loss module: its settings and buffers (weights) count
+        buffers = {name: _describe(b) for name, b in obj.named_buffers()}
+        return {"module": _describe(type(obj)), "repr": repr(obj), "settings": _settings(obj), "buffers": buffers}
     if isinstance(obj, type) or callable(obj) and hasattr(obj, "__qualname__"):
         return f"{getattr(obj, '__module__', '?')}.{obj.__qualname__}"
     text = repr(obj)
     return f"{type(obj).__module__}.{type(obj).__qualname__}" if " at 0x" in text else text
+
+
+def _settings(module: nn.Module) -> dict[str, Any]:
+    """The plain settings of ``module`` and its submodules that no ``repr`` need show (``T``, ``enc``,
+    ``label_smoothing``, ...): public attributes holding None, bool, numbers, str or tuples/lists of them."""
+
+    def plain(v: Any) -> bool:
+        return v is None or isinstance(v, (bool, int, float, str)) or (
+            isinstance(v, (list, tuple)) and all(plain(x) for x in v)
+        )
+
+    found = {}
+    for name, mod in module.named_modules():
+        own = {k: _describe(v) for k, v in vars(mod).items() if k[0] != "_" and k != "training" and plain(v)}
+        if own:
+            found[name] = own
+    return found
 
 
 def _batch_seed(seed: int, step: int, rank: int) -> int:
@@ -401,8 +419,9 @@ class Trainer:
         """Everything that changes this run's results, as plain data (the default ``run_hash`` hashes it).
 
         Optimiser class and every param-group hyper-parameter, scheduler class and constructor state,
-        loss function (qualified name; a ``functools.partial``'s arguments), the model's class, ``repr``
-        (its modules' settings) and parameter names/shapes, callbacks (class and state at construction),
+        loss function (qualified name; a ``functools.partial``'s arguments; a module's settings and
+        buffers), the model's class, ``repr``, its modules' plain settings (public attributes such as
+        ``T``) and parameter names/shapes, callbacks (class and state at construction),
         the transform, epochs, batch size, seed, drop_last, amp and grad_clip.
         """
         return {
@@ -417,6 +436,7 @@ class Trainer:
             "loss_fn": _describe(self.loss_fn),
             "model": _describe(type(self.model)),
             "model_repr": repr(self.model),
+            "model_settings": _settings(self.model),
             "params": [[n, list(p.shape)] for n, p in self.model.named_parameters()],
             "callbacks": [[_describe(type(cb)), _describe(cb.state_dict())] for cb in self.callbacks],
             "epochs": self.epochs,

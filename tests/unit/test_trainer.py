@@ -427,6 +427,28 @@ def test_default_run_hash_covers_everything_that_changes_results(change: dict) -
     assert _trainer(model, **kw).run_hash != same
 
 
+class Steps(nn.Module):
+    """A model whose setting ``T`` is a plain attribute, absent from its repr (as G2GNet's T and encoding)."""
+
+    def __init__(self, T: int) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.T, self.fc = T, nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.fc(x) * self.T
+
+
+def test_default_run_hash_sees_settings_that_no_repr_shows() -> None:
+    # nn.CrossEntropyLoss(label_smoothing=0.1) and (weight=...) print as "CrossEntropyLoss()"
+    plain = _trainer(loss_fn=nn.CrossEntropyLoss()).run_hash
+    assert _trainer(loss_fn=nn.CrossEntropyLoss()).run_hash == plain
+    assert _trainer(loss_fn=nn.CrossEntropyLoss(label_smoothing=0.1)).run_hash != plain
+    assert _trainer(loss_fn=nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 1.0]))).run_hash != plain
+    assert _trainer(Steps(25)).run_hash == _trainer(Steps(25)).run_hash
+    assert _trainer(Steps(25)).run_hash != _trainer(Steps(50)).run_hash
+
+
 # ------------------------------------------------------------------ interval checkpoints and progress
 def test_time_interval_checkpoints_and_progress_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from snnkit.train import read_progress
