@@ -214,7 +214,12 @@ def _describe(obj: Any) -> Any:
         }
     if isinstance(obj, nn.Module):  # e.g. a loss module: its settings and buffers (weights) count
         buffers = {name: _describe(b) for name, b in obj.named_buffers()}
-        return {"module": _describe(type(obj)), "repr": repr(obj), "settings": _settings(obj), "buffers": buffers}
+        return {
+            "module": _describe(type(obj)),
+            "repr": repr(obj),
+            "settings": _settings(obj),
+            "buffers": buffers,
+        }
     if isinstance(obj, type) or callable(obj) and hasattr(obj, "__qualname__"):
         return f"{getattr(obj, '__module__', '?')}.{obj.__qualname__}"
     text = repr(obj)
@@ -226,8 +231,10 @@ def _settings(module: nn.Module) -> dict[str, Any]:
     ``label_smoothing``, ...): public attributes holding None, bool, numbers, str or tuples/lists of them."""
 
     def plain(v: Any) -> bool:
-        return v is None or isinstance(v, (bool, int, float, str)) or (
-            isinstance(v, (list, tuple)) and all(plain(x) for x in v)
+        return (
+            v is None
+            or isinstance(v, (bool, int, float, str))
+            or (isinstance(v, (list, tuple)) and all(plain(x) for x in v))
         )
 
     found = {}
