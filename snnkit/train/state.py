@@ -173,8 +173,8 @@ class RunState:
             self._pending_rng = rng[self.dist.rank]
         else:
             log.warning(
-                "checkpoint was written by %d processes, this run has %d: RNG streams are re-derived, "
-                "so the resumed run is not bit-identical",
+                "checkpoint was written by %d processes, this run has %d: ranks without a saved RNG state "
+                "reuse the last saved rank's, so the resumed run is not bit-identical",
                 len(rng),
                 self.dist.world_size,
             )
