@@ -21,6 +21,7 @@ emptied after ``on_step_end``, so nothing outlives its step.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -46,26 +47,21 @@ class Activity:
     def __init__(self) -> None:
         self._inputs: list[Any] = []
         self._outputs: list[Any] = []
-        self._cache: dict[str, Any] = {}
 
     @property
     def calls(self) -> int:
         """How many times the module ran in this forward (T for a per-time-step module)."""
         return len(self._outputs)
 
-    @property
+    @functools.cached_property
     def input(self) -> Any:
         """First positional input; several calls stacked on a new dim 0."""
-        if "input" not in self._cache:
-            self._cache["input"] = _stack(self._inputs)
-        return self._cache["input"]
+        return _stack(self._inputs)
 
-    @property
+    @functools.cached_property
     def output(self) -> Any:
         """Output (first element of a tuple); several calls stacked on a new dim 0."""
-        if "output" not in self._cache:
-            self._cache["output"] = _stack(self._outputs)
-        return self._cache["output"]
+        return _stack(self._outputs)
 
     def _record(self, args: tuple, output: Any) -> None:
         self._inputs.append(args[0] if args else None)
