@@ -37,8 +37,8 @@ import torch
 from snnkit.data import root as _root
 from snnkit.data.registry import DatasetSpec, LabelledDataset, load_dataset, register_dataset
 from snnkit.data.root import Remote, Source, mirrors
-from snnkit.data.sampling import stratified_partition
-from snnkit.errors import ConfigError, DataError
+from snnkit.data.sampling import fraction_partition
+from snnkit.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -373,15 +373,13 @@ def load_digits(split: str = "train", *, test_fraction: float = 0.25, seed: int 
 def _load_digits(
     spec: DatasetSpec, split: str, *, data_root: object, download: bool, test_fraction: float = 0.25, seed: int = 0
 ) -> ImageDataset:
-    if not 0.0 < test_fraction < 1.0:
-        raise ConfigError("test_fraction", test_fraction, "a fraction in (0, 1)", where="digits")
     from sklearn.datasets import load_digits as _sk_load_digits
 
     bunch = _sk_load_digits()
     images = np.asarray(bunch.images, dtype=np.float32)
     labels = np.asarray(bunch.target, dtype=np.int64)
-    m = min(max(round(test_fraction * len(labels)), 1), len(labels) - 1)
-    idx = np.flatnonzero(stratified_partition(labels, (len(labels) - m, m), seed) == (split == "test"))
+    part = fraction_partition(labels, test_fraction, seed, key="test_fraction", where="digits")
+    idx = np.flatnonzero(part == (split == "test"))
     digest = hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()
     return ImageDataset(
         torch.from_numpy(images[idx, None] / 16.0),
@@ -551,8 +549,7 @@ def _load_embedded(
     if digest != entry["sha256"]:
         raise DataError(
             f"{path}: sha256 {digest[:16]}… does not match the manifest ({entry['sha256'][:16]}…); "
-            "the file "
-            "is corrupted — rerun scripts/make_embedded.py or reinstall snnkit"
+            "the file is corrupted — rerun scripts/make_embedded.py or reinstall snnkit"
         )
     try:
         with np.load(path, allow_pickle=False) as npz:

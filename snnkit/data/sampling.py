@@ -30,7 +30,10 @@ from torch.utils.data import Dataset, Subset
 
 from snnkit.errors import ConfigError, DataError, check_positive_int
 
-__all__ = ["TargetSubset", "labels_of", "split_train_val", "stratified_partition", "stratified_subset", "take"]
+__all__ = [
+    "TargetSubset", "fraction_partition", "labels_of", "split_train_val", "stratified_partition",
+    "stratified_subset", "take",
+]
 
 
 def labels_of(data: Any) -> np.ndarray:
@@ -94,6 +97,18 @@ def take(dataset: Dataset, indices: np.ndarray, note: str = "") -> Dataset:
     return TargetSubset(dataset, np.asarray(indices).tolist(), note=note)
 
 
+def fraction_partition(labels: Any, fraction: float, seed: int, *, key: str = "fraction", where: str | None = None
+                       ) -> np.ndarray:
+    """1 for the ``round(fraction·n)`` samples (at least 1, at most n - 1) of the held-out part, 0 for the
+    rest: :func:`stratified_partition` with weights ``(n - m, m)``. ``fraction`` outside (0, 1) is a
+    ConfigError naming ``key``; ``labels`` need at least 2 samples."""
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0.0 < fraction < 1.0:
+        raise ConfigError(key, fraction, "a fraction in (0, 1)", where=where)
+    n = len(labels_of(labels))
+    m = min(max(round(fraction * n), 1), n - 1)
+    return stratified_partition(labels, (n - m, m), seed)
+
+
 def split_train_val(dataset: Dataset, val_fraction: float, seed: int, *, stratified: bool = True) -> tuple:
     """Split ``dataset`` (anything with ``targets``) into (train, val), deterministically from ``seed``.
 
@@ -101,14 +116,11 @@ def split_train_val(dataset: Dataset, val_fraction: float, seed: int, *, stratif
     (each class split in the same proportion, to within one sample) by default, else a seeded random
     split (the same dealing with every sample in one class).
     """
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, int | float) or not 0.0 < val_fraction < 1.0:
-        raise ConfigError("val_fraction", val_fraction, "a fraction in (0, 1)")
     labels = labels_of(dataset)
     n = len(labels)
     if n < 2:
         raise DataError(f"{getattr(dataset, 'name', 'dataset')}: cannot split {n} samples into train and validation")
-    m = min(max(round(val_fraction * n), 1), n - 1)
-    part = stratified_partition(labels if stratified else np.zeros(n, np.int64), (n - m, m), seed)
+    part = fraction_partition(labels if stratified else np.zeros(n, np.int64), val_fraction, seed, key="val_fraction")
     note = f"split_train_val(val_fraction={val_fraction}, seed={seed})"
     return (
         take(dataset, np.flatnonzero(part == 0), note=f"train part of {note}"),

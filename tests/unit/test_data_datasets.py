@@ -112,8 +112,9 @@ def test_digits_split_deterministic_stratified_disjoint():
     rows = {tuple(x.flatten().tolist()) + (int(y),) for x, y in zip(train.images, train.targets)}
     # digits has a few duplicate images; the split is disjoint by index, so overlap stays tiny
     assert sum(tuple(x.flatten().tolist()) + (int(y),) in rows for x, y in zip(test.images, test.targets)) < 5
-    with pytest.raises(ConfigError):
-        load_digits("train", test_fraction=1.5)
+    for bad in (1.5, 0, "0.2", True):  # a string or bool was a TypeError / a silent split before
+        with pytest.raises(ConfigError, match="test_fraction"):
+            load_digits("train", test_fraction=bad)
     assert train.origin["dir"] is None and train.origin == test.origin
     assert list(train.origin["files"].values()) == ["faf2d98f61250c1cdc0b114323133d3c58da04f5c5d28bb78e4bde3c936a75b1"]
 
