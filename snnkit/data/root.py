@@ -153,6 +153,14 @@ def _find_in(directory: Path, wanted: Sequence[tuple[str, ...]]) -> list[Path] |
     return found
 
 
+def _search(spec: Source, directory: Path, wanted: Sequence[tuple[str, ...]], why: str) -> list[Path] | None:
+    """:func:`_find_in`, saying at INFO which folder is used and why."""
+    hit = _find_in(directory, wanted)
+    if hit is not None:
+        log.info("%s: using %s (%s)", spec.title, directory, why)
+    return hit
+
+
 def _candidates(root: Path, source: Source) -> list[Path]:
     return [root, *(root / sub for sub in source.subdirs)]
 
@@ -184,30 +192,20 @@ def find_files(
     wanted = [_alts(f) for f in files]
     searched: list[tuple[Path, str]] = []
 
-    def search(root: Path, why: str) -> list[Path] | None:
-        for directory in _candidates(root, spec):
-            searched.append((directory, why))
-            hit = _find_in(directory, wanted)
-            if hit is not None:
-                log.info("%s: using %s (%s)", spec.title, directory, why)
-                return hit
-        return None
-
     if data_root is not None:
         return _find_in_explicit_root(spec, wanted, Path(data_root).expanduser(), download, downloader, what)
 
     env_root = os.environ.get(ENV_VAR) or None
     env = Path(env_root).expanduser() if env_root else None
-    if env is not None and (hit := search(env, f"${ENV_VAR}")) is not None:
-        return hit
-    for directory in system_locations(spec):
-        searched.append((directory, "system location"))
-        if (hit := _find_in(directory, wanted)) is not None:
-            log.info("%s: using %s (system location)", spec.title, directory)
-            return hit
     cache = cache_dir()
-    if (hit := search(cache, "download cache")) is not None:
-        return hit
+    # a system location is the dataset's folder itself; the other roots may hold it in a sub-directory
+    places = [(d, f"${ENV_VAR}") for d in _candidates(env, spec)] if env is not None else []
+    places += [(d, "system location") for d in system_locations(spec)]
+    places += [(d, "download cache") for d in _candidates(cache, spec)]
+    for directory, why in places:
+        searched.append((directory, why))
+        if (hit := _search(spec, directory, wanted, why)) is not None:
+            return hit
 
     target = (env or cache) / spec.subdirs[0]
     hit, failure = _try_download(spec, wanted, target, download, downloader)
@@ -242,8 +240,7 @@ def _find_in_explicit_root(
 ) -> list[Path]:
     """The files under an explicit ``data_root``, downloaded into it if allowed; else a DataError naming it."""
     for directory in _candidates(root, spec):
-        if (hit := _find_in(directory, wanted)) is not None:
-            log.info("%s: using %s (data_root argument)", spec.title, directory)
+        if (hit := _search(spec, directory, wanted, "data_root argument")) is not None:
             return hit
     problem = _what_is_missing(root, spec, wanted)
     hit, failure = _try_download(spec, wanted, root / spec.subdirs[0], download, downloader)
@@ -257,11 +254,7 @@ def _find_in_explicit_root(
         f"To fix: put the files in {root} (or {root / where}), pass the folder that holds them as "
         f"data_root, or pass data_root=None to use ${ENV_VAR}, the system copy or the download cache.",
     ]
-    if spec.hint:
-        lines.append(spec.hint)
-    if spec.homepage:
-        lines.append(f"Official source: {spec.homepage}")
-    raise DataError("\n".join(lines))
+    raise DataError("\n".join(lines + _advice(spec)))
 
 
 def _what_is_missing(root: Path, spec: Source, wanted: Sequence[tuple[str, ...]]) -> str:
@@ -338,8 +331,9 @@ def _not_found_message(
         f"To fix: put the files in a directory D (or D/{where}/) and pass data_root=D, or set "
         f"{ENV_VAR}=D; or allow a download on a machine with internet."
     )
-    if spec.hint:
-        lines.append(spec.hint)
-    if spec.homepage:
-        lines.append(f"Official source: {spec.homepage}")
-    return "\n".join(lines)
+    return "\n".join(lines + _advice(spec))
+
+
+def _advice(spec: Source) -> list[str]:
+    """The closing lines of a not-found message: the dataset's own hint and its official source."""
+    return [spec.hint] * bool(spec.hint) + [f"Official source: {spec.homepage}"] * bool(spec.homepage)
