@@ -843,7 +843,8 @@ class Trainer:
 
     # --------------------------------------------------------------------------------- checkpoints
     def _payload(self) -> dict[str, Any]:
-        """The trainer's part of a checkpoint (RunState adds identity, position, RNG and ``done``)."""
+        """The trainer's part of a checkpoint (RunState adds identity, ``done``, RNG and the position:
+        ``epoch`` = epochs completed, ``step`` = :attr:`global_step`)."""
         partial = dist_utils.all_reduce_sums(
             [self._loss_sum, self._extra_sum, self._correct, self._count], self.dist, self.device
         )
@@ -853,9 +854,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "callbacks": [cb.state_dict() for cb in self.callbacks],
-            "epoch": self.epoch,
             "step_in_epoch": self.step_in_epoch,
-            "global_step": self.global_step,
             "partial": {
                 "loss_sum": partial[0],
                 "extra_sum": partial[1],
@@ -883,7 +882,8 @@ class Trainer:
         return Path(path)
 
     def _load_state(self, state: dict[str, Any]) -> None:
-        where = self._state.resumed_from["checkpoint"] if self._state.resumed_from else self.last_checkpoint
+        resumed = self._state.resumed_from  # RunState.load checked the position (epochs done, steps done)
+        where = resumed["checkpoint"]
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -899,8 +899,7 @@ class Trainer:
                 )
             for cb, cb_state in zip(self.callbacks, cb_states):
                 cb.load_state_dict(cb_state)
-            self.epoch = int(state["epoch"])
-            self.global_step = int(state["global_step"])
+            self.epoch, self.global_step = resumed["epoch"], resumed["step"]
             self.step_in_epoch = int(state["step_in_epoch"])
             self.history = History(dict(r) for r in state["history"])
             partial = state["partial"]

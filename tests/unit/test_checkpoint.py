@@ -318,7 +318,7 @@ def test_trainer_falls_back_to_prev_when_last_is_corrupt(
     _trainer(tmp_path / "run", ckpt_every_steps=1).fit(_data())
     last, prev = tmp_path / "run" / LAST_CHECKPOINT, tmp_path / "run" / PREV_CHECKPOINT
     assert load_checkpoint(last)["done"] and not load_checkpoint(prev)["done"]
-    prev_step = load_checkpoint(prev)["global_step"]
+    prev_step = load_checkpoint(prev)["position"]["step"]
     blob = bytearray(last.read_bytes())
     blob[len(blob) // 2] ^= 0xFF  # a flipped byte: only the checksum can tell
     last.write_bytes(bytes(blob))

@@ -70,10 +70,11 @@ def test_sigkill_at_random_steps_then_resume_is_bit_identical(tmp_path: Path) ->
         _kill_after(ckpt, out, progress, step, extra_delay=chooser.uniform(0.0, 0.02))
         assert (ckpt / LAST_CHECKPOINT).exists(), "a checkpoint should exist after step >= EVERY"
         state, _, _ = load_latest([ckpt / LAST_CHECKPOINT, ckpt / PREV_CHECKPOINT])  # what a resume reads
-        assert 0 < state["global_step"] < TOTAL_STEPS and not state["done"]
+        position = state["position"]  # epochs completed, optimiser steps done
+        assert 0 < position["step"] < TOTAL_STEPS and not state["done"]
         resumed_mid_epoch += state["step_in_epoch"] != 0
         result, log = _run(ckpt, out)
-        assert f"resumed from epoch {state['epoch']}, step {state['global_step']}" in log
+        assert f"resumed from epoch {position['epoch']}, step {position['step']}" in log
         assert load_checkpoint(ckpt / LAST_CHECKPOINT)["done"]
         assert not (ckpt / ".DONE").exists()
         _assert_same(reference, result)

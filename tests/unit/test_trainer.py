@@ -310,7 +310,7 @@ def test_crash_and_resume_is_exact(
             callbacks=[CrashAt(crash_step)],
         ).fit(_data(), _data())
     state = load_checkpoint(tmp_path / LAST_CHECKPOINT)
-    assert 0 < state["global_step"] < crash_step
+    assert 0 < state["position"]["step"] < crash_step
     resumed_model = make()  # a fresh process would rebuild the model from scratch
     trainer = _trainer(
         resumed_model, scheduler=sched, ckpt_dir=tmp_path, ckpt_every_steps=every, callbacks=[CrashAt(None)]
