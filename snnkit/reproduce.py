@@ -432,9 +432,9 @@ def _prepare_dir(job: Job, force: bool) -> None:
 
 
 def _kernel_manager(stderr: Any, ipc_dir: str) -> type:
-    """The kernel manager of a run: IPC transport (sockets in ``ipc_dir``, a fresh short temporary
-    folder: socket paths are limited to ~100 characters and two kernels must never share one), and the
-    kernel's own stderr into ``stderr`` (a file).
+    """The kernel manager of a run: IPC transport (the connection file and the sockets beside it in
+    ``ipc_dir``, a fresh short temporary folder: socket paths are limited to ~100 characters and two
+    kernels must never share one), and the kernel's own stderr into ``stderr`` (a file).
 
     Over TCP every ipykernel start prints "Kernel is running over TCP without encryption ... susceptible
     to eavesdropping". These kernels are private to the worker that starts them; with
@@ -450,9 +450,9 @@ def _kernel_manager(stderr: Any, ipc_dir: str) -> type:
     class RunKernelManager(AsyncKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="tcp" if os.name == "nt" else "ipc", config=True)
 
-        @default("ip")
-        def _ip_default(self) -> str:
-            return os.path.join(ipc_dir, "kernel") if self.transport == "ipc" else "127.0.0.1"
+        @default("connection_file")
+        def _connection_file_default(self) -> str:  # the IPC sockets are named after it: k-ipc-<n>
+            return os.path.join(ipc_dir, "k.json")
 
         async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
             cmd, kw = await super()._async_pre_start_kernel(**kw)
@@ -473,11 +473,13 @@ class _UnknownParameterFilter(logging.Filter):
 _UNKNOWN_PARAMETER = _UnknownParameterFilter()
 
 
-def execute_job(job: Job, force: bool = False, jobs: int = 1) -> Result:
+def execute_job(job: Job, force: bool = False, jobs: int = 1, ipc_root: str | None = None) -> Result:
     """Run one job with papermill (in this process); never raises for a failing notebook.
 
     ``jobs`` is how many runs execute at once (it shares the CPU threads out, see :func:`kernel_env`).
-    ``main`` calls it in worker processes that ignore Ctrl-C (the main process handles it).
+    The kernel's sockets and connection file go to a fresh folder inside ``ipc_root`` (default: the
+    system's temporary folder), removed when the run ends. ``main`` calls it in worker processes that
+    ignore Ctrl-C (the main process handles it and removes ``ipc_root`` of a worker it ended).
     """
     result = Result(job.notebook, job.run, job.profile, "failed", run_dir=str(job.run_dir))
     if job.error is not None:
@@ -493,7 +495,7 @@ def execute_job(job: Job, force: bool = False, jobs: int = 1) -> Result:
     error = None
     try:
         with (kernel_env(jobs), open(job.run_dir / KERNEL_LOG, "ab") as kernel_log,
-              tempfile.TemporaryDirectory(prefix="snnkit-") as ipc_dir):
+              tempfile.TemporaryDirectory(prefix="" if ipc_root else "snnkit-", dir=ipc_root) as ipc_dir):
             pm.execute_notebook(
                 str(job.notebook_path),
                 str(job.run_dir / "executed.ipynb"),
@@ -668,9 +670,11 @@ def _worker_init(level: int) -> None:
 def _run_all(jobs: list[Job], *, force: bool, n_jobs: int, monitor: ProgressMonitor | None = None) -> list[Result]:
     """Run the jobs not done yet, ``n_jobs`` at a time, each in a worker process that ignores Ctrl-C.
 
-    Ctrl-C (KeyboardInterrupt here) ends the workers (their kernels exit with them), records the runs
-    that were running as interrupted and raises :class:`Interrupted` naming them. In-process papermill
-    cannot be stopped this way: nbclient's clean-up waits for the running cell to finish.
+    Ctrl-C (KeyboardInterrupt here) ends the workers (their kernels notice within a second that their
+    parent is gone and exit), removes the call's temporary folder of kernel sockets and connection files
+    (a killed worker cleans up nothing), records the runs that were running as interrupted and raises
+    :class:`Interrupted` naming them. In-process papermill cannot be stopped this way: nbclient's
+    clean-up waits for the running cell to finish.
     """
     from tqdm.auto import tqdm
 
@@ -690,12 +694,13 @@ def _run_all(jobs: list[Job], *, force: bool, n_jobs: int, monitor: ProgressMoni
     at_once = min(n_jobs, len(todo))
     pool = cf.ProcessPoolExecutor(max_workers=at_once, mp_context=multiprocessing.get_context("spawn"),
                                   initializer=_worker_init, initargs=(logging.getLogger("snnkit").getEffectiveLevel(),))
-    with tqdm(total=len(jobs), initial=len(results), desc="runs", unit="run", file=sys.stderr,
-              disable=None, position=0) as bar, monitor:
+    with (tempfile.TemporaryDirectory(prefix="snnkit-", ignore_cleanup_errors=True) as ipc_root,
+          tqdm(total=len(jobs), initial=len(results), desc="runs", unit="run", file=sys.stderr,
+               disable=None, position=0) as bar, monitor):
         try:
             futures = {}
             for i in todo:
-                futures[pool.submit(execute_job, jobs[i], force, at_once)] = i
+                futures[pool.submit(execute_job, jobs[i], force, at_once, ipc_root)] = i
                 monitor.start(jobs[i])
             for fut in cf.as_completed(futures):
                 i = futures[fut]
@@ -708,8 +713,11 @@ def _run_all(jobs: list[Job], *, force: bool, n_jobs: int, monitor: ProgressMoni
                 bar.update(1)
         except KeyboardInterrupt:
             running = monitor.running()
-            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            workers = list((getattr(pool, "_processes", None) or {}).values())
+            for proc in workers:
                 proc.terminate()  # their kernels notice that their parent is gone and exit
+            for proc in workers:
+                proc.join(timeout=5)  # none still writes into ipc_root when it is removed
             pool.shutdown(wait=False, cancel_futures=True)
             for job in running:
                 try:

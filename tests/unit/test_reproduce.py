@@ -353,10 +353,25 @@ if __name__ == "__main__":
 """
 
 
+def _processes_mentioning(path: Path) -> list[str]:
+    """Command lines of the live processes that name ``path`` (a kernel names its connection file)."""
+    out = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if proc.name.isdigit() and str(path) in cmdline:
+            out.append(cmdline)
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="lists processes through /proc")
 def test_ctrl_c_ends_with_one_line_and_no_tcp_warning(root, tmp_path, capsys):
     """Ctrl-C (SIGINT to the process group, as a terminal sends it) during a run: exit 130, ONE line naming
     the run and saying that re-running resumes; no kernel traceback; kernels start without the
-    "TCP without encryption" warning (IPC transport); --list then shows the run as interrupted."""
+    "TCP without encryption" warning (IPC transport); no kernel outlives the call and its socket folders
+    and connection files are removed; --list then shows the run as interrupted."""
     import signal
     import subprocess
     import time
@@ -364,8 +379,11 @@ def test_ctrl_c_ends_with_one_line_and_no_tcp_warning(root, tmp_path, capsys):
     repo = _copy_root(root, tmp_path, {"fixture_ok/slow.yaml": "n: 100\n"})  # n=100: a slow run
     runner = tmp_path / "run_reproduce.py"
     runner.write_text(_RUNNER.format(notebooks=str(repo / "notebooks"), root=str(repo)))
+    tmp = tmp_path / "tmp"  # where the call's kernels keep their sockets and connection files
+    tmp.mkdir()
     proc = subprocess.Popen([sys.executable, str(runner), "--only", "fixture_ok", "--profile", "slow"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "TMPDIR": str(tmp)},
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     run_dir = repo / "reports" / "fixture_ok" / "slow" / "default"
     deadline = time.monotonic() + 120
@@ -381,6 +399,11 @@ def test_ctrl_c_ends_with_one_line_and_no_tcp_warning(root, tmp_path, capsys):
     assert "re-run the same command to resume" in lines[0]
     assert "eavesdropping" not in err and "Traceback" not in err
     assert "eavesdropping" not in (run_dir / "kernel.log").read_text()  # not merely moved to the log
+    assert list(tmp.iterdir()) == []
+    deadline = time.monotonic() + 10  # a kernel notices within a second that its worker is gone
+    while _processes_mentioning(tmp) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_mentioning(tmp) == []
     prov = json.loads((run_dir / "provenance.json").read_text())
     assert prov["reproduce"]["status"] == "interrupted" and not (run_dir / ".DONE").exists()
     code, out, _ = _run(capsys, "--root", str(repo), "--list")
