@@ -20,13 +20,12 @@ multi-step LIF kernel in :mod:`snnkit.neurons.functional` evaluates.
 from __future__ import annotations
 
 import math
-from numbers import Real
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
-from snnkit.errors import ConfigError
+from snnkit.errors import ConfigError, check_positive_number
 
 __all__ = ["SpikeFunction", "ATan", "FastSigmoid", "SURROGATES", "NAMES", "get", "from_params"]
 
@@ -44,12 +43,6 @@ class _Heaviside(torch.autograd.Function):
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, None]:
         (u,) = ctx.saved_tensors
         return grad_out * ctx.spike_fn.grad(u), None
-
-
-def _positive_finite(key: str, value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not (math.isfinite(value) and value > 0):
-        raise ConfigError(key, value, "a positive finite real number", where=where)
-    return float(value)
 
 
 class SpikeFunction:
@@ -93,7 +86,7 @@ class ATan(SpikeFunction):
     __slots__ = ("alpha",)
 
     def __init__(self, alpha: float = 2.0):
-        self.alpha = _positive_finite("alpha", alpha, "surrogate.ATan")
+        self.alpha = check_positive_number("alpha", alpha, where="surrogate.ATan")
 
     def grad(self, u: Tensor) -> Tensor:
         out = u * (math.pi / 2 * self.alpha)  # one new tensor, the rest in place
@@ -110,7 +103,7 @@ class FastSigmoid(SpikeFunction):
     __slots__ = ("slope",)
 
     def __init__(self, slope: float = 25.0):
-        self.slope = _positive_finite("slope", slope, "surrogate.FastSigmoid")
+        self.slope = check_positive_number("slope", slope, where="surrogate.FastSigmoid")
 
     def grad(self, u: Tensor) -> Tensor:
         out = u.abs()  # one new tensor, the rest in place
