@@ -317,8 +317,7 @@ def defaults(notebook: str) -> dict[str, Any]:
 
 #: the common parameters that never change a run's results: recorded in provenance, left out of the run's
 #: identity (its hash, its ``.DONE`` marker, whether its checkpoints may be resumed)
-PROVENANCE_ONLY = frozenset(k for k, info in NotebookParams.model_fields.items()
-                            if info.json_schema_extra == NO_RESULT_EFFECT)
+PROVENANCE_ONLY = Schema("NotebookParams", NotebookParams).provenance_only()
 
 
 def provenance_only_keys(notebook: str) -> frozenset[str]:
