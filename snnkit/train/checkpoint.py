@@ -9,8 +9,9 @@ Writing (:func:`save_checkpoint`):
 1. the state is walked once (cheap: no serialisation) and anything ``weights_only`` could not load is a
    :class:`CheckpointError` naming its key path (e.g. ``state['callbacks'][0]['obj']``) — before any
    byte is written;
-2. ``torch.save`` streams straight into a temporary file beside the target while a SHA-256 of the bytes
-   is computed on the way (no in-memory copy, no reload), and the file is fsynced;
+2. ``torch.save`` streams straight into a temporary file beside the target (``.<name>.new``: a fixed
+   name, so what a killed save left is overwritten by the next) while a SHA-256 of the bytes is
+   computed on the way (no in-memory copy, no reload), and the file is fsynced;
 3. the checksum goes to ``<file>.sha256`` (``sha256sum`` format), written the same way;
 4. both are renamed into place. With ``previous=`` the file being replaced is first hard-linked to
    ``previous`` (with its checksum), so a run keeps ``last.pt`` and ``prev.pt`` and ``last.pt`` never
@@ -28,11 +29,12 @@ that names the file. :func:`load_latest` tries ``last.pt`` and falls back to ``p
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import logging
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,7 @@ import numpy as np
 import torch
 
 from snnkit.errors import CheckpointError
-from snnkit.utils import atomic_write, atomic_write_text, file_digest
+from snnkit.utils import atomic_write_text, file_digest
 
 log = logging.getLogger(__name__)
 
@@ -186,16 +188,23 @@ def save_checkpoint(
     tmp_file = path.with_name(f".{path.name}.new")
     tmp_side = side.with_name(f".{side.name}.new")
     try:
-        with atomic_write(tmp_file, "wb") as fh:
+        with _synced_file(tmp_file) as fh:
             writer = _HashingWriter(fh)
             torch.save(payload, writer)
         digest = writer.sha.hexdigest()
-        atomic_write_text(tmp_side, f"{digest}  {path.name}\n")
+        with _synced_file(tmp_side) as fh:
+            fh.write(f"{digest}  {path.name}\n".encode())
         if previous is not None and path.exists():
             _keep_as_previous(path, Path(previous))
         # a moment without a checksum (loaded unverified) rather than one with a wrong checksum
+        old_sum = side.read_bytes() if side.exists() else None
         side.unlink(missing_ok=True)
-        os.replace(tmp_file, path)
+        try:
+            os.replace(tmp_file, path)
+        except BaseException:
+            if old_sum is not None and path.exists():  # the old file stays in place, so does its checksum
+                side.write_bytes(old_sum)
+            raise
         os.replace(tmp_side, side)
     except BaseException:
         tmp_file.unlink(missing_ok=True)
@@ -204,6 +213,20 @@ def save_checkpoint(
     _fsync_dir(path.parent)
     log.debug("saved checkpoint %s (%d bytes, sha256 %s)", path, writer.size, digest[:12])
     return path
+
+
+@contextlib.contextmanager
+def _synced_file(path: Path) -> Iterator[Any]:
+    """``path`` opened for writing (created or truncated); flushed and fsynced when the block ends.
+
+    :func:`save_checkpoint`'s temporary names are fixed (``.<name>.new``), so what a killed save left
+    there is overwritten by the next save instead of piling up beside the checkpoints.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def _fsync_dir(directory: Path) -> None:

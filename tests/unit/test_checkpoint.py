@@ -206,8 +206,7 @@ def test_a_crash_between_any_two_file_operations_leaves_a_valid_checkpoint(
             raise Killed
 
     def replace(src, dst):
-        if not str(src).endswith(".tmp"):  # the rotation's moves, not atomic_write's own temp files
-            count()
+        count()
         return real_replace(src, dst)
 
     def link(src, dst):
@@ -249,6 +248,29 @@ def test_crash_during_rename_keeps_the_old_file(tmp_path: Path, monkeypatch: pyt
     monkeypatch.undo()
     assert path.read_bytes() == blob
     assert sorted(p.name for p in tmp_path.iterdir()) == ["good.pt", "good.pt.sha256"]
+
+
+def test_a_save_killed_mid_write_leaves_nothing_that_outlives_the_next_save(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    # SIGKILL in the middle of writing the data (no Python cleanup can run), as a kill during a resume cycle
+    script = (
+        "import os, signal, sys, torch\n"
+        "from snnkit.train import checkpoint as c\n"
+        "def die(self, data):\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "c._HashingWriter.write = die\n"
+        "c.save_checkpoint(sys.argv[1], {'w': torch.zeros(1000)}, previous=sys.argv[2])\n"
+    )
+    last, prev = tmp_path / "last.pt", tmp_path / "prev.pt"
+    save_checkpoint(last, {"epoch": 1}, previous=prev)
+    for _ in range(3):
+        killed = subprocess.run([sys.executable, "-c", script, str(last), str(prev)], check=False)
+        assert killed.returncode == -9
+    save_checkpoint(last, {"epoch": 2}, previous=prev)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt", "last.pt.sha256", "prev.pt", "prev.pt.sha256"]
+    assert load_checkpoint(last)["epoch"] == 2 and load_checkpoint(prev)["epoch"] == 1
 
 
 def test_rng_state_roundtrip_through_a_weights_only_file(tmp_path: Path) -> None:
