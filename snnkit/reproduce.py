@@ -44,8 +44,8 @@ such as ``1e-3`` are read as floats. An empty file (or one of only comments, or 
 given twice in a mapping are usage errors.
 
 Before a run starts, its old ``.DONE``, ``metrics.json``, ``executed.ipynb``, ``kernel.log``,
-``provenance.json``, ``figures/``, ``tables/`` and ``tb/`` are removed; ``checkpoints/`` and
-``progress.json`` are kept (and the run resumes from them) only when the previous attempt had the
+``figures/``, ``tables/`` and ``tb/`` are removed and ``provenance.json`` is replaced by a fresh record
+of the new attempt; ``checkpoints/`` and ``progress.json`` are kept (and the run resumes from them) only when the previous attempt had the
 same run identity and there is no ``--force``. The identity (``.DONE``, checkpoint
 retention, the hash in ``--dry-run``) is :func:`snnkit.config.result_hash`: the parameters that change
 results, so a killed run restarted with only ``device``, ``data_root``, ``progress`` or ``checkpoint``
@@ -351,14 +351,21 @@ def _failure_text(exc: BaseException) -> str:
     return _one_line(f"{type(exc).__name__}: {exc}")
 
 
-def _merge_provenance(job: Job, wall: float, status: str, error: str | None) -> None:
-    path = job.run_dir / "provenance.json"
-    prov = _read_json(path) or {}
-    if not prov:  # the notebook failed before start_run(): record what we know
-        from snnkit.report.run import collect_provenance
+def _fresh_provenance(job: Job) -> dict[str, Any]:
+    """What is known of a run before its notebook starts (the notebook's start_run() writes its own)."""
+    from snnkit.report.run import collect_provenance
 
-        prov = collect_provenance(job.params or {}, notebook=job.notebook)
-        prov.update(notebook=job.notebook, profile=job.profile, run=job.run)
+    prov = collect_provenance(job.params or {}, notebook=job.notebook)
+    prov.update(notebook=job.notebook, profile=job.profile, run=job.run)
+    return prov
+
+
+def _write_provenance(job: Job, prov: dict[str, Any]) -> None:
+    atomic_write_text(job.run_dir / "provenance.json", json.dumps(prov, indent=2, default=str) + "\n")
+
+
+def _merge_provenance(job: Job, wall: float, status: str, error: str | None) -> None:
+    prov = _read_json(job.run_dir / "provenance.json") or _fresh_provenance(job)
     progress = _read_json(job.run_dir / PROGRESS_NAME)
     prov["reproduce"] = {
         "status": status,
@@ -372,7 +379,7 @@ def _merge_provenance(job: Job, wall: float, status: str, error: str | None) -> 
         **job.extra_provenance,
     }
     prov["total_wall_time_s"] = round(wall, 3)
-    atomic_write_text(path, json.dumps(prov, indent=2, default=str) + "\n")
+    _write_provenance(job, prov)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -410,25 +417,24 @@ def _remove(path: Path) -> None:
 def _prepare_dir(job: Job, force: bool) -> None:
     """Clear a previous attempt's outputs; keep ``checkpoints/`` only to resume the same run identity.
 
-    The previous identity hash is read from ``provenance.json`` (which is then removed too; the
-    notebook or :func:`_merge_provenance` writes a fresh one); with ``force``, a different hash, or
+    The previous identity hash is read from ``provenance.json``; with ``force``, a different hash, or
     no readable hash the checkpoints go too (with the progress file), so the run starts from scratch.
+    ``provenance.json`` is then replaced at once by a fresh record of this attempt (the notebook's
+    start_run() rewrites it): a notebook failing before start_run() inherits nothing of the last
+    attempt, and an attempt stopped before its notebook started still names its identity, so the next
+    call keeps the checkpoints.
     """
     run_dir = job.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     for name in (*_STALE_FILES, *_STALE_DIRS):
         _remove(run_dir / name)
-    stale = force
-    prov = run_dir / "provenance.json"
-    if not stale:
-        stale = (_read_json(prov) or {}).get("params_hash") != job.params_hash
-    # gone once its hash is read: a notebook failing before start_run() must not inherit its content
-    prov.unlink(missing_ok=True)
+    stale = force or (_read_json(run_dir / "provenance.json") or {}).get("params_hash") != job.params_hash
     if stale:
         if (run_dir / "checkpoints").exists():
             log.info("removing checkpoints of %s (%s)", run_dir, "--force" if force else "not the same parameters")
         _remove(run_dir / "checkpoints")
         _remove(run_dir / PROGRESS_NAME)
+    _write_provenance(job, _fresh_provenance(job))
 
 
 def _kernel_manager(stderr: Any, ipc_dir: str) -> type:

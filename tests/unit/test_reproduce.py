@@ -263,7 +263,21 @@ def test_prepare_dir_clears_old_outputs(root, tmp_path, case):
     _prepare_dir(job, force=case == "force")
     left = sorted(p.relative_to(job.run_dir).as_posix() for p in job.run_dir.rglob("*"))
     # only a resume of the very same parameters keeps its checkpoints; every other output always goes
-    assert left == (["checkpoints", "checkpoints/last.pt"] if case == "same" else [])
+    assert left == (["checkpoints", "checkpoints/last.pt"] if case == "same" else []) + ["provenance.json"]
+    prov = json.loads((job.run_dir / "provenance.json").read_text())  # a fresh record of this attempt
+    assert prov["params_hash"] == job.params_hash and prov["params"] == job.params and "reproduce" not in prov
+    assert (prov["notebook"], prov["profile"], prov["run"]) == ("fixture_ok", "smoke", "default")
+
+
+def test_attempt_stopped_before_its_notebook_started_keeps_the_checkpoints(root, tmp_path):
+    """A call stopped after the run folder was prepared but before the notebook's start_run() wrote its
+    provenance (Ctrl-C or a killed worker during papermill's start-up) must not cost the next call the
+    checkpoints it was about to resume."""
+    job = _job(tmp_path, scale=0.25)
+    _fill(job.run_dir, job.params_hash)
+    _prepare_dir(job, force=False)  # the call that was stopped before the notebook started
+    _prepare_dir(job, force=False)  # the next call
+    assert (job.run_dir / "checkpoints" / "last.pt").read_text() == "old"
 
 
 @pytest.mark.parametrize("changed", [{"device": "cpu"}, {"progress": False}, {"data_root": "/elsewhere"},
