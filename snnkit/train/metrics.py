@@ -28,6 +28,7 @@ import torch
 from scipy.special import softmax
 from sklearn import metrics as skm
 
+from snnkit.errors import check_positive_int
 from snnkit.train.monitor import SpikeRecorder
 
 log = logging.getLogger(__name__)
@@ -109,8 +110,7 @@ def confusion_matrix(preds: Any, targets: Any, n_classes: int) -> np.ndarray:
     ``preds`` may be labels ``[N]`` or scores ``[N, C]``. Classes that never occur still get a row and
     column, so matrices from different runs always have the same shape.
     """
-    if not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
-        raise ValueError(f"n_classes = {n_classes!r}; expected a positive integer")
+    check_positive_int("n_classes", n_classes, where="confusion_matrix")
     p = _to_labels(preds, "preds")
     t = _to_labels(targets, "targets")
     _check_pair(p, t)

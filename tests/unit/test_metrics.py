@@ -66,8 +66,9 @@ def test_confusion_matrix_hand_computed():
     np.testing.assert_array_equal(cm, expected)
     with pytest.raises(ValueError, match="allowed are 0..2"):
         confusion_matrix([0, 3], [0, 1], 3)
-    with pytest.raises(ValueError, match="n_classes"):
-        confusion_matrix([0], [0], 0)
+    for bad in (0, True, 2.0):  # True passed the old check as n_classes = 1
+        with pytest.raises(ValueError, match="n_classes"):
+            confusion_matrix([0], [0], bad)
 
 
 def test_macro_f1_hand_computed():
