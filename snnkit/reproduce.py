@@ -540,6 +540,19 @@ def _duration(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def _epoch_step(position: dict[str, Any]) -> str:
+    """``epoch e, step s`` of a progress object or a ``resumed_from``."""
+    return f"epoch {position.get('epoch')}, step {position.get('step')}"
+
+
+def _written_since(path: Path, since: float) -> bool:
+    """``path`` exists and was written at ``since`` or later (a second's slack for coarse file clocks)."""
+    try:
+        return path.stat().st_mtime >= since - 1.0
+    except OSError:
+        return False
+
+
 def progress_text(progress: dict[str, Any]) -> str:
     """One line from a progress object (contract item 3), e.g.
     ``epoch 3/20 · step 512/4700 · 2.31 steps/s · ETA 30:12 · resumed from epoch 2, step 470``."""
@@ -556,7 +569,7 @@ def progress_text(progress: dict[str, Any]) -> str:
     parts.append(f"ETA {_duration(eta)}" if isinstance(eta, (int, float)) else "ETA —")
     resumed = progress.get("resumed_from")
     if isinstance(resumed, dict):
-        parts.append(f"resumed from epoch {resumed.get('epoch')}, step {resumed.get('step')}")
+        parts.append(f"resumed from {_epoch_step(resumed)}")
     return " · ".join(parts)
 
 
@@ -606,14 +619,7 @@ class ProgressMonitor:
         """The watched jobs whose notebook has started in this call (its executed.ipynb is new)."""
         with self._lock:
             items = list(self._jobs.values())
-        out = []
-        for job, since in items:
-            try:
-                if (job.run_dir / "executed.ipynb").stat().st_mtime >= since - 1.0:
-                    out.append(job)
-            except OSError:
-                continue
-        return out
+        return [job for job, since in items if _written_since(job.run_dir / "executed.ipynb", since)]
 
     def _close(self, path: Path) -> None:
         bar = self._bars.pop(path, None)
@@ -632,11 +638,7 @@ class ProgressMonitor:
         with self._lock:
             for path, (job, since) in list(self._jobs.items()):
                 file = path / PROGRESS_NAME
-                try:
-                    fresh = file.stat().st_mtime >= since - 1.0
-                except OSError:
-                    fresh = False
-                progress = _read_json(file) if fresh else None
+                progress = _read_json(file) if _written_since(file, since) else None
                 if progress is None:
                     continue
                 bar = self._bars.get(path)
@@ -753,7 +755,7 @@ def run_state(job: Job) -> str:
     status = (prov.get("reproduce") or {}).get("status")
     progress = _read_json(run_dir / PROGRESS_NAME) if same else None
     has_ckpt = same and (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir())
-    where = f" at epoch {progress.get('epoch')}, step {progress.get('step')}" if progress else ""
+    where = f" at {_epoch_step(progress)}" if progress else ""
     if status == "failed" and same:
         error = (prov.get("reproduce") or {}).get("error")
         return f"failed: {error}" + (f" (checkpoints{where} kept: re-running resumes)" if has_ckpt else "")
@@ -781,8 +783,7 @@ def summary_table(results: list[Result]) -> str:
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
     for r in results:
         if isinstance(r.resumed_from, dict):
-            lines.append(f"{r.notebook} {r.profile}/{r.run} resumed from epoch {r.resumed_from.get('epoch')}, "
-                         f"step {r.resumed_from.get('step')}")
+            lines.append(f"{r.notebook} {r.profile}/{r.run} resumed from {_epoch_step(r.resumed_from)}")
     failed = [r for r in results if r.status == "failed"]
     if failed:
         lines.append("")
@@ -848,13 +849,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _interrupted_line(exc: Interrupted) -> str:
     if not exc.runs:
         return "interrupted before a notebook started; re-run the same command to continue"
-    names = ", ".join(f"{j.notebook} {j.profile}/{j.run}" for j in exc.runs)
     where = ""
     if len(exc.runs) == 1:
         progress = _read_json(exc.runs[0].run_dir / PROGRESS_NAME)
         if progress:
-            where = f" at epoch {progress.get('epoch')}, step {progress.get('step')}"
-    return (f"interrupted: {names}{where}; re-run the same command to resume from the last checkpoint "
+            where = f" at {_epoch_step(progress)}"
+    return (f"interrupted: {exc}{where}; re-run the same command to resume from the last checkpoint "
             "(finished runs are skipped)")
 
 
