@@ -358,11 +358,9 @@ class Run:
         """
         from snnkit.report.tables import save_table
 
-        csv_path, md_path = save_table(df, self.tables_dir, check_name("table", name))
         caption = f"*{self.notebook} / {self.profile} / {self.run}; dataset: {self.dataset or 'unknown'}"
         caption += " (**stand-in**: not comparable with published numbers)" if self.stand_in else ""
-        atomic_write_text(md_path, caption + "*\n\n" + md_path.read_text())
-        return csv_path, md_path
+        return save_table(df, self.tables_dir, check_name("table", name), caption=caption + "*")
 
     def _clean_metrics(self, metrics: Mapping[str, Any]) -> dict[str, Any]:
         out = {}

@@ -120,11 +120,12 @@ def to_markdown(df: pd.DataFrame, *, floatfmt: str = ".4g", index: bool | None =
 
 
 def save_table(
-    df: pd.DataFrame, directory: str | os.PathLike, name: str, *, floatfmt: str = ".4g"
+    df: pd.DataFrame, directory: str | os.PathLike, name: str, *, floatfmt: str = ".4g", caption: str = ""
 ) -> tuple[Path, Path]:
     """Write ``df`` as ``<directory>/<name>.csv`` (full precision) and ``<name>.md``, each atomically.
 
-    ``name`` is a plain file stem (letters, digits, ``._-``). Returns ``(csv_path, md_path)``.
+    ``name`` is a plain file stem (letters, digits, ``._-``); ``caption`` (a Markdown line) heads the
+    ``.md`` file, separated from the table by a blank line. Returns ``(csv_path, md_path)``.
     """
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise ValueError(f"table name {name!r} is not allowed; use letters, digits, '.', '_' or '-' only")
@@ -133,7 +134,7 @@ def save_table(
     csv_path = directory / f"{name}.csv"
     md_path = directory / f"{name}.md"
     atomic_write_text(csv_path, df.to_csv(index=index))
-    atomic_write_text(md_path, to_markdown(df, floatfmt=floatfmt, index=index))
+    atomic_write_text(md_path, (caption + "\n\n" if caption else "") + to_markdown(df, floatfmt=floatfmt, index=index))
     log.debug("saved table %s (.csv, .md)", directory / name)
     return csv_path, md_path
 

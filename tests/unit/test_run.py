@@ -67,10 +67,15 @@ def test_figure_and_table(tmp_path):
     assert path == run.path / "figures" / "curve.png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert plt.fignum_exists(fig.number)  # still showable inline
     plt.close(fig)
-    csv, md = run.table(pd.DataFrame({"a": [1, 2], "b": [0.5, 0.25]}), "results")
+    df = pd.DataFrame({"a": [1, 2], "b": [0.5, 0.25]})
+    csv, md = run.table(df, "results")
     assert pd.read_csv(csv)["b"].tolist() == [0.5, 0.25]
     text = md.read_text()
     assert "**stand-in**" in text and "cifar10-standin" in text and "0.25 |" in text
+    from snnkit.report.tables import to_markdown
+
+    assert text == (f"*{NB} / interactive / {run.run}; dataset: cifar10-standin (**stand-in**: not comparable "
+                    f"with published numbers)*\n\n{to_markdown(df)}")
     with pytest.raises(SnnkitError, match="not allowed"):
         run.figure(fig, "../escape")
 
