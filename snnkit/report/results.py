@@ -14,7 +14,8 @@ What it does, in order (figure and table names are those of ``figures/`` and ``t
    padded steps of ``(x, lengths)`` inputs do not count): figure ``spike_raster`` (first hidden layer,
    first sample) and ``firing_rates`` (per-neuron histograms), metrics ``firing_rate`` (mean of the
    hidden layers' rates) and ``firing_rate_<layer>`` per hidden layer. The hidden layers are all the
-   recorded ones but the last (the output layer, whose spike counts are the scores);
+   recorded ones but the last (the output layer, whose spike counts are the scores); a model with one
+   spiking layer reports that layer;
 4. ``sparsity`` (exact zeros) of the prunable weights (:func:`prunable_weights`) and ``n_parameters``;
 5. ``trainer.resumed_from`` into ``provenance.json``; table ``results`` (one row: ``label``, the
    dataset and every metric); ``run.finish(...)`` writes ``metrics.json``.
@@ -32,6 +33,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from snnkit.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +114,7 @@ def standard_results(
     from snnkit.train.monitor import SpikeRecorder
 
     if held_out not in _HELD_OUT:
-        raise ValueError(f"held_out = {held_out!r}; expected one of {_HELD_OUT}")
+        raise ConfigError("held_out", held_out, "one of " + ", ".join(map(repr, _HELD_OUT)), where="standard_results")
     classes = list(test_set.classes)
     results: dict[str, Any] = {}
     close = not _in_kernel()  # in a notebook the figures stay open, so they show inline under the cell

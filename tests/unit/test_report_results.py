@@ -15,6 +15,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from snnkit.data.sequences import SequenceDataset, pad_collate  # noqa: E402
+from snnkit.errors import ConfigError  # noqa: E402
 from snnkit.neurons import LIF  # noqa: E402
 from snnkit.report import standard_results, start_run  # noqa: E402
 from snnkit.report.results import prunable_weights  # noqa: E402
@@ -117,7 +118,7 @@ def test_standard_results_on_a_tiny_model(tmp_path):
     assert results.loc[0, "model"] == "tiny" and results.loc[0, "test_accuracy"] == pytest.approx(out["test_accuracy"])
     prov = json.loads((run.path / "provenance.json").read_text())
     assert "resumed_from" in prov and prov["resumed_from"] == trainer.resumed_from
-    with pytest.raises(ValueError, match="held_out"):
+    with pytest.raises(ConfigError, match=r"'held_out' = 'train' is not allowed; expected one of 'val', 'test'"):
         standard_results(run, trainer=trainer, model=model, test_set=test, held_out="train")
 
 
