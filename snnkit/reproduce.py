@@ -77,6 +77,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import contextlib
+import datetime as _dt
 import json
 import logging
 import multiprocessing
@@ -364,13 +365,17 @@ def _write_provenance(job: Job, prov: dict[str, Any]) -> None:
     atomic_write_text(job.run_dir / "provenance.json", json.dumps(prov, indent=2, default=str) + "\n")
 
 
-def _merge_provenance(job: Job, wall: float, status: str, error: str | None) -> None:
+def _merge_provenance(job: Job, wall: float | None, status: str, error: str | None) -> None:
+    """Add reproduce's record to the run's provenance; ``wall`` None: the time since its ``start_time``."""
     prov = _read_json(job.run_dir / "provenance.json") or _fresh_provenance(job)
+    if wall is None:  # interrupted: the main process did not time the worker's run
+        with contextlib.suppress(TypeError, ValueError):
+            wall = (_dt.datetime.now(_dt.timezone.utc) - _dt.datetime.fromisoformat(prov["start_time"])).total_seconds()
     progress = _read_json(job.run_dir / PROGRESS_NAME)
     prov["reproduce"] = {
         "status": status,
         "error": error,
-        "total_wall_time_s": round(wall, 3),
+        "total_wall_time_s": None if wall is None else round(wall, 3),
         "params_hash": job.params_hash,
         "kernel": KERNEL_NAME,
         "notebook_path": str(job.notebook_path),
@@ -378,7 +383,7 @@ def _merge_provenance(job: Job, wall: float, status: str, error: str | None) -> 
         "resumed_from": (progress or {}).get("resumed_from"),
         **job.extra_provenance,
     }
-    prov["total_wall_time_s"] = round(wall, 3)
+    prov["total_wall_time_s"] = prov["reproduce"]["total_wall_time_s"]
     _write_provenance(job, prov)
 
 
@@ -729,7 +734,7 @@ def _run_all(jobs: list[Job], *, force: bool, n_jobs: int, monitor: ProgressMoni
             pool.shutdown(wait=False, cancel_futures=True)
             for job in running:
                 try:
-                    _merge_provenance(job, 0.0, "interrupted", "interrupted by the user (Ctrl-C)")
+                    _merge_provenance(job, None, "interrupted", "interrupted by the user (Ctrl-C)")
                 except Exception:  # noqa: BLE001, S110 - the one-line message matters more
                     pass
             raise Interrupted(running) from None

@@ -420,6 +420,8 @@ def test_ctrl_c_ends_with_one_line_and_no_tcp_warning(root, tmp_path, capsys):
     assert _processes_mentioning(tmp) == []
     prov = json.loads((run_dir / "provenance.json").read_text())
     assert prov["reproduce"]["status"] == "interrupted" and not (run_dir / ".DONE").exists()
+    # the time it ran: at least the 0.5 s between its first progress line and the Ctrl-C
+    assert prov["reproduce"]["total_wall_time_s"] >= 0.5 and prov["total_wall_time_s"] >= 0.5
     code, out, _ = _run(capsys, "--root", str(repo), "--list")
     assert code == 0 and "slow/default: interrupted at epoch " in out and "smoke/default: not run" in out
 
