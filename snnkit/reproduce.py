@@ -64,8 +64,8 @@ While it runs. Every run executes in a worker process (``--jobs`` of them) with 
 kernels use the IPC transport (no "TCP without encryption" warning) and write their own stderr to
 ``<run_dir>/kernel.log``. On a terminal, one progress line per running job shows what its trainer
 writes to ``<run_dir>/progress.json`` (epoch e/E, step s/S, steps/s, ETA, "resumed from epoch e,
-step s"). Ctrl-C stops the workers and their kernels, records the runs that were running as
-interrupted in their provenance, prints ONE line naming them and saying that re-running the same
+step s"). Ctrl-C stops the workers and their kernels (and removes the kernels' socket folders and
+connection files), records the runs that were running as interrupted in their provenance, prints ONE line naming them and saying that re-running the same
 command resumes them, and exits with 130.
 
 Ad-hoc runs: ``snnkit-reproduce --only g2gnet_fashionmnist --profile paper --set model=dense
