@@ -148,18 +148,22 @@ def _keep_as_previous(path: Path, prev: Path) -> None:
     and :func:`load_latest` uses ``prev``).
     """
     side, prev_side = checksum_path(path), checksum_path(prev)
+    digest = _read_checksum(path)
     prev_side.unlink(missing_ok=True)
-    for src, dst in ((path, prev), (side, prev_side)):
-        if not src.exists():
-            continue
-        tmp = dst.with_name(f".{dst.name}.link")
-        tmp.unlink(missing_ok=True)
-        try:
-            os.link(src, tmp)
-        except OSError:  # no hard links on this filesystem
-            os.replace(src, dst)
-        else:
-            os.replace(tmp, dst)
+    tmp = prev.with_name(f".{prev.name}.link")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(path, tmp)
+    except OSError:  # no hard links on this filesystem
+        os.replace(path, prev)
+        side.unlink(missing_ok=True)
+    else:
+        os.replace(tmp, prev)
+    if digest:  # the checksum file names the file it belongs to (``sha256sum -c`` reads the name)
+        tmp_side = prev_side.with_name(f".{prev_side.name}.new")
+        with _synced_file(tmp_side) as fh:
+            fh.write(f"{digest}  {prev.name}\n".encode())
+        os.replace(tmp_side, prev_side)
 
 
 def save_checkpoint(

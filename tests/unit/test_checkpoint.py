@@ -187,6 +187,31 @@ def test_corrupt_last_falls_back_to_prev_with_a_warning(
 
 
 @pytest.mark.parametrize("hard_links", [True, False])
+def test_each_checksum_file_names_its_own_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hard_links: bool
+) -> None:
+    """``sha256sum -c prev.pt.sha256`` must check prev.pt (its content and its name), not last.pt."""
+    import subprocess
+
+    if not hard_links:
+        def no_link(src, dst):
+            raise OSError("no hard links here")
+
+        monkeypatch.setattr(os, "link", no_link)
+    last, prev = tmp_path / "last.pt", tmp_path / "prev.pt"
+    for epoch in (1, 2, 3):
+        save_checkpoint(last, {"epoch": epoch}, previous=prev)
+    for path in (last, prev):
+        digest, name = (tmp_path / f"{path.name}.sha256").read_text().split()
+        assert name == path.name
+        assert digest == hashlib.sha256(path.read_bytes()).hexdigest()
+    res = subprocess.run(["sha256sum", "-c", "prev.pt.sha256", "last.pt.sha256"], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert load_checkpoint(prev)["epoch"] == 2
+
+
+@pytest.mark.parametrize("hard_links", [True, False])
 @pytest.mark.parametrize("crash_after", range(9))
 def test_a_crash_between_any_two_file_operations_leaves_a_valid_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crash_after: int, hard_links: bool
