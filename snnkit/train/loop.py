@@ -295,7 +295,8 @@ class Trainer:
     ``steps_per_epoch`` and ``total_steps`` (set at the start of :meth:`fit`), ``batch_generator``
     (this batch's seeded generator), ``activity`` (watched modules' input/output in the current training
     step; see :meth:`Callback.watch`), ``resumed_from`` (None or ``{"epoch", "step", "checkpoint",
-    "fallback"}``), ``history``.
+    "fallback"}``, plus ``"finished": True`` when the checkpoint held the finished training, which was
+    loaded instead of trained again), ``history``.
     """
 
     def __init__(
@@ -562,6 +563,7 @@ class Trainer:
         if state is not None:
             self._load_state(state)
             if state.get("done"):
+                self.resumed_from = {**self.resumed_from, "finished": True}  # loaded, not resumed
                 self._state.restore_rng()
                 self._report_progress("done", force=True)
                 log.info(

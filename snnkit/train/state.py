@@ -17,7 +17,7 @@
 * :attr:`RunState.resumed_from` (``{"epoch", "step", "checkpoint", "fallback"}`` or None) and the INFO
   line ``resumed from epoch e, step s``;
 * the progress file: a JSON object ``{"phase", "epoch", "epochs", "step", "total_steps", "steps_per_s",
-  "eta_s", "resumed_from", "updated"}`` written atomically at most once per second and whenever forced
+  "eta_s", "resumed_from" (None or ``{"epoch", "step", "fallback"}``), "updated"}`` written atomically at most once per second and whenever forced
   (at every epoch end) — :meth:`RunState.progress`.
 
 The loop keeps what is specific to it — the payload (model, optimiser, counters, ...), its position
@@ -277,7 +277,7 @@ class RunState:
         eta = max(total_steps - step, 0) / rate if rate else None
         resumed = None
         if self.resumed_from is not None:
-            resumed = {"epoch": self.resumed_from["epoch"], "step": self.resumed_from["step"]}
+            resumed = {key: self.resumed_from[key] for key in ("epoch", "step", "fallback")}
         record = {
             "phase": str(phase),
             "epoch": int(epoch),

@@ -151,7 +151,7 @@ def test_progress_file_contract(tmp_path: Path, clock: Clock) -> None:
     )
     assert got["steps_per_s"] == pytest.approx(2.0)  # 10 steps of this process in 5 s
     assert got["eta_s"] == pytest.approx(10.0)  # 20 steps left at 2 steps/s
-    assert got["resumed_from"] == {"epoch": 1, "step": 10}
+    assert got["resumed_from"] == {"epoch": 1, "step": 10, "fallback": False}
     assert got["updated"].endswith("+00:00")
     clock.now += 0.1
     rs.progress(phase="eval", epoch=3, epochs=4, step=20, total_steps=40, force=True)

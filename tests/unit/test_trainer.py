@@ -645,7 +645,8 @@ def test_a_finished_run_is_loaded_and_reports_done(tmp_path: Path) -> None:
     again.fit(_data())
     progress = read_progress(tmp_path / "p.json")
     assert (progress["phase"], progress["step"], progress["total_steps"]) == ("done", 8, 8)
-    assert progress["resumed_from"] == {"epoch": 1, "step": 8}
+    assert progress["resumed_from"] == {"epoch": 1, "step": 8, "fallback": False}
+    assert first.resumed_from is None and again.resumed_from["finished"] is True
     assert all(
         torch.equal(a, b) for a, b in zip(_weights(first.model).values(), _weights(again.model).values())
     )
