@@ -669,6 +669,32 @@ class Interrupted(Exception):
         super().__init__(", ".join(f"{j.notebook} {j.profile}/{j.run}" for j in runs))
         self.runs = runs
 
+    @classmethod
+    def of(cls, exc: BaseException) -> Interrupted:
+        """The :class:`Interrupted` that ``exc`` is or (a later Ctrl-C raised while it was on its way
+        out) was raised during; an empty one for a Ctrl-C before any run started."""
+        seen: BaseException | None = exc
+        while seen is not None:
+            if isinstance(seen, cls):
+                return seen
+            seen = seen.__context__
+        return cls([])
+
+
+def _ignore_sigint() -> None:
+    """Ignore further Ctrl-C in this process (from the main thread only, where signals are handled).
+
+    Called on the first Ctrl-C: what follows (ending the workers, recording the interrupted runs,
+    removing temporary folders, the one line, the interpreter's shutdown joining the pool's threads)
+    must run to its end, whether the user presses Ctrl-C again or GNU ``timeout`` signals both the
+    process and its group. It stays ignored after :func:`main` returned 130 (the process then exits).
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
 
 def _worker_init(level: int) -> None:
     """A worker process: Ctrl-C is the main process's to handle; snnkit logs as in the main process
@@ -725,6 +751,7 @@ def _run_all(jobs: list[Job], *, force: bool, n_jobs: int, monitor: ProgressMoni
                                         error=f"{type(exc).__name__}: {exc}", run_dir=str(jobs[i].run_dir))
                 bar.update(1)
         except KeyboardInterrupt:
+            _ignore_sigint()  # a second Ctrl-C must not cut the clean-up short (stays off: see main)
             running = monitor.running()
             workers = list((getattr(pool, "_processes", None) or {}).values())
             for proc in workers:
@@ -864,7 +891,10 @@ def _interrupted_line(exc: Interrupted) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 1 a run failed, 2 usage error, 130 interrupted by Ctrl-C)."""
+    """Entry point; returns the exit code (0 ok, 1 a run failed, 2 usage error, 130 interrupted by Ctrl-C).
+
+    After an interrupt (130) Ctrl-C stays ignored in this process, which is expected to exit.
+    """
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
@@ -888,7 +918,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         results = _run_all(jobs, force=args.force, n_jobs=args.jobs, monitor=ProgressMonitor())
     except (Interrupted, KeyboardInterrupt) as exc:
-        print(_interrupted_line(exc if isinstance(exc, Interrupted) else Interrupted([])), file=sys.stderr)
+        _ignore_sigint()  # the process is on its way out; the pool's threads are joined at exit
+        print(_interrupted_line(Interrupted.of(exc)), file=sys.stderr)
         return 130
     try:
         from snnkit.report.index import build_index

@@ -7,6 +7,7 @@ module run copies them into a temporary repository root (``--root``) with ``para
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -381,11 +382,14 @@ def _processes_mentioning(path: Path) -> list[str]:
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="lists processes through /proc")
-def test_ctrl_c_ends_with_one_line_and_no_tcp_warning(root, tmp_path, capsys):
+@pytest.mark.parametrize("gaps", [(), (0.01, 0.2, 0.2)], ids=["once", "four times"])
+def test_ctrl_c_ends_with_one_line_and_no_tcp_warning(root, tmp_path, capsys, gaps):
     """Ctrl-C (SIGINT to the process group, as a terminal sends it) during a run: exit 130, ONE line naming
     the run and saying that re-running resumes; no kernel traceback; kernels start without the
     "TCP without encryption" warning (IPC transport); no kernel outlives the call and its socket folders
-    and connection files are removed; --list then shows the run as interrupted."""
+    and connection files are removed; --list then shows the run as interrupted. Pressed several times
+    (^C^C, or GNU timeout's SIGINT to the child and its group) the result is the same: a second one
+    during the clean-up must not cut it short."""
     import signal
     import subprocess
     import time
@@ -405,6 +409,10 @@ def test_ctrl_c_ends_with_one_line_and_no_tcp_warning(root, tmp_path, capsys):
         time.sleep(0.2)
     time.sleep(0.5)
     os.killpg(proc.pid, signal.SIGINT)
+    for gap in gaps:
+        time.sleep(gap)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (out, err)
     lines = [line for line in (out + err).splitlines() if line.strip()]
