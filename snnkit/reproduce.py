@@ -550,6 +550,15 @@ def _epoch_step(position: dict[str, Any]) -> str:
     return f"epoch {position.get('epoch')}, step {position.get('step')}"
 
 
+#: said after "resumed from epoch e, step s" when the newest checkpoint was unreadable (contract item 4)
+FALLBACK_NOTE = "(from the previous checkpoint: the last one was corrupt)"
+
+
+def _resumed_text(resumed: dict[str, Any]) -> str:
+    """``resumed from epoch e, step s`` of a ``resumed_from``, with :data:`FALLBACK_NOTE` when it fell back."""
+    return f"resumed from {_epoch_step(resumed)}" + (f" {FALLBACK_NOTE}" if resumed.get("fallback") else "")
+
+
 def _written_since(path: Path, since: float) -> bool:
     """``path`` exists and was written at ``since`` or later (a second's slack for coarse file clocks)."""
     try:
@@ -574,7 +583,7 @@ def progress_text(progress: dict[str, Any]) -> str:
     parts.append(f"ETA {_duration(eta)}" if isinstance(eta, (int, float)) else "ETA —")
     resumed = progress.get("resumed_from")
     if isinstance(resumed, dict):
-        parts.append(f"resumed from {_epoch_step(resumed)}")
+        parts.append(_resumed_text(resumed))
     return " · ".join(parts)
 
 
@@ -815,7 +824,7 @@ def summary_table(results: list[Result]) -> str:
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
     for r in results:
         if isinstance(r.resumed_from, dict):
-            lines.append(f"{r.notebook} {r.profile}/{r.run} resumed from {_epoch_step(r.resumed_from)}")
+            lines.append(f"{r.notebook} {r.profile}/{r.run} {_resumed_text(r.resumed_from)}")
     failed = [r for r in results if r.status == "failed"]
     if failed:
         lines.append("")

@@ -526,5 +526,11 @@ def test_summary_names_resumed_runs():
     resumed = Result("nb", "dense", "paper", "ok", wall_s=3.0, metric=0.5, run_dir="/r/a", executed=True,
                      resumed_from={"epoch": 2, "step": 470})
     fresh = Result("nb", "sparse", "paper", "ok", wall_s=3.0, metric=0.6, run_dir="/r/b", executed=True)
-    lines = summary_table([resumed, fresh]).splitlines()
-    assert lines[4:] == ["nb paper/dense resumed from epoch 2, step 470"]
+    fell_back = Result("nb", "mixer", "paper", "ok", wall_s=3.0, metric=0.6, run_dir="/r/c", executed=True,
+                       resumed_from={"epoch": 21, "step": 672, "fallback": True})
+    lines = summary_table([resumed, fresh, fell_back]).splitlines()
+    assert lines[5:] == ["nb paper/dense resumed from epoch 2, step 470",
+                         "nb paper/mixer resumed from epoch 21, step 672 (from the previous checkpoint: the last "
+                         "one was corrupt)"]
+    assert progress_text({"resumed_from": {"epoch": 21, "step": 672, "fallback": True}}).endswith(
+        "resumed from epoch 21, step 672 (from the previous checkpoint: the last one was corrupt)")
