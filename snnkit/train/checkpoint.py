@@ -300,7 +300,7 @@ def load_latest(
             state = load_checkpoint(path, map_location=map_location)
         except CheckpointError as exc:
             log.warning("%s; trying the previous checkpoint", exc)
-            problems.append(str(exc))
+            problems.append(_short_problem(path, exc))
             continue
         if problems:
             log.warning("checkpoint fallback: resuming from the previous checkpoint %s", path)
@@ -308,11 +308,20 @@ def load_latest(
     if not problems:
         return None
     folder = Path(paths[0]).parent
-    raise CheckpointError(
-        "no valid checkpoint is left in "
-        f"{folder}: " + " | ".join(problems) + ". Re-run with --force (snnkit.reproduce) or delete the "
-        f"checkpoints folder {folder} to start over"
+    raise CheckpointError(  # what to do first: a one-line summary that is cut keeps it
+        "no valid checkpoint is left: re-run with --force (snnkit.reproduce) or delete the checkpoints "
+        f"folder {folder} to start over ({'; '.join(problems)})"
     )
+
+
+def _short_problem(path: Path, exc: CheckpointError, limit: int = 100) -> str:
+    """``<file name> <what is wrong>`` of a :func:`load_checkpoint` error: its first clause, without the
+    path, the per-file advice or a library's long message, of which only the type is kept (the WARNING
+    logged has it all)."""
+    text = str(exc).removeprefix(f"checkpoint {path} ").split("\n")[0].split("; ")[0]
+    if exc.__cause__ is not None:
+        text = f"{text.split(' (')[0]} ({type(exc.__cause__).__name__})"
+    return f"{path.name} " + (text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 # ----------------------------------------------------------------------------------------------- RNG

@@ -180,7 +180,9 @@ def test_corrupt_last_falls_back_to_prev_with_a_warning(
     assert "last.pt is corrupted" in caplog.text and "previous checkpoint" in caplog.text
     prev.write_bytes(b"junk")
     with pytest.raises(
-        CheckpointError, match=r"no valid checkpoint is left.*--force.*delete the checkpoints folder"
+        CheckpointError,
+        match=r"^no valid checkpoint is left: re-run with --force .* delete the checkpoints folder .* to start "
+        r"over \(last\.pt is corrupted: .*; prev\.pt is truncated, corrupted .* \(UnpicklingError\)\)$",
     ):
         load_latest([last, prev])
     assert load_latest([tmp_path / "none.pt", tmp_path / "nope.pt"]) is None

@@ -534,3 +534,24 @@ def test_summary_names_resumed_runs():
                          "one was corrupt)"]
     assert progress_text({"resumed_from": {"epoch": 21, "step": 672, "fallback": True}}).endswith(
         "resumed from epoch 21, step 672 (from the previous checkpoint: the last one was corrupt)")
+
+
+def test_no_valid_checkpoint_line_keeps_the_fix(tmp_path):
+    """Both checkpoints corrupt: the one-line failure in the summary (cut at 400 characters) still says
+    what to do, not only what each file's problem was."""
+    from snnkit.errors import CheckpointError
+    from snnkit.reproduce import _failure_text
+
+    folder = tmp_path / "reports" / "g2gnet_fashionmnist" / "custom" / "a3f9c2e1d0b4a5c6" / "checkpoints"
+    folder.mkdir(parents=True)
+    for name in ("last.pt", "prev.pt"):
+        (folder / name).write_bytes(b"x" * 1000)
+    with pytest.raises(CheckpointError) as info:
+        checkpoint.load_latest([folder / "last.pt", folder / "prev.pt"])
+
+    class CellError(Exception):  # what papermill raises for a failing cell
+        exec_count, cell_index, ename, evalue = 12, 20, "CheckpointError", str(info.value)
+
+    line = _failure_text(CellError())
+    assert f"re-run with --force (snnkit.reproduce) or delete the checkpoints folder {folder} to start over" in line
+    assert "(last.pt is truncated, corrupted" in line  # and at least the first file's problem
