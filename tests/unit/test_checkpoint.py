@@ -182,7 +182,7 @@ def test_corrupt_last_falls_back_to_prev_with_a_warning(
     with pytest.raises(
         CheckpointError,
         match=r"^no valid checkpoint is left: re-run with --force .* delete the checkpoints folder .* to start "
-        r"over \(last\.pt is corrupted: .*; prev\.pt is truncated, corrupted .* \(UnpicklingError\)\)$",
+        r"over \(last\.pt is corrupted: its SHA-256 .*; prev\.pt is corrupted: its SHA-256 .*\)$",
     ):
         load_latest([last, prev])
     assert load_latest([tmp_path / "none.pt", tmp_path / "nope.pt"]) is None
