@@ -12,9 +12,11 @@ Options::
                             left out; a profile no notebook has is a usage error listing those
                             that exist
     --only NAME...          only these notebooks
-    --list                  list notebooks, their profiles and runs, each as done / interrupted at
-                            epoch e, step s / failed: <error> / not run
-    --dry-run               validate and show what would run, run nothing
+    --list                  list notebooks, their profiles and runs (and the ad-hoc runs found under
+                            reports/<notebook>/custom/, with their --set overrides), each as done /
+                            interrupted at epoch e, step s / failed: <error> / not run
+    --dry-run               validate and show what would run (or resume from epoch e, step s), run
+                            nothing
     --force                 re-run finished runs (and start them from scratch, not from a checkpoint)
     --jobs N                run N notebooks at a time, each in its own process and kernel (default 1)
     --set KEY=VALUE         an ad-hoc run of one notebook (needs --only NAME) with overrides on top
@@ -779,6 +781,33 @@ def _run_all(jobs: list[Job], *, force: bool, n_jobs: int, monitor: ProgressMoni
 
 
 # -- run states -------------------------------------------------------------------------------------
+def _resume_point(job: Job) -> dict[str, Any] | None:
+    """What a run of ``job`` would resume from: None when its folder holds no checkpoints of the same
+    identity (the previous attempt's provenance names it), else its progress file (``{}`` if none)."""
+    run_dir = job.run_dir
+    ckpt = run_dir / "checkpoints"
+    if job.params_hash is None or not ckpt.is_dir() or not any(ckpt.iterdir()):
+        return None
+    if (_read_json(run_dir / "provenance.json") or {}).get("params_hash") != job.params_hash:
+        return None
+    return _read_json(run_dir / PROGRESS_NAME) or {}
+
+
+def _custom_runs(roots: Roots, notebook: str) -> list[tuple[Job, dict[str, Any]]]:
+    """The ad-hoc runs of ``notebook`` found on disk (``reports/<notebook>/custom/*/``), each as a job with
+    the identity its provenance records, and its ``--set`` overrides (``{}`` when not recorded)."""
+    found = []
+    for run_dir in sorted((roots.reports / notebook / CUSTOM_PROFILE).glob("*")):
+        if not run_dir.is_dir():
+            continue
+        prov = _read_json(run_dir / "provenance.json") or {}
+        job = Job(notebook=notebook, profile=CUSTOM_PROFILE, run=run_dir.name, params=prov.get("params"),
+                  run_dir=run_dir, notebook_path=roots.notebooks / f"{notebook}.ipynb",
+                  reports_root=roots.reports, params_hash=prov.get("params_hash"))
+        found.append((job, (prov.get("reproduce") or {}).get("overrides") or {}))
+    return found
+
+
 def run_state(job: Job) -> str:
     """What ``--list`` shows for a run: done / interrupted at epoch e, step s / failed: … / not run.
 
@@ -795,7 +824,7 @@ def run_state(job: Job) -> str:
     same = prov.get("params_hash") == job.params_hash
     status = (prov.get("reproduce") or {}).get("status")
     progress = _read_json(run_dir / PROGRESS_NAME) if same else None
-    has_ckpt = same and (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir())
+    has_ckpt = _resume_point(job) is not None
     where = f" at {_epoch_step(progress)}" if progress else ""
     if status == "failed" and same:
         error = (prov.get("reproduce") or {}).get("error")
@@ -837,6 +866,8 @@ def summary_table(results: list[Result]) -> str:
 
 
 def _list(roots: Roots, out) -> None:
+    from snnkit.report.index import overrides_text
+
     if not available_notebooks(roots.notebooks):
         print(f"no notebooks in {roots.notebooks}", file=out)
     for notebook in available_notebooks(roots.notebooks):
@@ -850,6 +881,9 @@ def _list(roots: Roots, out) -> None:
                 continue
             for run, raw in runs.items():
                 print(f"  {profile}/{run}: {run_state(_make_job(notebook, profile, run, raw, roots))}", file=out)
+        for job, overrides in _custom_runs(roots, notebook):
+            shown = f" ({overrides_text(overrides)})" if overrides else ""
+            print(f"  {CUSTOM_PROFILE}/{job.run}{shown}: {run_state(job)}", file=out)
 
 
 def _dry_run(jobs: list[Job], force: bool, out) -> int:
@@ -859,8 +893,10 @@ def _dry_run(jobs: list[Job], force: bool, out) -> int:
             state, bad = f"invalid: {job.error}", bad + 1
         elif _is_done(job) and not force:
             state = "skip (done, same parameter hash)"
-        else:
+        elif force or (point := _resume_point(job)) is None:
             state = "would run"
+        else:
+            state = f"would resume from {_epoch_step(point)}" if point else "would resume from its checkpoints"
         print(f"{job.notebook} {job.profile}/{job.run} [{job.params_hash or '-'}] -> {job.run_dir}: {state}",
               file=out)
     return 1 if bad else 0

@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "build_index", "load_published", "scan_runs", "compare", "paper_setting", "PUBLISHED_PATH",
-    "ignored_params", "judge_claim", "CLAIM_KINDS",
+    "ignored_params", "judge_claim", "CLAIM_KINDS", "overrides_text",
 ]
 
 PUBLISHED_PATH = Path(__file__).with_name("published.yaml")
@@ -255,6 +255,11 @@ def _value_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, default=str)
+
+
+def overrides_text(overrides: Mapping[str, Any]) -> str:
+    """An ad-hoc run's ``--set`` overrides as ``T=5, epochs=30``."""
+    return ", ".join(f"{key}={_value_text(value)}" for key, value in overrides.items())
 
 
 def compare(metrics: Mapping[str, Any], block: Mapping[str, Any] | None,

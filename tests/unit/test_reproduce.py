@@ -555,3 +555,30 @@ def test_no_valid_checkpoint_line_keeps_the_fix(tmp_path):
     line = _failure_text(CellError())
     assert f"re-run with --force (snnkit.reproduce) or delete the checkpoints folder {folder} to start over" in line
     assert "(last.pt is truncated, corrupted" in line  # and at least the first file's problem
+
+
+def test_list_and_dry_run_show_custom_runs(root, tmp_path, capsys):
+    """Ad-hoc runs (made with --set) found on disk are listed with their overrides and state, and a dry run of
+    an interrupted one says it would resume."""
+    repo = _copy_root(root, tmp_path)
+    full = config.validate("fixture_ok", {"scale": 0.3, "n": 2, "progress": False})  # smoke + scale=0.3
+    name = config.result_hash("fixture_ok", full)
+    custom = repo / "reports" / "fixture_ok" / "custom"
+    (custom / name / "checkpoints").mkdir(parents=True)
+    (custom / name / "checkpoints" / "last.pt").write_text("x")
+    (custom / name / "progress.json").write_text(json.dumps({"epoch": 3, "epochs": 8, "step": 12}))
+    (custom / name / "provenance.json").write_text(json.dumps(
+        {"params_hash": name, "params": full, "reproduce": {"status": "interrupted", "overrides": {"scale": 0.3}}}))
+    (custom / "broken").mkdir()
+    (custom / "broken" / "provenance.json").write_text(json.dumps(
+        {"params_hash": "0" * 16, "reproduce": {"status": "failed", "error": "RuntimeError: boom",
+                                                "overrides": {"T": 5, "epochs": 30}}}))
+    code, out, _ = _run(capsys, "--root", str(repo), "--list")
+    assert code == 0
+    assert f"  custom/{name} (scale=0.3): interrupted at epoch 3, step 12\n" in out
+    assert "  custom/broken (T=5, epochs=30): failed: RuntimeError: boom\n" in out
+    code, out, _ = _run(capsys, "--root", str(repo), "--only", "fixture_ok", "--set", "scale=0.3", "--dry-run")
+    assert code == 0 and out.rstrip().endswith(": would resume from epoch 3, step 12")
+    code, out, _ = _run(capsys, "--root", str(repo), "--only", "fixture_ok", "--set", "scale=0.3", "--dry-run",
+                        "--force")
+    assert code == 0 and out.rstrip().endswith(": would run")
