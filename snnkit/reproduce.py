@@ -102,7 +102,7 @@ log = logging.getLogger("snnkit.reproduce")
 __all__ = [
     "main", "Job", "Result", "Roots", "plan", "load_params_file", "execute_job",
     "available_notebooks", "available_profiles", "kernel_env", "run_state", "progress_text",
-    "ProgressMonitor",
+    "progress_line", "ProgressMonitor",
 ]
 
 KERNEL_NAME = "python3"
@@ -569,9 +569,8 @@ def _written_since(path: Path, since: float) -> bool:
         return False
 
 
-def progress_text(progress: dict[str, Any]) -> str:
-    """One line from a progress object (contract item 3), e.g.
-    ``epoch 3/20 · step 512/4700 · 2.31 steps/s · ETA 30:12 · resumed from epoch 2, step 470``."""
+def _progress_parts(progress: dict[str, Any]) -> list[str]:
+    """The numbers of a progress object, most essential first, without the "resumed from" part."""
     parts = []
     if progress.get("phase") not in (None, "", "train"):
         parts.append(str(progress["phase"]))
@@ -583,10 +582,47 @@ def progress_text(progress: dict[str, Any]) -> str:
     parts.append(f"{rate:.3g} steps/s" if isinstance(rate, (int, float)) and rate > 0 else "— steps/s")
     eta = progress.get("eta_s")
     parts.append(f"ETA {_duration(eta)}" if isinstance(eta, (int, float)) else "ETA —")
+    return parts
+
+
+def progress_text(progress: dict[str, Any]) -> str:
+    """One line from a progress object (contract item 3), e.g.
+    ``epoch 3/20 · step 512/4700 · 2.31 steps/s · ETA 30:12 · resumed from epoch 2, step 470``."""
+    parts = _progress_parts(progress)
     resumed = progress.get("resumed_from")
     if isinstance(resumed, dict):
         parts.append(_resumed_text(resumed))
     return " · ".join(parts)
+
+
+def progress_line(job: Job, progress: dict[str, Any], width: int = 80) -> str:
+    """A running job's terminal line, at most ``width`` characters, the essential numbers first, e.g.
+    ``smoke/dense  5% · epoch 1/8 · step 40/800 · 2.31 steps/s · ETA 5:44 · resumed from epoch 1, step 3``.
+
+    The notebook's name is shown only when it fits; then come the percentage, the numbers of
+    :func:`progress_text` in order, and "resumed from …" in the longest form that fits (with the
+    fallback note, without it, or just "resumed"); what still does not fit is cut with "…".
+    """
+    total, step = progress.get("total_steps"), progress.get("step")
+    pct = f"{100 * step / total:3.0f}%" if isinstance(step, int) and isinstance(total, int) and total > 0 else ""
+    resumed = progress.get("resumed_from")
+    tail = [_resumed_text(resumed), f"resumed from {_epoch_step(resumed)}", "resumed"] if isinstance(
+        resumed, dict) else []
+    numbers = [p for p in (pct, *_progress_parts(progress)) if p]
+    run = f"{job.profile}/{job.run}"
+    best = ""
+    for label in (f"{job.notebook} {run}", run):
+        line = label
+        for i, part in enumerate(numbers):
+            if i > 0 and len(line) + 3 + len(part) > width:
+                break
+            line += (" " if i == 0 else " · ") + part
+        else:
+            line += next((" · " + t for t in tail if len(line) + 3 + len(t) <= width), "")
+        if len(line) <= width and (line.count(" · ") > best.count(" · ") or not best):
+            best = line
+    best = best or line
+    return best if len(best) <= width else best[: width - 1] + "…"
 
 
 class ProgressMonitor:
@@ -597,10 +633,13 @@ class ProgressMonitor:
     tqdm (None: only on a terminal).
     """
 
-    def __init__(self, *, file: Any = None, interval: float = 0.5, disable: bool | None = None):
+    def __init__(self, *, file: Any = None, interval: float = 0.5, disable: bool | None = None,
+                 width: int | None = None):
         import threading
 
         self.file = file if file is not None else sys.stderr
+        #: characters per line (default: the terminal's width less one, 80 when unknown)
+        self.width = width or max(20, shutil.get_terminal_size((81, 24)).columns - 1)
         self.interval = interval
         self.disable = disable
         self._lock = threading.Lock()
@@ -658,15 +697,14 @@ class ProgressMonitor:
                 if progress is None:
                     continue
                 bar = self._bars.get(path)
-                if bar is None:
+                if bar is None:  # the whole line is progress_line's, fitted to the width
                     bar = self._bars[path] = tqdm(
-                        total=progress.get("total_steps") or 0, desc=f"{job.notebook} {job.profile}/{job.run}",
-                        file=self.file, disable=self.disable, leave=False, dynamic_ncols=True,
-                        position=len(self._bars) + 1, bar_format="{desc}: {percentage:3.0f}%|{bar:20}| {postfix}")
-                text = progress_text(progress)
+                        total=progress.get("total_steps") or 0, file=self.file, disable=self.disable,
+                        leave=False, position=len(self._bars) + 1, bar_format="{desc}")
+                text = progress_line(job, progress, self.width)
                 bar.total = progress.get("total_steps") or bar.total
                 bar.n = int(progress.get("step") or 0)
-                bar.set_postfix_str(text, refresh=False)
+                bar.set_description_str(text, refresh=False)
                 bar.refresh()
                 shown[path] = text
         return shown

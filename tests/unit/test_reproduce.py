@@ -453,18 +453,40 @@ def test_progress_line_and_monitor(tmp_path):
     stale.write_text(json.dumps(progress))
     os.utime(stale, (1_000_000, 1_000_000))  # left by an earlier call: not shown
     out = io.StringIO()
-    monitor = ProgressMonitor(file=out, disable=False)
+    monitor = ProgressMonitor(file=out, disable=False, width=80)
     monitor.start(job)
     assert monitor.poll() == {}
     stale.write_text(json.dumps({**progress, "step": 600}))  # the trainer writes in this call
     shown = monitor.poll()
-    assert shown == {job.run_dir: progress_text({**progress, "step": 600})}
-    assert "nb paper/dense" in out.getvalue() and "step 600/4700" in out.getvalue()
+    assert shown == {job.run_dir: "nb paper/dense  13% · epoch 3/20 · step 600/4700 · 2.31 steps/s · ETA 30:12"}
+    assert shown[job.run_dir] in out.getvalue() and ", epoch" not in out.getvalue()  # no tqdm ", " before it
     assert monitor.running() == []  # its notebook has not started in this call (no new executed.ipynb)
     (job.run_dir / "executed.ipynb").write_text("{}")
     assert monitor.running() == [job]
     monitor.end(job)
     assert monitor.poll() == {} and monitor.running() == []
+
+
+def test_progress_line_fits_80_columns():
+    """At 80 columns the essential numbers come first and all fit; the notebook name goes when it is long;
+    "resumed from" shortens before anything else is cut; no stray ", "."""
+    from snnkit.reproduce import progress_line
+
+    job = Job(notebook="g2gnet_fashionmnist", profile="smoke", run="dense", params={}, run_dir=Path("r"),
+              notebook_path=Path("nb.ipynb"), reports_root=Path("."))
+    progress = {"phase": "train", "epoch": 1, "epochs": 8, "step": 40, "total_steps": 800, "steps_per_s": 2.314,
+                "eta_s": 344.0, "resumed_from": {"epoch": 1, "step": 3, "fallback": True}}
+    line = progress_line(job, progress, 80)
+    assert line == "smoke/dense   5% · epoch 1/8 · step 40/800 · 2.31 steps/s · ETA 5:44 · resumed"
+    assert len(line) <= 80
+    wide = progress_line(job, progress, 200)
+    assert wide == ("g2gnet_fashionmnist smoke/dense   5% · epoch 1/8 · step 40/800 · 2.31 steps/s · ETA 5:44 · "
+                    "resumed from epoch 1, step 3 (from the previous checkpoint: the last one was corrupt)")
+    fresh = progress_line(job, {**progress, "resumed_from": None, "steps_per_s": None, "eta_s": None}, 80)
+    assert fresh == "smoke/dense   5% · epoch 1/8 · step 40/800 · — steps/s · ETA —"
+    assert progress_line(job, progress, 120).endswith("ETA 5:44 · resumed from epoch 1, step 3")
+    assert progress_line(job, progress, 40) == "smoke/dense   5% · epoch 1/8"
+    assert progress_line(job, progress, 12) == "smoke/dense…"
 
 
 def test_profiles_are_discovered(root, tmp_path, capsys):
