@@ -745,14 +745,58 @@ def _ignore_sigint() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _worker_init(level: int) -> None:
-    """A worker process: Ctrl-C is the main process's to handle; snnkit logs as in the main process
-    (papermill's per-run INFO lines left out)."""
+def _worker_init(level: int, log_queue: Any = None) -> None:
+    """A worker process: Ctrl-C is the main process's to handle; snnkit logs at the main process's level
+    (papermill's per-run INFO lines left out), into ``log_queue`` when given (the main process writes
+    the records above its progress lines, see :class:`_LogRelay`), else to stderr."""
+    import logging.handlers
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if log_queue is not None:
+        root = logging.getLogger()
+        root.handlers = [logging.handlers.QueueHandler(log_queue)]
+        root.setLevel(level)
+    else:
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("papermill").setLevel(max(level, logging.WARNING))
+
+
+class _LogRelay:
+    """The workers' log records, handled in this process while its progress lines are shown.
+
+    A daemon thread takes the records the workers put into :attr:`queue` and hands each to this
+    process's logger of the same name; inside the ``with`` block this process's console handlers write
+    through ``tqdm.write`` (``tqdm.contrib.logging.logging_redirect_tqdm``), so a log line appears above
+    the progress lines instead of inside them. (Its own thread, not a QueueListener: after Ctrl-C a
+    terminated worker may leave the queue unreadable, and nothing then waits for it.)
+    """
+
+    def __init__(self, ctx: Any):
+        import threading
+
+        self.queue = ctx.Queue()
+        self._thread = threading.Thread(target=self._loop, name="snnkit-log-relay", daemon=True)
+
+    def _loop(self) -> None:
+        while (record := self.queue.get()) is not None:
+            logging.getLogger(record.name).handle(record)  # the worker logs at this process's level
+
+    def __enter__(self) -> _LogRelay:
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        self._redirect = logging_redirect_tqdm()
+        self._redirect.__enter__()
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Handle the records still queued (the workers have ended), then stop."""
+        self.queue.put(None)
+        self._thread.join(timeout=5)
+
+    def __exit__(self, *exc: object) -> None:
+        self._redirect.__exit__(*exc)
 
 
 def _run_all(jobs: list[Job], *, force: bool, n_jobs: int, monitor: ProgressMonitor | None = None) -> list[Result]:
@@ -780,11 +824,13 @@ def _run_all(jobs: list[Job], *, force: bool, n_jobs: int, monitor: ProgressMoni
     if not todo:
         return [results[i] for i in range(len(jobs))]
     at_once = min(n_jobs, len(todo))
-    pool = cf.ProcessPoolExecutor(max_workers=at_once, mp_context=multiprocessing.get_context("spawn"),
-                                  initializer=_worker_init, initargs=(logging.getLogger("snnkit").getEffectiveLevel(),))
+    ctx = multiprocessing.get_context("spawn")
+    relay = _LogRelay(ctx)
+    pool = cf.ProcessPoolExecutor(max_workers=at_once, mp_context=ctx, initializer=_worker_init,
+                                  initargs=(logging.getLogger("snnkit").getEffectiveLevel(), relay.queue))
     with (tempfile.TemporaryDirectory(prefix="snnkit-", ignore_cleanup_errors=True) as ipc_root,
           tqdm(total=len(jobs), initial=len(results), desc="runs", unit="run", file=sys.stderr,
-               disable=None, position=0) as bar, monitor):
+               disable=None, position=0) as bar, relay, monitor):
         try:
             futures = {}
             for i in todo:
@@ -814,7 +860,8 @@ def _run_all(jobs: list[Job], *, force: bool, n_jobs: int, monitor: ProgressMoni
                 except Exception:  # noqa: BLE001, S110 - the one-line message matters more
                     pass
             raise Interrupted(running) from None
-    pool.shutdown(wait=True)
+        pool.shutdown(wait=True)
+        relay.close()
     return [results[i] for i in range(len(jobs))]
 
 

@@ -604,3 +604,34 @@ def test_list_and_dry_run_show_custom_runs(root, tmp_path, capsys):
     code, out, _ = _run(capsys, "--root", str(repo), "--only", "fixture_ok", "--set", "scale=0.3", "--dry-run",
                         "--force")
     assert code == 0 and out.rstrip().endswith(": would run")
+
+
+def test_worker_log_lines_go_above_the_progress_lines(monkeypatch, capsys):
+    """A worker's log record (e.g. "removing checkpoints of …") is written by the main process through
+    tqdm.write while progress lines are shown, not by the worker into the middle of them."""
+    import logging
+    import multiprocessing
+
+    from tqdm import tqdm
+
+    from snnkit.reproduce import _LogRelay, _worker_init
+
+    written = []
+    real_write = tqdm.write
+    monkeypatch.setattr(tqdm, "write", classmethod(lambda cls, s, **kw: (written.append(s), real_write(s, **kw))))
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root_logger = logging.getLogger()
+    monkeypatch.setattr(root_logger, "handlers", [handler])
+    monkeypatch.setattr(root_logger, "level", logging.INFO)
+    ctx = multiprocessing.get_context("spawn")
+    with _LogRelay(ctx) as relay, ctx.Pool(1, initializer=_worker_init, initargs=(logging.INFO, relay.queue)) as pool:
+        pool.apply(_log_in_worker, ("removing checkpoints of /r (--force)",))
+        relay.close()
+    assert written == ["INFO snnkit.reproduce: removing checkpoints of /r (--force)"]
+
+
+def _log_in_worker(message):
+    import logging
+
+    logging.getLogger("snnkit.reproduce").info(message)
