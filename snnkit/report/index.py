@@ -176,8 +176,11 @@ def scan_runs(reports_root: str | os.PathLike) -> list[dict[str, Any]]:
     """Every run directory under ``reports_root`` (``<notebook>/<profile>/<run>/``).
 
     Each record: ``notebook``, ``profile``, ``run``, ``dir``, ``status`` (``ok`` when metrics.json
-    exists, else ``incomplete``), ``metrics`` (dict or None), ``figures`` (PNG paths), ``mtime``.
-    Where two directories claim the same notebook/profile/run, the newest is kept.
+    exists; else what provenance.json's ``reproduce`` record says: ``failed: <one-line error>``,
+    ``interrupted at epoch e, step s`` (from progress.json); else ``incomplete``: running, or stopped
+    without a record), ``metrics`` (dict or None), ``overrides`` (an ad-hoc run's ``--set`` values,
+    ``{}`` for others), ``figures`` (PNG paths), ``mtime``. Where two directories claim the same
+    notebook/profile/run, the newest is kept.
     """
     root = Path(reports_root)
     found: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -196,9 +199,11 @@ def scan_runs(reports_root: str | os.PathLike) -> list[dict[str, Any]]:
             profile = str(metrics.get("profile", profile))
             run = str(metrics.get("run", run))
         mtime = max(m.stat().st_mtime for m in markers if m.exists())
+        attempt = ((_read_json(markers[1]) if markers[1].exists() else None) or {}).get("reproduce") or {}
         record = {
             "notebook": notebook, "profile": profile, "run": run, "dir": run_dir,
-            "status": "ok" if metrics else "incomplete", "metrics": metrics, "mtime": mtime,
+            "status": "ok" if metrics else _unfinished_status(run_dir, attempt), "metrics": metrics,
+            "mtime": mtime, "overrides": attempt.get("overrides") or {},
             "done": (run_dir / ".DONE").exists(),
             "figures": sorted((run_dir / "figures").glob("*.png")) if (run_dir / "figures").is_dir() else [],
         }
@@ -206,6 +211,18 @@ def scan_runs(reports_root: str | os.PathLike) -> list[dict[str, Any]]:
         if key not in found or found[key]["mtime"] < mtime:
             found[key] = record
     return sorted(found.values(), key=lambda r: (r["notebook"], r["profile"], r["run"]))
+
+
+def _unfinished_status(run_dir: Path, attempt: Mapping[str, Any]) -> str:
+    """A run without metrics.json, from its provenance's ``reproduce`` record (see :func:`scan_runs`)."""
+    if attempt.get("status") == "failed":
+        error = " ".join(str(attempt.get("error") or "unknown error").split())
+        return f"failed: {error if len(error) <= 300 else error[:299] + '…'}"
+    if attempt.get("status") == "interrupted":
+        progress = _read_json(run_dir / "progress.json") if (run_dir / "progress.json").exists() else None
+        where = f" at epoch {progress.get('epoch')}, step {progress.get('step')}" if progress else ""
+        return f"interrupted{where}"
+    return "incomplete"
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -468,7 +485,7 @@ def build_index(reports_root: str | os.PathLike, *, published: str | os.PathLike
         rows = []
         for r in nb_runs:
             m = r["metrics"] or {}
-            entry, reason = compare(m, block) if r["metrics"] else (None, "no metrics.json (failed or running)")
+            entry, reason = compare(m, block) if r["metrics"] else (None, "no metrics.json")
             shown = entry["metrics"] if entry else [_first_metric(block)]
             reproduced = "; ".join(f"{x['metric']} = {_reproduced(m.get(x['metric']), x['unit'])}" for x in shown)
             if entry is not None:
@@ -485,7 +502,8 @@ def build_index(reports_root: str | os.PathLike, *, published: str | os.PathLike
                 dataset = "—"
             figs = " ".join(f"[{p.stem}]({_link(p, root)})" for p in r["figures"]) or "—"
             status = r["status"] + (" (.DONE)" if r["done"] else "")
-            rows.append([r["profile"], r["run"], status, dataset, reproduced, published_text,
+            run = r["run"] + (f" ({overrides_text(r['overrides'])})" if r["overrides"] else "")
+            rows.append([r["profile"], run, status, dataset, reproduced, published_text,
                          f"[dir]({_link(r['dir'], root)}/)", figs])
         if block:
             lines += ["### Published vs reproduced", "",

@@ -387,3 +387,29 @@ def test_claims_in_the_index(tmp_path):
         broken.write_text(path.read_text().replace(bad, match))
         with pytest.raises(SnnkitError, match="claim 0"):
             load_published(broken)
+
+
+def test_index_says_why_a_run_has_no_metrics_and_shows_overrides(tmp_path):
+    """A failed run shows its provenance's error, an interrupted one where it stopped, a custom run its
+    --set overrides; only a run without any such record is 'incomplete'."""
+    def prov(profile, run, reproduce, progress=None):
+        d = tmp_path / NB / profile / run
+        d.mkdir(parents=True)
+        (d / "provenance.json").write_text(json.dumps({"params_hash": "0" * 16, "reproduce": reproduce}))
+        if progress is not None:
+            (d / "progress.json").write_text(json.dumps(progress))
+
+    prov("smoke", "bad", {"status": "failed", "error": "cell [4]: RuntimeError: boom\nsecond line"})
+    prov("custom", "a3f9", {"status": "interrupted", "error": "interrupted by the user (Ctrl-C)",
+                            "overrides": {"T": 5, "epochs": 30}}, progress={"epoch": 5, "step": 160})
+    prov("smoke", "running", {"status": "running"})
+    _write_run(tmp_path, "custom", "mine", dataset="fashionmnist", acc=0.5)
+    mine = tmp_path / NB / "custom" / "mine" / "provenance.json"
+    mine.write_text(json.dumps({"reproduce": {"status": "ok", "overrides": {"model": "dense"}}}))
+    rows = {tuple(cell.strip() for cell in line.split("|")[1:4]): line
+            for line in build_index(tmp_path).read_text().splitlines() if line.startswith(("| smoke", "| custom"))}
+    assert ("smoke", "bad", "failed: cell [4]: RuntimeError: boom second line") in rows
+    assert ("custom", "a3f9 (T=5, epochs=30)", "interrupted at epoch 5, step 160") in rows
+    assert ("smoke", "running", "incomplete") in rows
+    assert ("custom", "mine (model=dense)", "ok") in rows
+    assert "— (no metrics.json)" in rows[("smoke", "bad", "failed: cell [4]: RuntimeError: boom second line")]

@@ -188,7 +188,7 @@ def test_set_makes_a_custom_run(root, first_call, capsys):
     full = config.validate("fixture_ok", {"scale": 0.3, "n": 2, "progress": False})
     assert code == 0 and str(root / "reports" / "fixture_ok" / "custom" / config.result_hash("fixture_ok", full)) in out
     index = (root / "reports" / "index.md").read_text()
-    assert "| custom | mine |" in index
+    assert "| custom | mine (scale=0.3, mode=b) | ok (.DONE) |" in index
 
 
 # -- parameter files: empty files and repeated keys ---------------------------------------------------
