@@ -28,6 +28,7 @@ import pandas as pd
 import seaborn as sns
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from snnkit.utils import atomic_write
 
@@ -232,6 +233,7 @@ def spike_raster(
         ax.set_xlim(-0.5, max(t_steps, 1) - 0.5)
         ax.set_ylim(-0.5, max(n_shown, 1) - 0.5)
         ax.set_xlabel("Time step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
         shown = f"first {n_shown} of {n_total}" if n_shown < n_total else f"{n_total}"
         ax.set_ylabel(f"Neuron ({shown})")
         ax.grid(False)
@@ -389,7 +391,7 @@ def training_curves(
                     y = y * 100.0
                 split = _split_of(str(c))
                 color = split_colors.get(split, PALETTE[(5 + j) % len(PALETTE)])
-                ax.plot(x, y, marker="o", markersize=3, label=str(c), color=color)
+                ax.plot(x, y, marker="o", markersize=3, label=str(c).replace("_", " "), color=color)
             ax.set_xlabel("Epoch")
             ax.set_ylabel(label)
             ax.legend(frameon=False)

@@ -109,7 +109,7 @@ def standard_results(
         extra: more metrics of the notebook's own.
         label: the results row's label (default: the run's ``model`` parameter, else the notebook name).
     """
-    from snnkit.report import figures, tables
+    from snnkit.report import figures
     from snnkit.train import metrics as M
     from snnkit.train.monitor import SpikeRecorder
 
@@ -149,9 +149,12 @@ def standard_results(
     if hidden:
         results["firing_rate"] = sum(rates[name] for name in hidden) / len(hidden)
         results.update({f"firing_rate_{_key(name)}": rates[name] for name in hidden})
+        titles = layer_titles(list(rates))
         run.figure(figures.spike_raster(rec.spikes(hidden[0]), dataset_label=run.dataset_label,
-                                        title=f"Spike raster, {hidden[0]}, first sample"), "spike_raster", close=close)
-        run.figure(figures.firing_rate_histogram(rec.neuron_rates(), dataset_label=run.dataset_label),
+                                        title=f"Spike raster, {titles[hidden[0]]}, first sample"), "spike_raster",
+                   close=close)
+        neuron_rates = {titles.get(name, name): value for name, value in rec.neuron_rates().items()}
+        run.figure(figures.firing_rate_histogram(neuron_rates, dataset_label=run.dataset_label),
                    "firing_rates", close=close)
 
     weights = prunable_weights(model)
@@ -162,5 +165,20 @@ def standard_results(
 
     run.record_provenance(resumed_from=getattr(trainer, "resumed_from", None))
     row_label = label if label is not None else str(run.params.get("model", run.notebook))
-    run.table(tables.results_table([{"model": row_label, "dataset": run.dataset_label, **results}]), "results")
+    _save_results_table(run, {"model": row_label, "dataset": run.dataset_label, **results})
     return run.finish(**results)
+
+
+def layer_titles(names: list[str]) -> dict[str, str]:
+    """Readable names of a model's spiking layers (in forward order) for figure titles: ``hidden layer
+    1``, ``hidden layer 2``, …, ``output layer`` (the last); a single one is ``spiking layer``."""
+    if len(names) == 1:
+        return {names[0]: "spiking layer"}
+    return {name: "output layer" if i == len(names) - 1 else f"hidden layer {i + 1}" for i, name in enumerate(names)}
+
+
+def _save_results_table(run: Any, row: dict[str, Any]) -> None:
+    """``tables/results.*``: one row; results.md writes every float with four decimals (one precision)."""
+    from snnkit.report import tables
+
+    run.table(tables.results_table([row]), "results", floatfmt=".4f")

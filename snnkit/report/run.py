@@ -351,16 +351,17 @@ class Run:
 
         return save_figure(fig, self.figures_dir / f"{check_name('figure', name)}.png", dpi=dpi, close=close)
 
-    def table(self, df: Any, name: str) -> tuple[Path, Path]:
+    def table(self, df: Any, name: str, *, floatfmt: str = ".4g") -> tuple[Path, Path]:
         """Save a DataFrame as ``tables/<name>.csv`` and ``tables/<name>.md``; returns both paths.
 
-        The Markdown file starts with a line naming the run and its dataset (marked if a stand-in).
+        The Markdown file starts with a line naming the run and its dataset (marked if a stand-in); its
+        floats are written with ``floatfmt`` (the CSV keeps full precision).
         """
         from snnkit.report.tables import save_table
 
         caption = f"*{self.notebook} / {self.profile} / {self.run}; dataset: {self.dataset or 'unknown'}"
         caption += " (**stand-in**: not comparable with published numbers)" if self.stand_in else ""
-        return save_table(df, self.tables_dir, check_name("table", name), caption=caption + "*")
+        return save_table(df, self.tables_dir, check_name("table", name), caption=caption + "*", floatfmt=floatfmt)
 
     def _clean_metrics(self, metrics: Mapping[str, Any]) -> dict[str, Any]:
         out = {}

@@ -150,7 +150,8 @@ def test_training_curves_list_and_dataframe(tmp_path):
     assert len(fig.axes) == 2
     loss_ax, acc_ax = fig.axes
     assert loss_ax.get_ylabel() == "Loss" and acc_ax.get_ylabel() == "Accuracy (%)"
-    assert [ln.get_label() for ln in loss_ax.lines] == ["train_loss", "test_loss"]
+    assert [ln.get_label() for ln in loss_ax.lines] == ["train loss", "test loss"]  # readable legend
+    assert [t.get_text() for t in acc_ax.get_legend().get_texts()] == ["train accuracy", "test accuracy"]
     np.testing.assert_allclose(acc_ax.lines[0].get_ydata(), [60.0, 70.0, 80.0])  # fractions -> percent
     np.testing.assert_array_equal(acc_ax.lines[0].get_xdata(), [1, 2, 3])
     assert LABEL in fig._suptitle.get_text()
@@ -189,3 +190,9 @@ def test_style_is_scoped_and_applicable():
         assert matplotlib.rcParams["axes.spines.top"] is False
         assert matplotlib.rcParams["axes.prop_cycle"].by_key()["color"][:2] == F.PALETTE[:2]
     assert len(F.PALETTE) == len(set(F.PALETTE)) == 8
+
+
+def test_spike_raster_time_ticks_are_whole_steps():
+    fig = F.spike_raster(np.eye(3), dataset_label=LABEL)  # T = 3: the default locator puts ticks at halves
+    ticks = fig.axes[0].get_xticks()
+    assert len(ticks) and np.array_equal(ticks, np.round(ticks))

@@ -182,3 +182,23 @@ def test_prunable_weights_rules():
     assert [w.shape for w in prunable_weights(net)] == [(8, 4), (8, 8)]  # `layers`, not the read-out
     seq = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Conv1d(1, 2, 3))
     assert [tuple(w.shape) for w in prunable_weights(seq)] == [(4, 3), (2, 1, 3)]
+
+
+def test_layer_titles_are_readable():
+    from snnkit.report.results import layer_titles
+
+    assert layer_titles(["neurons.0", "neurons.1", "lif_out"]) == {
+        "neurons.0": "hidden layer 1", "neurons.1": "hidden layer 2", "lif_out": "output layer"}
+    assert layer_titles(["lif"]) == {"lif": "spiking layer"}
+
+
+def test_results_md_has_one_precision(tmp_path):
+    """results.md writes every fraction with the same number of decimals (no 0.87 beside 0.0523 or 1.2e-05)."""
+    run = start_run("tiny_nb", {"model": "tiny", "seed": 0}, run="r", reports_root=tmp_path, dataset="tiny")
+    from snnkit.report.results import _save_results_table
+
+    _save_results_table(run, {"model": "tiny", "dataset": "tiny", "test_accuracy": 0.87, "firing_rate": 0.0523,
+                              "tie_rate": 1.2e-05, "n_parameters": 12345})
+    body = (run.path / "tables" / "results.md").read_text().splitlines()[-1]
+    assert body.split("|")[1:-1] == [" tiny  ", " tiny    ", "        0.8700 ", "      0.0523 ", "   0.0000 ",
+                                     "        12345 "]
