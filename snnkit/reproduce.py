@@ -367,13 +367,22 @@ def _write_provenance(job: Job, prov: dict[str, Any]) -> None:
     atomic_write_text(job.run_dir / "provenance.json", json.dumps(prov, indent=2, default=str) + "\n")
 
 
-def _merge_provenance(job: Job, wall: float | None, status: str, error: str | None) -> None:
-    """Add reproduce's record to the run's provenance; ``wall`` None: the time since its ``start_time``."""
+def _attempt_progress(job: Job, since: float | None) -> dict[str, Any] | None:
+    """The run's progress file if this attempt (started at ``since``, epoch seconds) wrote it: one kept
+    with the checkpoints from an earlier attempt says nothing about this one."""
+    path = job.run_dir / PROGRESS_NAME
+    return _read_json(path) if since is None or _written_since(path, since) else None
+
+
+def _merge_provenance(job: Job, wall: float | None, status: str, error: str | None,
+                      since: float | None = None) -> None:
+    """Add reproduce's record to the run's provenance; ``wall`` None: the time since its ``start_time``;
+    ``since``: when this attempt started (its progress file must be newer to count)."""
     prov = _read_json(job.run_dir / "provenance.json") or _fresh_provenance(job)
     if wall is None:  # interrupted: the main process did not time the worker's run
         with contextlib.suppress(TypeError, ValueError):
             wall = (_dt.datetime.now(_dt.timezone.utc) - _dt.datetime.fromisoformat(prov["start_time"])).total_seconds()
-    progress = _read_json(job.run_dir / PROGRESS_NAME)
+    progress = _attempt_progress(job, since)
     prov["reproduce"] = {
         "status": status,
         "error": error,
@@ -504,7 +513,7 @@ def execute_job(job: Job, force: bool = False, jobs: int = 1, ipc_root: str | No
     snnkit_run = {"run_dir": str(job.run_dir), "profile": job.profile, "run": job.run,
                   "reports_root": str(job.reports_root)}
     logging.getLogger("papermill").addFilter(_UNKNOWN_PARAMETER)
-    t0 = time.perf_counter()
+    t0, started = time.perf_counter(), time.time()
     error = None
     try:
         with (kernel_env(jobs), open(job.run_dir / KERNEL_LOG, "ab") as kernel_log,
@@ -526,7 +535,7 @@ def execute_job(job: Job, force: bool = False, jobs: int = 1, ipc_root: str | No
     wall = time.perf_counter() - t0
     status = "failed" if error else "ok"
     try:
-        _merge_provenance(job, wall, status, error)
+        _merge_provenance(job, wall, status, error, since=started)
     except Exception as exc:  # noqa: BLE001
         log.warning("could not update provenance of %s: %s", job.run_dir, exc)
     if status == "ok":
@@ -535,7 +544,7 @@ def execute_job(job: Job, force: bool = False, jobs: int = 1, ipc_root: str | No
         mark_done(job.run_dir, str(job.params_hash))
     result.status, result.wall_s, result.error, result.executed = status, wall, error, True
     result.metric = _key_metric(job.run_dir)
-    result.resumed_from = (_read_json(job.run_dir / PROGRESS_NAME) or {}).get("resumed_from")
+    result.resumed_from = (_attempt_progress(job, started) or {}).get("resumed_from")
     return result
 
 

@@ -635,3 +635,21 @@ def _log_in_worker(message):
     import logging
 
     logging.getLogger("snnkit.reproduce").info(message)
+
+
+def test_an_older_progress_file_is_not_this_attempts_resume(root, tmp_path):
+    """A run resumed (with a fallback) in an earlier attempt keeps its progress.json; an attempt whose
+    notebook writes none (e.g. it loads the finished training) must not report that old resume."""
+    from snnkit.reproduce import execute_job
+
+    roots = Roots(notebooks=root / "notebooks", params=root / "params", reports=tmp_path / "reports")
+    job = _make_job("fixture_ok", "smoke", "default", {"scale": 0.5, "n": 2, "progress": False}, roots)
+    job.run_dir.mkdir(parents=True)
+    (job.run_dir / "provenance.json").write_text(json.dumps({"params_hash": job.params_hash}))
+    (job.run_dir / "checkpoints").mkdir()
+    old = job.run_dir / "progress.json"
+    old.write_text(json.dumps({"epoch": 3, "step": 9, "resumed_from": {"epoch": 2, "step": 6, "fallback": True}}))
+    os.utime(old, (1_000_000, 1_000_000))
+    result = execute_job(job)
+    assert result.status == "ok" and result.resumed_from is None
+    assert json.loads((job.run_dir / "provenance.json").read_text())["reproduce"]["resumed_from"] is None
