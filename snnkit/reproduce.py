@@ -679,6 +679,11 @@ class ProgressMonitor:
             self._jobs.pop(job.run_dir, None)
             self._close(job.run_dir)
 
+    def since(self, job: Job) -> float | None:
+        """When watching ``job`` started (epoch seconds), None if it is not watched."""
+        with self._lock:
+            return self._jobs.get(job.run_dir, (job, None))[1]
+
     def running(self) -> list[Job]:
         """The watched jobs whose notebook has started in this call (its executed.ipynb is new)."""
         with self._lock:
@@ -865,7 +870,8 @@ def _run_all(jobs: list[Job], *, force: bool, n_jobs: int, monitor: ProgressMoni
             pool.shutdown(wait=False, cancel_futures=True)
             for job in running:
                 try:
-                    _merge_provenance(job, None, "interrupted", "interrupted by the user (Ctrl-C)")
+                    _merge_provenance(job, None, "interrupted", "interrupted by the user (Ctrl-C)",
+                                      since=monitor.since(job))
                 except Exception:  # noqa: BLE001, S110 - the one-line message matters more
                     pass
             raise Interrupted(running) from None

@@ -428,6 +428,7 @@ def test_ctrl_c_ends_with_one_line_and_no_tcp_warning(root, tmp_path, capsys, ga
     assert _processes_mentioning(tmp) == []
     prov = json.loads((run_dir / "provenance.json").read_text())
     assert prov["reproduce"]["status"] == "interrupted" and not (run_dir / ".DONE").exists()
+    assert prov["reproduce"]["resumed_from"] == {"epoch": 0, "step": 0}  # from the progress file of this call
     # the time it ran: at least the 0.5 s between its first progress line and the Ctrl-C
     assert prov["reproduce"]["total_wall_time_s"] >= 0.5 and prov["total_wall_time_s"] >= 0.5
     code, out, _ = _run(capsys, "--root", str(repo), "--list")
