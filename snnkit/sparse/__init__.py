@@ -1,0 +1,35 @@
+"""Sparse group-to-group layers (G2GNet; Konstantaropoulos, Smirnakis & Papadopouli, arXiv 2508.14140).
+
+:mod:`snnkit.sparse.masks` builds the seeded connectivity masks; :mod:`snnkit.sparse.layers` holds the
+masked linear layer that a :class:`snnkit.models.g2g.G2GNet` gets through its ``layer_factory``.
+"""
+
+from snnkit.sparse.layers import (
+    MaskedLinear,
+    active_parameter_count,
+    clear_masked_state,
+    masked_layer_factory,
+)
+from snnkit.sparse.masks import (
+    MASK_KINDS,
+    build_masks,
+    density,
+    expected_density,
+    group_labels,
+    group_mask,
+    mask_parameter_count,
+)
+
+__all__ = [
+    "MASK_KINDS",
+    "MaskedLinear",
+    "active_parameter_count",
+    "build_masks",
+    "clear_masked_state",
+    "density",
+    "expected_density",
+    "group_labels",
+    "group_mask",
+    "mask_parameter_count",
+    "masked_layer_factory",
+]
