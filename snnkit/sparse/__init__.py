@@ -1,9 +1,11 @@
 """Sparse group-to-group layers (G2GNet; Konstantaropoulos, Smirnakis & Papadopouli, arXiv 2508.14140).
 
 :mod:`snnkit.sparse.masks` builds the seeded connectivity masks; :mod:`snnkit.sparse.layers` holds the
-masked linear layer that a :class:`snnkit.models.g2g.G2GNet` gets through its ``layer_factory``.
+masked linear layer that a :class:`snnkit.models.g2g.G2GNet` gets through its ``layer_factory``;
+:mod:`snnkit.sparse.hebbian` the co-activity statistics of dynamic sparse training.
 """
 
+from snnkit.sparse.hebbian import CoactivityWindow, coactivity, coactivity_sums, cosine_from_sums
 from snnkit.sparse.layers import (
     MaskedLinear,
     active_parameter_count,
@@ -22,10 +24,14 @@ from snnkit.sparse.masks import (
 
 __all__ = [
     "MASK_KINDS",
+    "CoactivityWindow",
     "MaskedLinear",
     "active_parameter_count",
     "build_masks",
     "clear_masked_state",
+    "coactivity",
+    "coactivity_sums",
+    "cosine_from_sums",
     "density",
     "expected_density",
     "group_labels",
