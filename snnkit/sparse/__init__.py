@@ -2,9 +2,11 @@
 
 :mod:`snnkit.sparse.masks` builds the seeded connectivity masks; :mod:`snnkit.sparse.layers` holds the
 masked linear layer that a :class:`snnkit.models.g2g.G2GNet` gets through its ``layer_factory``;
-:mod:`snnkit.sparse.hebbian` the co-activity statistics of dynamic sparse training.
+:mod:`snnkit.sparse.hebbian` the co-activity statistics and :mod:`snnkit.sparse.dst` the prune/grow callback of dynamic sparse
+training.
 """
 
+from snnkit.sparse.dst import GROW_RULES, PRUNE_RULES, REGROW_MODES, DynamicSparseTraining
 from snnkit.sparse.hebbian import CoactivityWindow, coactivity, coactivity_sums, cosine_from_sums
 from snnkit.sparse.layers import (
     MaskedLinear,
@@ -23,9 +25,13 @@ from snnkit.sparse.masks import (
 )
 
 __all__ = [
+    "GROW_RULES",
     "MASK_KINDS",
     "CoactivityWindow",
+    "DynamicSparseTraining",
     "MaskedLinear",
+    "PRUNE_RULES",
+    "REGROW_MODES",
     "active_parameter_count",
     "build_masks",
     "clear_masked_state",
