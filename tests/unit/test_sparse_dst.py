@@ -287,3 +287,28 @@ def test_sigkill_mid_dst_then_resume_is_bit_identical(tmp_path) -> None:
         for name_, s in reference["stats"].items():
             for k, v in s.items():
                 assert torch.equal(v, result["stats"][name_][k]), (name_, k)
+
+
+# ------------------------------------------------------------------------------------------ torchrun
+def test_every_rank_holds_the_same_masks_after_hebbian_dst_under_two_gloo_processes(tmp_path) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from _scripts import sigkill
+
+    script = Path(__file__).parent / "_scripts" / "ddp_dst_train.py"
+    out = tmp_path / "dst.pt"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone", str(script),
+           "--out", str(out)]
+    res = subprocess.run(cmd, env=sigkill.env(), capture_output=True, text=True, timeout=180)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    r0, r1 = (torch.load(f"{out}.rank{r}", weights_only=True) for r in (0, 1))
+    assert (r0["rank"], r1["rank"], r0["world_size"]) == (0, 1, 2)
+    assert r0["events"] == r1["events"] == 8  # 4 events × 2 layers
+    for i in range(2):
+        assert not torch.equal(r0["masks"][i], r0["initial_masks"][i])  # DST did rewire
+        assert torch.equal(r0["masks"][i], r1["masks"][i])
+        assert torch.equal(r0["weights"][i], r1["weights"][i])
+        # each rank saw only its shard: its local statistics differ, so the agreement needs the reduction
+        assert not torch.allclose(r0["local_scores"][i], r1["local_scores"][i])
