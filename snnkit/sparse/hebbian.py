@@ -28,23 +28,26 @@ from snnkit.errors import ConfigError, check_positive_int
 __all__ = ["CoactivityWindow", "coactivity", "coactivity_sums", "cosine_from_sums"]
 
 
-def _samples(pre: Tensor, post: Tensor) -> tuple[Tensor, Tensor]:
-    """``pre`` ``[..., in]`` and ``post`` ``[..., out]`` as ``[S, in]`` and ``[S, out]`` float32 sample rows.
-
-    A ``pre`` with fewer leading dims than ``post`` (e.g. a constant input current ``[B, in]`` computed
-    once and broadcast over ``T``) is broadcast to ``post``'s leading shape.
-    """
-    pre, post = pre.detach().float(), post.detach().float()
-    if pre.shape[:-1] != post.shape[:-1]:
-        pre = pre.expand(*post.shape[:-1], pre.shape[-1])
-    return pre.reshape(-1, pre.shape[-1]), post.reshape(-1, post.shape[-1])
-
-
 @torch.no_grad()
 def coactivity_sums(pre: Tensor, post: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """``(cross [out, in], post_sq [out], pre_sq [in])`` of one batch (see the module docstring)."""
-    pre, post = _samples(pre, post)
-    return post.T @ pre, post.square().sum(0), pre.square().sum(0)
+    """``(cross [out, in], post_sq [out], pre_sq [in])`` of one batch (see the module docstring).
+
+    ``pre`` ``[..., in]`` and ``post`` ``[..., out]`` are sample rows over their leading dims, in float32.
+    A ``pre`` with fewer leading dims than ``post`` (a constant input current ``[B, in]`` computed once
+    and broadcast over ``T``) counts as repeated over ``post``'s extra leading dims; it is not copied:
+    ``cross = (Σ_T post)ᵀ · pre`` and ``pre_sq = T · Σ_B pre²``.
+    """
+    pre, post = pre.detach().float(), post.detach().float()
+    extra = post.dim() - pre.dim()
+    if extra < 0 or post.shape[extra:-1] != pre.shape[:-1]:
+        raise ValueError(f"pre activity {tuple(pre.shape)} does not match post activity {tuple(post.shape)}")
+    post_sq = post.reshape(-1, post.shape[-1]).square().sum(0)
+    repeats = 1
+    if extra:
+        repeats = post.shape[:extra].numel()
+        post = post.sum(tuple(range(extra)))
+    pre, post = pre.reshape(-1, pre.shape[-1]), post.reshape(-1, post.shape[-1])
+    return post.T @ pre, post_sq, pre.square().sum(0) * repeats
 
 
 @torch.no_grad()

@@ -109,3 +109,8 @@ def test_sums_stay_on_the_activity_device_and_dtype_float32() -> None:
 def test_bad_window_is_a_config_error(window: object) -> None:
     with pytest.raises(ConfigError, match="window"):
         CoactivityWindow(window=window)
+
+
+def test_pre_and_post_with_different_samples_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"\(4, 7\) does not match post activity \(6, 5, 3\)"):
+        coactivity_sums(torch.ones(4, 7), torch.ones(6, 5, 3))
