@@ -54,7 +54,7 @@ class MaskedLinear(nn.Linear):
         out_features = check_positive_int("out_features", out_features, where="MaskedLinear")
         mask = _as_mask(mask, out_features, in_features, "MaskedLinear")
         super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
-        self.register_buffer("mask", mask.to(device=self.weight.device))
+        self.register_buffer("mask", mask.to(device=self.weight.device, copy=True))  # its own copy: set_mask edits it
         self.reset_parameters()
         self.register_load_state_dict_post_hook(lambda module, _keys: module.apply_mask_())
 

@@ -210,3 +210,11 @@ def test_layer_factory_rejects_a_layer_without_a_mask():
         G2GNet(64, 5, hidden_dim=32, n_hidden=3, T=2, layer_factory=masked_layer_factory(masks))
     with pytest.raises(ConfigError, match=r"\(32, 64\)"):
         G2GNet(64, 5, hidden_dim=32, n_hidden=2, T=2, layer_factory=masked_layer_factory(masks[::-1]))
+
+
+def test_layer_owns_its_mask_so_set_mask_leaves_the_callers_tensor_alone():
+    given = torch.ones(3, 4, dtype=torch.bool)
+    layer = MaskedLinear(4, 3, given)
+    layer.set_mask(torch.zeros(3, 4, dtype=torch.bool))
+    assert bool(given.all()), "set_mask changed the mask tensor the caller passed in"
+    assert not bool(layer.mask.any())
