@@ -10,14 +10,13 @@ DST event log go to ``--out``.
 
 from __future__ import annotations
 
-import argparse
 import functools
-import logging
 import sys
 import time
 from pathlib import Path
 
 import torch
+from resume_train import run_cli  # a sibling script: run as a script, its folder is on sys.path
 from torch.utils.data import TensorDataset
 
 from snnkit.models.g2g import G2GNet, spike_count_loss
@@ -66,20 +65,7 @@ def train(ckpt_dir: str, epochs: int, every: int, progress: Path | None, delay: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--ckpt-dir", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--every", type=int, default=2)
-    ap.add_argument("--progress")
-    ap.add_argument("--delay", type=float, default=0.0)
-    args = ap.parse_args(argv)
-    torch.set_num_threads(1)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
-    result = train(args.ckpt_dir, args.epochs, args.every, Path(args.progress) if args.progress else None,
-                   args.delay)
-    torch.save(result, args.out)
-    return 0
+    return run_cli(train, argv, epochs=3, every=2)
 
 
 if __name__ == "__main__":

@@ -123,22 +123,28 @@ def train(
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_cli(train_fn, argv: list[str] | None, *, epochs: int, every: int) -> int:
+    """The command line the SIGKILL tests drive (shared with the other resume scripts): parse
+    ``--ckpt-dir --out --epochs --every --progress --delay``, run ``train_fn`` on one thread, save its result."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--ckpt-dir", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--epochs", type=int, default=4)
-    ap.add_argument("--every", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=epochs)
+    ap.add_argument("--every", type=int, default=every)
     ap.add_argument("--progress")
     ap.add_argument("--delay", type=float, default=0.0)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
-    result = train(
+    result = train_fn(
         args.ckpt_dir, args.epochs, args.every, Path(args.progress) if args.progress else None, args.delay
     )
     torch.save(result, args.out)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(train, argv, epochs=4, every=3)
 
 
 if __name__ == "__main__":
