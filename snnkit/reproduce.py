@@ -95,7 +95,7 @@ from typing import Any
 
 from snnkit import config
 from snnkit.errors import ConfigError, SnnkitError
-from snnkit.utils import atomic_write_text
+from snnkit.utils import atomic_write_text, read_json_object
 
 log = logging.getLogger("snnkit.reproduce")
 
@@ -371,14 +371,14 @@ def _attempt_progress(job: Job, since: float | None) -> dict[str, Any] | None:
     """The run's progress file if this attempt (started at ``since``, epoch seconds) wrote it: one kept
     with the checkpoints from an earlier attempt says nothing about this one."""
     path = job.run_dir / PROGRESS_NAME
-    return _read_json(path) if since is None or _written_since(path, since) else None
+    return read_json_object(path) if since is None or _written_since(path, since) else None
 
 
 def _merge_provenance(job: Job, wall: float | None, status: str, error: str | None,
                       since: float | None = None) -> None:
     """Add reproduce's record to the run's provenance; ``wall`` None: the time since its ``start_time``;
     ``since``: when this attempt started (its progress file must be newer to count)."""
-    prov = _read_json(job.run_dir / "provenance.json") or _fresh_provenance(job)
+    prov = read_json_object(job.run_dir / "provenance.json") or _fresh_provenance(job)
     if wall is None:  # interrupted: the main process did not time the worker's run
         with contextlib.suppress(TypeError, ValueError):
             wall = (_dt.datetime.now(_dt.timezone.utc) - _dt.datetime.fromisoformat(prov["start_time"])).total_seconds()
@@ -398,16 +398,8 @@ def _merge_provenance(job: Job, wall: float | None, status: str, error: str | No
     _write_provenance(job, prov)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def _key_metric(run_dir: Path) -> Any:
-    metrics = _read_json(run_dir / "metrics.json") or {}
+    metrics = read_json_object(run_dir / "metrics.json") or {}
     for key in ("test_accuracy", "val_accuracy"):
         if key in metrics:
             return metrics[key]
@@ -444,7 +436,7 @@ def _prepare_dir(job: Job, force: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     for name in (*_STALE_FILES, *_STALE_DIRS):
         _remove(run_dir / name)
-    stale = force or (_read_json(run_dir / "provenance.json") or {}).get("params_hash") != job.params_hash
+    stale = force or (read_json_object(run_dir / "provenance.json") or {}).get("params_hash") != job.params_hash
     if stale:
         if (run_dir / "checkpoints").exists():
             log.info("removing checkpoints of %s (%s)", run_dir, "--force" if force else "not the same parameters")
@@ -707,7 +699,7 @@ class ProgressMonitor:
         with self._lock:
             for path, (job, since) in list(self._jobs.items()):
                 file = path / PROGRESS_NAME
-                progress = _read_json(file) if _written_since(file, since) else None
+                progress = read_json_object(file) if _written_since(file, since) else None
                 if progress is None:
                     continue
                 bar = self._bars.get(path)
@@ -888,9 +880,9 @@ def _resume_point(job: Job) -> dict[str, Any] | None:
     ckpt = run_dir / "checkpoints"
     if job.params_hash is None or not ckpt.is_dir() or not any(ckpt.iterdir()):
         return None
-    if (_read_json(run_dir / "provenance.json") or {}).get("params_hash") != job.params_hash:
+    if (read_json_object(run_dir / "provenance.json") or {}).get("params_hash") != job.params_hash:
         return None
-    return _read_json(run_dir / PROGRESS_NAME) or {}
+    return read_json_object(run_dir / PROGRESS_NAME) or {}
 
 
 def _custom_runs(roots: Roots, notebook: str) -> list[tuple[Job, dict[str, Any]]]:
@@ -900,7 +892,7 @@ def _custom_runs(roots: Roots, notebook: str) -> list[tuple[Job, dict[str, Any]]
     for run_dir in sorted((roots.reports / notebook / CUSTOM_PROFILE).glob("*")):
         if not run_dir.is_dir():
             continue
-        prov = _read_json(run_dir / "provenance.json") or {}
+        prov = read_json_object(run_dir / "provenance.json") or {}
         job = Job(notebook=notebook, profile=CUSTOM_PROFILE, run=run_dir.name, params=prov.get("params"),
                   run_dir=run_dir, notebook_path=roots.notebooks / f"{notebook}.ipynb",
                   reports_root=roots.reports, params_hash=prov.get("params_hash"))
@@ -920,10 +912,10 @@ def run_state(job: Job) -> str:
     if _is_done(job):
         return "done"
     run_dir = job.run_dir
-    prov = _read_json(run_dir / "provenance.json") or {}
+    prov = read_json_object(run_dir / "provenance.json") or {}
     same = prov.get("params_hash") == job.params_hash
     status = (prov.get("reproduce") or {}).get("status")
-    progress = _read_json(run_dir / PROGRESS_NAME) if same else None
+    progress = read_json_object(run_dir / PROGRESS_NAME) if same else None
     has_ckpt = _resume_point(job) is not None
     where = f" at {_epoch_step(progress)}" if progress else ""
     if status == "failed" and same:
@@ -1028,7 +1020,7 @@ def _interrupted_line(exc: Interrupted) -> str:
         return "interrupted before a notebook started; re-run the same command to continue"
     where = ""
     if len(exc.runs) == 1:
-        progress = _read_json(exc.runs[0].run_dir / PROGRESS_NAME)
+        progress = read_json_object(exc.runs[0].run_dir / PROGRESS_NAME)
         if progress:
             where = f" at {_epoch_step(progress)}"
     return (f"interrupted: {exc}{where}; re-run the same command to resume from the last checkpoint "

@@ -21,6 +21,7 @@ from snnkit.errors import ConfigError
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "read_json_object",
     "seed_everything",
     "resolve_device",
     "atomic_write",
@@ -131,3 +132,15 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def read_json_object(path: str | os.PathLike, *, warn: bool = False) -> dict[str, Any] | None:
+    """The JSON object stored in ``path``; None when the file is missing, unreadable, not JSON or not an
+    object (a run's provenance, metrics and progress files are read this way). ``warn`` logs why not."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        if warn:
+            log.warning("cannot read %s: %s", path, exc)
+        return None
+    return value if isinstance(value, dict) else None

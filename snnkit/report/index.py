@@ -44,7 +44,7 @@ import yaml
 
 from snnkit import config
 from snnkit.errors import ConfigError, SnnkitError
-from snnkit.utils import atomic_write_text
+from snnkit.utils import atomic_write_text, read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -163,15 +163,6 @@ def _check_claim(path: Path, notebook: str, i: int, claim: Any) -> None:
     claim.setdefault("unit", "points" if str(claim["metric"]).endswith("accuracy") else "")
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        log.warning("cannot read %s: %s", path, exc)
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def scan_runs(reports_root: str | os.PathLike) -> list[dict[str, Any]]:
     """Every run directory under ``reports_root`` (``<notebook>/<profile>/<run>/``).
 
@@ -192,14 +183,14 @@ def scan_runs(reports_root: str | os.PathLike) -> list[dict[str, Any]]:
         markers = [run_dir / n for n in ("metrics.json", "provenance.json", "executed.ipynb")]
         if not any(m.exists() for m in markers):
             continue
-        metrics = _read_json(run_dir / "metrics.json") if markers[0].exists() else None
+        metrics = read_json_object(run_dir / "metrics.json", warn=True) if markers[0].exists() else None
         notebook, profile, run = run_dir.relative_to(root).parts
         if metrics:
             notebook = str(metrics.get("notebook", notebook))
             profile = str(metrics.get("profile", profile))
             run = str(metrics.get("run", run))
         mtime = max(m.stat().st_mtime for m in markers if m.exists())
-        attempt = ((_read_json(markers[1]) if markers[1].exists() else None) or {}).get("reproduce") or {}
+        attempt = ((read_json_object(markers[1], warn=True) if markers[1].exists() else None) or {}).get("reproduce") or {}
         record = {
             "notebook": notebook, "profile": profile, "run": run, "dir": run_dir,
             "status": "ok" if metrics else _unfinished_status(run_dir, attempt), "metrics": metrics,
@@ -219,7 +210,7 @@ def _unfinished_status(run_dir: Path, attempt: Mapping[str, Any]) -> str:
         error = " ".join(str(attempt.get("error") or "unknown error").split())
         return f"failed: {error if len(error) <= 300 else error[:299] + '…'}"
     if attempt.get("status") == "interrupted":
-        progress = _read_json(run_dir / "progress.json") if (run_dir / "progress.json").exists() else None
+        progress = read_json_object(run_dir / "progress.json", warn=True) if (run_dir / "progress.json").exists() else None
         where = f" at epoch {progress.get('epoch')}, step {progress.get('step')}" if progress else ""
         return f"interrupted{where}"
     return "incomplete"

@@ -54,7 +54,7 @@ import torch
 from snnkit.errors import CheckpointError, ConfigError, check_positive_int, check_positive_number
 from snnkit.train import distributed as dist_utils
 from snnkit.train.checkpoint import get_rng_state, load_latest, save_checkpoint, set_rng_state
-from snnkit.utils import atomic_write_text
+from snnkit.utils import atomic_write_text, read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +76,7 @@ _PROGRESS_MIN_INTERVAL_S = 1.0
 
 def read_progress(path: str | Path) -> dict[str, Any] | None:
     """The progress object at ``path``, or None when there is none (or it is unreadable)."""
-    try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
+    return read_json_object(path)
 
 
 class RunState:

@@ -111,3 +111,19 @@ def test_check_positive_int(value, ok):
         with pytest.raises(ConfigError, match="'n'.*an integer >= 1$"):
             check_positive_int("n", value)
     assert check_positive_int("n", None, allow_none=True) is None
+
+
+def test_read_json_object(tmp_path, caplog):
+    from snnkit.utils import read_json_object
+
+    good = tmp_path / "a.json"
+    good.write_text('{"epoch": 2, "step": 7}')
+    assert read_json_object(good) == {"epoch": 2, "step": 7}
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "bad.json").write_text('{"epoch": ')
+    assert read_json_object(tmp_path / "list.json") is None
+    assert read_json_object(tmp_path / "missing.json") is None
+    assert read_json_object(tmp_path / "bad.json") is None and not caplog.records
+    with caplog.at_level("WARNING"):
+        assert read_json_object(tmp_path / "bad.json", warn=True) is None
+    assert "bad.json" in caplog.text
