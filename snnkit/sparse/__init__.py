@@ -16,6 +16,8 @@ from snnkit.sparse.layers import (
 )
 from snnkit.sparse.masks import (
     MASK_KINDS,
+    GroupMask,
+    build_group_masks,
     build_masks,
     density,
     expected_density,
@@ -29,10 +31,12 @@ __all__ = [
     "MASK_KINDS",
     "CoactivityWindow",
     "DynamicSparseTraining",
+    "GroupMask",
     "MaskedLinear",
     "PRUNE_RULES",
     "REGROW_MODES",
     "active_parameter_count",
+    "build_group_masks",
     "build_masks",
     "clear_masked_state",
     "coactivity",

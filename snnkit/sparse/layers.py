@@ -44,12 +44,16 @@ def _as_mask(mask: Any, out_features: int, in_features: int, where: str) -> torc
 class MaskedLinear(nn.Linear):
     """``nn.Linear`` whose weight is multiplied by a fixed-shape binary ``mask`` (a buffer, ``[out, in]``).
 
+    ``groups``: optional ``(out_groups, in_groups)`` group label of every output and input neuron (kept
+    as the non-persistent buffers ``out_groups``/``in_groups``, e.g. for the group-to-group connectivity
+    figure); None when the mask has no group structure.
+
     The mask travels with the module (``.to``, ``state_dict``); masked-out weights are exact zeros after
     construction, :meth:`set_mask`, :meth:`reset_parameters` and ``load_state_dict``.
     """
 
     def __init__(self, in_features: int, out_features: int, mask: Any, bias: bool = True,
-                 device: Any = None, dtype: Any = None) -> None:
+                 device: Any = None, dtype: Any = None, groups: tuple[Any, Any] | None = None) -> None:
         in_features = check_positive_int("in_features", in_features, where="MaskedLinear")
         out_features = check_positive_int("out_features", out_features, where="MaskedLinear")
         mask = _as_mask(mask, out_features, in_features, "MaskedLinear")
@@ -57,6 +61,14 @@ class MaskedLinear(nn.Linear):
         self.register_buffer("mask", mask.to(device=self.weight.device, copy=True))  # its own copy: set_mask edits it
         self.reset_parameters()
         self.register_load_state_dict_post_hook(lambda module, _keys: module.apply_mask_())
+        out_groups = in_groups = None
+        if groups is not None:
+            out_groups, in_groups = (torch.as_tensor(g, dtype=torch.int64) for g in groups)
+            if out_groups.shape != (out_features,) or in_groups.shape != (in_features,):
+                raise ConfigError("groups", f"labels of shapes {tuple(out_groups.shape)}, {tuple(in_groups.shape)}",
+                                  f"(out_groups [{out_features}], in_groups [{in_features}])", where="MaskedLinear")
+        self.register_buffer("out_groups", out_groups, persistent=False)
+        self.register_buffer("in_groups", in_groups, persistent=False)
 
     def reset_parameters(self) -> None:
         """The spec's fan-in-rescaled init (see the module docstring); ``nn.Linear``'s before the mask exists."""
@@ -103,15 +115,20 @@ def clear_masked_state(optimizer: torch.optim.Optimizer, layers: Iterable[Masked
 
 
 def masked_layer_factory(masks: Sequence[Any]):
-    """A ``G2GNet(layer_factory=...)`` that builds hidden layer ``i`` as ``MaskedLinear`` with ``masks[i]``
-    (e.g. from :func:`snnkit.sparse.masks.build_masks`)."""
+    """A ``G2GNet(layer_factory=...)`` that builds hidden layer ``i`` as ``MaskedLinear`` with ``masks[i]``:
+    a mask (e.g. from :func:`snnkit.sparse.masks.build_masks`) or a ``(mask, out_groups, in_groups)``
+    triple (:func:`snnkit.sparse.masks.build_group_masks`), whose labels the layer keeps."""
     masks = list(masks)
 
     def factory(index: int, in_features: int, out_features: int) -> MaskedLinear:
         if not 0 <= index < len(masks):
             raise ConfigError("layer_index", index, f"0 .. {len(masks) - 1} (one mask per hidden layer)",
                               where="masked_layer_factory")
-        return MaskedLinear(in_features, out_features, masks[index])
+        item = masks[index]
+        if isinstance(item, tuple):
+            mask, out_groups, in_groups = item
+            return MaskedLinear(in_features, out_features, mask, groups=(out_groups, in_groups))
+        return MaskedLinear(in_features, out_features, item)
 
     return factory
 

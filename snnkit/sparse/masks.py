@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -32,6 +32,8 @@ from snnkit.errors import ConfigError, check_positive_int
 
 __all__ = [
     "MASK_KINDS",
+    "GroupMask",
+    "build_group_masks",
     "build_masks",
     "density",
     "expected_density",
@@ -93,9 +95,18 @@ def _schemes(kind: str, layer_index: int) -> tuple[str, str]:
     return ("interleaved", "interleaved") if layer_index % 2 else ("contiguous", "contiguous")
 
 
+class GroupMask(NamedTuple):
+    """One layer's mask ``[out, in]`` with the group label of every output and input neuron."""
+
+    mask: torch.Tensor
+    out_groups: torch.Tensor
+    in_groups: torch.Tensor
+
+
 def build_masks(kind: str, sizes: Sequence[int], *, groups: int = 8, p_intra: float = 1.0,
                 p_inter: float = 0.0, seed: int = 0) -> list[torch.Tensor]:
     """The masks of every sparse (hidden) layer of a G2GNet, a pure function of the arguments.
+    (:func:`build_group_masks` with the same arguments gives them with their group labels.)
 
     Args:
         kind: ``"index"``, ``"random"`` or ``"mixer"`` (see the module docstring).
@@ -107,6 +118,14 @@ def build_masks(kind: str, sizes: Sequence[int], *, groups: int = 8, p_intra: fl
 
     Returns bool CPU tensors, one per hidden layer.
     """
+    return [g.mask for g in build_group_masks(kind, sizes, groups=groups, p_intra=p_intra, p_inter=p_inter,
+                                              seed=seed)]
+
+
+def build_group_masks(kind: str, sizes: Sequence[int], *, groups: int = 8, p_intra: float = 1.0,
+                      p_inter: float = 0.0, seed: int = 0) -> list[GroupMask]:
+    """:func:`build_masks`' masks, each with the group labels it was drawn from (for
+    ``MaskedLinear(..., groups=(out_groups, in_groups))`` and the group-to-group connectivity figure)."""
     where = "build_masks"
     if kind not in MASK_KINDS:
         raise ConfigError("kind", kind, f"one of {list(MASK_KINDS)}", where=where)
@@ -129,7 +148,7 @@ def build_masks(kind: str, sizes: Sequence[int], *, groups: int = 8, p_intra: fl
         out_scheme, in_scheme = _schemes(kind, layer)
         in_labels = group_labels(n_in, groups, in_scheme, gen)
         out_labels = group_labels(n_out, groups, out_scheme, gen)
-        masks.append(group_mask(out_labels, in_labels, p_intra, p_inter, gen))
+        masks.append(GroupMask(group_mask(out_labels, in_labels, p_intra, p_inter, gen), out_labels, in_labels))
     return masks
 
 

@@ -218,3 +218,20 @@ def test_layer_owns_its_mask_so_set_mask_leaves_the_callers_tensor_alone():
     layer.set_mask(torch.zeros(3, 4, dtype=torch.bool))
     assert bool(given.all()), "set_mask changed the mask tensor the caller passed in"
     assert not bool(layer.mask.any())
+
+
+def test_layers_built_from_group_masks_keep_their_group_labels():
+    from snnkit.sparse import build_group_masks, build_masks, masked_layer_factory
+
+    triples = build_group_masks("random", [16, 8, 8], groups=4, p_inter=0.3, seed=3)
+    plain = build_masks("random", [16, 8, 8], groups=4, p_inter=0.3, seed=3)
+    assert all(torch.equal(t.mask, m) for t, m in zip(triples, plain))
+    layer = masked_layer_factory(triples)(0, 16, 8)
+    assert torch.equal(layer.out_groups, triples[0].out_groups)
+    assert torch.equal(layer.in_groups, triples[0].in_groups)
+    # the labels explain the mask: every same-group pair is connected (p_intra = 1)
+    same = layer.out_groups[:, None] == layer.in_groups[None, :]
+    assert bool(layer.mask[same].all())
+    assert "out_groups" not in layer.state_dict()
+    with pytest.raises(ConfigError, match="groups"):
+        MaskedLinear(16, 8, triples[0].mask, groups=(triples[0].in_groups, triples[0].out_groups))
