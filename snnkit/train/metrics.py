@@ -13,6 +13,11 @@ a subset of the ties when there are two or more classes) beside the accuracy.
 
 Spike recording (:class:`SpikeRecorder`) lives in :mod:`snnkit.train.monitor`; it is importable from
 here as before.
+
+**Synaptic operations.** :func:`synops`, :class:`SynopsCounter` and :func:`measure_synops` count the
+synaptic operations per inference, the usual hardware-independent energy proxy of SNNs (Merolla et al.,
+Science 2014, TrueNorth's synaptic events; Sengupta et al., Front. Neurosci. 2019): every non-zero input
+of a presynaptic neuron triggers one operation per outgoing connection it has.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from scipy.special import softmax
 from sklearn import metrics as skm
 
 from snnkit.errors import check_positive_int
+from snnkit.sparse.layers import MaskedLinear
 from snnkit.train.monitor import SpikeRecorder
 
 log = logging.getLogger(__name__)
@@ -43,6 +49,10 @@ __all__ = [
     "classification_report",
     "weight_sparsity",
     "SpikeRecorder",
+    "SynopsCounter",
+    "fan_out",
+    "measure_synops",
+    "synops",
 ]
 
 
@@ -253,3 +263,137 @@ def weight_sparsity(weights: Iterable[torch.Tensor]) -> float:
     return zeros / total
 
 
+
+
+# --------------------------------------------------------------------------------------------------
+# synaptic operations
+# --------------------------------------------------------------------------------------------------
+def synops(events: Any, fan_out: Any) -> float:
+    """Synaptic operations ``Σ_i events_i · fan_out_i``.
+
+    ``events[i]``: how many non-zero inputs presynaptic neuron ``i`` sent (summed over the time steps of
+    one sample, or of several: then the result is for all of them); ``fan_out[i]``: how many
+    connections leave neuron ``i``. Both are 1-D of the same length (tensors, arrays or lists).
+    """
+    e = np.asarray(_to_numpy(events, "events"), dtype=np.float64)
+    f = np.asarray(_to_numpy(fan_out, "fan_out"), dtype=np.float64)
+    if e.shape != f.shape or e.ndim != 1:
+        raise ValueError(f"events {e.shape} and fan_out {f.shape} must be 1-D of the same length")
+    return float(e @ f)
+
+
+def fan_out(layer: torch.nn.Module) -> torch.Tensor:
+    """Outgoing connections of each input neuron of a linear layer, ``[in_features]`` (float64).
+
+    :class:`~snnkit.sparse.layers.MaskedLinear`: the active weights of each input column (the mask's
+    column sums); any other ``nn.Linear``: ``out_features`` for every input.
+    """
+    if isinstance(layer, MaskedLinear):
+        return layer.mask.sum(0, dtype=torch.float64)
+    if isinstance(layer, torch.nn.Linear):
+        return torch.full((layer.in_features,), float(layer.out_features), dtype=torch.float64,
+                          device=layer.weight.device)
+    raise TypeError(f"fan_out: {type(layer).__name__} is not an nn.Linear (only linear layers are counted)")
+
+
+class SynopsCounter:
+    """Count the synaptic operations of every ``nn.Linear`` of ``model`` (``MaskedLinear`` included)
+    during the forward passes made inside the context::
+
+        with SynopsCounter(model) as counter:
+            trainer.predict(probe)
+        counter.result()   # {"synops": ..., "synops_per_layer": {...}}
+
+    A forward pre-hook on each linear layer counts the non-zero entries of each input feature and
+    multiplies them by the layer's current :func:`fan_out` (so a mask changed between calls is taken
+    as it is at each call). Input shapes:
+
+    * ``[B, in]``: one step that stands for ``time_steps`` identical steps — G2GNet's current encoding
+      computes the first layer's product once and broadcasts it over ``T``, yet the network receives
+      the input at each of the ``T`` steps; ``time_steps`` defaults to ``getattr(model, "T", 1)``.
+    * ``[T, B, ..., in]``: time-first; every step counts (dims after ``B`` are positions of one sample).
+
+    Samples are the ``B`` of a layer's first call in each forward pass of ``model`` (a layer applied
+    several times in one pass, e.g. recurrently, adds operations but not samples).
+
+    Honest caveats: only linear layers are counted (convolutions are not: their fan-out depends on
+    position, stride and padding). Under current encoding the first layer's "events" are real-valued
+    inputs, i.e. multiply-accumulates rather than the accumulate-only operations of binary spikes; they
+    are counted like spikes (``synops_per_layer`` shows their share). Padded steps of ``(x, lengths)``
+    inputs are counted like real ones.
+    """
+
+    def __init__(self, model: torch.nn.Module, *, time_steps: int | None = None) -> None:
+        if time_steps is None:
+            time_steps = getattr(model, "T", 1)
+        self.time_steps = check_positive_int("time_steps", time_steps, where="SynopsCounter")
+        self.model = model
+        self._layers = {name or type(m).__name__: m for name, m in model.named_modules()
+                        if isinstance(m, torch.nn.Linear)}
+        self._handles: list[Any] = []
+        self.reset()
+
+    def reset(self) -> None:
+        self._ops: dict[str, torch.Tensor] = {}  # float64 scalar per layer, on the layer's device
+        self._samples: dict[str, int] = dict.fromkeys(self._layers, 0)
+        self._seen: set[str] = set()  # layers already called in the model forward in progress
+
+    def _new_forward(self, module: torch.nn.Module, inputs: Any) -> None:
+        self._seen = set()
+
+    def _make_hook(self, name: str):
+        def hook(layer: torch.nn.Module, inputs: Any) -> None:
+            x = inputs[0].detach()
+            with torch.no_grad():
+                nonzero = (x != 0).reshape(-1, x.shape[-1]).sum(0, dtype=torch.float64)  # [in]
+                ops = nonzero @ fan_out(layer).to(nonzero.device)
+                if x.dim() == 2:
+                    ops, batch = ops * self.time_steps, x.shape[0]
+                else:
+                    batch = x.shape[1]
+            self._ops[name] = self._ops[name] + ops if name in self._ops else ops
+            if name not in self._seen:
+                self._seen.add(name)
+                self._samples[name] += int(batch)
+
+        return hook
+
+    def __enter__(self) -> SynopsCounter:
+        self.reset()
+        self._handles = [self.model.register_forward_pre_hook(self._new_forward)]
+        self._handles += [m.register_forward_pre_hook(self._make_hook(n)) for n, m in self._layers.items()]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def result(self) -> dict[str, Any]:
+        """``{"synops": mean per sample over all layers, "synops_per_layer": {layer: mean per sample}}``;
+        layers never called are left out (``synops`` is 0.0 when none was)."""
+        per_layer = {n: float(self._ops[n]) / self._samples[n] for n in self._layers
+                     if n in self._ops and self._samples[n]}
+        return {"synops": float(sum(per_layer.values())), "synops_per_layer": per_layer}
+
+
+def measure_synops(model: torch.nn.Module, inputs: Iterable[Any], *, time_steps: int | None = None) -> dict[str, Any]:
+    """Synaptic operations per inference of ``model`` on ``inputs`` (see :class:`SynopsCounter`).
+
+    ``inputs``: an iterable of input batches, or of ``(x, y, ...)`` batches such as a DataLoader's;
+    ``x`` is moved to the model's device. The model runs in eval mode under ``torch.no_grad`` (its
+    mode is restored). ``time_steps``: the steps a ``[B, in]`` layer input stands for (default
+    ``model.T``, else 1). Returns ``{"synops": mean per sample, "synops_per_layer": {name: ...}}``.
+    """
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    was_training = model.training
+    model.eval()
+    try:
+        with SynopsCounter(model, time_steps=time_steps) as counter, torch.no_grad():
+            for batch in inputs:
+                x = batch[0] if isinstance(batch, (tuple, list)) else batch
+                model(x.to(device))
+    finally:
+        model.train(was_training)
+    return counter.result()

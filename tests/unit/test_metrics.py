@@ -463,3 +463,116 @@ def test_tie_and_silent_rate_hand_computed():
     assert tie_rate(np.array([[0.0], [1.0]])) == 0.0 and silent_rate(np.array([[0.0], [1.0]])) == 0.5
     with pytest.raises(ValueError, match=r"\[N, C\]"):
         tie_rate(np.zeros(3))
+
+
+# ------------------------------------------------------------------------------------------------
+# synaptic operations
+# ------------------------------------------------------------------------------------------------
+def test_synops_is_events_times_fan_out():
+    assert metrics_mod.synops([2, 0, 3], [1, 4, 2]) == 8.0
+    assert metrics_mod.synops(torch.tensor([1.0, 1.0]), np.array([5, 7])) == 12.0
+    with pytest.raises(ValueError, match="same length"):
+        metrics_mod.synops([1, 2], [1, 2, 3])
+
+
+MASK = torch.tensor([[1, 0, 1], [1, 1, 0]], dtype=torch.bool)  # fan-out per input column: 2, 1, 1
+SPIKES = torch.tensor([  # [T=3, B=2, 2]: column 0 fires 2 times, column 1 fires 3 times
+    [[1.0, 0.0], [0.0, 1.0]],
+    [[1.0, 1.0], [0.0, 0.0]],
+    [[0.0, 0.0], [0.0, 1.0]],
+])
+
+
+class _SynopsToy(nn.Module):
+    """A masked layer fed ``[B, 3]`` (standing for T steps) and a dense 2→4 layer fed fixed spikes."""
+
+    T = 3
+
+    def __init__(self, calls_of_l2: int = 1):
+        super().__init__()
+        from snnkit.sparse import MaskedLinear
+
+        self.l1 = MaskedLinear(3, 2, MASK)
+        self.l2 = nn.Linear(2, 4)
+        self.calls_of_l2 = calls_of_l2
+
+    def forward(self, x):
+        self.l1(x)
+        for _ in range(self.calls_of_l2):  # a layer applied twice in one pass (e.g. recurrently)
+            out = self.l2(SPIKES[:, : x.shape[0]])
+        return out.sum(0)
+
+
+X = torch.tensor([[1.0, 0.0, 2.0], [0.0, 0.0, 5.0]])  # non-zeros per column: 1, 0, 2
+
+
+def test_fan_out_masked_and_dense():
+    toy = _SynopsToy()
+    assert metrics_mod.fan_out(toy.l1).tolist() == [2.0, 1.0, 1.0]
+    assert metrics_mod.fan_out(toy.l2).tolist() == [4.0, 4.0]
+    with pytest.raises(TypeError, match="not an nn.Linear"):
+        metrics_mod.fan_out(nn.Conv1d(1, 1, 1))
+
+
+def test_measure_synops_hand_computed():
+    # l1: (1·2 + 0·1 + 2·1) per step × T=3 steps = 12 ops for 2 samples → 6 per sample
+    # l2: (2 + 3) spikes × fan-out 4 = 20 ops for 2 samples → 10 per sample
+    out = metrics_mod.measure_synops(_SynopsToy(), [X])
+    assert out["synops_per_layer"] == {"l1": 6.0, "l2": 10.0}
+    assert out["synops"] == 16.0
+    # time_steps overrides model.T for [B, in] inputs only; (x, y) batches are accepted
+    out = metrics_mod.measure_synops(_SynopsToy(), [(X, torch.zeros(2))], time_steps=1)
+    assert out["synops_per_layer"] == {"l1": 2.0, "l2": 10.0}
+
+
+def test_measure_synops_per_sample_over_batches_and_repeated_calls():
+    # two batches (1 and 2 samples), divided by 3 samples in all
+    batches = [X[:1], X]
+    out = metrics_mod.measure_synops(_SynopsToy(), batches)
+    l1 = ((1 * 2 + 1 * 1) * 3 + 12) / 3  # first batch: sample 0 is non-zero in columns 0 and 2
+    l2 = ((2 + 1) * 4 + 20) / 3  # first batch: sample 0 fires twice in column 0, once in column 1
+    assert out["synops_per_layer"]["l1"] == pytest.approx(l1)
+    assert out["synops_per_layer"]["l2"] == pytest.approx(l2)
+    # a layer called twice in one forward doubles its operations, not its samples
+    twice = metrics_mod.measure_synops(_SynopsToy(calls_of_l2=2), [X])
+    assert twice["synops_per_layer"]["l2"] == 20.0
+
+
+def test_synops_counter_follows_a_mask_change_and_restores_mode():
+    toy = _SynopsToy().train()
+    with metrics_mod.SynopsCounter(toy) as counter:
+        toy(X)
+        toy.l1.set_mask(torch.ones(2, 3, dtype=torch.bool))  # fan-out now 2 for every column
+        toy(X)
+    # l1 ops: 12 (old mask) + (1·2 + 2·2)·3 = 18 (new mask), 4 samples
+    assert counter.result()["synops_per_layer"]["l1"] == pytest.approx(30 / 4)
+    metrics_mod.measure_synops(toy, [X])
+    assert toy.training
+    with pytest.raises(Exception, match="time_steps"):
+        metrics_mod.SynopsCounter(toy, time_steps=0)
+
+
+def test_measure_synops_on_a_masked_g2gnet_matches_spike_counts():
+    from snnkit.models.g2g import G2GNet
+    from snnkit.sparse import build_masks, masked_layer_factory
+
+    torch.manual_seed(0)
+    masks = build_masks("mixer", [16, 8, 8], groups=2, p_inter=0.3, seed=1)
+    net = G2GNet(16, 3, hidden_dim=8, n_hidden=2, T=5, enc_scale=4.0, layer_factory=masked_layer_factory(masks))
+    x = torch.rand(6, 16)
+    x[:, :4] = 0.0  # silent inputs send no events
+    spikes = []
+    hooks = [n.register_forward_hook(lambda m, i, o: spikes.append(o.detach())) for n in net.neurons]
+    with torch.no_grad():
+        net(x)
+    for h in hooks:
+        h.remove()
+    expected = {
+        "layers.0": float((x != 0).sum(0).double() @ masks[0].sum(0).double()) * 5 / 6,
+        "layers.1": float(spikes[0].sum((0, 1)).double() @ masks[1].sum(0).double()) / 6,
+        "fc_out": float(spikes[1].sum()) * 3 / 6,
+    }
+    assert spikes[0].sum() > 0 and spikes[1].sum() > 0  # otherwise the check is vacuous
+    out = metrics_mod.measure_synops(net, [x])
+    assert out["synops_per_layer"] == pytest.approx(expected)
+    assert out["synops"] == pytest.approx(sum(expected.values()))
