@@ -1,4 +1,5 @@
-"""Report figures: confusion heatmap, spike raster, firing-rate and weight histograms, training curves.
+"""Report figures: confusion heatmap, spike raster, firing-rate and weight histograms, training curves,
+and G2GNet's sparse-network figures (group-to-group connectivity, DST events, accuracy vs ``p_inter``).
 
 Every function returns a :class:`matplotlib.figure.Figure` drawn in one consistent style (``STYLE``,
 applied per figure through :func:`styled`, or globally with :func:`apply_style`) with the Okabe-Ito
@@ -46,6 +47,10 @@ __all__ = [
     "training_curves",
     "feature_maps",
     "weight_histogram",
+    "group_density",
+    "group_connectivity",
+    "dst_events",
+    "accuracy_vs_p_inter",
 ]
 
 #: Okabe & Ito (2008) colour-blind-safe qualitative palette.
@@ -440,5 +445,201 @@ def feature_maps(
             ax.imshow(m, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
             ax.set_title(str(i), fontsize=8)
         fig.suptitle(_title(f"Feature maps ({arr.shape[0]})", title, dataset_label))
+        fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------
+# G2GNet: sparse group-to-group networks (Konstantaropoulos, Smirnakis & Papadopouli, arXiv 2508.14140)
+# --------------------------------------------------------------------------------------------------
+def group_density(mask: Any, out_groups: Any, in_groups: Any) -> np.ndarray:
+    """Density of ``mask`` ``[out, in]`` between every (output group, input group) pair: ``[G_out, G_in]``,
+    entry ``(a, b)`` = kept connections from input group ``b`` to output group ``a`` / their possible
+    number. Labels are integers ``0..G-1`` (e.g. :func:`snnkit.sparse.masks.group_labels`); a group with
+    no neuron gives 0."""
+    m = _np(mask, "mask").astype(np.float64)
+    out_l = _np(out_groups, "out_groups").astype(np.int64).ravel()
+    in_l = _np(in_groups, "in_groups").astype(np.int64).ravel()
+    if m.ndim != 2 or m.shape != (out_l.size, in_l.size):
+        raise ValueError(f"mask {m.shape} does not match {out_l.size} output and {in_l.size} input group labels")
+    if (out_l.size and out_l.min() < 0) or (in_l.size and in_l.min() < 0):
+        raise ValueError("group labels must be non-negative integers")
+    one_out = np.eye(out_l.max() + 1)[out_l]  # [out, G_out]
+    one_in = np.eye(in_l.max() + 1)[in_l]  # [in, G_in]
+    kept = one_out.T @ m @ one_in
+    possible = np.outer(one_out.sum(0), one_in.sum(0))
+    return np.divide(kept, possible, out=np.zeros_like(kept), where=possible > 0)
+
+
+def _per_layer(labels: Any, names: Sequence[str], what: str) -> dict[str, Any]:
+    if isinstance(labels, Mapping):
+        missing = [n for n in names if n not in labels]
+        if missing:
+            raise ValueError(f"{what} has no labels for layers {missing}")
+        return {n: labels[n] for n in names}
+    return dict.fromkeys(names, labels)
+
+
+def group_connectivity(
+    masks: Mapping[str, Any],
+    groups_out: Any,
+    groups_in: Any,
+    *,
+    dataset_label: str,
+    title: str | None = None,
+    before: Mapping[str, Any] | None = None,
+) -> Figure:
+    """Group-to-group connectivity heat maps, one per masked layer (small multiples, one row per layer).
+
+    ``masks``: layer name → bool mask ``[out, in]``. ``groups_out`` / ``groups_in``: the group labels
+    of the output / input neurons, either one label vector for every layer or a mapping layer name →
+    labels (``MaskedLinear.out_groups`` / ``in_groups``). Each cell is :func:`group_density` (output
+    group = row, input group = column), on a fixed 0-1 colour scale. With ``before`` (layer name →
+    mask, e.g. the masks before dynamic sparse training) each row shows before | after.
+    """
+    if not masks:
+        raise ValueError("group_connectivity: no masks given")
+    names = list(masks)
+    outs = _per_layer(groups_out, names, "groups_out")
+    ins = _per_layer(groups_in, names, "groups_in")
+    if before is not None:
+        missing = [n for n in names if n not in before]
+        if missing:
+            raise ValueError(f"group_connectivity: before has no masks for layers {missing}")
+    columns = [("before", before), ("after", masks)] if before is not None else [("", masks)]
+    with styled():
+        fig, axes = plt.subplots(len(names), len(columns), figsize=(3.6 * len(columns) + 0.8, 3.2 * len(names)),
+                                 squeeze=False, layout="constrained")
+        image = None
+        for row, name in enumerate(names):
+            for col, (when, source) in enumerate(columns):
+                ax = axes[row, col]
+                dens = group_density(source[name], outs[name], ins[name])
+                overall = float(_np(source[name], name).astype(np.float64).mean())
+                image = ax.imshow(dens, cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest")
+                ax.set_title(f"{name}{', ' + when if when else ''} (density {overall:.1%})")
+                ax.set_xlabel("input group")
+                ax.set_ylabel("output group")
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+                ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+                ax.grid(False)
+        fig.colorbar(image, ax=axes, shrink=0.8, label="connection density")
+        fig.suptitle(_title("Group-to-group connectivity", title, dataset_label))
+    return fig
+
+
+def dst_events(
+    events: Sequence[Mapping[str, Any]] | pd.DataFrame,
+    *,
+    dataset_label: str,
+    title: str | None = None,
+) -> Figure:
+    """Connections pruned and grown per DST event and layer, and each layer's density over steps.
+
+    ``events``: :attr:`snnkit.sparse.dst.DynamicSparseTraining.events` (one record per layer and event:
+    ``step``, ``layer``, ``pruned``, ``grown``, ``active``, ``size``) or a DataFrame of them. Left:
+    grown connections as bars above zero, pruned ones below (one bar group per event, one colour per
+    layer). Right: ``active / size`` after each event, per layer.
+    """
+    df = events.copy() if isinstance(events, pd.DataFrame) else pd.DataFrame(list(events))
+    needed = ["step", "layer", "pruned", "grown", "active", "size"]
+    if df.empty or any(c not in df.columns for c in needed):
+        raise ValueError(f"dst_events: expected DST event records with columns {needed}; got "
+                         f"{'no events' if df.empty else list(df.columns)}")
+    layers = list(dict.fromkeys(df["layer"]))
+    steps = sorted(df["step"].unique())
+    x = np.arange(len(steps))
+    width = 0.8 / len(layers)
+    with styled():
+        fig, (ax_bar, ax_den) = plt.subplots(1, 2, figsize=(11.0, 3.8))
+        for j, layer in enumerate(layers):
+            rows = df[df["layer"] == layer].set_index("step").reindex(steps)
+            color = PALETTE[j % len(PALETTE)]
+            offset = x - 0.4 + width * (j + 0.5)
+            ax_bar.bar(offset, rows["grown"].fillna(0).to_numpy(), width, color=color, label=f"{layer}")
+            ax_bar.bar(offset, -rows["pruned"].fillna(0).to_numpy(), width, color=color, alpha=0.45)
+            ax_den.plot(steps, (rows["active"] / rows["size"]).to_numpy() * 100.0, marker="o", markersize=3,
+                        color=color, label=layer)
+        ax_bar.axhline(0.0, color="0.2", linewidth=0.8)
+        ax_bar.set_xticks(x, [str(s) for s in steps])
+        ax_bar.set_xlabel("DST event (optimiser step)")
+        ax_bar.set_ylabel("connections (grown ↑, pruned ↓)")
+        ax_bar.set_title("Rewired connections per event")
+        ax_bar.legend(frameon=False)
+        ax_den.set_xlabel("optimiser step")
+        ax_den.set_ylabel("density (%)")
+        ax_den.set_title("Density after each event")
+        ax_den.legend(frameon=False)
+        fig.suptitle(_title("Dynamic sparse training events", title, dataset_label))
+        fig.tight_layout()
+    return fig
+
+
+def _percent(values: pd.Series) -> pd.Series:
+    """Accuracies in percent: a column whose values are all ≤ 1 holds fractions (×100)."""
+    values = values.astype(np.float64)
+    return values * 100.0 if values.abs().max() <= 1.0 else values
+
+
+def accuracy_vs_p_inter(
+    runs: pd.DataFrame,
+    published: pd.DataFrame | None = None,
+    *,
+    dataset_label: str,
+    title: str | None = None,
+    dense: str = "dense",
+) -> Figure:
+    """Test accuracy against the inter-group probability ``p_inter``, one line per model.
+
+    ``runs``: columns ``model``, ``p_inter``, ``accuracy`` and optionally ``std``; several rows of a
+    (model, p_inter) (seeds, folds) are averaged, their spread (sample std) drawn as error bars unless
+    a ``std`` column is given. ``published``: the paper's points (``model``, ``p_inter``,
+    ``accuracy``), drawn as hollow markers in the model's colour. The ``dense`` model has no
+    ``p_inter``: it is a horizontal line (solid for the runs, dotted for the published number).
+    Accuracies are drawn in percent; a frame whose accuracies are all ≤ 1 is taken as fractions.
+    """
+    needed = ["model", "p_inter", "accuracy"]
+    for what, frame in (("runs", runs), ("published", published)):
+        if frame is not None and any(c not in frame.columns for c in needed):
+            raise ValueError(f"accuracy_vs_p_inter: {what} needs columns {needed}; got {list(frame.columns)}")
+    if runs.empty:
+        raise ValueError("accuracy_vs_p_inter: runs is empty")
+    runs = runs.assign(accuracy=_percent(runs["accuracy"]))
+    if "std" in runs.columns:
+        runs = runs.assign(std=runs["std"].astype(np.float64) * (100.0 if runs["std"].abs().max() <= 1 else 1.0))
+    if published is not None:
+        published = published.assign(accuracy=_percent(published["accuracy"]))
+    models = list(dict.fromkeys([*runs["model"], *(published["model"] if published is not None else [])]))
+    colors = {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(models)}
+    with styled():
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        for model in models:
+            mine = runs[runs["model"] == model]
+            color = colors[model]
+            if model == dense:
+                if len(mine):
+                    ax.axhline(float(mine["accuracy"].mean()), color=color, linewidth=1.5, label=f"{model}")
+            elif len(mine):
+                grouped = mine.groupby("p_inter")
+                mean = grouped["accuracy"].mean()
+                spread = grouped["std"].mean() if "std" in mine.columns else grouped["accuracy"].std(ddof=1)
+                ax.errorbar(mean.index.to_numpy(dtype=np.float64), mean.to_numpy(), yerr=spread.fillna(0).to_numpy(),
+                            marker="o", markersize=4, capsize=3, color=color, label=model)
+            if published is None:
+                continue
+            theirs = published[published["model"] == model]
+            if model == dense:
+                for value in theirs["accuracy"]:
+                    ax.axhline(float(value), color=color, linestyle=":", linewidth=1.2,
+                               label=f"{model} (published)")
+            elif len(theirs):
+                theirs = theirs.sort_values("p_inter")
+                ax.plot(theirs["p_inter"].to_numpy(dtype=np.float64), theirs["accuracy"].to_numpy(), linestyle="none",
+                        marker="o", markersize=7, markerfacecolor="none", markeredgecolor=color,
+                        label=f"{model} (published)")
+        ax.set_xlabel("inter-group connection probability p_inter")
+        ax.set_ylabel("test accuracy (%)")
+        ax.legend(frameon=False, fontsize=8, ncol=2)
+        ax.set_title(_title("Accuracy vs p_inter", title, dataset_label))
         fig.tight_layout()
     return fig

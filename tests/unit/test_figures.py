@@ -196,3 +196,118 @@ def test_spike_raster_time_ticks_are_whole_steps():
     fig = F.spike_raster(np.eye(3), dataset_label=LABEL)  # T = 3: the default locator puts ticks at halves
     ticks = fig.axes[0].get_xticks()
     assert len(ticks) and np.array_equal(ticks, np.round(ticks))
+
+
+# --------------------------------------------------------------------------------------------------
+# G2GNet figures
+# --------------------------------------------------------------------------------------------------
+# 4 outputs in groups [0, 0, 1, 1], 6 inputs in groups [0, 1, 2, 0, 1, 2]
+OUT_G = torch.tensor([0, 0, 1, 1])
+IN_G = torch.tensor([0, 1, 2, 0, 1, 2])
+MASK_A = torch.tensor([
+    [1, 0, 0, 1, 0, 1],
+    [1, 1, 0, 0, 0, 0],
+    [0, 0, 0, 0, 1, 1],
+    [0, 0, 0, 1, 1, 1],
+], dtype=torch.bool)
+# kept / possible (2 outputs × 2 inputs = 4 per cell):
+#   out group 0: in 0 → (1,1)+(1,0)... rows 0-1, cols {0,3}: 1+1+1+0 = 3; cols {1,4}: 0+0+1+0 = 1; cols {2,5}: 0+1+0+0 = 1
+#   out group 1: rows 2-3, cols {0,3}: 0+0+0+1 = 1; cols {1,4}: 0+1+0+1 = 2; cols {2,5}: 0+1+0+1 = 2
+DENS_A = np.array([[3, 1, 1], [1, 2, 2]]) / 4
+
+
+def test_group_density_hand_computed():
+    np.testing.assert_allclose(F.group_density(MASK_A, OUT_G, IN_G), DENS_A)
+    # a contiguous block mask has density 1 on the diagonal and 0 elsewhere
+    block = torch.block_diag(torch.ones(2, 3), torch.ones(2, 3)).bool()
+    np.testing.assert_array_equal(F.group_density(block, [0, 0, 1, 1], [0, 0, 0, 1, 1, 1]), np.eye(2))
+    with pytest.raises(ValueError, match="does not match"):
+        F.group_density(MASK_A, OUT_G[:3], IN_G)
+
+
+def test_group_connectivity_heat_maps_show_the_densities(tmp_path):
+    after = MASK_A.clone()
+    after[0, 0], after[3, 2] = False, True  # one connection moved from (0, 0) to (1, 2)
+    masks = {"layers.0": after, "layers.1": torch.ones(4, 4, dtype=torch.bool)}
+    fig = F.group_connectivity(masks, {"layers.0": OUT_G, "layers.1": OUT_G},
+                               {"layers.0": IN_G, "layers.1": torch.tensor([0, 1, 0, 1])},
+                               before={"layers.0": MASK_A, "layers.1": torch.ones(4, 4, dtype=torch.bool)},
+                               dataset_label=LABEL)
+    panels = [ax for ax in fig.axes if ax.images]
+    assert len(panels) == 4  # 2 layers × (before, after)
+    np.testing.assert_allclose(panels[0].images[0].get_array(), DENS_A)
+    expected_after = DENS_A.copy()
+    expected_after[0, 0] -= 0.25
+    expected_after[1, 2] += 0.25
+    np.testing.assert_allclose(panels[1].images[0].get_array(), expected_after)
+    np.testing.assert_allclose(panels[3].images[0].get_array(), np.ones((2, 2)))
+    assert "before" in panels[0].get_title() and "after" in panels[1].get_title()
+    assert "layers.0" in panels[0].get_title() and "41.7%" in panels[0].get_title()  # 10 of 24 kept
+    assert panels[0].images[0].get_clim() == (0.0, 1.0)
+    assert LABEL in _all_titles(fig)
+    _saves_png(fig, tmp_path)
+    # one label vector for every layer, no before: one column
+    fig = F.group_connectivity({"a": MASK_A}, OUT_G, IN_G, dataset_label=LABEL)
+    assert len([ax for ax in fig.axes if ax.images]) == 1
+    with pytest.raises(ValueError, match="no labels for layers"):
+        F.group_connectivity({"a": MASK_A}, {"b": OUT_G}, IN_G, dataset_label=LABEL)
+
+
+EVENTS = [
+    {"step": 10, "layer": "layers.0", "pruned": 5, "grown": 5, "active": 50, "size": 200},
+    {"step": 10, "layer": "layers.1", "pruned": 3, "grown": 2, "active": 29, "size": 100},
+    {"step": 20, "layer": "layers.0", "pruned": 4, "grown": 4, "active": 50, "size": 200},
+    {"step": 20, "layer": "layers.1", "pruned": 2, "grown": 2, "active": 29, "size": 100},
+]
+
+
+def test_dst_events_bars_and_density(tmp_path):
+    fig = F.dst_events(EVENTS, dataset_label=LABEL)
+    ax_bar, ax_den = fig.axes
+    heights = [p.get_height() for p in ax_bar.patches]
+    # bar containers in drawing order: layers.0 grown, layers.0 pruned (negative), layers.1 grown, pruned
+    assert heights == [5, 4, -5, -4, 2, 2, -3, -2]
+    assert [t.get_text() for t in ax_bar.get_xticklabels()] == ["10", "20"]
+    lines = {line.get_label(): line for line in ax_den.get_lines()}
+    np.testing.assert_allclose(lines["layers.0"].get_ydata(), [25.0, 25.0])
+    np.testing.assert_allclose(lines["layers.1"].get_ydata(), [29.0, 29.0])
+    np.testing.assert_array_equal(lines["layers.1"].get_xdata(), [10, 20])
+    assert LABEL in _all_titles(fig)
+    _saves_png(fig, tmp_path)
+    assert len(F.dst_events(pd.DataFrame(EVENTS), dataset_label=LABEL).axes[0].patches) == 8
+    with pytest.raises(ValueError, match="DST event records"):
+        F.dst_events([], dataset_label=LABEL)
+
+
+def test_accuracy_vs_p_inter_lines_published_and_dense(tmp_path):
+    runs = pd.DataFrame({
+        "model": ["dense", "dense", "index", "index", "index", "mixer"],
+        "p_inter": [np.nan, np.nan, 0.15, 0.15, 0.0, 0.15],
+        "accuracy": [0.86, 0.88, 0.88, 0.90, 0.85, 0.875],  # fractions → drawn in percent
+    })
+    published = pd.DataFrame({"model": ["dense", "index", "index"], "p_inter": [np.nan, 0.15, 0.0],
+                              "accuracy": [87.04, 88.73, 87.72]})
+    fig = F.accuracy_vs_p_inter(runs, published, dataset_label=LABEL)
+    ax = fig.axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    lines.update({c.get_label(): c.lines[0] for c in ax.containers})  # errorbar: the data line
+    np.testing.assert_allclose(lines["dense"].get_ydata(), [87.0, 87.0])  # mean of the runs, horizontal
+    np.testing.assert_allclose(lines["dense (published)"].get_ydata(), [87.04, 87.04])
+    assert lines["dense (published)"].get_linestyle() == ":"
+    np.testing.assert_allclose(lines["index"].get_xdata(), [0.0, 0.15])
+    np.testing.assert_allclose(lines["index"].get_ydata(), [85.0, 89.0])
+    np.testing.assert_allclose(lines["mixer"].get_ydata(), [87.5])
+    hollow = lines["index (published)"]
+    np.testing.assert_allclose(hollow.get_xdata(), [0.0, 0.15])
+    np.testing.assert_allclose(hollow.get_ydata(), [87.72, 88.73])
+    assert hollow.get_markerfacecolor() == "none" and hollow.get_linestyle() == "None"
+    assert hollow.get_markeredgecolor() == lines["index"].get_color()
+    # the error bar of index at 0.15 spans the sample std of 88 and 90 (√2 points)
+    bars = [c for c in ax.containers if c.get_label() == "index"][0]
+    segs = bars.lines[2][0].get_segments()
+    spans = sorted(abs(s[1][1] - s[0][1]) for s in segs)
+    np.testing.assert_allclose(spans, [0.0, 2 * np.sqrt(2)])
+    assert LABEL in ax.get_title()
+    _saves_png(fig, tmp_path)
+    with pytest.raises(ValueError, match="needs columns"):
+        F.accuracy_vs_p_inter(pd.DataFrame({"model": ["a"], "acc": [1.0]}), dataset_label=LABEL)
