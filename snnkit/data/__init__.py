@@ -50,6 +50,11 @@ from snnkit.data.sequences import (
     pad_collate,
     time_mask,
 )
+from snnkit.data.standins import (  # importing it registers cifar10-standin and cifar100-standin
+    STAND_INS,
+    build_stand_in,
+    stand_in_root,
+)
 
 __all__ = [
     "CONTRACT",
@@ -57,6 +62,7 @@ __all__ = [
     "ENV_VAR",
     "REGISTRY",
     "SPLITS",
+    "STAND_INS",
     "DatasetSpec",
     "EventSequenceDataset",
     "ImageDataset",
@@ -67,6 +73,7 @@ __all__ = [
     "TargetSubset",
     "array_sha256",
     "bin_events",
+    "build_stand_in",
     "current",
     "dataset_names",
     "dataset_spec",
@@ -90,6 +97,7 @@ __all__ = [
     "read_idx",
     "register_dataset",
     "split_train_val",
+    "stand_in_root",
     "stratified_partition",
     "stratified_subset",
     "time_mask",
