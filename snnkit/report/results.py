@@ -15,8 +15,16 @@ What it does, in order (figure and table names are those of ``figures/`` and ``t
    first sample) and ``firing_rates`` (per-neuron histograms), metrics ``firing_rate`` (mean of the
    hidden layers' rates) and ``firing_rate_<layer>`` per hidden layer. The hidden layers are all the
    recorded ones but the last (the output layer, whose spike counts are the scores); a model with one
-   spiking layer reports that layer;
-4. ``sparsity`` (exact zeros) of the prunable weights (:func:`prunable_weights`) and ``n_parameters``;
+   spiking layer reports that layer. In the same pass, the synaptic operations per inference
+   (:class:`~snnkit.train.metrics.SynopsCounter`: non-zero inputs × active fan-out of every linear
+   layer; a ``[B, in]`` layer input stands for ``model.T`` steps): metrics ``synops`` and
+   ``synops_<layer>`` per linear layer (metrics.json is flat: this is ``synops_per_layer``), table
+   ``synops`` (one row per layer with its share);
+4. ``sparsity`` (exact zeros) of the prunable weights (:func:`prunable_weights`), ``n_parameters`` and
+   ``active_parameters`` (:func:`snnkit.sparse.layers.active_parameter_count`: a ``MaskedLinear`` counts
+   only its active weights); for a model with masked layers that carry group labels
+   (``MaskedLinear.out_groups`` / ``in_groups``), figure ``group_connectivity`` (density between every
+   pair of groups, per layer; before | after when ``masks_before`` is given);
 5. ``trainer.resumed_from`` into ``provenance.json``; table ``results`` (one row: ``label``, the
    dataset and every metric); ``run.finish(...)`` writes ``metrics.json``.
 
@@ -93,6 +101,7 @@ def standard_results(
     probe: Any = None,
     extra: Mapping[str, Any] | None = None,
     label: str | None = None,
+    masks_before: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate, draw, tabulate and finish ``run`` (see the module docstring); returns ``metrics.json``'s dict.
 
@@ -108,8 +117,11 @@ def standard_results(
             (the first ``trainer.batch_size`` test samples).
         extra: more metrics of the notebook's own.
         label: the results row's label (default: the run's ``model`` parameter, else the notebook name).
+        masks_before: masked layer name → its mask at the start of training (e.g. before dynamic sparse
+            training), drawn beside the final one in ``group_connectivity``.
     """
     from snnkit.report import figures
+    from snnkit.sparse.layers import active_parameter_count
     from snnkit.train import metrics as M
     from snnkit.train.monitor import SpikeRecorder
 
@@ -142,8 +154,9 @@ def standard_results(
     if probe is None or isinstance(probe, int):
         n = min(len(test_set), probe if isinstance(probe, int) else trainer.batch_size)
         probe = torch.utils.data.Subset(test_set, range(n))
-    with SpikeRecorder(model, keep_spikes=True) as rec:
+    with SpikeRecorder(model, keep_spikes=True) as rec, M.SynopsCounter(model) as counter:
         trainer.predict(probe)
+    ops = counter.result()
     rates = rec.firing_rates()
     hidden = list(rates)[:-1] if len(rates) > 1 else list(rates)
     if hidden:
@@ -157,16 +170,59 @@ def standard_results(
         run.figure(figures.firing_rate_histogram(neuron_rates, dataset_label=run.dataset_label),
                    "firing_rates", close=close)
 
+    if ops["synops_per_layer"]:
+        results["synops"] = ops["synops"]
+        results.update({f"synops_{_key(name)}": value for name, value in ops["synops_per_layer"].items()})
+        run.table(_synops_table(ops), "synops")
+
     weights = prunable_weights(model)
     if weights:
         results["sparsity"] = M.weight_sparsity(w.detach() for w in weights)
     results["n_parameters"] = sum(p.numel() for p in model.parameters())
+    results["active_parameters"] = active_parameter_count(model)
+    _connectivity_figure(run, model, masks_before, close)
     results.update(extra or {})
 
     run.record_provenance(resumed_from=getattr(trainer, "resumed_from", None))
     row_label = label if label is not None else str(run.params.get("model", run.notebook))
     _save_results_table(run, {"model": row_label, "dataset": run.dataset_label, **results})
     return run.finish(**results)
+
+
+def _synops_table(ops: Mapping[str, Any]):
+    """One row per linear layer: synaptic operations per inference and their share of the total."""
+    import pandas as pd
+
+    total = ops["synops"]
+    return pd.DataFrame([{"layer": name, "synops": value, "share": value / total if total else 0.0}
+                         for name, value in ops["synops_per_layer"].items()])
+
+
+def _connectivity_figure(run: Any, model: nn.Module, masks_before: Mapping[str, Any] | None, close: bool) -> None:
+    """Figure ``group_connectivity`` of every masked layer that knows its group labels (none: no figure)."""
+    from snnkit.report import figures
+    from snnkit.sparse.layers import MaskedLinear
+
+    layers = {name: m for name, m in model.named_modules() if isinstance(m, MaskedLinear)}
+    grouped = {name: m for name, m in layers.items() if m.out_groups is not None and m.in_groups is not None}
+    if len(grouped) < len(layers):
+        log.info("group_connectivity leaves out masked layers without group labels: %s",
+                 sorted(set(layers) - set(grouped)))
+    if not grouped:
+        return
+    before = None
+    if masks_before is not None:
+        missing = sorted(set(grouped) - set(masks_before))
+        if missing:
+            raise ConfigError("masks_before", f"masks of layers {sorted(masks_before)}",
+                              f"a mask for every masked layer {sorted(grouped)} (missing {missing})",
+                              where="standard_results")
+        before = {name: masks_before[name] for name in grouped}
+    fig = figures.group_connectivity({n: m.mask for n, m in grouped.items()},
+                                     {n: m.out_groups for n, m in grouped.items()},
+                                     {n: m.in_groups for n, m in grouped.items()},
+                                     before=before, dataset_label=run.dataset_label)
+    run.figure(fig, "group_connectivity", close=close)
 
 
 def layer_titles(names: list[str]) -> dict[str, str]:

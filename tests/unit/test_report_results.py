@@ -110,16 +110,74 @@ def test_standard_results_on_a_tiny_model(tmp_path):
     assert "val_accuracy" not in out
     assert out["train_accuracy"] == pytest.approx(history[-1]["train_accuracy"])
     assert out["epoch_time_s"] == pytest.approx(np.mean([h["epoch_time_s"] for h in history]))
+    # synaptic operations per sample on the same 10 samples: non-zero inputs × fan-out (dense: out_features)
+    x_events = float((test.x[:10] != 0).sum()) * T  # the input is repeated over T steps (a [T, B, 4] call)
+    expected = {"layers_0": x_events * 8 / 10, "layers_1": float(hidden[0].sum()) * 8 / 10,
+                "fc_out": float(hidden[1].sum()) * 3 / 10}
+    for name, value in expected.items():
+        assert out[f"synops_{name}"] == pytest.approx(value)
+    assert out["synops"] == pytest.approx(sum(expected.values()))
+    synops_table = pd.read_csv(run.path / "tables" / "synops.csv")
+    assert synops_table["layer"].tolist() == ["layers.0", "layers.1", "fc_out"]
+    assert synops_table["share"].sum() == pytest.approx(1.0)
+    assert out["active_parameters"] == sum(p.numel() for p in model.parameters() if p.requires_grad)
     figures = {p.stem for p in (run.path / "figures").glob("*.png")}
-    assert figures == {"confusion_matrix", "training_curves", "spike_raster", "firing_rates"}
+    assert figures == {"confusion_matrix", "training_curves", "spike_raster", "firing_rates"}  # no masked layer
     tables = {p.stem for p in (run.path / "tables").glob("*.csv")}
-    assert tables == {"per_class", "history", "results"}
+    assert tables == {"per_class", "history", "results", "synops"}
     results = pd.read_csv(run.path / "tables" / "results.csv")
     assert results.loc[0, "model"] == "tiny" and results.loc[0, "test_accuracy"] == pytest.approx(out["test_accuracy"])
     prov = json.loads((run.path / "provenance.json").read_text())
     assert "resumed_from" in prov and prov["resumed_from"] == trainer.resumed_from
     with pytest.raises(ConfigError, match=r"'held_out' = 'train' is not allowed; expected one of 'val', 'test'"):
         standard_results(run, trainer=trainer, model=model, test_set=test, held_out="train")
+
+
+def _masked_net():
+    """``_Net`` with masked hidden layers carrying group labels (2 groups per side)."""
+    from snnkit.sparse import MaskedLinear
+
+    net = _Net()
+    torch.manual_seed(1)
+    m0 = torch.tensor([[1, 1, 0, 0]] * 4 + [[0, 0, 1, 1]] * 4, dtype=torch.bool)  # block diagonal, 16 active
+    m1 = torch.ones(8, 8, dtype=torch.bool)
+    m1[0, 4:] = False  # 60 active
+    g4, g8 = torch.tensor([0, 0, 1, 1]), torch.tensor([0] * 4 + [1] * 4)
+    net.layers = nn.ModuleList([MaskedLinear(4, 8, m0, groups=(g8, g4)), MaskedLinear(8, 8, m1, groups=(g8, g8))])
+    return net
+
+
+def test_standard_results_on_a_masked_model(tmp_path, monkeypatch):
+    from snnkit.report import figures
+
+    drawn = {}
+    real = figures.group_connectivity
+    monkeypatch.setattr(figures, "group_connectivity", lambda *a, **kw: drawn.update(args=a, kw=kw) or real(*a, **kw))
+    train, test = _Data(48, 1), _Data(20, 2)
+    model = _masked_net()
+    before = {"layers.0": model.layers[0].mask.clone(), "layers.1": model.layers[1].mask.clone()}
+    trainer = _trainer(model)
+    history = trainer.fit(train, test)
+    with torch.no_grad():  # as a DST event would: move one connection of layers.1
+        mask = model.layers[1].mask.clone()
+        mask[1, 0], mask[0, 4] = False, True
+        model.layers[1].set_mask(mask)
+    run = start_run("tiny_nb", {"model": "tiny", "seed": 0}, run="m", reports_root=tmp_path, dataset="tiny")
+    out = standard_results(run, trainer=trainer, model=model, test_set=test, history=history, held_out="test",
+                           probe=10, masks_before=before)
+    lif_params = sum(p.numel() for n in [*model.neurons, model.lif_out] for p in n.parameters() if p.requires_grad)
+    biases = 8 + 8
+    assert out["active_parameters"] == 16 + 60 + biases + (8 * 3 + 3) + lif_params
+    assert out["n_parameters"] == 32 + 64 + biases + 27 + sum(
+        p.numel() for n in [*model.neurons, model.lif_out] for p in n.parameters())
+    # the masked first layer's fan-out is its mask's column sums (4 per input), not out_features (8)
+    assert out["synops_layers_0"] == pytest.approx(float((test.x[:10] != 0).sum()) * T * 4 / 10)
+    assert "group_connectivity" in {p.stem for p in (run.path / "figures").glob("*.png")}
+    masks, outs, ins = drawn["args"]
+    assert torch.equal(masks["layers.1"], mask) and torch.equal(drawn["kw"]["before"]["layers.1"], before["layers.1"])
+    assert outs["layers.0"].tolist() == [0] * 4 + [1] * 4 and ins["layers.0"].tolist() == [0, 0, 1, 1]
+    with pytest.raises(ConfigError, match="masks_before"):
+        standard_results(run, trainer=trainer, model=model, test_set=test, masks_before={"layers.0": before["layers.0"]})
 
 
 def test_validation_split_keeps_val_names(tmp_path):
