@@ -63,6 +63,7 @@ __all__ = [
     "feature_cache_key",
     "load_resnet_weights",
     "pretrain_resnet",
+    "resnet_extractor",
     "weights_digest",
 ]
 
@@ -245,8 +246,8 @@ def load_resnet_weights(
     if given, else :data:`AKAMASTER_MEAN`/``STD`` for layout A (what those weights were trained on) and
     :data:`CIFAR_MEAN`/``STD`` for layout B. A path that does not exist is a ConfigError.
     """
-    if path is None or not Path(path).is_file():
-        raise ConfigError("resnet_weights", None if path is None else str(path),
+    if not isinstance(path, str | os.PathLike) or not Path(path).is_file():
+        raise ConfigError("resnet_weights", str(path) if isinstance(path, os.PathLike) else path,
                           "the path of an existing ResNet-32 state-dict file (.th/.pt/.pth)")
     path = Path(path)
     state = _read_state_dict(path)
@@ -484,3 +485,39 @@ def pretrain_resnet(
     history = trainer.fit(train_set, val_set)
     backbone.eval()
     return history
+
+
+def resnet_extractor(
+    *,
+    resnet_weights: str | os.PathLike | None = None,
+    resnet_pretrain_epochs: int = 0,
+    train_set: Dataset | None = None,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    ckpt_dir: str | os.PathLike | None = None,
+    progress: bool = False,
+    transform: Any = None,
+    depth: int = 32,
+    stage: int = 2,
+    pool: int = 4,
+) -> ResNetFeatures:
+    """The frozen extractor of a ``use_resnet`` run, from the notebook parameters of the same names:
+    the weights in ``resnet_weights`` (:func:`load_resnet_weights`), or a ResNet-``depth`` (option A)
+    pre-trained for ``resnet_pretrain_epochs`` on ``train_set`` (:func:`pretrain_resnet`, classes from
+    ``train_set.classes``). Exactly one of the two must be given (ConfigError otherwise)."""
+    epochs = 0 if resnet_pretrain_epochs in (0, None) else check_positive_int(
+        "resnet_pretrain_epochs", resnet_pretrain_epochs, where="use_resnet")
+    if resnet_weights is not None and epochs:
+        raise ConfigError("resnet_pretrain_epochs", resnet_pretrain_epochs,
+                          f"0 when resnet_weights is given ({resnet_weights}): use the weights or pre-train, not both")
+    if resnet_weights is not None:
+        return ResNetFeatures(load_resnet_weights(resnet_weights), stage=stage, pool=pool)
+    if not epochs:
+        raise ConfigError("resnet_weights", None, "the path of a CIFAR ResNet-32 state dict, or set "
+                          "resnet_pretrain_epochs >= 1 to pre-train one here (use_resnet needs one of them)")
+    if train_set is None or not hasattr(train_set, "classes"):
+        raise ConfigError("train_set", type(train_set).__name__, "a labelled dataset with .classes to pre-train on")
+    net = ResNetCIFAR(depth, len(train_set.classes), "A")
+    pretrain_resnet(net, train_set, epochs=epochs, seed=seed, device=device, ckpt_dir=ckpt_dir,
+                    progress=progress, transform=transform)
+    return ResNetFeatures(net, stage=stage, pool=pool)

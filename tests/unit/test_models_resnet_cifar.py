@@ -25,6 +25,7 @@ from snnkit.models.resnet_cifar import (
     feature_cache_key,
     load_resnet_weights,
     pretrain_resnet,
+    resnet_extractor,
     weights_digest,
 )
 from snnkit.train import cross_validate
@@ -358,3 +359,22 @@ def test_pretrain_learns_a_separable_task(tmp_path):
     with torch.no_grad():
         acc = (net(images).argmax(1) == targets).float().mean().item()
     assert acc == 1.0
+
+
+def test_resnet_extractor_from_weights_or_pretraining(tmp_path):
+    torch.manual_seed(6)
+    ref = _randomised(ResNetCIFAR(8, 10, "B"))
+    path = _saved(tmp_path, ref.state_dict())
+    ext = resnet_extractor(resnet_weights=str(path))
+    assert isinstance(ext, ResNetFeatures) and weights_digest(ext.backbone) == weights_digest(ref)
+    data = ImageDataset(_images(8), torch.arange(8) % 4, list("abcd"), "toy")
+    ext = resnet_extractor(resnet_pretrain_epochs=1, train_set=data, seed=0, device="cpu", depth=8,
+                           ckpt_dir=tmp_path / "pre")
+    assert ext.backbone.num_classes == 4 and (tmp_path / "pre" / "last.pt").is_file()
+    assert not any(p.requires_grad for p in ext.parameters())
+    with pytest.raises(ConfigError) as exc:
+        resnet_extractor()
+    assert exc.value.key == "resnet_weights"
+    with pytest.raises(ConfigError) as exc:
+        resnet_extractor(resnet_weights=str(path), resnet_pretrain_epochs=2, train_set=data)
+    assert exc.value.key == "resnet_pretrain_epochs"
