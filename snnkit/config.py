@@ -223,7 +223,7 @@ class Schema:
         if not isinstance(params, Mapping):
             raise ConfigError("<parameters>", params, "a mapping of parameter names to values", where=self.name)
         try:
-            out = self.model.model_validate(dict(params)).model_dump()
+            out = self.model.model_validate(dict(params), context={"partial": partial_ok}).model_dump()
         except ValidationError as exc:
             raise self._error(exc, params) from None
         return {k: out[k] for k in params} if partial_ok else out

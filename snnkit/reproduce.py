@@ -12,6 +12,9 @@ Options::
                             left out; a profile no notebook has is a usage error listing those
                             that exist
     --only NAME...          only these notebooks
+    --runs PATTERN...       only the runs of the profile whose names match one of these shell patterns
+                            (e.g. ``--runs dense 'mixer_p015*'``); a pattern matching no run is a
+                            usage error listing the runs
     --list                  list notebooks, their profiles and runs (and the ad-hoc runs found under
                             reports/<notebook>/custom/, with their --set overrides), each as done /
                             interrupted at epoch e, step s / failed: <error> / not run
@@ -20,7 +23,8 @@ Options::
     --force                 re-run finished runs (and start them from scratch, not from a checkpoint)
     --jobs N                run N notebooks at a time, each in its own process and kernel (default 1)
     --set KEY=VALUE         an ad-hoc run of one notebook (needs --only NAME) with overrides on top
-                            of the profile's parameters; repeatable; VALUE is parsed as YAML
+                            of the profile's parameters (of a sweep: its common part, or the one run
+                            --runs names); repeatable; VALUE is parsed as YAML
     --name NAME             the directory name of an ad-hoc run (default: its parameter hash)
     --root DIR              repository root holding notebooks/, params/, reports/ (default: the
                             current directory, which must then hold notebooks/)
@@ -80,6 +84,7 @@ import argparse
 import concurrent.futures as cf
 import contextlib
 import datetime as _dt
+import fnmatch
 import json
 import logging
 import multiprocessing
@@ -251,11 +256,14 @@ def plan(args: argparse.Namespace, roots: Roots) -> list[Job]:
         return [_custom_job(names[0], args, roots)]
     if args.name:
         raise UsageError("--name only applies to ad-hoc runs made with --set")
+    patterns = list(getattr(args, "runs", None) or [])
     existing = available_profiles(roots.params, names)
     if args.profile not in existing:
         raise UsageError(f"unknown profile {args.profile!r}; profiles of {', '.join(names) or 'no notebook'} "
                          f"under {roots.params}: {', '.join(existing) or '(none)'}")
     jobs = []
+    seen: list[str] = []
+    used: set[str] = set()
     for notebook in names:
         path = roots.params / notebook / f"{args.profile}.yaml"
         if not args.only and not path.is_file():
@@ -263,7 +271,16 @@ def plan(args: argparse.Namespace, roots: Roots) -> list[Job]:
             continue
         for run, raw in load_params_file(path).items():
             _check_run_name(run, str(path))
+            seen.append(run)
+            matched = {p for p in patterns if fnmatch.fnmatchcase(run, p)}
+            if patterns and not matched:
+                continue
+            used |= matched
             jobs.append(_make_job(notebook, args.profile, run, raw, roots))
+    unused = [p for p in patterns if p not in used]
+    if unused:
+        raise UsageError(f"--runs: {', '.join(map(repr, unused))} match no run of profile {args.profile!r}; its runs: "
+                         f"{', '.join(dict.fromkeys(seen)) or '(none)'}")
     return jobs
 
 
@@ -276,9 +293,16 @@ def _custom_job(notebook: str, args: argparse.Namespace, roots: Roots) -> Job:
         raise UsageError(f"--set: {exc}") from exc
     base: dict[str, Any] = {}
     path = roots.params / notebook / f"{args.profile}.yaml"
+    patterns = list(getattr(args, "runs", None) or [])
     if path.is_file():
         runs = load_params_file(path)
-        if len(runs) == 1:
+        if patterns:  # start from the one run they name
+            chosen = [r for r in runs if any(fnmatch.fnmatchcase(r, p) for p in patterns)]
+            if len(chosen) != 1:
+                raise UsageError(f"--set with --runs starts from exactly one run of {path}; {patterns} match "
+                                 f"{chosen or 'none'} of {', '.join(runs)}")
+            base = runs[chosen[0]]
+        elif len(runs) == 1:
             base = next(iter(runs.values()))
         else:  # a sweep: start from its common part
             base = config.load_yaml(path.read_text()).get("common") or {}
@@ -1000,6 +1024,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="smoke",
                    help="parameter profile: any params/<notebook>/<profile>.yaml (default: smoke)")
     p.add_argument("--only", nargs="+", metavar="NAME", help="only these notebooks")
+    p.add_argument("--runs", nargs="+", metavar="PATTERN",
+                   help="only the profile's runs whose names match one of these shell patterns")
     p.add_argument("--list", action="store_true", help="list notebooks, profiles and runs with their state")
     p.add_argument("--dry-run", action="store_true", help="show what would run; run nothing")
     p.add_argument("--force", action="store_true", help="re-run finished runs from scratch")

@@ -23,9 +23,11 @@ from snnkit.train.checkpoint import (
 from snnkit.train.crossval import CVResult, cross_validate, kfold_indices
 from snnkit.train.distributed import DistInfo
 from snnkit.train.loop import Callback, History, Trainer, count_correct, move_to_device
+from snnkit.train.regularise import FiringRateRegulariser
 from snnkit.train.state import LAST_CHECKPOINT, PREV_CHECKPOINT, RunState, read_progress
 
 __all__ = [
+    "FiringRateRegulariser",
     "Trainer",
     "Callback",
     "History",

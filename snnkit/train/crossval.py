@@ -28,22 +28,29 @@ __all__ = ["kfold_indices", "cross_validate", "CVResult"]
 
 
 def kfold_indices(
-    targets: Sequence[int] | torch.Tensor | np.ndarray, k: int, seed: int, *, stratified: bool = True
+    targets: Sequence[int] | torch.Tensor | np.ndarray, k: int, seed: int, *, stratified: bool = True,
+    contiguous: bool = False,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """``k`` (train_indices, val_indices) pairs whose validation parts partition ``range(len(targets))``.
 
     Stratified (default): :func:`snnkit.data.stratified_partition` with ``k`` equal weights, i.e. each
     class's samples shuffled with ``seed`` and dealt round-robin over the folds, starting where the
     previous class stopped, so fold sizes differ by at most one and every fold has its class's share to
-    within one sample. Otherwise the same dealing of one seeded permutation of all samples. Indices in
-    each part are sorted.
+    within one sample. Otherwise the same dealing of one seeded permutation of all samples.
+    ``contiguous=True`` (``stratified`` and ``seed`` then unused): fold ``f`` is the ``f``-th of ``k``
+    consecutive blocks of the samples in their stored order (sizes differing by at most one) — the
+    authors' protocol, kept so that it can be reproduced; on a file sorted by class its folds miss
+    classes. Indices in each part are sorted.
     """
     labels = labels_of(targets)
     n = len(labels)
     check_positive_int("k", k)
     if not 2 <= k <= n:
         raise ConfigError("k", k, f"an integer in [2, {n}] (at most the number of samples)")
-    fold_of = stratified_partition(labels if stratified else np.zeros(n, np.int64), (1,) * k, seed)
+    if contiguous:
+        fold_of = np.concatenate([np.full(len(block), f) for f, block in enumerate(np.array_split(np.arange(n), k))])
+    else:
+        fold_of = stratified_partition(labels if stratified else np.zeros(n, np.int64), (1,) * k, seed)
     everything = np.arange(n)
     return [(everything[fold_of != f], everything[fold_of == f]) for f in range(k)]
 
@@ -88,12 +95,13 @@ def cross_validate(
     *,
     targets: Sequence[int] | torch.Tensor | None = None,
     stratified: bool = True,
+    contiguous: bool = False,
 ) -> CVResult:
     """Run ``fit_fold(fold, train_part, val_part) -> metrics`` on each of ``k`` folds of ``dataset``.
 
     ``fit_fold`` must build a fresh model and trainer (e.g. with its own ``ckpt_dir`` per fold, so
     that an interrupted cross-validation resumes fold by fold) and return a dict of numbers such as
-    ``{"val_accuracy": ...}``. ``targets`` defaults to ``dataset.targets``. Parts are
+    ``{"val_accuracy": ...}``. ``stratified``/``contiguous``: see :func:`kfold_indices`. ``targets`` defaults to ``dataset.targets``. Parts are
     ``dataset.subset(indices)`` when the dataset offers it (keeps its name and provenance), else a
     :class:`snnkit.data.TargetSubset` (a ``torch.utils.data.Subset`` when ``targets`` is given apart).
     """
@@ -103,7 +111,8 @@ def cross_validate(
             raise ConfigError("targets", None, "class labels: pass targets= for a dataset without .targets")
         targets = dataset.targets  # type: ignore[attr-defined]
     result = CVResult()
-    for fold, (train_idx, val_idx) in enumerate(kfold_indices(targets, k, seed, stratified=stratified)):
+    for fold, (train_idx, val_idx) in enumerate(kfold_indices(targets, k, seed, stratified=stratified,
+                                                                       contiguous=contiguous)):
         if own_targets or hasattr(dataset, "subset"):
             train_part = take(dataset, train_idx, note=f"fold {fold + 1}/{k} train")
             val_part = take(dataset, val_idx, note=f"fold {fold + 1}/{k} val")

@@ -21,10 +21,17 @@ NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
 # Minimum smoke-profile results (measured values are well above these) and the figures each must write.
 EXPECT = {
     "g2gnet_fashionmnist": {
-        "min": {"test_accuracy": 0.75},
-        "keys": {"tie_rate", "silent_rate", "macro_f1", "roc_auc", "firing_rate", "sparsity", "n_parameters"},
+        "min": {"test_accuracy": 0.70},  # chance: 0.10; measured 0.74-0.81 (T = 10, 5 epochs)
+        "keys": {"tie_rate", "silent_rate", "macro_f1", "roc_auc", "firing_rate", "sparsity", "n_parameters",
+                 "synops", "active_parameters"},
         "figures": {"training_curves", "confusion_matrix", "spike_raster", "firing_rates"},
         "tables": {"results", "per_class"},
+        # what one run of the profile must add: its path of the notebook really ran
+        "runs": {
+            "mixer": {"keys": {"density", "expected_density"}, "figures": {"group_connectivity"}},
+            "mixer_dst": {"keys": {"density", "dst_events"}, "figures": {"dst_events", "group_connectivity"}},
+            "index_cv": {"keys": {"cv_val_accuracy_mean", "cv_val_accuracy_std"}, "tables": {"cv_folds"}},
+        },
     },
 }
 REQUIRED_KEYS = {"notebook", "profile", "run", "dataset", "stand_in", "seed", "wall_time_s"}
@@ -53,16 +60,17 @@ def test_smoke_run(smoke_reports: Path, name: str):
         metrics = json.loads((run_dir / "metrics.json").read_text())
         assert REQUIRED_KEYS <= metrics.keys()
         assert metrics["notebook"] == name and metrics["profile"] == "smoke" and metrics["run"] == run
-        assert EXPECT[name]["keys"] <= metrics.keys()
+        own = EXPECT[name].get("runs", {}).get(run, {})
+        assert EXPECT[name]["keys"] | own.get("keys", set()) <= metrics.keys()
         prov = json.loads((run_dir / "provenance.json").read_text())
         for split, record in prov["data"].items():  # the folder and checksums actually read, per split
             assert record["origin"]["files"], f"{name}/{run}: provenance names no file read for {split}"
         for key, low in EXPECT[name]["min"].items():
             assert metrics[key] >= low, f"{name}/{run}: {key} = {metrics[key]} < {low}"
         figures = {p.stem for p in (run_dir / "figures").glob("*.png")}
-        assert EXPECT[name]["figures"] <= figures
+        assert EXPECT[name]["figures"] | own.get("figures", set()) <= figures
         tables = {p.stem for p in (run_dir / "tables").glob("*.csv")}
-        assert EXPECT[name]["tables"] <= tables
+        assert EXPECT[name]["tables"] | own.get("tables", set()) <= tables
     index = (smoke_reports / "index.md").read_text()
     assert f"notebooks/{name}.ipynb" in index
 

@@ -188,14 +188,14 @@ def test_notebook_in_jupyter_finds_the_repositorys_profile(monkeypatch):
 
     root = Path(__file__).resolve().parents[2]
     monkeypatch.chdir(root / "notebooks")
-    (smoke,) = config.read_params_file(root / "params" / NB / "smoke.yaml").values()
+    smoke = next(iter(config.read_params_file(root / "params" / NB / "smoke.yaml").values()))  # its first run
     out = config.notebook_params(NB, {"profile": "smoke", "seed": 3})
     assert out == validate(NB, {**smoke, "seed": 3}) and out["dataset"] == "fashionmnist-embedded"
 
 
 def test_the_repositorys_profiles_are_valid():
     profiles = config.profiles(NB)
-    assert {"smoke", "paper"} <= set(profiles)
+    assert {"smoke", "cpu", "paper"} <= set(profiles)
     for profile in profiles:
         for params in config.read_params_file(config._params_dir(NB, None) / f"{profile}.yaml").values():
             validate(NB, params)
@@ -283,6 +283,14 @@ def good_param_sets(draw):
                                field.high if field.high is not None else 1e6,
                                exclude_min=not field.low_inclusive, exclude_max=not field.high_inclusive))
             out[key] = v
+    # G2GNet's cross-field rules (tested on their own in test_experiments_g2gnet.py): sparse models need
+    # groups dividing hidden_dim (mixer: at most its square root), dynamic sparse training a sparse model
+    full = {**SCHEMA.defaults(), **out}
+    if full["model"] != "dense" and (full["hidden_dim"] % full["groups"]
+                                     or full["hidden_dim"] // full["groups"] < full["groups"]):
+        out["groups"] = 1
+    if full["model"] == "dense" and full["sparsity_mode"] == "dynamic":
+        out["sparsity_mode"] = "static"
     return out
 
 

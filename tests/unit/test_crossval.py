@@ -72,3 +72,14 @@ def test_cross_validate_plain_dataset_needs_targets():
         cross_validate(ds, 2, 0, lambda f, tr, va: {})
     res = cross_validate(ds, 2, 0, lambda f, tr, va: {"n": len(va)}, targets=torch.arange(8) % 2)
     assert isinstance(res, CVResult) and res.mean("n") == 4 and np.isnan(CVResult([{"n": 1}]).std("n"))
+
+
+def test_contiguous_folds_are_consecutive_blocks_of_the_stored_order():
+    """The authors' protocol: fold f is the f-th block of the unshuffled set (so on a file sorted by class
+    a fold misses classes: that is why it is not the default)."""
+    labels = [0] * 6 + [1] * 5
+    folds = kfold_indices(labels, 3, seed=7, contiguous=True)
+    assert [v.tolist() for _, v in folds] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10]]
+    assert folds[0][0].tolist() == list(range(4, 11))
+    assert [v.tolist() for _, v in kfold_indices(labels, 3, seed=0, contiguous=True)] == \
+        [v.tolist() for _, v in folds], "contiguous folds do not depend on the seed"

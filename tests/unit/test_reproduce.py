@@ -654,3 +654,22 @@ def test_an_older_progress_file_is_not_this_attempts_resume(root, tmp_path):
     result = execute_job(job)
     assert result.status == "ok" and result.resumed_from is None
     assert json.loads((job.run_dir / "provenance.json").read_text())["reproduce"]["resumed_from"] is None
+
+
+def test_runs_selects_runs_of_a_sweep_by_pattern(root, capsys):
+    """`--runs` picks runs of a profile by name or shell pattern; a pattern matching nothing is a usage
+    error listing the runs; with --set it names the run the ad-hoc run starts from."""
+    reports = root / "reports" / "fixture_ok" / "paper"
+    code, out, _ = _run(capsys, "--root", str(root), "--only", "fixture_ok", "--profile", "paper", "--runs", "sec*",
+                        "--dry-run")
+    assert code == 0 and str(reports / "second") in out and str(reports / "first") not in out
+    code, _, err = _run(capsys, "--root", str(root), "--only", "fixture_ok", "--profile", "paper", "--runs", "first",
+                        "third", "--dry-run")
+    assert code == 2 and "'third' match no run" in err and "first, second" in err
+    code, out, _ = _run(capsys, "--root", str(root), "--only", "fixture_ok", "--profile", "paper", "--runs", "second",
+                        "--set", "scale=0.4", "--dry-run")
+    full = config.validate("fixture_ok", {"n": 4, "progress": False, "scale": 0.4, "mode": "b"})  # second's mode
+    assert code == 0 and config.result_hash("fixture_ok", full) in out
+    code, _, err = _run(capsys, "--root", str(root), "--only", "fixture_ok", "--profile", "paper", "--runs", "*",
+                        "--set", "scale=0.4", "--dry-run")
+    assert code == 2 and "exactly one run" in err
