@@ -58,6 +58,8 @@ _SKIP_TOP = {"bench"}
 _MAX_REASONS = 3
 #: difference: mean(metric | a) - mean(metric | b); ratio: mean(metric | a) / mean(metric | b)
 CLAIM_KINDS = ("difference", "ratio")
+#: a claim's ``direction`` when the paper states no number: the sign it stands for
+_DIRECTIONS = {"a_greater": 1, "a_less": -1}
 #: units of a metrics.json fraction (accuracies, sparsity): shown in percent
 _FRACTION_UNITS = ("percent", "fraction")
 
@@ -146,9 +148,13 @@ def _check_claim(path: Path, notebook: str, i: int, claim: Any) -> None:
     where = f"{path}: {notebook} claim {i}"
     if not isinstance(claim, dict):
         raise SnnkitError(f"{where}: a claim is a mapping (claim, kind, metric, a, b, published, source)")
+    if "published" not in claim and claim.get("direction") in _DIRECTIONS:
+        # a claim of direction only (no number published): its sign stands in for the number
+        claim["published"], claim["direction_only"] = _DIRECTIONS[claim["direction"]], True
     missing = [k for k in ("claim", "kind", "metric", "a", "b", "published", "source") if k not in claim]
     if missing:
-        raise SnnkitError(f"{where} lacks {missing}")
+        raise SnnkitError(f"{where} lacks {missing} (a claim without a published number gives "
+                          f"direction: {' or '.join(_DIRECTIONS)} instead of published)")
     if claim["kind"] not in CLAIM_KINDS:
         raise SnnkitError(f"{where}: kind {claim['kind']!r} is not one of {CLAIM_KINDS}")
     if not _number(claim["published"]) or claim["published"] == (0 if claim["kind"] == "difference" else 1):
@@ -402,9 +408,11 @@ def _spread(mean: Any, std: Any, claim: Mapping[str, Any]) -> str:
     return text + (f" ± {std * scale:.2g}" if std is not None else "") + suffix
 
 
-def _effect(value: Any, claim: Mapping[str, Any]) -> str:
+def _effect(value: Any, claim: Mapping[str, Any], published: bool = False) -> str:
     if value is None:
         return "—"
+    if published and claim.get("direction_only"):
+        return "a > b (no number)" if value > 0 else "a < b (no number)"
     if claim["kind"] == "ratio":
         return f"{value:.3g}×"
     unit = claim.get("unit") or ""
@@ -442,7 +450,7 @@ def _claims_lines(block: Mapping[str, Any], runs: list[dict[str, Any]], notebook
         got = judge_claim(claim, runs, notebook, block)
         measured = f"{_effect(got['measured'], claim)} ({claim['profile']}, n={got['n']})"
         lines.append("| " + " | ".join(_cell(c) for c in [
-            claim["claim"], f"{claim['metric']} ({claim['kind']})", _effect(claim["published"], claim), measured,
+            claim["claim"], f"{claim['metric']} ({claim['kind']})", _effect(claim["published"], claim, True), measured,
             f"{_key_text(claim['a'])}: {_spread(got['a_mean'], got['a_std'], claim)}",
             f"{_key_text(claim['b'])}: {_spread(got['b_mean'], got['b_std'], claim)}",
             "; ".join(got["settings"]) or ("the paper's" if got["n"] else "—"), f"**{got['verdict']}**",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -414,3 +415,38 @@ def test_index_says_why_a_run_has_no_metrics_and_shows_overrides(tmp_path):
     assert ("smoke", "running", "incomplete") in rows
     assert ("custom", "mine (model=dense)", "ok") in rows
     assert "— (no metrics.json)" in rows[("smoke", "bad", "failed: cell [4]: RuntimeError: boom second line")]
+
+
+@pytest.mark.parametrize("direction, verdict", [("a_greater", "held"), ("a_less", "not held")])
+def test_claim_of_direction_only(tmp_path, direction, verdict):
+    """A claim the paper states without a number: `direction` gives its sign; the index says so."""
+    from snnkit.report.index import _check_claim, _effect
+
+    claim = _claim(direction=direction)
+    del claim["published"]
+    _check_claim(Path("published.yaml"), NB, 0, claim)
+    assert claim["published"] == (1 if direction == "a_greater" else -1)
+    got = _judge(tmp_path, claim, [0.80, 0.81, 0.82], [0.75, 0.76, 0.77])
+    assert got["verdict"] == verdict
+    assert _effect(claim["published"], claim, True) == ("a > b (no number)" if direction == "a_greater"
+                                                        else "a < b (no number)")
+    bad = _claim(direction="up")
+    del bad["published"]
+    with pytest.raises(SnnkitError, match="a_greater or a_less"):
+        _check_claim(Path("published.yaml"), NB, 0, bad)
+
+
+def test_static_claims_do_not_take_the_dst_runs_of_the_same_model(tmp_path):
+    """The cpu profile has mixer runs with static masks and with DST at the same p_inter: the 'mixer beats
+    dense' claim must compare the static ones only."""
+    block = load_published()[NB]
+    (claim,) = [c for c in block["claims"] if c["a"].get("model") == "mixer" and c["b"] == {"model": "dense"}]
+    root = tmp_path / "r"
+    for seed in (0, 1):
+        _write_run(root, "cpu", f"dense_s{seed}", dataset="fashionmnist", seed=seed, acc=0.80)
+        _write_run(root, "cpu", f"mixer_dst_s{seed}", dataset="fashionmnist", seed=seed, acc=0.90, model="mixer",
+                   p_inter=0.15, sparsity_mode="dynamic")
+        _write_run(root, "cpu", f"mixer_s{seed}", dataset="fashionmnist", seed=seed, acc=0.70 + seed / 100,
+                   model="mixer", p_inter=0.15)
+    got = judge_claim(claim, scan_runs(root), NB, block)
+    assert got["a_mean"] == pytest.approx(0.705) and got["verdict"] == "not held"
