@@ -458,6 +458,45 @@ def _claims_lines(block: Mapping[str, Any], runs: list[dict[str, Any]], notebook
     return [*lines, ""]
 
 
+def _sweep_figure_lines(block: Mapping[str, Any], runs: list[dict[str, Any]], notebook: str, root: Path) -> list[str]:
+    """Per profile: the figure ``block["sweep_figure"]`` asks for, drawn from that profile's runs with the
+    published points beside them (G2GNet: test accuracy against p_inter per model, static masks).
+
+    ``sweep_figure``: ``{metric, where}``; ``where`` selects the runs (parameters matched like a claim's
+    side). Runs on stand-in data are left out. Written to ``<notebook>/<profile>/accuracy_vs_p_inter.png``.
+    """
+    import pandas as pd
+
+    from snnkit.report import figures
+
+    spec = block["sweep_figure"]
+    metric, where = spec.get("metric", "test_accuracy"), spec.get("where") or {}
+    published = pd.DataFrame([{"model": e["key"].get("model"), "p_inter": e["key"].get("p_inter", math.nan),
+                               "accuracy": x["value"]}
+                              for e in block["entries"] for x in e["metrics"] if x["metric"] == metric])
+    lines: list[str] = []
+    for profile in sorted({r["profile"] for r in runs}):
+        rows, datasets = [], set()
+        for r in runs:
+            m = r["metrics"] or {}
+            if (r["profile"] == profile and not m.get("stand_in") and _number(m.get(metric))
+                    and _matches(m, where) and "model" in m):
+                rows.append({"model": m["model"], "p_inter": m.get("p_inter", math.nan), "accuracy": m[metric]})
+                datasets.add(str(m.get("dataset")))
+        if not rows:
+            continue
+        label = ", ".join(sorted(datasets))
+        fig = figures.accuracy_vs_p_inter(pd.DataFrame(rows), published if len(published) else None,
+                                          dataset_label=f"{label} ({profile})")
+        path = figures.save_figure(fig, root / notebook / profile / "accuracy_vs_p_inter.png", close=True)
+        if not lines:
+            lines = ["### Accuracy against p_inter", "",
+                     f"Runs matching `{_key_text(where)}`, mean ± std over seeds; hollow markers: the published "
+                     "numbers (paper setting; a reduced profile is not expected to reach them).", ""]
+        lines += [f"- {profile} ({label}, {len(rows)} runs): [accuracy_vs_p_inter]({_link(path, root)})"]
+    return [*lines, ""] if lines else []
+
+
 def build_index(reports_root: str | os.PathLike, *, published: str | os.PathLike | None = None) -> Path:
     """Write ``<reports_root>/index.md`` from the run directories and ``published.yaml``; returns its path."""
     root = Path(reports_root)
@@ -524,6 +563,8 @@ def build_index(reports_root: str | os.PathLike, *, published: str | os.PathLike
             lines.append("")
             if block.get("claims"):
                 lines += _claims_lines(block, nb_runs, notebook)
+            if block.get("sweep_figure"):
+                lines += _sweep_figure_lines(block, nb_runs, notebook, root)
         lines += ["### Runs", ""]
         if rows:
             lines += ["| profile | run | status | dataset used | reproduced | published | run dir | figures |",

@@ -450,3 +450,19 @@ def test_static_claims_do_not_take_the_dst_runs_of_the_same_model(tmp_path):
                    model="mixer", p_inter=0.15)
     got = judge_claim(claim, scan_runs(root), NB, block)
     assert got["a_mean"] == pytest.approx(0.705) and got["verdict"] == "not held"
+
+
+def test_index_draws_accuracy_against_p_inter_per_profile_from_static_runs(tmp_path):
+    import matplotlib.image
+
+    root = tmp_path / "r"
+    _write_run(root, "cpu", "dense_s0", dataset="fashionmnist", acc=0.80)
+    _write_run(root, "cpu", "mixer_s0", dataset="fashionmnist", acc=0.82, model="mixer", p_inter=0.15)
+    _write_run(root, "cpu", "mixer_dst_s0", dataset="fashionmnist", acc=0.99, model="mixer", p_inter=0.15,
+               sparsity_mode="dynamic")
+    _write_run(root, "smoke", "fake", dataset="fashionmnist-standin", stand_in=True, acc=0.5)
+    text = build_index(root).read_text()
+    assert "### Accuracy against p_inter" in text
+    assert "- cpu (fashionmnist, 2 runs): [accuracy_vs_p_inter](g2gnet_fashionmnist/cpu/accuracy_vs_p_inter.png)" in text
+    assert "- smoke" not in text  # stand-in runs are never drawn beside published numbers
+    assert matplotlib.image.imread(root / NB / "cpu" / "accuracy_vs_p_inter.png").shape[0] > 100
