@@ -577,3 +577,22 @@ def build_index(reports_root: str | os.PathLike, *, published: str | os.PathLike
     atomic_write_text(path, "\n".join(lines).rstrip() + "\n")
     log.info("wrote %s (%d runs)", path, len(runs))
     return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m snnkit.report.index [REPORTS_DIR]``: rebuild the index from the run directories there
+    (default ``reports/``) without running anything, e.g. after pulling committed ``cpu`` runs."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m snnkit.report.index", description=main.__doc__)
+    parser.add_argument("reports_dir", nargs="?", default="reports", help="the reports folder (default: reports)")
+    args = parser.parse_args(argv)
+    if not Path(args.reports_dir).is_dir():
+        print(f"error: {args.reports_dir} is not a folder (the reports directory holding <notebook>/<profile>/<run>/)")
+        return 2
+    print(build_index(args.reports_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -466,3 +466,11 @@ def test_index_draws_accuracy_against_p_inter_per_profile_from_static_runs(tmp_p
     assert "- cpu (fashionmnist, 2 runs): [accuracy_vs_p_inter](g2gnet_fashionmnist/cpu/accuracy_vs_p_inter.png)" in text
     assert "- smoke" not in text  # stand-in runs are never drawn beside published numbers
     assert matplotlib.image.imread(root / NB / "cpu" / "accuracy_vs_p_inter.png").shape[0] > 100
+
+
+def test_index_command_rebuilds_from_a_folder_and_names_a_missing_one(tmp_path, capsys):
+    from snnkit.report.index import main
+
+    _write_run(tmp_path, "cpu", "dense_s0", dataset="fashionmnist", acc=0.8)
+    assert main([str(tmp_path)]) == 0 and "| cpu | dense_s0 |" in (tmp_path / "index.md").read_text()
+    assert main([str(tmp_path / "nope")]) == 2 and "nope is not a folder" in capsys.readouterr().out
