@@ -209,3 +209,18 @@ def test_script_writes_both(tmp_path):
     assert load_dataset("cifar10", "test", data_root=tmp_path, download=False).stand_in
     assert not (tmp_path / "cifar-100-python").exists()
     assert mod.main(["--out", str(tmp_path), "--only", "cifar10"]) == 2  # refuses to overwrite
+
+
+def test_concurrent_first_use_keeps_the_finished_build(tmp_path, monkeypatch):
+    """Two processes building the same stand-in: the one that renames second keeps the first one's build."""
+    real_build = standins.build_stand_in
+
+    def racing_build(real, out, *, seed=0):
+        monkeypatch.setattr(standins, "build_stand_in", real_build)
+        standins.stand_in_root(real, tmp_path, seed=seed)  # another process finishes first
+        return real_build(real, out, seed=seed)
+
+    monkeypatch.setattr(standins, "build_stand_in", racing_build)
+    where = standins.stand_in_root("cifar10", tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == [where.name]  # no temporary folder left behind
+    assert load_dataset("cifar10-standin", "test", directory=tmp_path).stand_in
