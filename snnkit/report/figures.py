@@ -561,15 +561,17 @@ def dst_events(
             ax_den.plot(steps, (rows["active"] / rows["size"]).to_numpy() * 100.0, marker="o", markersize=3,
                         color=color, label=layer)
         ax_bar.axhline(0.0, color="0.2", linewidth=0.8)
+        low, high = ax_bar.get_ylim()
+        ax_bar.set_ylim(low, high + 0.35 * (high - low))  # room for the legend above the bars
         ax_bar.set_xticks(x, [str(s) for s in steps])
         ax_bar.set_xlabel("DST event (optimiser step)")
         ax_bar.set_ylabel("connections (grown ↑, pruned ↓)")
         ax_bar.set_title("Rewired connections per event")
-        ax_bar.legend(frameon=False)
+        ax_bar.legend(frameon=False, loc="upper center", ncol=min(len(layers), 4))
         ax_den.set_xlabel("optimiser step")
         ax_den.set_ylabel("density (%)")
         ax_den.set_title("Density after each event")
-        ax_den.legend(frameon=False)
+        ax_den.margins(y=0.3)  # one legend (the bars'): the layers have the same colours in both panels
         fig.suptitle(_title("Dynamic sparse training events", title, dataset_label))
         fig.tight_layout()
     return fig
