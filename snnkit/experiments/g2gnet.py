@@ -12,7 +12,9 @@ network with :meth:`snnkit.models.G2GNet.from_params` and then calls:
 * :func:`cross_validate_run`: ``k_folds`` > 1 — a fresh network, callbacks and trainer per fold
   (each fold checkpoints in its own folder, so an interrupted cross-validation resumes fold by fold);
   writes the per-fold table and returns the mean ± std;
-* :func:`sparse_summary`: density and active parameters of the masked layers, for ``metrics.json``.
+* :func:`sparse_summary`: density of the masked layers and the DST events, for ``metrics.json``;
+* :func:`cifar_inputs` (CIFAR notebooks): the trainer's crop-and-flip transform for raw pixels, or the
+  frozen ResNet-32's cached features in place of every split (``use_resnet``).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from snnkit.train.loop import Callback
 log = logging.getLogger(__name__)
 
 __all__ = ["make_callbacks", "make_trainer", "cross_validate_run", "sparse_summary", "dst_callback",
-           "resume_note", "masks_of", "masked_layers"]
+           "resume_note", "masks_of", "masked_layers", "cifar_inputs"]
 
 
 def make_callbacks(P: Mapping[str, Any], net: nn.Module) -> list[Callback]:
@@ -129,6 +131,39 @@ def cross_validate_run(P: Mapping[str, Any], run: Any, train_set: Any, *, in_fea
     both = pd.concat([table, summary], ignore_index=True).astype({"train_size": "Int64", "val_size": "Int64"})
     run.table(both, "cv_folds")
     return result
+
+
+def cifar_inputs(P: Mapping[str, Any], run: Any, train_set: Any, val_set: Any, test_set: Any, *,
+                 device: torch.device | str) -> tuple[Any, Any, Any, Callable[[Any, torch.Generator], Any] | None]:
+    """The inputs of a CIFAR G2GNet run: ``(train, val, test, transform)``.
+
+    Raw pixels: the splits unchanged and, with ``augment``, :func:`snnkit.data.random_crop_flip` as the
+    trainer's transform (seeded per step, so a resumed run sees the same batches). ``use_resnet``: a frozen
+    CIFAR ResNet-32 (:func:`snnkit.models.resnet_cifar.resnet_extractor`: ``resnet_weights``, or pre-trained
+    here for ``resnet_pretrain_epochs`` with the same augmentation) replaces every split by its 512
+    features (no transform: features are computed once). With ``feature_cache`` the pre-trained backbone
+    (keyed by the training split and the pre-training settings) and the features (keyed by split, weights
+    and extractor settings) live under the user cache (``~/.cache/snnkit/resnet32``) and are shared by the
+    runs of a sweep; without it, the backbone is pre-trained into the run's checkpoint folder.
+    """
+    from snnkit.data import random_crop_flip
+    from snnkit.data.root import cache_dir
+    from snnkit.models import resnet_cifar as resnet
+
+    if not P["use_resnet"]:
+        return train_set, val_set, test_set, (random_crop_flip if P["augment"] else None)
+    cache = cache_dir().parent / "resnet32" if P["feature_cache"] else None
+    pretrain_dir = None
+    if P["resnet_pretrain_epochs"]:
+        pretrain_dir = (run.ckpt_dir / "resnet" if cache is None else cache / "pretrain" / resnet.feature_cache_key(
+            train_set, "untrained", epochs=P["resnet_pretrain_epochs"], seed=P["seed"], augment=P["augment"]))
+    extractor = resnet.resnet_extractor(
+        resnet_weights=P["resnet_weights"], resnet_pretrain_epochs=P["resnet_pretrain_epochs"], train_set=train_set,
+        seed=P["seed"], device=device, ckpt_dir=pretrain_dir, transform=random_crop_flip if P["augment"] else None)
+    train_set, val_set, test_set = (None if s is None else resnet.extract_features(extractor, s, device=device,
+                                                                                     cache_dir=cache)
+                                    for s in (train_set, val_set, test_set))
+    return train_set, val_set, test_set, None
 
 
 def masked_layers(net: nn.Module) -> dict[str, MaskedLinear]:

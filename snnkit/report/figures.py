@@ -583,6 +583,26 @@ def _percent(values: pd.Series) -> pd.Series:
     return values * 100.0 if values.abs().max() <= 1.0 else values
 
 
+def _clip_collapsed(ax: Any, runs: pd.DataFrame, published: pd.DataFrame | None, gap: float = 20.0) -> None:
+    """Keep the y axis on the bulk of the points: a published point more than ``gap`` points below the
+    median of all points (e.g. a run that collapsed to chance) is drawn as ▼ on the lower edge with its value
+    written beside it, instead of stretching the axis down to it."""
+    values = [*runs["accuracy"], *(published["accuracy"] if published is not None else [])]
+    median = float(np.median(values))
+    bulk = [v for v in values if v >= median - gap]
+    low, high = min(bulk), max(bulk)
+    bottom = low - max(1.0, 0.15 * (high - low))
+    ax.set_ylim(bottom, high + max(1.0, 0.15 * (high - low)))
+    if published is None:
+        return
+    for _, row in published[published["accuracy"] < median - gap].iterrows():
+        if np.isnan(row["p_inter"]):
+            continue
+        ax.plot([row["p_inter"]], [bottom], marker="v", markersize=8, color="0.3", clip_on=False, linestyle="none")
+        ax.annotate(f"{row['model']} published {row['accuracy']:.1f}%", (row["p_inter"], bottom), xytext=(6, 4),
+                    textcoords="offset points", fontsize=7, color="0.3")
+
+
 def accuracy_vs_p_inter(
     runs: pd.DataFrame,
     published: pd.DataFrame | None = None,
@@ -639,6 +659,7 @@ def accuracy_vs_p_inter(
                 ax.plot(theirs["p_inter"].to_numpy(dtype=np.float64), theirs["accuracy"].to_numpy(), linestyle="none",
                         marker="o", markersize=7, markerfacecolor="none", markeredgecolor=color,
                         label=f"{model} (published)")
+        _clip_collapsed(ax, runs, published)
         ax.set_xlabel("inter-group connection probability p_inter")
         ax.set_ylabel("test accuracy (%)")
         ax.legend(frameon=False, fontsize=8, ncol=2)

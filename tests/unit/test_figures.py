@@ -311,3 +311,18 @@ def test_accuracy_vs_p_inter_lines_published_and_dense(tmp_path):
     _saves_png(fig, tmp_path)
     with pytest.raises(ValueError, match="needs columns"):
         F.accuracy_vs_p_inter(pd.DataFrame({"model": ["a"], "acc": [1.0]}), dataset_label=LABEL)
+
+
+def test_accuracy_vs_p_inter_keeps_the_axis_on_the_bulk_and_marks_a_collapsed_point():
+    import pandas as pd
+
+    from snnkit.report.figures import accuracy_vs_p_inter
+
+    runs = pd.DataFrame({"model": ["dense", "mixer"], "p_inter": [float("nan"), 0.15], "accuracy": [0.87, 0.88]})
+    published = pd.DataFrame({"model": ["mixer", "mixer"], "p_inter": [0.10, 0.15], "accuracy": [10.0, 88.5]})
+    fig = accuracy_vs_p_inter(runs, published, dataset_label="fashionmnist")
+    ax = fig.axes[0]
+    bottom, top = ax.get_ylim()
+    assert 85 < bottom < 87 and 88.5 < top < 91  # not stretched down to 10 %
+    (note,) = [t for t in ax.texts if "published 10.0%" in t.get_text()]
+    assert note.xy == (0.10, bottom)
