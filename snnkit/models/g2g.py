@@ -196,8 +196,9 @@ class G2GNetParams(NotebookParams):
     dst_every: int = Field(1000, ge=1, description="optimiser steps between DST events")
     dst_fraction: float = Field(0.1, gt=0.0, le=1.0, description="share of a layer's active connections "
                                 "rewired per DST event")
-    hebb_window: int = Field(1, ge=1, le=10000, description="batches the Hebbian co-activity is computed over "
-                             "(1: the last batch before an event, as the original)")
+    hebb_window: int = Field(1, ge=1, le=64, description="batches the Hebbian co-activity is computed over "
+                             "(1: the last batch before an event, as the original; each batch in the window keeps "
+                             "an out × in matrix per layer: 16 MiB at 2048 × 2048)")
     regrow: Literal["zero", "keep"] = Field("zero", description="value of a regrown weight: zero, or the "
                                             "value it had when pruned")
     hidden_dim: int = Field(2048, ge=1, le=65536, description="neurons per hidden layer")
@@ -244,11 +245,19 @@ class G2GNetParams(NotebookParams):
         if self.model != "dense":
             if self.hidden_dim % self.groups:
                 raise ConfigError("groups", self.groups, f"a divisor of hidden_dim={self.hidden_dim}", where=where)
+            width = self.input_width()
+            if width is not None and width % self.groups:
+                raise ConfigError("groups", self.groups, f"a divisor of the input width {width} (the first layer's "
+                                  "inputs are grouped too)", where=where)
             if self.model == "mixer" and self.hidden_dim // self.groups < self.groups:
                 raise ConfigError("groups", self.groups, f"at most √hidden_dim for model='mixer' (hidden_dim / "
                                   f"groups = {self.hidden_dim // self.groups} < groups: some fc2 groups would "
                                   "not receive from every fc1 group)", where=where)
         return self
+
+    def input_width(self) -> int | None:
+        """The network's input width for these parameters (None: not known before the data is loaded)."""
+        return None
 
 
 @register("g2gnet_fashionmnist")
@@ -257,6 +266,9 @@ class G2GNetFashionMNISTParams(G2GNetParams):
 
     dataset: Literal["fashionmnist", "fashionmnist-embedded"] = Field(
         "fashionmnist", description="full Fashion-MNIST, or the small subset shipped with snnkit")
+
+    def input_width(self) -> int:
+        return 28 * 28
 
 
 class G2GNetCIFARParams(G2GNetParams):
@@ -267,7 +279,7 @@ class G2GNetCIFARParams(G2GNetParams):
     augment: bool = Field(True, description="random crop 32 (pad 4) + horizontal flip of training images "
                           "(raw-pixel input only; cached ResNet features are not augmented)")
     use_resnet: bool = Field(False, description="input = 512 features of a frozen CIFAR ResNet-32 (stage 2, "
-                             "pooled 4×4, per-sample min-max), rate-coded")
+                             "pooled 4×4, per-sample min-max), rate-coded (enc defaults to 'rate' then)")
     resnet_weights: str | None = Field(None, description="path of a CIFAR ResNet-32 state dict (option A or B "
                                        "shortcuts); None: pre-train one here for resnet_pretrain_epochs")
     resnet_pretrain_epochs: int = Field(0, ge=0, le=1000, description="epochs to pre-train the ResNet-32 on the "
@@ -275,14 +287,34 @@ class G2GNetCIFARParams(G2GNetParams):
     feature_cache: bool = Field(True, description="cache the extracted features once per dataset and reuse "
                                 "them across runs", json_schema_extra=NO_RESULT_EFFECT)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _features_are_rate_coded(cls, data: Any) -> Any:
+        """With ``use_resnet`` the features are rate-coded (the paper) unless ``enc`` is given."""
+        if isinstance(data, Mapping) and data.get("use_resnet") is True and "enc" not in data:
+            return {**data, "enc": "rate"}
+        return data
+
+    def input_width(self) -> int:
+        return 512 if self.use_resnet else 3 * 32 * 32
+
     @model_validator(mode="after")
     def _resnet_source(self, info: ValidationInfo) -> G2GNetCIFARParams:
-        if (info.context or {}).get("partial") or not self.use_resnet:
+        if (info.context or {}).get("partial"):
+            return self
+        where = type(self).__name__
+        if not self.use_resnet:
+            if self.resnet_weights is not None or self.resnet_pretrain_epochs:
+                key = "resnet_weights" if self.resnet_weights is not None else "resnet_pretrain_epochs"
+                raise ConfigError(key, getattr(self, key), "unset unless use_resnet=true (the raw-pixel network "
+                                  "uses no ResNet)", where=where)
             return self
         if self.resnet_weights is None and self.resnet_pretrain_epochs == 0:
             raise ConfigError("resnet_weights", None, "a path of ResNet-32 weights, or resnet_pretrain_epochs ≥ 1 "
-                              "to pre-train one (use_resnet=true needs a trained backbone)",
-                              where=type(self).__name__)
+                              "to pre-train one (use_resnet=true needs a trained backbone)", where=where)
+        if self.resnet_weights is not None and self.resnet_pretrain_epochs:
+            raise ConfigError("resnet_pretrain_epochs", self.resnet_pretrain_epochs, "0 when resnet_weights is given "
+                              "(the backbone is either loaded or pre-trained here, not both)", where=where)
         return self
 
 

@@ -56,6 +56,7 @@ __all__ = [
     "AKAMASTER_STD",
     "CIFAR_MEAN",
     "CIFAR_STD",
+    "LAYOUT_B_STATS",
     "FeatureDataset",
     "ResNetCIFAR",
     "ResNetFeatures",
@@ -73,6 +74,15 @@ __all__ = [
 #: mean of per-image stds, not the pixel std.)
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
+
+#: What layout-B weights of chenyaofo/pytorch-cifar-models (the torch.hub CIFAR ResNets, 1×1-conv
+#: shortcuts) were trained on, per dataset (its training logs): CIFAR-10 normalised with the per-image std
+#: variant, CIFAR-100 with CIFAR-100's own statistics. :func:`load_resnet_weights` picks them by the head's
+#: size (10 or 100 classes); other heads get :data:`CIFAR_MEAN`/``STD``.
+LAYOUT_B_STATS = {
+    10: ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
+    100: ((0.5070, 0.4865, 0.4409), (0.2673, 0.2564, 0.2761)),
+}
 
 #: What the akamaster (layout A) weights were trained on: its ``trainer.py`` normalises CIFAR-10 with
 #: ImageNet's channel statistics. :func:`load_resnet_weights` sets them for a layout-A file.
@@ -244,7 +254,7 @@ def load_resnet_weights(
     every missing key, unexpected key and shape mismatch is named in one :class:`CheckpointError`
     (``num_batches_tracked``, absent from older files, may be missing). Input statistics: ``mean``/``std``
     if given, else :data:`AKAMASTER_MEAN`/``STD`` for layout A (what those weights were trained on) and
-    :data:`CIFAR_MEAN`/``STD`` for layout B. A path that does not exist is a ConfigError.
+    :data:`LAYOUT_B_STATS` by the head's size for layout B (:data:`CIFAR_MEAN`/``STD`` for another head). A path that does not exist is a ConfigError.
     """
     if not isinstance(path, str | os.PathLike) or not Path(path).is_file():
         raise ConfigError("resnet_weights", str(path) if isinstance(path, os.PathLike) else path,
@@ -256,7 +266,10 @@ def load_resnet_weights(
     file_classes = int(head.shape[0]) if torch.is_tensor(head) and head.ndim == 2 else None
     if num_classes is not None and file_classes is not None and num_classes != file_classes:
         raise CheckpointError(f"{path}: the head has {file_classes} classes, num_classes={num_classes} was asked")
-    default_mean, default_std = (AKAMASTER_MEAN, AKAMASTER_STD) if layout == "A" else (CIFAR_MEAN, CIFAR_STD)
+    if layout == "A":
+        default_mean, default_std = AKAMASTER_MEAN, AKAMASTER_STD
+    else:
+        default_mean, default_std = LAYOUT_B_STATS.get(num_classes or file_classes or 0, (CIFAR_MEAN, CIFAR_STD))
     model = ResNetCIFAR(depth, num_classes or file_classes or 10, layout,
                         mean=default_mean if mean is None else mean, std=default_std if std is None else std)
     own = model.state_dict()

@@ -324,7 +324,8 @@ def judge_claim(claim: Mapping[str, Any], runs: list[dict[str, Any]], notebook: 
 
     * ``not enough runs`` when n < 2 (one seed has no spread to judge the difference against);
     * ``held`` when the effect points the way the claim says -- mA - mB has the sign of ``published``
-      (difference), or mA / mB lies on the same side of 1 as ``published`` (ratio) -- AND
+      (difference), or mA / mB lies on the same side of 1 as ``published`` (ratio) -- AND it does so
+      at every seed of S (paired: x_s - y_s, or x_s / y_s - 1, has that sign for each s) AND
       |mA - mB| > max(sA, sB): the two configurations are further apart than either one's spread
       between seeds;
     * ``not held`` otherwise (including a ratio with mB <= 0).
@@ -376,7 +377,10 @@ def judge_claim(claim: Mapping[str, Any], runs: list[dict[str, Any]], notebook: 
     else:
         out["measured"] = ma / mb if mb > 0 else None
         direction = mb > 0 and (ma / mb - 1.0) * (claim["published"] - 1.0) > 0
-    out["verdict"] = "held" if direction and abs(ma - mb) > max(sa, sb) else "not held"
+    sign = claim["published"] - (0.0 if claim["kind"] == "difference" else 1.0)
+    paired = all((x - y) * sign > 0 for x, y in zip(xs, ys)) if claim["kind"] == "difference" else \
+        all(y > 0 and (x / y - 1.0) * sign > 0 for x, y in zip(xs, ys))
+    out["verdict"] = "held" if direction and paired and abs(ma - mb) > max(sa, sb) else "not held"
     return out
 
 
@@ -441,8 +445,10 @@ def _claims_lines(block: Mapping[str, Any], runs: list[dict[str, Any]], notebook
     lines = ["### Claims", "",
              "Each claim beside what the committed runs of its profile measured (mean ± std over the seeds run "
              "for both configurations, in their reduced settings). *held*: the effect points the claimed way "
-             "and the configurations are further apart than either one's spread between seeds; "
-             "*not enough runs*: fewer than two such seeds (`snnkit.report.index.judge_claim`).", "",
+             "at every seed and the configurations are further apart than either one's spread between seeds; "
+             "*not enough runs*: fewer than two such seeds (`snnkit.report.index.judge_claim`). Two or three seeds "
+             "are weak evidence: a verdict says which way the committed runs point, not that the effect is "
+             "significant.", "",
              "| claim | metric | published | measured (profile, seeds) | a | b | settings of those runs "
              "| verdict | source |",
              "|---|---|---|---|---|---|---|---|---|"]

@@ -138,6 +138,9 @@ def build_group_masks(kind: str, sizes: Sequence[int], *, groups: int = 8, p_int
         if n % groups:
             raise ConfigError("groups", groups, f"a divisor of every layer width {sizes} ({n} is not a "
                               f"multiple of it)", where=where)
+    if kind == "mixer" and len(sizes) > 2 and sizes[1] // groups < groups:
+        raise ConfigError("groups", groups, f"at most √{sizes[1]} for 'mixer' (width / groups = {sizes[1] // groups} "
+                          "< groups: some fc2 groups would not receive from every fc1 group)", where=where)
     p_intra = _check_probability("p_intra", p_intra, where)
     p_inter = _check_probability("p_inter", p_inter, where)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):

@@ -286,7 +286,7 @@ def good_param_sets(draw):
     # G2GNet's cross-field rules (tested on their own in test_experiments_g2gnet.py): sparse models need
     # groups dividing hidden_dim (mixer: at most its square root), dynamic sparse training a sparse model
     full = {**SCHEMA.defaults(), **out}
-    if full["model"] != "dense" and (full["hidden_dim"] % full["groups"]
+    if full["model"] != "dense" and (full["hidden_dim"] % full["groups"] or 784 % full["groups"]
                                      or full["hidden_dim"] // full["groups"] < full["groups"]):
         out["groups"] = 1
     if full["model"] == "dense" and full["sparsity_mode"] == "dynamic":

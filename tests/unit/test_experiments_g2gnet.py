@@ -29,6 +29,8 @@ def _p(**kw):
     ({"model": "index", "p_inter": -0.1}, "p_inter", "0"),
     ({"model": "index", "cp": "magnitude"}, "cp", "'set'"),
     ({"model": "index", "cg": "set"}, "cg", "'hebb'"),
+    ({"model": "index", "groups": 32, "hidden_dim": 256}, "groups", "input width 784"),
+    ({"model": "index", "hebb_window": 65}, "hebb_window", "64"),
 ])
 def test_bad_g2g_settings_are_config_errors_naming_value_and_choices(params, key, words):
     with pytest.raises(ConfigError, match=f"'{key}'") as err:
@@ -42,10 +44,24 @@ def test_cross_field_rules_do_not_refuse_a_partial_override():
     assert schema.validate({"sparsity_mode": "dynamic"}, partial_ok=True) == {"sparsity_mode": "dynamic"}
 
 
-def test_resnet_without_weights_or_pretraining_is_refused():
+def test_resnet_settings_must_name_one_backbone_and_only_with_use_resnet():
+    nb = "g2gnet_cifar10"
     with pytest.raises(ConfigError, match="'resnet_weights'"):
-        config.validate("g2gnet_cifar10", {"use_resnet": True})
-    assert config.validate("g2gnet_cifar10", {"use_resnet": True, "resnet_pretrain_epochs": 1})["use_resnet"]
+        config.validate(nb, {"use_resnet": True})
+    with pytest.raises(ConfigError, match="'resnet_pretrain_epochs' = 3.*not both"):
+        config.validate(nb, {"use_resnet": True, "resnet_weights": "w.th", "resnet_pretrain_epochs": 3})
+    for key, value in (("resnet_weights", "w.th"), ("resnet_pretrain_epochs", 2)):
+        with pytest.raises(ConfigError, match=f"'{key}'.*use_resnet=true"):
+            config.validate(nb, {key: value})
+    with pytest.raises(ConfigError, match="input width 3072"):
+        config.validate(nb, {"model": "index", "groups": 7, "hidden_dim": 49})
+
+
+def test_resnet_features_are_rate_coded_unless_enc_is_given():
+    nb = "g2gnet_cifar100"
+    assert config.validate(nb, {"use_resnet": True, "resnet_pretrain_epochs": 1})["enc"] == "rate"
+    assert config.validate(nb, {"use_resnet": True, "resnet_pretrain_epochs": 1, "enc": "current"})["enc"] == "current"
+    assert config.validate(nb, {})["enc"] == "current"  # raw pixels: the constant current, as the paper
 
 
 def test_schema_defaults_are_the_papers_settings():

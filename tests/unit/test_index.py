@@ -474,3 +474,9 @@ def test_index_command_rebuilds_from_a_folder_and_names_a_missing_one(tmp_path, 
     _write_run(tmp_path, "cpu", "dense_s0", dataset="fashionmnist", acc=0.8)
     assert main([str(tmp_path)]) == 0 and "| cpu | dense_s0 |" in (tmp_path / "index.md").read_text()
     assert main([str(tmp_path / "nope")]) == 2 and "nope is not a folder" in capsys.readouterr().out
+
+
+def test_claim_not_held_when_one_seed_points_the_other_way(tmp_path):
+    """Means far apart, but at seed 1 b beats a: the paired rule refuses the verdict."""
+    got = _judge(tmp_path, _claim(), [0.90, 0.7999], [0.70, 0.80])
+    assert got["measured"] == pytest.approx(9.995) and got["a_std"] > 0 and got["verdict"] == "not held"

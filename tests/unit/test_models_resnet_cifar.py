@@ -18,6 +18,7 @@ from snnkit.models.resnet_cifar import (
     AKAMASTER_STD,
     CIFAR_MEAN,
     CIFAR_STD,
+    LAYOUT_B_STATS,
     FeatureDataset,
     ResNetCIFAR,
     ResNetFeatures,
@@ -152,7 +153,10 @@ def test_option_b_state_dict_loads_and_reproduces_outputs(tmp_path, caplog):
         net = load_resnet_weights(path).eval()
     assert "layout B" in caplog.text
     assert (net.depth, net.num_classes, net.shortcut) == (14, 100, "B")
-    assert torch.equal(net.mean.flatten(), torch.tensor(CIFAR_MEAN))
+    # a 100-class layout-B file: chenyaofo's CIFAR-100 input statistics
+    mean, std = LAYOUT_B_STATS[100]
+    assert torch.equal(net.mean.flatten(), torch.tensor(mean)) and torch.equal(net.std.flatten(), torch.tensor(std))
+    ref.set_normalisation(mean, std)
     x = _images(3)
     with torch.no_grad():
         assert torch.equal(net(x), ref(x))

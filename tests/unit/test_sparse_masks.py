@@ -174,3 +174,9 @@ def test_nan_probability_and_bad_scheme():
         group_labels(8, 2, "permuted")
     with pytest.raises(ConfigError, match="divisor"):
         group_labels(10, 4, "contiguous")
+
+
+def test_mixer_refuses_groups_wider_than_the_square_root_of_the_width():
+    with pytest.raises(ConfigError, match="'groups'.*every fc1 group"):
+        build_masks("mixer", [64, 32, 32, 32], groups=8)  # 32 / 8 = 4 < 8
+    assert len(build_masks("index", [64, 32, 32, 32], groups=8)) == 3  # only the mixer interleaves
