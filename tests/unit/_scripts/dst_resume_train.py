@@ -41,7 +41,7 @@ class Progress(Callback):
 
 def train(ckpt_dir: str, epochs: int, every: int, progress: Path | None, delay: float) -> dict:
     torch.manual_seed(0)
-    masks = build_masks("mixer", [N_IN, HID, HID], groups=4, p_intra=0.8, p_inter=0.3, seed=2)
+    masks = build_masks("index", [N_IN, HID, HID], groups=4, p_intra=0.8, p_inter=0.3, seed=2)
     model = G2GNet(N_IN, N_CLASSES, hidden_dim=HID, n_hidden=2, T=6, enc="current", enc_scale=5.0,
                    layer_factory=masked_layer_factory(masks))
     gen = torch.Generator().manual_seed(9)
