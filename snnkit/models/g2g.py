@@ -197,8 +197,8 @@ class G2GNetParams(NotebookParams):
     dst_fraction: float = Field(0.1, gt=0.0, le=1.0, description="share of a layer's active connections "
                                 "rewired per DST event")
     hebb_window: int = Field(1, ge=1, le=64, description="batches the Hebbian co-activity is computed over "
-                             "(1: the last batch before an event, as the original; each batch in the window keeps "
-                             "an out × in matrix per layer: 16 MiB at 2048 × 2048)")
+                             "(1: the last batch before an event, as the original); below dst_every one running "
+                             "sum per layer, else one out × in matrix per batch and layer (16 MiB at 2048²)")
     regrow: Literal["zero", "keep"] = Field("zero", description="value of a regrown weight: zero, or the "
                                             "value it had when pruned")
     hidden_dim: int = Field(2048, ge=1, le=65536, description="neurons per hidden layer")

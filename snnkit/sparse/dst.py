@@ -18,7 +18,9 @@ Choices made here (the spec leaves them open):
   (for :class:`~snnkit.models.g2g.G2GNet` found as ``layers.i`` → ``neurons.i``; other models pass
   ``post={layer_name: neuron_name}``). The statistics are updated only on the ``window`` steps before an
   event (the only ones the score uses), on the training device, and summed over ranks at the event
-  under ``torchrun`` so that every rank computes the same masks.
+  under ``torchrun`` so that every rank computes the same masks. With ``window < every`` they are one
+  running sum per layer, reset when an event's window starts (memory and checkpoint size of one
+  batch's sums); otherwise a ring of ``window`` batches.
 * ``regrow="zero"`` (default): a regrown weight starts at zero. ``regrow="keep"``: it gets back the
   value it had when it was pruned (zero if it was never active) — the original's behaviour, where
   masked-out weights kept (decayed) values, made explicit.
@@ -159,8 +161,13 @@ class DynamicSparseTraining(Callback):
                     where=_WHERE)
         self.post_of = {n: post_of[n] for n in self.layers}
         for name in self.layers:
-            self.stats.setdefault(name, CoactivityWindow(self.window))
+            self.stats.setdefault(name, self._new_window())
         return [*self.layers, *self.post_of.values()]
+
+    def _new_window(self) -> CoactivityWindow:
+        # window < every: each event's window is the `window` steps right before it, so one running sum,
+        # reset when a window starts, holds it (memory of one batch's sums, not `window` of them)
+        return CoactivityWindow(self.window, running=self.window < self.every)
 
     def watch(self, model: nn.Module) -> list[str]:
         return self.attach(model)
@@ -174,7 +181,10 @@ class DynamicSparseTraining(Callback):
     def on_step_end(self, trainer: Any) -> None:
         step = trainer.global_step
         if self.uses_hebb and self._records_step(step):
+            starts = self.window < self.every and (-step) % self.every == self.window - 1
             for name in self.layers:
+                if starts:
+                    self.stats[name].reset()
                 pre, post = trainer.activity.get(name), trainer.activity.get(self.post_of[name])
                 if pre is not None and post is not None:
                     self.stats[name].update(pre.input, post.output)
@@ -253,7 +263,7 @@ class DynamicSparseTraining(Callback):
         self.generator.set_state(state["generator"])
         self.stats = {}
         for name, s in state["stats"].items():
-            self.stats[name] = CoactivityWindow(self.window)
+            self.stats[name] = self._new_window()
             self.stats[name].load_state_dict(s)
         self.dormant = {n: t.clone() for n, t in state["dormant"].items()}
         self.events = [dict(e) for e in state["events"]]

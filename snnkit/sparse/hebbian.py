@@ -69,10 +69,15 @@ class CoactivityWindow:
 
     ``update(pre, post)`` adds a batch (dropping the oldest once ``window`` are held); :meth:`score` is
     the cosine over every sample of the held batches, or None before the first update.
+
+    ``running=True``: one running sum instead of the ring (memory of one batch's sums, whatever the
+    window), for a caller that calls :meth:`reset` before each window starts and never adds more than
+    ``window`` batches to it — dynamic sparse training with ``window < every`` does.
     """
 
-    def __init__(self, window: int = 1) -> None:
+    def __init__(self, window: int = 1, *, running: bool = False) -> None:
         self.window = check_positive_int("window", window, where="CoactivityWindow")
+        self.running = bool(running)
         self.reset()
 
     def reset(self) -> None:
@@ -90,15 +95,25 @@ class CoactivityWindow:
     @torch.no_grad()
     def update(self, pre: Tensor, post: Tensor) -> None:
         cross, post_sq, pre_sq = coactivity_sums(pre, post)
+        slots = 1 if self.running else self.window
         if self._cross is None or self._cross.shape[1:] != cross.shape:
-            self._cross = cross.new_zeros((self.window, *cross.shape))
-            self._post_sq = post_sq.new_zeros((self.window, *post_sq.shape))
-            self._pre_sq = pre_sq.new_zeros((self.window, *pre_sq.shape))
+            self._cross = cross.new_zeros((slots, *cross.shape))
+            self._post_sq = post_sq.new_zeros((slots, *post_sq.shape))
+            self._pre_sq = pre_sq.new_zeros((slots, *pre_sq.shape))
             self._next = self._filled = 0
         elif self._cross.device != cross.device:  # e.g. restored from a CPU checkpoint
             self._cross, self._post_sq, self._pre_sq = (
                 t.to(cross.device) for t in (self._cross, self._post_sq, self._pre_sq)
             )
+        if self.running:
+            if self._filled >= self.window:
+                raise RuntimeError(f"CoactivityWindow(running=True): more than window={self.window} batches "
+                                   "since the last reset()")
+            self._cross[0].add_(cross)
+            self._post_sq[0].add_(post_sq)
+            self._pre_sq[0].add_(pre_sq)
+            self._filled += 1
+            return
         k = self._next
         self._cross[k].copy_(cross)
         self._post_sq[k].copy_(post_sq)
@@ -125,7 +140,7 @@ class CoactivityWindow:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.reset()
         if "cross" in state:
-            if state["cross"].shape[0] != self.window:
+            if state["cross"].shape[0] != (1 if self.running else self.window):
                 raise ConfigError("window", self.window,
                                   f"{state['cross'].shape[0]}, the window of the saved co-activity state",
                                   where="CoactivityWindow.load_state_dict")

@@ -114,3 +114,52 @@ def test_bad_window_is_a_config_error(window: object) -> None:
 def test_pre_and_post_with_different_samples_are_refused() -> None:
     with pytest.raises(ValueError, match=r"\(4, 7\) does not match post activity \(6, 5, 3\)"):
         coactivity_sums(torch.ones(4, 7), torch.ones(6, 5, 3))
+
+
+def test_running_window_sums_the_batches_since_reset_in_one_slot():
+    from snnkit.sparse.hebbian import CoactivityWindow, coactivity
+
+    g = torch.Generator().manual_seed(0)
+    batches = [((torch.rand(4, 3, 5, generator=g) < 0.4).float(), (torch.rand(4, 3, 6, generator=g) < 0.3).float())
+               for _ in range(3)]
+    w = CoactivityWindow(3, running=True)
+    w.update(*batches[0])  # stale: dropped by the reset
+    w.reset()
+    for pre, post in batches[1:]:
+        w.update(pre, post)
+    pre = torch.cat([b[0] for b in batches[1:]], 1)
+    post = torch.cat([b[1] for b in batches[1:]], 1)
+    assert torch.allclose(w.score(), coactivity(pre, post), atol=1e-6)
+    assert w.state_dict()["cross"].shape == (1, 6, 5) and w.batches == 2  # one slot, whatever the window
+    w.update(*batches[0])
+    with pytest.raises(RuntimeError, match="more than window=3"):
+        w.update(*batches[0])
+
+
+def test_dst_with_a_window_shorter_than_every_keeps_one_slot_and_scores_the_last_window():
+    """window 2 < every 5: the statistics at each event are exactly the two steps before it."""
+    from types import SimpleNamespace
+
+    from torch import nn
+
+    from snnkit.sparse import DynamicSparseTraining, MaskedLinear
+    from snnkit.sparse.hebbian import coactivity
+
+    model = nn.Sequential(MaskedLinear(5, 6, torch.rand(6, 5) < 0.5), nn.Identity())
+    dst = DynamicSparseTraining(every=5, window=2, prune="hebb", grow="hebb", post={"0": "1"})
+    dst.attach(model)
+    assert dst.stats["0"].running
+    g = torch.Generator().manual_seed(1)
+    steps, scores = {}, {}
+    dst.rewire = lambda optimizer=None, step=None: scores.__setitem__(step, dst.stats["0"].score().clone())
+    for step in range(1, 11):
+        pre = (torch.rand(3, 4, 5, generator=g) < 0.5).float()
+        post = (torch.rand(3, 4, 6, generator=g) < 0.5).float()
+        steps[step] = (pre, post)
+        activity = {"0": SimpleNamespace(input=pre), "1": SimpleNamespace(output=post)}
+        dst.on_step_end(SimpleNamespace(global_step=step, activity=activity, optimizer=None))
+    for event in (5, 10):
+        pre = torch.cat([steps[event - 1][0], steps[event][0]], 1)
+        post = torch.cat([steps[event - 1][1], steps[event][1]], 1)
+        assert torch.allclose(scores[event], coactivity(pre, post), atol=1e-6), event
+    assert dst.stats["0"].state_dict()["cross"].shape[0] == 1
