@@ -254,11 +254,15 @@ def load_resnet_weights(
     every missing key, unexpected key and shape mismatch is named in one :class:`CheckpointError`
     (``num_batches_tracked``, absent from older files, may be missing). Input statistics: ``mean``/``std``
     if given, else :data:`AKAMASTER_MEAN`/``STD`` for layout A (what those weights were trained on) and
-    :data:`LAYOUT_B_STATS` by the head's size for layout B (:data:`CIFAR_MEAN`/``STD`` for another head). A path that does not exist is a ConfigError.
+    :data:`LAYOUT_B_STATS` by the head's size for layout B (:data:`CIFAR_MEAN`/``STD`` for another
+    head). A path that does not exist is a ConfigError (a relative one names the folder it was read from).
     """
     if not isinstance(path, str | os.PathLike) or not Path(path).is_file():
+        relative = isinstance(path, str | os.PathLike) and not Path(path).is_absolute()
+        where = f" (a relative path is read from {Path.cwd()}: notebooks run in notebooks/; give an absolute path)" \
+            if relative else ""
         raise ConfigError("resnet_weights", str(path) if isinstance(path, os.PathLike) else path,
-                          "the path of an existing ResNet-32 state-dict file (.th/.pt/.pth)")
+                          "the path of an existing ResNet-32 state-dict file (.th/.pt/.pth)" + where)
     path = Path(path)
     state = _read_state_dict(path)
     layout, depth, names = _detect(state, path)

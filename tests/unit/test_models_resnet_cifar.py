@@ -185,6 +185,14 @@ def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError) as exc:
         load_resnet_weights(tmp_path / "nope.th")
     assert exc.value.key == "resnet_weights" and "nope.th" in str(exc.value)
+    assert "relative path" not in str(exc.value)
+
+
+def test_missing_relative_path_names_the_folder_it_was_read_from(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="relative path is read from") as exc:
+        load_resnet_weights("weights/r32.th")
+    assert str(tmp_path) in str(exc.value)
 
 
 def test_every_wrong_key_is_named(tmp_path):
