@@ -19,9 +19,11 @@ network with :meth:`snnkit.models.G2GNet.from_params` and then calls:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -133,6 +135,28 @@ def cross_validate_run(P: Mapping[str, Any], run: Any, train_set: Any, *, in_fea
     return result
 
 
+@contextlib.contextmanager
+def _exclusive(folder: Any) -> Iterator[None]:
+    """Hold an exclusive lock on ``<folder>/.lock`` (POSIX ``flock``; no lock where ``fcntl`` is missing or
+    ``folder`` is None): a second process pre-training the same backbone waits, then finds the first one's
+    finished checkpoint and loads it instead of training again."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        fcntl = None  # type: ignore[assignment]
+    if folder is None or fcntl is None:
+        yield
+        return
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def cifar_inputs(P: Mapping[str, Any], run: Any, train_set: Any, val_set: Any, test_set: Any, *,
                  device: torch.device | str) -> tuple[Any, Any, Any, Callable[[Any, torch.Generator], Any] | None]:
     """The inputs of a CIFAR G2GNet run: ``(train, val, test, transform)``.
@@ -144,7 +168,8 @@ def cifar_inputs(P: Mapping[str, Any], run: Any, train_set: Any, val_set: Any, t
     features (no transform: features are computed once). With ``feature_cache`` the pre-trained backbone
     (keyed by the training split and the pre-training settings) and the features (keyed by split, weights
     and extractor settings) live under the user cache (``~/.cache/snnkit/resnet32``) and are shared by the
-    runs of a sweep; without it, the backbone is pre-trained into the run's checkpoint folder.
+    runs of a sweep (runs in parallel wait on a lock while one pre-trains); without it, the backbone is
+    pre-trained into the run's checkpoint folder.
     """
     from snnkit.data import random_crop_flip
     from snnkit.data.root import cache_dir
@@ -157,9 +182,11 @@ def cifar_inputs(P: Mapping[str, Any], run: Any, train_set: Any, val_set: Any, t
     if P["resnet_pretrain_epochs"]:
         pretrain_dir = (run.ckpt_dir / "resnet" if cache is None else cache / "pretrain" / resnet.feature_cache_key(
             train_set, "untrained", epochs=P["resnet_pretrain_epochs"], seed=P["seed"], augment=P["augment"]))
-    extractor = resnet.resnet_extractor(
-        resnet_weights=P["resnet_weights"], resnet_pretrain_epochs=P["resnet_pretrain_epochs"], train_set=train_set,
-        seed=P["seed"], device=device, ckpt_dir=pretrain_dir, transform=random_crop_flip if P["augment"] else None)
+    with _exclusive(pretrain_dir if cache is not None else None):  # parallel runs of a sweep pre-train once
+        extractor = resnet.resnet_extractor(
+            resnet_weights=P["resnet_weights"], resnet_pretrain_epochs=P["resnet_pretrain_epochs"],
+            train_set=train_set, seed=P["seed"], device=device, ckpt_dir=pretrain_dir,
+            transform=random_crop_flip if P["augment"] else None)
     train_set, val_set, test_set = (None if s is None else resnet.extract_features(extractor, s, device=device,
                                                                                      cache_dir=cache)
                                     for s in (train_set, val_set, test_set))

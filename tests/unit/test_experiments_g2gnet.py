@@ -154,3 +154,25 @@ def test_cross_validation_trains_each_fold_and_tabulates_mean_and_std(tmp_path, 
     assert sorted(p.name for p in run.ckpt_dir.iterdir()) == ["fold1", "fold2", "fold3"]  # resumable per fold
     with pytest.raises(ConfigError, match="'k_folds'"):
         recipe.cross_validate_run(_p(), run, data, in_features=16, n_classes=3, device="cpu")
+
+
+def test_exclusive_lock_serialises_two_processes(tmp_path):
+    """Two processes entering the pre-training lock of one folder run one after the other."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import sys, time
+        from snnkit.experiments.g2gnet import _exclusive
+        with _exclusive({str(tmp_path / 'pretrain')!r}):
+            open({str(tmp_path / 'log')!r}, 'a').write(sys.argv[1] + ' in\\n')
+            time.sleep(0.5)
+            open({str(tmp_path / 'log')!r}, 'a').write(sys.argv[1] + ' out\\n')
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", script, name]) for name in ("a", "b")]
+    assert all(p.wait(timeout=60) == 0 for p in procs)
+    lines = (tmp_path / "log").read_text().split()
+    pairs = [lines[i:i + 2] for i in range(0, 8, 2)]
+    assert pairs[0][0] == pairs[1][0] and pairs[2][0] == pairs[3][0]  # "x in", "x out", then the other
+    assert [pairs[1][1], pairs[3][1]] == ["out", "out"]
