@@ -248,3 +248,75 @@ def test_batched_equals_per_sample_loop(ties):
     assert (batched["kwin"][[0, 1, 3, 4], 0] >= 0).all()
     # k larger than the number of features: one winner per feature at most, then -1
     assert (batched["kwin0"][[0, 1, 3, 4], :4] >= 0).all() and batched["kwin0"][:, 4:].eq(-1).all()
+
+
+# ---------------------------------------------------------------- against plain-Python references
+def _reference_k_winners(pot: torch.Tensor, k: int, r: int) -> list[list[int]]:
+    """One sample [T, C, H, W], spec semantics written as plainly as possible."""
+    t_steps, c, h, w = pot.shape
+    score = {}
+    for f in range(c):
+        for y in range(h):
+            for x in range(w):
+                n = sum(1 for t in range(t_steps) if pot[t, f, y, x] > 0)
+                if n:
+                    score[(f, y, x)] = (n, pot[t_steps - n, f, y, x].item())
+    out = []
+    for _ in range(k):
+        if not score:
+            break
+        best = min(score, key=lambda key: (-score[key][0], -score[key][1], key))
+        out.append(list(best))
+        score = {key: v for key, v in score.items() if key[0] != best[0]
+                 and not (abs(key[1] - best[1]) <= r and abs(key[2] - best[2]) <= r and r > 0)}
+    return out + [[-1, -1, -1]] * (k - len(out))
+
+
+def _spyketorch_score(pot: torch.Tensor) -> torch.Tensor:
+    """SpykeTorch's score for one sample [T, C, H, W]: n·(value + v) with v = max(value)·T (in float64)."""
+    pot = pot.double()
+    spikes = (pot > 0).double()
+    n = spikes.sum(0)
+    t_first = (pot.shape[0] - n).clamp(0, pot.shape[0] - 1).long()
+    values = pot.gather(0, t_first[None])[0] * (n > 0)
+    v = values.max() * pot.shape[0]
+    return n * (values + v)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_k_winners_match_plain_reference_and_spyketorch_order(seed):
+    for ties in (False, True):
+        pot = _random_potentials(seed, b=3, t=4, c=5, h=6, w=6, ties=ties) - 2.5  # some neurons stay silent
+        pot = pot.clamp(min=0)
+        wins = sf.get_k_winners(pot, 4, 1)
+        for i in range(pot.shape[0]):
+            assert wins[i].tolist() == _reference_k_winners(pot[i], 4, 1), (seed, ties, i)
+        if not ties:  # distinct potentials: the first winner is SpykeTorch's argmax of its summed score
+            for i in range(pot.shape[0]):
+                s = _spyketorch_score(pot[i])
+                flat = int(s.reshape(-1).argmax())
+                c_h_w = (flat // 36, flat % 36 // 6, flat % 6)
+                assert tuple(wins[i, 0].tolist()) == c_h_w
+
+
+def test_pointwise_inhibition_matches_plain_reference():
+    pot = (_random_potentials(7, b=2, t=4, c=3, h=4, w=4, ties=True) - 2).clamp(min=0)
+    out = sf.pointwise_inhibition(pot)
+    t_steps, c = pot.shape[1], pot.shape[2]
+    for b in range(pot.shape[0]):
+        for y in range(4):
+            for x in range(4):
+                fired = [t for t in range(t_steps) if pot[b, t, :, y, x].max() > 0]
+                keep = set()
+                if fired:
+                    t0 = fired[0]
+                    vals = [pot[b, t0, f, y, x].item() for f in range(c)]
+                    keep = {vals.index(max(vals))}  # first maximum: lowest feature index
+                for f in range(c):
+                    expect = pot[b, :, f, y, x] if f in keep else torch.zeros(t_steps)
+                    assert torch.equal(out[b, :, f, y, x], expect)
+
+
+def test_pooling_padding_limit():
+    with pytest.raises(ConfigError, match="padding"):
+        sf.pooling(torch.zeros(1, 1, 1, 4, 4), 2, padding=2)
