@@ -6,5 +6,42 @@ the operators on spike waves (fire, pooling, padding, pointwise / feature / late
 local normalisation).
 """
 
-from snnkit.stdp.filters import dog_kernels, intensity_to_latency, latency_times, s1c1  # noqa: F401
-from snnkit.stdp.functional import fire, get_k_winners, local_normalization, pointwise_inhibition, pooling  # noqa: F401
+from snnkit.stdp.filters import (
+    MOZAFARI_DOG,
+    dog_filter,
+    dog_kernel,
+    dog_kernels,
+    intensity_to_latency,
+    latency_times,
+    s1c1,
+)
+from snnkit.stdp.functional import (
+    feature_inhibition,
+    fire,
+    first_spike_times,
+    get_k_winners,
+    lateral_inhibition,
+    local_normalization,
+    pad,
+    pointwise_inhibition,
+    pooling,
+)
+
+__all__ = [
+    "MOZAFARI_DOG",
+    "dog_filter",
+    "dog_kernel",
+    "dog_kernels",
+    "feature_inhibition",
+    "fire",
+    "first_spike_times",
+    "get_k_winners",
+    "intensity_to_latency",
+    "latency_times",
+    "lateral_inhibition",
+    "local_normalization",
+    "pad",
+    "pointwise_inhibition",
+    "pooling",
+    "s1c1",
+]

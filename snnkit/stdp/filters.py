@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from snnkit.errors import ConfigError, check_positive_int
+from snnkit.stdp.functional import local_normalization
 
 __all__ = ["MOZAFARI_DOG", "dog_kernel", "dog_kernels", "dog_filter", "latency_times",
            "intensity_to_latency", "s1c1"]
@@ -110,17 +111,6 @@ def dog_filter(images: torch.Tensor, kernels: torch.Tensor, *, padding: int = 6,
     return out.masked_fill(out < threshold, 0.0)
 
 
-def _local_normalization(x: torch.Tensor, radius: int, eps: float = 1e-12) -> torch.Tensor:
-    """Divide ``x [B, C, H, W]`` by its local mean over a ``(2 radius + 1)²`` window per channel
-    (zero padding counted in the window, plus ``eps``), as SpykeTorch's ``local_normalization``.
-
-    Private to the S1C1 pipeline; the public operator on spike waves belongs to
-    :mod:`snnkit.stdp.functional`.
-    """
-    mean = F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=True)
-    return x / (mean + eps)
-
-
 def latency_times(intensities: torch.Tensor, time_steps: int) -> torch.Tensor:
     """First-spike bin of every value of ``intensities [B, ...]`` under intensity-to-latency coding.
 
@@ -176,6 +166,6 @@ def s1c1(images: torch.Tensor, *, kernels: torch.Tensor | None = None, scale: fl
     if isinstance(pad, bool) or not isinstance(pad, numbers.Integral) or pad < 0:
         raise ConfigError("pad", pad, "an integer >= 0", where=_WHERE)
     filtered = dog_filter(images.to(kernels.dtype) * scale, kernels, padding=padding, threshold=threshold)
-    normalised = _local_normalization(filtered, int(normalization_radius))
+    normalised = local_normalization(filtered, int(normalization_radius))
     wave = intensity_to_latency(normalised, time_steps, dtype=kernels.dtype)
     return F.pad(wave, (int(pad),) * 4) if pad else wave

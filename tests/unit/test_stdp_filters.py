@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from snnkit.errors import ConfigError
 from snnkit.stdp.filters import (
     MOZAFARI_DOG,
-    _local_normalization,
     dog_filter,
     dog_kernel,
     dog_kernels,
@@ -22,6 +21,7 @@ from snnkit.stdp.filters import (
     latency_times,
     s1c1,
 )
+from snnkit.stdp.functional import local_normalization
 
 
 def _expected_3x3(sigma_centre: float, sigma_surround: float) -> torch.Tensor:
@@ -90,13 +90,13 @@ def test_dog_filter_threshold_keeps_equal_drops_below():
 
 def test_local_normalization_hand_computed():
     x = torch.ones(1, 1, 3, 3, dtype=torch.float64)
-    y = _local_normalization(x, 1)
+    y = local_normalization(x, 1)
     # zero padding counts in the 3x3 mean: centre 9/9, edge 6/9, corner 4/9
     expected = torch.tensor([[9 / 4, 9 / 6, 9 / 4], [9 / 6, 1.0, 9 / 6], [9 / 4, 9 / 6, 9 / 4]],
                             dtype=torch.float64)
     torch.testing.assert_close(y[0, 0], expected)
     z = torch.tensor([[[[0.0, 2.0, 0.0]]]], dtype=torch.float64)
-    assert _local_normalization(z, 0)[0, 0, 0].tolist() == pytest.approx([0.0, 1.0, 0.0])
+    assert local_normalization(z, 0)[0, 0, 0].tolist() == pytest.approx([0.0, 1.0, 0.0])
 
 
 def _times(values, T):
@@ -188,7 +188,7 @@ def test_s1c1_every_normalised_value_fires_and_pad():
     imgs = _images(3, seed=2)
     wave = s1c1(imgs)
     filtered = dog_filter(imgs * 255.0, dog_kernels(), padding=6, threshold=50.0)
-    normalised = _local_normalization(filtered, 8)
+    normalised = local_normalization(filtered, 8)
     assert torch.equal(wave[:, -1].bool(), normalised != 0)  # the last bin holds every non-zero value
     assert bool((wave[:, 1:] >= wave[:, :-1]).all())  # cumulative
     padded = s1c1(imgs, pad=2)
