@@ -3,7 +3,8 @@ family: Kheradpisheh et al. 2018, Mozafari et al. 2018, 2019), batched: pure mat
 
 :mod:`snnkit.stdp.filters`: DoG kernels, the S1C1 pipeline, latency coding; :mod:`snnkit.stdp.functional`:
 the operators on spike waves (fire, pooling, padding, pointwise / feature / lateral inhibition, k winners,
-local normalisation).
+local normalisation); :mod:`snnkit.stdp.learning`: convolutional STDP with stabiliser, bounds and
+per-feature rates, R-STDP (reward → STDP, punishment → anti-STDP), the adaptive and doubling rate schedules.
 """
 
 from snnkit.stdp.filters import (
@@ -26,12 +27,15 @@ from snnkit.stdp.functional import (
     pointwise_inhibition,
     pooling,
 )
+from snnkit.stdp.learning import adaptive_rstdp_rates, doubling_schedule, r_stdp, stdp
 
 __all__ = [
     "MOZAFARI_DOG",
+    "adaptive_rstdp_rates",
     "dog_filter",
     "dog_kernel",
     "dog_kernels",
+    "doubling_schedule",
     "feature_inhibition",
     "fire",
     "first_spike_times",
@@ -43,5 +47,7 @@ __all__ = [
     "pad",
     "pointwise_inhibition",
     "pooling",
+    "r_stdp",
     "s1c1",
+    "stdp",
 ]
