@@ -4,7 +4,8 @@ family: Kheradpisheh et al. 2018, Mozafari et al. 2018, 2019), batched: pure mat
 :mod:`snnkit.stdp.filters`: DoG kernels, the S1C1 pipeline, latency coding; :mod:`snnkit.stdp.functional`:
 the operators on spike waves (fire, pooling, padding, pointwise / feature / lateral inhibition, k winners,
 local normalisation); :mod:`snnkit.stdp.learning`: convolutional STDP with stabiliser, bounds and
-per-feature rates, R-STDP (reward → STDP, punishment → anti-STDP), the adaptive and doubling rate schedules.
+per-feature rates, R-STDP (reward → STDP, punishment → anti-STDP), both also for linear layers, the adaptive
+and doubling rate schedules.
 """
 
 from snnkit.stdp.filters import (
@@ -27,7 +28,14 @@ from snnkit.stdp.functional import (
     pointwise_inhibition,
     pooling,
 )
-from snnkit.stdp.learning import adaptive_rstdp_rates, doubling_schedule, r_stdp, stdp
+from snnkit.stdp.learning import (
+    adaptive_rstdp_rates,
+    doubling_schedule,
+    r_stdp,
+    r_stdp_linear,
+    stdp,
+    stdp_linear,
+)
 
 __all__ = [
     "MOZAFARI_DOG",
@@ -48,6 +56,8 @@ __all__ = [
     "pointwise_inhibition",
     "pooling",
     "r_stdp",
+    "r_stdp_linear",
     "s1c1",
     "stdp",
+    "stdp_linear",
 ]

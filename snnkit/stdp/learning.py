@@ -28,8 +28,9 @@ outside the bounds once before training to match it), and a feature listed twice
 twice (SpykeTorch applies it once, with the last row's ordering).
 
 R-STDP (:func:`r_stdp`): reward → STDP with the reward rates, punishment → anti-STDP, i.e. the same rule
-with the punishment rates ``(a⁺_p < 0, a⁻_p > 0)``: the signs swapped. :func:`adaptive_rstdp_rates` and
-:func:`doubling_schedule` are the rate schedules of Mozafari et al. 2019.
+with the punishment rates ``(a⁺_p < 0, a⁻_p > 0)``: the signs swapped. :func:`stdp_linear` and
+:func:`r_stdp_linear` apply the same rules to a linear layer (a convolution on a 1x1 map).
+:func:`adaptive_rstdp_rates` and :func:`doubling_schedule` are the rate schedules of Mozafari et al. 2019.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import torch
 
 from snnkit.errors import ConfigError
 
-__all__ = ["stdp", "r_stdp", "adaptive_rstdp_rates", "doubling_schedule"]
+__all__ = ["stdp", "r_stdp", "stdp_linear", "r_stdp_linear", "adaptive_rstdp_rates", "doubling_schedule"]
 
 _WHERE = "snnkit.stdp.learning"
 
@@ -184,6 +185,41 @@ def r_stdp(weight: torch.Tensor, input_spikes: torch.Tensor, output_spikes: torc
     rates = torch.where(rewarded[:, None, None], _rates("reward_rates", reward_rates, b, f, weight),
                         _rates("punish_rates", punish_rates, b, f, weight))
     return _apply(weight, input_spikes, output_spikes, winners, rates, bool(stabilizer), lb, ub, inplace)
+
+
+def _linear_as_conv(weight: torch.Tensor, input_spikes: torch.Tensor, output_spikes: torch.Tensor,
+                    winners: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A linear layer as a 1x1 convolution on a 1x1 map: weight ``[F, D]`` → ``[F, D, 1, 1]`` (a view, so
+    ``inplace`` still updates it), waves ``[B, T, D]`` / ``[B, T, F]`` → 5-D, winners ``[B, K]`` → rows
+    ``(f, 0, 0)``."""
+    for key, x, dim in (("weight", weight, 2), ("input_spikes", input_spikes, 3), ("output_spikes", output_spikes, 3),
+                        ("winners", winners, 2)):
+        if not isinstance(x, torch.Tensor) or x.dim() != dim:
+            allowed = {"weight": "[F, D]", "input_spikes": "[B, T, D]", "output_spikes": "[B, T, F]",
+                       "winners": "integer [B, K] of feature indices, -1 ignored"}[key]
+            raise ConfigError(key, getattr(x, "shape", type(x).__name__), f"a tensor {allowed}", where=_WHERE)
+    rows = torch.stack([winners, torch.zeros_like(winners), torch.zeros_like(winners)], dim=-1)  # -1 rows skipped
+    return weight[:, :, None, None], input_spikes[..., None, None], output_spikes[..., None, None], rows
+
+
+def stdp_linear(weight: torch.Tensor, input_spikes: torch.Tensor, output_spikes: torch.Tensor,
+                winners: torch.Tensor, learning_rates: Any, *, stabilizer: bool = True,
+                bounds: Sequence[float] = (0.0, 1.0), inplace: bool = False) -> torch.Tensor:
+    """:func:`stdp` for a linear (fully connected) layer: ``weight`` ``[F, D]``, ``input_spikes``
+    ``[B, T, D]``, ``output_spikes`` ``[B, T, F]``, ``winners`` int ``[B, K]`` of winning output neurons
+    (-1 skipped). Exactly the convolutional rule on a 1x1 map. Returns ``[F, D]``."""
+    w, x, y, rows = _linear_as_conv(weight, input_spikes, output_spikes, winners)
+    return stdp(w, x, y, rows, learning_rates, stabilizer=stabilizer, bounds=bounds, inplace=inplace)[:, :, 0, 0]
+
+
+def r_stdp_linear(weight: torch.Tensor, input_spikes: torch.Tensor, output_spikes: torch.Tensor,
+                  winners: torch.Tensor, reward: Any, reward_rates: Any, punish_rates: Any, *,
+                  stabilizer: bool = True, bounds: Sequence[float] = (0.0, 1.0),
+                  inplace: bool = False) -> torch.Tensor:
+    """:func:`r_stdp` for a linear layer, shapes as in :func:`stdp_linear`. Returns ``[F, D]``."""
+    w, x, y, rows = _linear_as_conv(weight, input_spikes, output_spikes, winners)
+    return r_stdp(w, x, y, rows, reward, reward_rates, punish_rates, stabilizer=stabilizer, bounds=bounds,
+                  inplace=inplace)[:, :, 0, 0]
 
 
 def _count(key: str, value: Any) -> int:

@@ -179,6 +179,37 @@ def test_weights_stay_within_bounds(seed, steps, stabilizer, a_plus, a_minus, bo
         assert bool(((weight >= lb) & (weight <= ub)).all())
 
 
+# ---------------------------------------------------------------- linear layers
+def test_stdp_linear_hand_case_and_inplace():
+    weight = torch.tensor([[0.5, 0.5, 0.5], [0.5, 0.25, 0.75]])
+    inp = _cumulative(torch.tensor([0, 2, -1]), 3)[None]  # [1, T=3, D=3]
+    out = _cumulative(torch.tensor([-1, 1]), 3)[None]  # neuron 1 fires at step 1
+    winners = torch.tensor([[1, -1]])
+    new = sl.stdp_linear(weight, inp, out, winners, (0.5, -0.25))
+    assert new.shape == (2, 3)
+    assert torch.equal(new[1], torch.tensor([0.5 + 0.5 * 0.25, 0.25 - 0.25 * 0.25 * 0.75, 0.75 - 0.25 * 0.75 * 0.25]))
+    assert torch.equal(new[0], weight[0])
+    punished = sl.r_stdp_linear(weight, inp, out, winners, torch.tensor([False]), (0.5, -0.25), (-0.25, 0.5),
+                                stabilizer=False, inplace=True)
+    assert torch.equal(weight[1], torch.tensor([0.25, 0.75, 1.0])) and torch.equal(punished, weight)
+
+
+def test_stdp_linear_batched_equals_loop():
+    g = torch.Generator().manual_seed(3)
+    b, t, d, f = 5, 4, 7, 3
+    inp = torch.stack([_cumulative(x, t) for x in torch.randint(-1, t, (b, d), generator=g)])
+    out = torch.stack([_cumulative(x, t) for x in torch.randint(-1, t, (b, f), generator=g)])
+    winners = torch.randint(-1, f, (b, 2), generator=g)
+    weight = 0.1 + 0.8 * torch.rand(f, d, generator=g)
+    reward = torch.tensor([True, False, False, True, True])
+    batched = sl.r_stdp_linear(weight, inp, out, winners, reward, (0.3, -0.2), (-0.2, 0.1))
+    loop = weight.clone()
+    for i in range(b):
+        loop = sl.r_stdp_linear(loop, inp[i:i + 1], out[i:i + 1], winners[i:i + 1], reward[i:i + 1], (0.3, -0.2),
+                                (-0.2, 0.1))
+    assert torch.equal(batched, loop) and not torch.equal(batched, weight)
+
+
 # ---------------------------------------------------------------- schedules
 def test_adaptive_rstdp_rates():
     reward, punish = sl.adaptive_rstdp_rates((0.004, -0.003), (-0.004, 0.0005), hits=900, misses=80, silent=20)
@@ -221,6 +252,8 @@ def test_bad_arguments_raise_config_error():
         sl.r_stdp(weight, inp, out, winners, torch.tensor([1]), (0.1, -0.1), (-0.1, 0.1))
     with pytest.raises(ConfigError, match="punish_rates"):
         sl.r_stdp(weight, inp, out, winners, torch.tensor([True]), (0.1, -0.1), (0.1,))
+    with pytest.raises(ConfigError, match="winners"):
+        sl.stdp_linear(torch.zeros(2, 3), torch.zeros(1, 2, 3), torch.zeros(1, 2, 2), torch.zeros(1, 1, 3), (1, -1))
     with pytest.raises(ConfigError, match="hits"):
         sl.adaptive_rstdp_rates((0.1, -0.1), (-0.1, 0.1), 0, 0)
     with pytest.raises(ConfigError, match="misses"):
