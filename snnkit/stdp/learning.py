@@ -128,21 +128,25 @@ def _apply(weight: torch.Tensor, input_spikes: torch.Tensor, output_spikes: torc
         return w
     f, y, x = winners[sample, row].unbind(dim=1)
     _, c, kh, kw = weight.shape
-    n_in = (input_spikes > 0).sum(dim=1)  # [B, C, H, W] spiking steps (more = earlier)
-    post = (output_spikes > 0).sum(dim=1)[sample, f, y, x]  # [N]
-    dev = n_in.device
-    rows = (y.to(dev)[:, None] + torch.arange(kh, device=dev))[:, None, :, None]
-    cols = (x.to(dev)[:, None] + torch.arange(kw, device=dev))[:, None, None, :]
-    pre = n_in[sample.to(dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None], rows, cols]
-    ltp = (pre >= post.to(dev)[:, None, None, None]).to(weight.device)  # [N, C, kh, kw]
+    dev = input_spikes.device
+    s_, f_, y_, x_ = sample.to(dev), f.to(dev), y.to(dev), x.to(dev)
+    # spiking steps (more = earlier) of each winner and of its receptive field, counted on those positions only
+    post = (output_spikes[s_, :, f_, y_, x_] > 0).sum(dim=1)  # [N]
+    rows = (y_[:, None] + torch.arange(kh, device=dev))[:, None, :, None]
+    cols = (x_[:, None] + torch.arange(kw, device=dev))[:, None, None, :]
+    patch = input_spikes[s_[:, None, None, None], :, torch.arange(c, device=dev)[None, :, None, None], rows, cols]
+    ltp = ((patch > 0).sum(dim=-1) >= post[:, None, None, None]).to(weight.device)  # [N, C, kh, kw]
     a = rates[sample, f]  # [N, 2]
     lr = torch.where(ltp, a[:, 0, None, None, None], a[:, 1, None, None, None])
     rank = _occurrence_rank(f)
-    for r in range(int(rank.max()) + 1):
-        sel = rank == r
-        fs = f[sel]
+    order = torch.sort(rank, stable=True).indices  # rounds of distinct features, each a contiguous slice
+    f, lr = f[order], lr[order]
+    start = 0
+    for size in torch.bincount(rank).tolist():
+        fs, a_r = f[start:start + size], lr[start:start + size]
+        start += size
         cur = w[fs]
-        step = lr[sel] * ((cur - lb) * (ub - cur)) if stabilizer else lr[sel]
+        step = a_r * ((cur - lb) * (ub - cur)) if stabilizer else a_r
         w[fs] = (cur + step).clamp_(lb, ub)
     return w
 
