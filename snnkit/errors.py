@@ -58,6 +58,14 @@ def check_positive_int(key: str, value: Any, *, allow_none: bool = False, where:
     return int(value)
 
 
+def check_nonneg_int(key: str, value: Any, *, where: str | None = None) -> int:
+    """Return ``value`` if it is an integer >= 0 (never a bool), else raise :class:`ConfigError` —
+    :func:`check_positive_int` for sizes that may be zero (radii, paddings, warm-up epochs)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ConfigError(key, value, "an integer >= 0", where=where)
+    return int(value)
+
+
 def check_positive_number(
     key: str, value: Any, *, allow_none: bool = False, where: str | None = None
 ) -> float | None:

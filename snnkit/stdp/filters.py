@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from snnkit.errors import ConfigError, check_positive_int
+from snnkit.errors import ConfigError, check_nonneg_int, check_positive_int
 from snnkit.stdp.functional import local_normalization
 
 __all__ = ["MOZAFARI_DOG", "dog_kernel", "dog_kernels", "dog_filter", "latency_times",
@@ -97,8 +97,7 @@ def dog_filter(images: torch.Tensor, kernels: torch.Tensor, *, padding: int = 6,
     ``padding``) and set every response below ``threshold`` to 0 (responses equal to it are kept, as in
     SpykeTorch's ``Filter``); returns ``[B, K, H + 2 padding - S + 1, W + ...]`` in the kernels' dtype."""
     threshold = _check_threshold(threshold)
-    if isinstance(padding, bool) or not isinstance(padding, numbers.Integral) or padding < 0:
-        raise ConfigError("padding", padding, "an integer >= 0", where=_WHERE)
+    check_nonneg_int("padding", padding, where=_WHERE)
     if images.dim() != 4 or images.shape[1] != kernels.shape[1]:
         raise ConfigError("images.shape", tuple(images.shape),
                           f"[B, {kernels.shape[1]}, H, W] (one channel per kernel input)", where=_WHERE)
@@ -160,11 +159,8 @@ def s1c1(images: torch.Tensor, *, kernels: torch.Tensor | None = None, scale: fl
     """
     if kernels is None:
         kernels = dog_kernels()
-    if isinstance(normalization_radius, bool) or not isinstance(normalization_radius, numbers.Integral) \
-            or normalization_radius < 0:
-        raise ConfigError("normalization_radius", normalization_radius, "an integer >= 0", where=_WHERE)
-    if isinstance(pad, bool) or not isinstance(pad, numbers.Integral) or pad < 0:
-        raise ConfigError("pad", pad, "an integer >= 0", where=_WHERE)
+    check_nonneg_int("normalization_radius", normalization_radius, where=_WHERE)
+    check_nonneg_int("pad", pad, where=_WHERE)
     filtered = dog_filter(images.to(kernels.dtype) * scale, kernels, padding=padding, threshold=threshold)
     normalised = local_normalization(filtered, int(normalization_radius))
     wave = intensity_to_latency(normalised, time_steps, dtype=kernels.dtype)

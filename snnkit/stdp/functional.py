@@ -26,7 +26,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from snnkit.errors import ConfigError
+from snnkit.errors import ConfigError, check_nonneg_int
 
 __all__ = ["fire", "pooling", "pad", "pointwise_inhibition", "get_k_winners", "feature_inhibition",
            "lateral_inhibition", "local_normalization", "first_spike_times"]
@@ -38,12 +38,6 @@ def _check_wave(key: str, x: torch.Tensor) -> None:
     if not isinstance(x, torch.Tensor) or x.dim() != 5:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ConfigError(key, shape, "a spike wave tensor of shape [B, T, C, H, W]", where=_WHERE)
-
-
-def _check_nonneg_int(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ConfigError(key, value, "an integer >= 0", where=_WHERE)
-    return int(value)
 
 
 def _pair(key: str, value: Any, *, minimum: int) -> tuple[int, int]:
@@ -159,7 +153,7 @@ def get_k_winners(potentials: torch.Tensor, k: int = 1, inhibition_radius: int =
     _check_wave("potentials", potentials)
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
         raise ConfigError("k", k, "an integer >= 1", where=_WHERE)
-    r = _check_nonneg_int("inhibition_radius", inhibition_radius)
+    r = check_nonneg_int("inhibition_radius", inhibition_radius, where=_WHERE)
     if spikes is None:
         spikes = potentials > 0
     elif spikes.shape != potentials.shape:
@@ -235,7 +229,7 @@ def lateral_inhibition(potentials: torch.Tensor, winners: torch.Tensor,
     column of features. Returns a new tensor.
     """
     _check_wave("potentials", potentials)
-    r = _check_nonneg_int("inhibition_radius", inhibition_radius)
+    r = check_nonneg_int("inhibition_radius", inhibition_radius, where=_WHERE)
     if not isinstance(winners, torch.Tensor) or winners.dim() != 3 \
             or winners.shape[0] != potentials.shape[0] or winners.shape[2] != 3:
         shape = tuple(winners.shape) if isinstance(winners, torch.Tensor) else type(winners).__name__
@@ -254,7 +248,7 @@ def local_normalization(images: torch.Tensor, radius: int, eps: float = 1e-12) -
     if not isinstance(images, torch.Tensor) or images.dim() != 4:
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         raise ConfigError("images", shape, "a tensor of shape [B, C, H, W]", where=_WHERE)
-    r = _check_nonneg_int("radius", radius)
+    r = check_nonneg_int("radius", radius, where=_WHERE)
     b, c, h, w = images.shape
     flat = images.reshape(b * c, 1, h, w)
     means = F.avg_pool2d(flat, 2 * r + 1, stride=1, padding=r, count_include_pad=True) + eps

@@ -25,7 +25,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from snnkit.errors import ConfigError
+from snnkit.errors import ConfigError, check_nonneg_int
 from snnkit.train.loop import Callback
 
 __all__ = ["FiringRateRegulariser"]
@@ -47,8 +47,7 @@ class FiringRateRegulariser(Callback):
         where = "FiringRateRegulariser"
         if isinstance(modules, str) or not modules or not all(isinstance(m, str) for m in modules):
             raise ConfigError("modules", modules, "a non-empty list of module names", where=where)
-        if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or warmup_epochs < 0:
-            raise ConfigError("warmup_epochs", warmup_epochs, "an integer ≥ 0", where=where)
+        check_nonneg_int("warmup_epochs", warmup_epochs, where=where)
         for key, pair in (("lam", lam), ("target", target)):
             if len(pair) != 2 or not all(isinstance(v, (int, float)) and v >= 0 for v in pair):
                 raise ConfigError(key, pair, "a (start, end) pair of numbers ≥ 0", where=where)

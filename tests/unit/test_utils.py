@@ -13,7 +13,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from snnkit.errors import ConfigError, check_positive_int, check_positive_number
+from snnkit.errors import ConfigError, check_nonneg_int, check_positive_int, check_positive_number
 from snnkit.utils import (
     atomic_write,
     atomic_write_text,
@@ -111,6 +111,16 @@ def test_check_positive_int(value, ok):
         with pytest.raises(ConfigError, match="'n'.*an integer >= 1$"):
             check_positive_int("n", value)
     assert check_positive_int("n", None, allow_none=True) is None
+
+
+@pytest.mark.parametrize(("value", "ok"), [(0, True), (np.int64(3), True), (-1, False), (1.0, False), (False, False),
+                                           (None, False)])
+def test_check_nonneg_int(value, ok):
+    if ok:
+        assert check_nonneg_int("r", value) == int(value) and type(check_nonneg_int("r", value)) is int
+    else:
+        with pytest.raises(ConfigError, match="'r'.*an integer >= 0$"):
+            check_nonneg_int("r", value)
 
 
 def test_read_json_object(tmp_path, caplog):
