@@ -136,7 +136,7 @@ class FieldSpec:
             text = "one of " + ", ".join(repr(c) for c in self.choices)
         else:
             text = {int: "an integer", float: "a finite number", bool: "true or false",
-                    str: "a string"}[self.type]
+                    str: "a string", list: "a list of numbers"}[self.type]
             if self.low is not None or self.high is not None:
                 lo = "(-inf" if self.low is None else ("[" if self.low_inclusive else "(") + _num(self.low)
                 hi = "inf)" if self.high is None else _num(self.high) + ("]" if self.high_inclusive else ")")
@@ -170,9 +170,12 @@ def _field_spec(schema: Schema, name: str, info: Any) -> FieldSpec:
     choices = get_args(kind) if get_origin(kind) is Literal else None
     if choices:
         kind = type(choices[0])
-    if kind not in (int, float, bool, str):
+    if get_origin(kind) is list and get_args(kind) in ((int,), (float,)):
+        kind = list  # a list of numbers, e.g. per-layer epochs (the model validator checks its length)
+    if kind not in (int, float, bool, str, list):
         raise TypeError(f"{schema.name}: field {name!r} has type {info.annotation!r}; a schema field is an "
-                        "int, float, bool, str or Literal of choices, optionally `| None`")
+                        "int, float, bool, str, list[int], list[float] or Literal of choices, optionally "
+                        "`| None`")
     bounds: dict[str, Any] = {}
     for meta in info.metadata:
         for cls, (side, attr, inclusive) in _BOUNDS.items():

@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from snnkit.errors import ConfigError, check_nonneg_int
 
 __all__ = ["fire", "pooling", "pad", "pointwise_inhibition", "get_k_winners", "feature_inhibition",
-           "lateral_inhibition", "local_normalization", "first_spike_times"]
+           "lateral_inhibition", "local_normalization", "first_spike_times", "k_winners_from_counts",
+           "pointwise_keep"]
 
 _WHERE = "snnkit.stdp.functional"
 
@@ -159,13 +160,23 @@ def get_k_winners(potentials: torch.Tensor, k: int = 1, inhibition_radius: int =
     elif spikes.shape != potentials.shape:
         raise ConfigError("spikes", tuple(spikes.shape), f"the shape of potentials {tuple(potentials.shape)}",
                           where=_WHERE)
-    b, _, c, h, w = potentials.shape
     n, t_first = first_spike_times(spikes)  # [B, C, H, W]
     value = potentials.gather(1, t_first[:, None]).squeeze(1)
+    return k_winners_from_counts(n, value, int(k), r)
+
+
+def k_winners_from_counts(n: torch.Tensor, value: torch.Tensor, k: int, r: int) -> torch.Tensor:
+    """:func:`get_k_winners` from each neuron's number of spiking steps ``n`` (int, ``[B, C, H, W]``, 0 =
+    silent) and its potential at its first spike ``value`` (same shape): the same rounds, ranking and tie
+    rule, without the time axis (what the models' hot path keeps). No argument checks."""
+    b, c, h, w = n.shape
+    fast = _k_winners_keyed(n, value, k, r)
+    if fast is not None:
+        return fast
     alive = (n > 0).reshape(b, -1)
     n = n.reshape(b, -1)
     value = value.reshape(b, -1)
-    dev = potentials.device
+    dev = n.device
     neg_inf = torch.tensor(float("-inf"), dtype=value.dtype, device=dev)
     winners = torch.full((b, int(k), 3), -1, dtype=torch.long, device=dev)
     for i in range(int(k)):
@@ -185,6 +196,50 @@ def get_k_winners(potentials: torch.Tensor, k: int = 1, inhibition_radius: int =
             dead |= _windows(y[:, None], x[:, None], r, h, w).squeeze(1)[:, None]
         alive &= ~dead.reshape(b, -1)
     return winners
+
+
+_KEY_SCALE = 2.0 ** 13
+
+
+def _k_winners_keyed(n: torch.Tensor, value: torch.Tensor, k: int, r: int) -> torch.Tensor | None:
+    """The rounds of :func:`k_winners_from_counts` on one float64 key per neuron, ``n · 2¹³ + value``, which
+    orders neurons exactly as ``(n, value)`` when every live value lies in ``[2⁻¹⁰, 2¹²)`` (float64 keeps a
+    float32 value of that range exactly beside ``n · 2¹³`` for ``n <= 255``): two passes per round instead of
+    six. None when a live value is outside that range (the caller then takes the general path)."""
+    b, c, h, w = n.shape
+    alive = n > 0
+    if not bool(alive.any()):
+        return torch.full((b, int(k), 3), -1, dtype=torch.long, device=n.device)
+    live = value[alive]
+    if float(live.min()) < 2.0 ** -10 or float(live.max()) >= _KEY_SCALE / 2 or int(n.max()) > 255:
+        return None
+    key = torch.where(alive, n.to(torch.float64) * _KEY_SCALE + value.to(torch.float64), float("-inf"))
+    key = key.reshape(b, c, h, w)
+    winners = torch.full((b, int(k), 3), -1, dtype=torch.long, device=n.device)
+    rows = torch.arange(b, device=n.device)
+    for i in range(int(k)):
+        best, flat = key.reshape(b, -1).max(dim=1)
+        has = best > float("-inf")
+        if not bool(has.any()):
+            break
+        f, rem = flat // (h * w), flat % (h * w)
+        y, x = rem // w, rem % w
+        winners[:, i] = torch.where(has[:, None], torch.stack([f, y, x], dim=1), -1)
+        key[rows, f] = float("-inf")  # feature inhibition (a sample without a winner has only -inf left)
+        if r > 0:  # lateral inhibition: the (2r+1)² window across all features
+            key.masked_fill_(_windows(y[:, None], x[:, None], r, h, w).squeeze(1)[:, None], float("-inf"))
+    return winners
+
+
+def pointwise_keep(n: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """:func:`pointwise_inhibition` from spiking-step counts ``n`` and first-spike potentials ``value``
+    ``[B, C, H, W]``: the boolean mask of the features kept (at each position the earliest, then the largest
+    potential, then the lowest feature; silent positions keep nothing). No argument checks."""
+    n_best = n.amax(dim=1, keepdim=True)
+    cand = (n == n_best) & (n > 0)
+    neg_inf = torch.tensor(float("-inf"), dtype=value.dtype, device=value.device)
+    winner = torch.where(cand, value, neg_inf).argmax(dim=1, keepdim=True)
+    return (torch.arange(n.shape[1], device=n.device).view(1, -1, 1, 1) == winner) & cand.any(dim=1, keepdim=True)
 
 
 def feature_inhibition(potentials: torch.Tensor, inhibited_features: Any) -> torch.Tensor:

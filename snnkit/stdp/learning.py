@@ -121,6 +121,15 @@ def _apply(weight: torch.Tensor, input_spikes: torch.Tensor, output_spikes: torc
            winners: torch.Tensor, rates: torch.Tensor, stabilizer: bool, lb: float, ub: float,
            inplace: bool) -> torch.Tensor:
     """The update of the module docstring, ``rates`` ``[B, F, 2]``."""
+    return apply_counts(weight, (input_spikes > 0).sum(dim=1), (output_spikes > 0).sum(dim=1), winners, rates,
+                        stabilizer, lb, ub, inplace)
+
+
+def apply_counts(weight: torch.Tensor, pre: torch.Tensor, post: torch.Tensor, winners: torch.Tensor,
+                 rates: torch.Tensor, stabilizer: bool, lb: float, ub: float, inplace: bool) -> torch.Tensor:
+    """The STDP update from spiking-step counts (more = earlier): ``pre`` ``[B, C, H, W]`` of the input,
+    ``post`` ``[B, F, H', W']`` of the output (what the models' hot path keeps instead of the waves);
+    ``rates`` ``[B, F, 2]``. No argument checks (the public functions check)."""
     w = weight if inplace else weight.clone()
     winners = winners.to(device=weight.device, dtype=torch.long)
     sample, row = (winners[..., 0] >= 0).nonzero(as_tuple=True)  # row-major: sample order, then winner order
@@ -128,14 +137,13 @@ def _apply(weight: torch.Tensor, input_spikes: torch.Tensor, output_spikes: torc
         return w
     f, y, x = winners[sample, row].unbind(dim=1)
     _, c, kh, kw = weight.shape
-    dev = input_spikes.device
+    dev = pre.device
     s_, f_, y_, x_ = sample.to(dev), f.to(dev), y.to(dev), x.to(dev)
-    # spiking steps (more = earlier) of each winner and of its receptive field, counted on those positions only
-    post = (output_spikes[s_, :, f_, y_, x_] > 0).sum(dim=1)  # [N]
+    post_n = post[s_, f_, y_, x_]  # [N]
     rows = (y_[:, None] + torch.arange(kh, device=dev))[:, None, :, None]
     cols = (x_[:, None] + torch.arange(kw, device=dev))[:, None, None, :]
-    patch = input_spikes[s_[:, None, None, None], :, torch.arange(c, device=dev)[None, :, None, None], rows, cols]
-    ltp = ((patch > 0).sum(dim=-1) >= post[:, None, None, None]).to(weight.device)  # [N, C, kh, kw]
+    patch = pre[s_[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None], rows, cols]
+    ltp = (patch >= post_n[:, None, None, None]).to(weight.device)  # [N, C, kh, kw]
     a = rates[sample, f]  # [N, 2]
     lr = torch.where(ltp, a[:, 0, None, None, None], a[:, 1, None, None, None])
     rank = _occurrence_rank(f)

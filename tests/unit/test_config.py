@@ -104,7 +104,7 @@ def test_registry_and_bad_schema_definitions():
         config.register("tmp_bad", BadDefault)
 
     class BadType(NotebookParams):
-        x: list[int] = []
+        x: list[str] = []
 
     with pytest.raises(TypeError, match="'x'"):
         config.register("tmp_bad", BadType)

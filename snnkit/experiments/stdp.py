@@ -1,0 +1,352 @@
+"""What the STDP / R-STDP notebook shares: S1C1 encoding of a dataset into a compact cache, the
+layer-by-layer trainer on :class:`~snnkit.train.RunState` (exact resume), prediction and scoring.
+
+Mozafari et al., Pattern Recognition 94:87-95 (2019); the seed repository's training procedure, with its
+bugs left out: model selection and early stopping use a validation split taken from the training images,
+never the test set; a silent sample (no decision spike) counts as an error and its rate is reported.
+
+Training (:class:`LayerwiseTrainer`): one phase per entry of ``epochs`` (:func:`snnkit.models.stdp_nets.model_phases`).
+Before a phase, the outputs of the frozen blocks below its first learning layer are computed once for the
+whole training (and validation) set in batches and cached as uint8 first-spike times
+(:func:`~snnkit.models.stdp_nets.to_times`: one byte per neuron); the phase's epochs read the cache.
+
+* STDP phases: samples in chunks of ``learn_batch``; each chunk's winners come from the same weights and
+  the updates are applied sample by sample in order (``learn_batch=1`` is SpykeTorch's online rule). The
+  rate of sample ``i`` of a layer's training follows :func:`~snnkit.stdp.learning.doubling_schedule`.
+* R-STDP phases: blocks of ``adaptive_every`` samples (1000, the seed's batch); after each block the reward
+  rates are scaled by the block's error fraction and the punishment rates by its hit fraction
+  (:func:`~snnkit.stdp.learning.adaptive_rstdp_rates`; the first block of the phase uses the base rates).
+  After every epoch the validation accuracy is measured; the best epoch's weights are kept and restored at
+  the end; ``patience`` epochs without improvement stop the phase.
+
+The data order of epoch ``e`` of phase ``p`` is a function of ``(seed, p, e)``; a checkpoint holds the
+weights, the position (phase, epoch, sample), the schedules' counters and the early-stopping state, so a run
+killed anywhere resumes bit for bit (the caches are recomputed, deterministically).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from snnkit.models.stdp_nets import StdpNet, from_times, to_times
+from snnkit.stdp import learning as sl
+from snnkit.stdp.filters import s1c1
+from snnkit.train.state import RunState
+
+log = logging.getLogger(__name__)
+
+__all__ = ["encode", "LayerwiseTrainer", "score", "EncodedSet"]
+
+
+@dataclass
+class EncodedSet:
+    """A dataset after S1C1: ``times`` uint8 ``[N, 6, H, W]`` first-spike bins (T = silent), ``targets`` ``[N]``."""
+
+    times: torch.Tensor
+    targets: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.targets.shape[0])
+
+
+def encode(dataset: Any, time_steps: int = 15, batch: int = 2000) -> EncodedSet:
+    """S1C1 of every image of ``dataset`` (an ImageDataset, intensities in [0, 1]), as first-spike times."""
+    images = dataset.images
+    out = torch.empty(images.shape[0], 6, *images.shape[2:], dtype=torch.uint8)
+    for start in range(0, images.shape[0], batch):
+        wave = s1c1(images[start:start + batch], time_steps=time_steps)
+        out[start:start + batch] = to_times(wave)
+    return EncodedSet(out, torch.as_tensor(dataset.targets).long().clone())
+
+
+def score(pred: torch.Tensor, scores: torch.Tensor, targets: torch.Tensor, n_classes: int) -> dict[str, Any]:
+    """Accuracy (silent = wrong), macro F1, ROC AUC, silent rate and the accuracy of the decided samples."""
+    from sklearn.metrics import f1_score
+
+    from snnkit.train import metrics as M
+
+    pred, targets = pred.long(), targets.long()
+    silent = pred < 0
+    decided = (~silent).sum().item()
+    labels = list(range(n_classes))
+    return {
+        "accuracy": float((pred == targets).float().mean()),
+        "macro_f1": float(f1_score(targets.numpy(), pred.numpy(), labels=labels, average="macro", zero_division=0)),
+        "roc_auc": float(M.roc_auc(scores.numpy(), targets.numpy(), n_classes)),
+        "silent_rate": float(silent.float().mean()),
+        "decided_accuracy": float((pred == targets)[~silent].float().mean()) if decided else float("nan"),
+    }
+
+
+class LayerwiseTrainer:
+    """Trains a :class:`StdpNet` phase by phase (module docstring); ``fit`` returns the per-epoch history.
+
+    Args:
+        net: the network (trained in place).
+        params: the validated notebook parameters (epochs, learn_batch, eval_batch, doubling_every,
+            max_a_plus, adaptive_every, patience, shuffle, seed).
+        ckpt_dir / run_hash / progress_file: as :class:`RunState` (``ckpt_dir`` None: no checkpoints).
+        every_seconds: mid-epoch checkpoint interval.
+        tb_dir: TensorBoard folder (None: no TensorBoard).
+    """
+
+    def __init__(self, net: StdpNet, params: Mapping[str, Any], *, ckpt_dir: str | Path | None = None,
+                 run_hash: str = "stdp", progress_file: str | Path | None = None, every_seconds: float = 600.0,
+                 tb_dir: str | Path | None = None) -> None:
+        self.net = net
+        self.p = dict(params)
+        self.rs = RunState(ckpt_dir, run_hash, every_seconds=every_seconds, progress_file=progress_file)
+        self.tb_dir = tb_dir
+        self.history: list[dict[str, Any]] = []
+        self.resumed_from: dict[str, Any] | None = None
+        self._writer = None
+
+    # ------------------------------------------------------------------------------- state
+    def _fresh(self) -> dict[str, Any]:
+        return {"phase": 0, "epoch": 0, "pos": 0, "counters": {}, "rates": None, "block": [0, 0, 0],
+                "best": None, "bad": 0, "history": [], "samples": 0}
+
+    def _payload(self, st: dict[str, Any]) -> dict[str, Any]:
+        return {"weights": {k: v.clone() for k, v in self.net.state_dict().items()}, "trainer": copy.deepcopy(st)}
+
+    def _save(self, st: dict[str, Any], done: bool = False) -> None:
+        epochs_done = sum(self.p["epochs"][:st["phase"]]) + st["epoch"]
+        self.rs.save(self._payload(st), epoch=epochs_done, step=st["samples"], done=done)
+
+    # ------------------------------------------------------------------------------- caches
+    def features(self, data: EncodedSet, block: int) -> torch.Tensor:
+        """uint8 first-spike times of block ``block``'s input for every sample of ``data`` (the cache)."""
+        if block == 0:
+            return data.times
+        shape = self.net.output_shape(block - 1)
+        out = torch.empty(len(data), *shape, dtype=torch.uint8)
+        bs = self.p["eval_batch"]
+        for start in range(0, len(data), bs):
+            out[start:start + bs] = self.net.features_times(data.times[start:start + bs], block)
+        return out
+
+    def last_step(self, data: EncodedSet, block: int) -> torch.Tensor:
+        """uint8 ``[N, C, H, W]``: did block ``block``'s input neuron fire at all (what inference needs)."""
+        if block == 0 or not self.net._fast_ok():
+            return (self.features(data, block) < self.net.time_steps).to(torch.uint8)
+        out = torch.empty(len(data), *self.net.output_shape(block - 1), dtype=torch.uint8)
+        bs = self.p["eval_batch"]
+        for start in range(0, len(data), bs):
+            x = (data.times[start:start + bs] < self.net.time_steps).float()
+            for i in range(block):
+                x = self.net._final_block(i, x)
+            out[start:start + bs] = x.to(torch.uint8)
+        return out
+
+    def _decide_cached(self, cached: torch.Tensor, block: int, full: bool) -> dict[str, torch.Tensor]:
+        bs, outs = self.p["eval_batch"], []
+        for start in range(0, cached.shape[0], bs):
+            chunk = cached[start:start + bs]
+            if full:
+                outs.append(self.net.decide_full(from_times(chunk, self.net.time_steps), block=block))
+            else:
+                outs.append(self.net.decide_from(block, chunk.float()))
+        return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
+
+    @torch.no_grad()
+    def predict(self, data: EncodedSet) -> dict[str, torch.Tensor]:
+        """``{"pred" [N] (-1 silent), "scores" [N, classes], "branch_pred"}`` for encoded samples, batched."""
+        if self.net._fast_ok():
+            return self._decide_cached(self.last_step(data, 0), 0, full=False)
+        return self._decide_cached(data.times, 0, full=True)
+
+    # ------------------------------------------------------------------------------- training
+    def _order(self, n: int, phase: int, epoch: int) -> torch.Tensor:
+        if not self.p["shuffle"]:
+            return torch.arange(n)
+        gen = torch.Generator().manual_seed(int(self.p["seed"]) * 1_000_003 + phase * 10_007 + epoch)
+        return torch.randperm(n, generator=gen)
+
+    def _block_of(self, name: str) -> int:
+        for i, block in enumerate(self.net.arch.blocks):
+            if any(s.name == name for s in block.layers):
+                return i
+        raise KeyError(name)
+
+    def _progress(self, st: dict[str, Any], n: int, force: bool = False) -> None:
+        epochs = self.p["epochs"]
+        total = sum(epochs) * n
+        self.rs.progress(phase=self.net.phases[st["phase"]].name if st["phase"] < len(epochs) else "done",
+                         epoch=st["epoch"] + 1, epochs=epochs[min(st["phase"], len(epochs) - 1)],
+                         step=st["samples"], total_steps=max(total, 1), force=force)
+
+    def _tb(self, tag: str, value: float, step: int) -> None:
+        if self.tb_dir is None:
+            return
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(self.tb_dir))
+        self._writer.add_scalar(tag, value, step)
+
+    def fit(self, train: EncodedSet, val: EncodedSet) -> list[dict[str, Any]]:
+        """Train every phase (resuming from the checkpoint when there is one); returns the history."""
+        st = self._fresh()
+        state = self.rs.load()
+        if state is not None:
+            self.net.load_state_dict(state["weights"])
+            st = state["trainer"]
+            self.rs.restore_rng()
+            self.resumed_from = self.rs.resumed_from
+            if state.get("done"):
+                self.history = st["history"]
+                return self.history
+        epochs = self.p["epochs"]
+        while st["phase"] < len(epochs):
+            phase = self.net.phases[st["phase"]]
+            block = min(self._block_of(n) for n in phase.learners)
+            t0 = time.perf_counter()
+            cached = self.features(train, block)
+            cache_s = time.perf_counter() - t0
+            log.info("phase %s: cached the input of block %d for %d samples in %.1f s", phase.name, block,
+                     len(train), cache_s)
+            val_cached = self.last_step(val, block) if phase.rule == "rstdp" else None
+            while True:
+                if st["epoch"] >= epochs[st["phase"]]:  # a phase of 0 epochs
+                    self._end_phase(st, phase)
+                    break
+                t0 = time.perf_counter()
+                if phase.rule == "stdp":
+                    record = self._stdp_epoch(st, phase, cached, len(train))
+                else:
+                    record = self._rstdp_epoch(st, phase, block, cached, train.targets, val_cached, val.targets)
+                record.update(phase=phase.name, epoch=st["epoch"] + 1, epoch_time_s=time.perf_counter() - t0)
+                st["history"].append(record)
+                st["epoch"] += 1
+                st["pos"] = 0
+                stop = phase.rule == "rstdp" and st["bad"] >= self.p["patience"]
+                ended = stop or st["epoch"] == epochs[st["phase"]]
+                if stop:
+                    log.info("phase %s: early stop after epoch %d (best validation accuracy %.4f at epoch %d)",
+                             phase.name, record["epoch"], st["best"]["val_accuracy"], st["best"]["epoch"])
+                if ended:
+                    self._end_phase(st, phase)
+                self._save(st, done=st["phase"] >= len(epochs))
+                self._progress(st, len(train), force=True)
+                if ended:
+                    break
+        if self._writer is not None:
+            self._writer.close()
+        self.history = st["history"]
+        return self.history
+
+    def _end_phase(self, st: dict[str, Any], phase: Any) -> None:
+        if phase.rule == "rstdp" and st["best"] is not None:
+            for name, w in st["best"]["weights"].items():
+                self.net.weight(name).copy_(w)
+        st.update(phase=st["phase"] + 1, epoch=0, pos=0, rates=None, block=[0, 0, 0], best=None, bad=0)
+
+    def _chunks(self, st: dict[str, Any], n: int, boundary: int | None = None):
+        """Yield ``(start, stop)`` chunks of ``learn_batch`` from ``st["pos"]``, not crossing multiples of
+        ``boundary``; the caller advances ``st["pos"]``."""
+        lb = self.p["learn_batch"]
+        while st["pos"] < n:
+            start = st["pos"]
+            stop = min(start + lb, n)
+            if boundary:
+                stop = min(stop, (start // boundary + 1) * boundary)
+            yield start, stop
+
+    def _maybe_save(self, st: dict[str, Any], n: int) -> None:
+        if self.rs.due(st["samples"]):
+            self._save(st)
+        self._progress(st, n)
+
+    def _stdp_epoch(self, st: dict[str, Any], phase: Any, cached: torch.Tensor, n: int) -> dict[str, Any]:
+        order = self._order(n, st["phase"], st["epoch"])
+        winners_found = 0
+        for start, stop in self._chunks(st, n):
+            chunk = cached[order[start:stop]]
+            for name in phase.learners:
+                spec = self.net.specs[name]
+                first = st["counters"].get(name, 0)
+                rates = torch.tensor([sl.doubling_schedule(first + j, spec.rates[0], every=self.p["doubling_every"],
+                                                           max_a_plus=self.p["max_a_plus"])
+                                      for j in range(stop - start)])
+                winners = self.net.stdp_step(name, chunk, rates)
+                winners_found += int((winners[..., 0] >= 0).sum())
+                st["counters"][name] = first + stop - start
+            st["pos"] = stop
+            st["samples"] += stop - start
+            self._maybe_save(st, n)
+        return {"winners_per_sample": winners_found / max(n * len(phase.learners), 1)}
+
+    def _base_rates(self, phase: Any) -> dict[str, tuple[tuple[float, float], tuple[float, float]]]:
+        return {name: (self.net.specs[name].reward, self.net.specs[name].punish) for name in phase.learners}
+
+    def _rstdp_epoch(self, st: dict[str, Any], phase: Any, block: int, cached: torch.Tensor, targets: torch.Tensor,
+                     val_cached: torch.Tensor, val_targets: torch.Tensor) -> dict[str, Any]:
+        n = cached.shape[0]
+        order = self._order(n, st["phase"], st["epoch"])
+        learners = phase.learners
+        if phase.alternate:
+            learners = (learners[st["epoch"] % len(learners)],)
+        if st["rates"] is None:
+            st["rates"] = self._base_rates(phase)
+        every = self.p["adaptive_every"]
+        counts = st.setdefault("epoch_counts", [0, 0, 0])
+        if st["pos"] == 0:
+            counts[:] = [0, 0, 0]
+        for start, stop in self._chunks(st, n, boundary=every):
+            idx = order[start:stop]
+            out = self.net.rstdp_forward(block, cached[idx], learners)
+            y = targets[idx]
+            pred = out["pred"]
+            decided = pred >= 0
+            reward: dict[str, torch.Tensor] = {}
+            names = [s.name for s in self.net.arch.blocks[-1].layers]
+            for name in learners:
+                if name in names and len(names) > 1:  # a vote branch: rewarded on its own vote
+                    reward[name] = out["branch_pred"][:, names.index(name)] == y
+                else:
+                    reward[name] = pred == y
+                    if name not in names:  # a hidden R-STDP layer learns only when the network decided
+                        ctx = out["ctx"][name]
+                        out["ctx"][name] = (ctx[0], ctx[1], torch.where(decided[:, None, None], ctx[2], -1))
+            self.net.rstdp_step(learners, out, reward, st["rates"])
+            hit, miss = int((pred == y).sum()), int((decided & (pred != y)).sum())
+            sil = int((~decided).sum())
+            for k, v in enumerate((hit, miss, sil)):
+                st["block"][k] += v
+                counts[k] += v
+            st["pos"] = stop
+            st["samples"] += stop - start
+            if stop % every == 0 or stop == n:  # end of an adaptive block: the next block's rates
+                h, m, s = st["block"]
+                base = self._base_rates(phase)
+                st["rates"] = {name: sl.adaptive_rstdp_rates(*base[name], h, m, s) for name in base}
+                st["block"] = [0, 0, 0]
+                self._tb("Train/Accuracy_Block", h / max(h + m + s, 1), st["samples"])
+            self._maybe_save(st, n)
+        h, m, s = counts
+        val = self._decide_cached(val_cached, block, full=not self.net._fast_ok())
+        vs = score(val["pred"], val["scores"], val_targets, self.net.n_classes)
+        record = {"train_accuracy": h / max(h + m + s, 1), "train_silent_rate": s / max(h + m + s, 1),
+                  "val_accuracy": vs["accuracy"], "val_silent_rate": vs["silent_rate"],
+                  "learners": ",".join(learners)}
+        step = st["epoch"] + 1
+        for tag, key in (("Train/Accuracy", "train_accuracy"), ("Val/Accuracy", "val_accuracy"),
+                         ("Val/Silent", "val_silent_rate")):
+            self._tb(tag, record[key], step)
+        best = st["best"]
+        if best is None or vs["accuracy"] > best["val_accuracy"]:
+            st["best"] = {"val_accuracy": vs["accuracy"], "epoch": step,
+                          "weights": {name: self.net.weight(name).clone() for name in phase.learners}}
+            st["bad"] = 0
+        else:
+            st["bad"] += 1
+        return record
+
