@@ -130,6 +130,26 @@ def test_a_finished_run_is_loaded_not_trained_again(fitted, sets, monkeypatch):
     assert (fitted["ckpt"] / LAST_CHECKPOINT).read_bytes() == before
 
 
+@pytest.mark.parametrize(("model", "expected"), [("deepr2024_greedy", [("conv3",), ("conv4",), ("conv3",)]),
+                                               ("deepr2024", [("conv3", "conv4")] * 2)])
+def test_deepr_rstdp_learners_take_turns_or_learn_together(model, expected, sets, monkeypatch):
+    calls: list[tuple[str, ...]] = []
+    original = StdpNet.rstdp_step
+
+    def spy(self, names, out, reward, rates):
+        calls.append(tuple(names))
+        return original(self, names, out, reward, rates)
+
+    monkeypatch.setattr(StdpNet, "rstdp_step", spy)
+    params = validate("stdp_mnist", {**PARAMS, "model": model, "epochs": [0, 0, 0, len(expected)],
+                                     "learn_batch": 6, "adaptive_every": 6})
+    train = EncodedSet(sets["train"].times[:12], sets["train"].targets[:12])
+    val = EncodedSet(sets["val"].times[:6], sets["val"].targets[:6])
+    history = LayerwiseTrainer(StdpNet(model, seed=0), params).fit(train, val)
+    assert [(r["phase"], r["learners"]) for r in history] == [("rl", ",".join(e)) for e in expected]
+    assert calls == [e for e in expected for _ in range(2)]  # 2 chunks per epoch
+
+
 # ------------------------------------------------------------------------------ SIGKILL resume
 def _script():
     sys.path.insert(0, str(SCRIPT.parent))
