@@ -43,7 +43,7 @@ from snnkit.train.state import RunState
 
 log = logging.getLogger(__name__)
 
-__all__ = ["encode", "LayerwiseTrainer", "score", "EncodedSet"]
+__all__ = ["encode", "LayerwiseTrainer", "score", "EncodedSet", "class_probabilities", "stdp_results"]
 
 
 @dataclass
@@ -67,23 +67,95 @@ def encode(dataset: Any, time_steps: int = 15, batch: int = 2000) -> EncodedSet:
     return EncodedSet(out, torch.as_tensor(dataset.targets).long().clone())
 
 
-def score(pred: torch.Tensor, scores: torch.Tensor, targets: torch.Tensor, n_classes: int) -> dict[str, Any]:
-    """Accuracy (silent = wrong), macro F1, ROC AUC, silent rate and the accuracy of the decided samples."""
-    from sklearn.metrics import f1_score
+def class_probabilities(scores: torch.Tensor) -> torch.Tensor:
+    """Per-class decision scores (each class's largest last-step potential, >= 0) as probabilities: divided by
+    their sum; a silent sample (all zero) gets the uniform distribution. Used for ROC AUC."""
+    s = scores.double().clamp_min(0)
+    total = s.sum(dim=1, keepdim=True)
+    return torch.where(total > 0, s / total.clamp_min(1e-300), torch.full_like(s, 1.0 / s.shape[1]))
 
-    from snnkit.train import metrics as M
+
+def score(pred: torch.Tensor, scores: torch.Tensor, targets: torch.Tensor, n_classes: int) -> dict[str, Any]:
+    """Accuracy (silent = wrong), macro F1 (a silent sample is a miss of its class), one-vs-rest macro ROC
+    AUC of :func:`class_probabilities` (nan when a class is missing), the silent rate and the accuracy of the
+    decided samples (the seed's "accuracy", reported apart)."""
+    from sklearn.metrics import f1_score, roc_auc_score
 
     pred, targets = pred.long(), targets.long()
     silent = pred < 0
-    decided = (~silent).sum().item()
+    decided = int((~silent).sum())
     labels = list(range(n_classes))
+    y = targets.numpy()
+    try:
+        auc = float(roc_auc_score(y, class_probabilities(scores).numpy(), multi_class="ovr", average="macro",
+                                  labels=labels))
+    except ValueError:  # a class absent from the targets
+        auc = float("nan")
     return {
         "accuracy": float((pred == targets).float().mean()),
-        "macro_f1": float(f1_score(targets.numpy(), pred.numpy(), labels=labels, average="macro", zero_division=0)),
-        "roc_auc": float(M.roc_auc(scores.numpy(), targets.numpy(), n_classes)),
+        "macro_f1": float(f1_score(y, pred.numpy(), labels=labels, average="macro", zero_division=0)),
+        "roc_auc": auc,
         "silent_rate": float(silent.float().mean()),
         "decided_accuracy": float((pred == targets)[~silent].float().mean()) if decided else float("nan"),
     }
+
+
+def stdp_results(run: Any, *, trainer: LayerwiseTrainer, test: EncodedSet, classes: list[str],
+                 history: list[dict[str, Any]], encode_s: float | None = None,
+                 extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The results block of the STDP notebook: scores the test set (silent = wrong; the silent rate and the
+    decided samples' accuracy apart), figure ``confusion_matrix`` (decided samples), tables ``per_class``
+    (precision, recall, F1, support and silent rate per class), ``history`` and ``results``; metrics
+    ``test_accuracy``, ``macro_f1``, ``roc_auc``, ``silent_rate``, ``decided_accuracy``, ``val_accuracy``
+    (the selected R-STDP epoch's), ``best_epoch``, ``rstdp_epochs`` (run), ``train_time_s`` per phase and in
+    all, ``inference_ms_per_sample``; provenance ``resumed_from``; ``run.finish``."""
+    import pandas as pd
+    from sklearn.metrics import precision_recall_fscore_support
+
+    from snnkit.report import figures
+    from snnkit.report.results import _in_kernel, _save_results_table
+    from snnkit.train import metrics as M
+
+    close = not _in_kernel()
+    net = trainer.net
+    t0 = time.perf_counter()
+    out = trainer.predict(test)
+    infer_ms = (time.perf_counter() - t0) * 1e3 / max(len(test), 1)
+    pred, y = out["pred"], test.targets
+    sc = score(pred, out["scores"], y, net.n_classes)
+    decided = pred >= 0
+    cm = M.confusion_matrix(pred[decided].numpy(), y[decided].numpy(), net.n_classes)
+    run.figure(figures.confusion_heatmap(cm, classes, dataset_label=run.dataset_label,
+                                         title=f"{net.model_name}, decided samples ({sc['silent_rate']:.1%} silent)"),
+               "confusion_matrix", close=close)
+    labels = list(range(net.n_classes))
+    prec, rec, f1, support = precision_recall_fscore_support(y.numpy(), pred.numpy(), labels=labels, zero_division=0)
+    silent_by_class = [float((~decided)[y == c].float().mean()) if bool((y == c).any()) else 0.0 for c in labels]
+    run.table(pd.DataFrame({"precision": prec, "recall": rec, "f1": f1, "support": support,
+                            "silent_rate": silent_by_class}, index=pd.Index(classes, name="class")), "per_class")
+    results: dict[str, Any] = {
+        "test_accuracy": sc["accuracy"], "macro_f1": sc["macro_f1"], "roc_auc": sc["roc_auc"],
+        "silent_rate": sc["silent_rate"], "decided_accuracy": sc["decided_accuracy"],
+        "inference_ms_per_sample": infer_ms,
+    }
+    if history:
+        df = pd.DataFrame(history)
+        run.table(df, "history")
+        rl = df[df["val_accuracy"].notna()] if "val_accuracy" in df else df.iloc[0:0]
+        if len(rl):
+            best = rl.loc[rl["val_accuracy"].idxmax()]
+            results.update(val_accuracy=float(best["val_accuracy"]), best_epoch=int(best["epoch"]),
+                           rstdp_epochs=int(len(rl)), train_accuracy=float(best["train_accuracy"]))
+        for phase, t in df.groupby("phase", sort=False)["epoch_time_s"].sum().items():
+            results[f"train_time_s_{phase}"] = float(t)
+        results["train_time_s"] = float(df["epoch_time_s"].sum())
+    if encode_s is not None:
+        results["encode_time_s"] = float(encode_s)
+    results["n_parameters"] = sum(b.numel() for b in net.buffers())
+    results.update(extra or {})
+    run.record_provenance(resumed_from=trainer.resumed_from)
+    _save_results_table(run, {"model": net.model_name, "dataset": run.dataset_label, **results})
+    return run.finish(**results)
 
 
 class LayerwiseTrainer:
@@ -122,16 +194,29 @@ class LayerwiseTrainer:
         self.rs.save(self._payload(st), epoch=epochs_done, step=st["samples"], done=done)
 
     # ------------------------------------------------------------------------------- caches
-    def features(self, data: EncodedSet, block: int) -> torch.Tensor:
-        """uint8 first-spike times of block ``block``'s input for every sample of ``data`` (the cache)."""
-        if block == 0:
-            return data.times
-        shape = self.net.output_shape(block - 1)
-        out = torch.empty(len(data), *shape, dtype=torch.uint8)
+    def features(self, data: EncodedSet, block: int, *, start_from: tuple[int, torch.Tensor] | None = None
+                 ) -> torch.Tensor:
+        """uint8 first-spike times of block ``block``'s input for every sample of ``data`` (the cache), computed
+        in batches of ``eval_batch``; ``start_from = (b, times)``: the cached input of an earlier block ``b``
+        to continue from (the previous phase's cache), instead of the S1C1 times."""
+        first, source = start_from if start_from is not None else (0, data.times)
+        if block == first:
+            return source
+        out = torch.empty(len(data), *self.net.output_shape(block - 1), dtype=torch.uint8)
         bs = self.p["eval_batch"]
         for start in range(0, len(data), bs):
-            out[start:start + bs] = self.net.features_times(data.times[start:start + bs], block)
+            times = source[start:start + bs]
+            for i in range(first, block):
+                times = self.net.block_times(i, times)
+            out[start:start + bs] = times
         return out
+
+    def decision_input(self, data: EncodedSet, block: int) -> torch.Tensor:
+        """What a phase whose learners are all decision layers needs of block ``block``'s input: whether each
+        neuron fired by the last step (the decision reads nothing else), as first-spike times 0 (fired) or T
+        (silent) — the last-step fast path, T times cheaper than :meth:`features`."""
+        fired = self.last_step(data, block).bool()
+        return torch.where(fired, 0, self.net.time_steps).to(torch.uint8)
 
     def last_step(self, data: EncodedSet, block: int) -> torch.Tensor:
         """uint8 ``[N, C, H, W]``: did block ``block``'s input neuron fire at all (what inference needs)."""
@@ -205,11 +290,16 @@ class LayerwiseTrainer:
                 self.history = st["history"]
                 return self.history
         epochs = self.p["epochs"]
+        previous: tuple[int, torch.Tensor] | None = None  # the last full cache (block, times), continued from
         while st["phase"] < len(epochs):
             phase = self.net.phases[st["phase"]]
             block = min(self._block_of(n) for n in phase.learners)
             t0 = time.perf_counter()
-            cached = self.features(train, block)
+            if all(self.net.specs[n].threshold is None for n in phase.learners) and self.net._fast_ok():
+                cached = self.decision_input(train, block)
+            else:
+                cached = self.features(train, block, start_from=previous)
+                previous = (block, cached)
             cache_s = time.perf_counter() - t0
             log.info("phase %s: cached the input of block %d for %d samples in %.1f s", phase.name, block,
                      len(train), cache_s)
@@ -267,7 +357,8 @@ class LayerwiseTrainer:
 
     def _stdp_epoch(self, st: dict[str, Any], phase: Any, cached: torch.Tensor, n: int) -> dict[str, Any]:
         order = self._order(n, st["phase"], st["epoch"])
-        winners_found = 0
+        if st["pos"] == 0:
+            st["winners"] = 0  # in the state, so that a resumed epoch reports the whole epoch
         for start, stop in self._chunks(st, n):
             chunk = cached[order[start:stop]]
             for name in phase.learners:
@@ -277,12 +368,12 @@ class LayerwiseTrainer:
                                                            max_a_plus=self.p["max_a_plus"])
                                       for j in range(stop - start)])
                 winners = self.net.stdp_step(name, chunk, rates)
-                winners_found += int((winners[..., 0] >= 0).sum())
+                st["winners"] += int((winners[..., 0] >= 0).sum())
                 st["counters"][name] = first + stop - start
             st["pos"] = stop
             st["samples"] += stop - start
             self._maybe_save(st, n)
-        return {"winners_per_sample": winners_found / max(n * len(phase.learners), 1)}
+        return {"winners_per_sample": st.pop("winners") / max(n * len(phase.learners), 1)}
 
     def _base_rates(self, phase: Any) -> dict[str, tuple[tuple[float, float], tuple[float, float]]]:
         return {name: (self.net.specs[name].reward, self.net.specs[name].punish) for name in phase.learners}

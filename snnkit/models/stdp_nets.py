@@ -87,6 +87,11 @@ class LayerSpec:
                               where=_WHERE)
         if isinstance(self.radius, bool) or not isinstance(self.radius, int) or self.radius < 0:
             raise ConfigError(f"{self.name}.radius", self.radius, "an integer >= 0", where=_WHERE)
+        for key in ("bounds", "rstdp_bounds"):  # the time-step hot path needs potentials that never decrease
+            lo, hi = getattr(self, key)
+            if not 0 <= lo < hi:
+                raise ConfigError(f"{self.name}.{key}", getattr(self, key), "(lower, upper) with 0 <= lower < upper "
+                                  "(non-negative weights: potentials never decrease over time)", where=_WHERE)
         if (self.reward is None) != (self.punish is None):
             raise ConfigError(f"{self.name}.punish", self.punish, "reward and punishment rates given together",
                               where=_WHERE)
@@ -317,11 +322,10 @@ class StdpNet(nn.Module):
             channels = sum(s.out_channels for s in block.layers)
             self.block_sizes.append(size)
         self.phases = arch.phases
-        # the R-STDP layers' weights start inside their bounds (SpykeTorch clips the whole weight at the first
-        # update; doing it once here makes the first update of a layer equal to its later ones)
+        # every layer starts inside the bounds of the rule it learns by first (SpykeTorch clips the whole weight
+        # at a layer's first update; doing it once here makes every update of a layer alike)
         for spec in self.specs.values():
-            if spec.threshold is None:
-                self.weight(spec.name).clamp_(*spec.rstdp_bounds)
+            self.weight(spec.name).clamp_(*(spec.rstdp_bounds if spec.threshold is None else spec.bounds))
 
     # ----------------------------------------------------------------------------------- access
     def weight(self, name: str) -> torch.Tensor:
@@ -461,21 +465,30 @@ class StdpNet(nn.Module):
     def _times_pad(self, times: torch.Tensor, sides: tuple[int, int, int, int]) -> torch.Tensor:
         return F.pad(times, sides, value=self.time_steps) if any(sides) else times
 
-    def _layer_counts(self, name: str, times: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(padded input times, potentials [B, T, F, H', W'], spiking-step counts [B, F, H', W'])`` of a
-        threshold layer on its input's first-spike times ``[B, C, H, W]`` (uint8, T = silent)."""
+    def _layer_counts(self, name: str, times: torch.Tensor, values: bool = False
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``(padded input times, spiking-step counts [B, F, H', W'], potentials at the first spike or None)``
+        of a threshold layer on its input's first-spike times ``[B, C, H, W]`` (uint8, T = silent).
+
+        One step at a time: the input spikes by step t are ``times <= t``; the step's potentials are compared with θ and folded into the counts (and, with ``values``, the
+        potential where a neuron first crosses θ) while they are small enough to stay in cache — the full
+        ``[B, T, F, H', W']`` potential wave is never stored. With non-negative weights (all layers here: their
+        bounds) potentials never decrease, so this equals counting ``fire``'s spikes on the full wave."""
         spec = self.specs[name]
         padded = self._times_pad(times, spec.sides)
-        wave = from_times(padded, self.time_steps)
-        b, t = wave.shape[:2]
-        # channels-last convolution (about 1.7x faster on CPU); the potentials stay channels-last (a view
-        # splits the outer batch axis into [B, T], and the reductions below read any layout)
-        x = wave.reshape(b * t, *wave.shape[2:]).contiguous(memory_format=torch.channels_last)
-        pot = F.conv2d(x, self.weight(name).contiguous(memory_format=torch.channels_last))
-        pot = pot.view(b, t, *pot.shape[1:])
-        # uint8 counting is ~7x faster than a bool sum over the strided time axis (T <= 255 by construction)
-        counts = (pot > spec.threshold).to(torch.uint8).sum(dim=1, dtype=torch.uint8).long()
-        return padded, pot, counts
+        weight = self.weight(name)
+        counts = value = None
+        for t in range(self.time_steps):
+            pot = F.conv2d((padded <= t).to(weight.dtype), weight)
+            fired = pot > spec.threshold
+            if counts is None:
+                counts = fired.to(torch.uint8)
+                value = torch.where(fired, pot, 0.0) if values else None
+            else:
+                if values:
+                    value = torch.where(fired & (counts == 0), pot, value)
+                counts += fired
+        return padded, counts.long().contiguous(), (value.contiguous() if values else None)
 
     def _out_times(self, spec: LayerSpec, counts: torch.Tensor) -> torch.Tensor:
         """First-spike times of a layer's output after its output padding and pooling (max pooling of
@@ -490,7 +503,7 @@ class StdpNet(nn.Module):
     @torch.no_grad()
     def block_times(self, block: int, times: torch.Tensor) -> torch.Tensor:
         """:meth:`block_forward` in first-spike times: uint8 ``[B, C, H, W]`` in, uint8 out."""
-        outs = [self._out_times(spec, self._layer_counts(spec.name, times)[2])
+        outs = [self._out_times(spec, self._layer_counts(spec.name, times)[1])
                 for spec in self.arch.blocks[block].layers]
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
 
@@ -501,17 +514,9 @@ class StdpNet(nn.Module):
             times = self.block_times(i, times)
         return times
 
-    @staticmethod
-    def _first_values(pot: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-        """Potential of every neuron at its first spike step (at the last step if silent)."""
-        t = pot.shape[1]
-        first = (t - counts).clamp(max=t - 1)
-        return pot.gather(1, first[:, None]).squeeze(1)
-
-    def _inhibited_winners(self, spec: LayerSpec, pot: torch.Tensor, counts: torch.Tensor
+    def _inhibited_winners(self, spec: LayerSpec, value: torch.Tensor, counts: torch.Tensor
                            ) -> tuple[torch.Tensor, torch.Tensor]:
         """Pointwise inhibition then k winners: ``(counts after inhibition, winners [B, k, 3])``."""
-        value = self._first_values(pot, counts)
         keep = sf.pointwise_keep(counts, value)
         counts = counts * keep
         return counts, sf.k_winners_from_counts(counts, torch.where(keep, value, 0.0), spec.k, spec.radius)
@@ -523,9 +528,9 @@ class StdpNet(nn.Module):
         (uint8, T = silent): fire, pointwise inhibition, k winners, STDP with per-sample rates ``[B, 2]``
         (the doubling schedule), the updates applied in sample order. Returns the winners ``[B, k, 3]``."""
         spec = self.specs[name]
-        padded, pot, counts = self._layer_counts(name, times)
-        counts, winners = self._inhibited_winners(spec, pot, counts)
-        per = rates.to(pot.dtype)[:, None, :].expand(-1, spec.out_channels, -1)
+        padded, counts, value = self._layer_counts(name, times, values=True)
+        counts, winners = self._inhibited_winners(spec, value, counts)
+        per = rates.to(value.dtype)[:, None, :].expand(-1, spec.out_channels, -1)
         pre = self.time_steps - padded.long()
         sl.apply_counts(self.weight(name), pre, counts, winners, per, spec.stabilizer, *spec.bounds, True)
         return winners
@@ -543,9 +548,10 @@ class StdpNet(nn.Module):
         for i in range(block, len(self.arch.blocks) - 1):
             outs = []
             for spec in self.arch.blocks[i].layers:
-                padded, pot, counts = self._layer_counts(spec.name, times)
-                if spec.reward is not None and spec.name in learners:
-                    inhibited, winners = self._inhibited_winners(spec, pot, counts)
+                learns = spec.reward is not None and spec.name in learners
+                padded, counts, value = self._layer_counts(spec.name, times, values=learns)
+                if learns:
+                    inhibited, winners = self._inhibited_winners(spec, value, counts)
                     ctx[spec.name] = (t - padded.long(), inhibited, winners)
                 outs.append(self._out_times(spec, counts))
             times = outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)

@@ -204,14 +204,14 @@ _KEY_SCALE = 2.0 ** 13
 def _k_winners_keyed(n: torch.Tensor, value: torch.Tensor, k: int, r: int) -> torch.Tensor | None:
     """The rounds of :func:`k_winners_from_counts` on one float64 key per neuron, ``n · 2¹³ + value``, which
     orders neurons exactly as ``(n, value)`` when every live value lies in ``[2⁻¹⁰, 2¹²)`` (float64 keeps a
-    float32 value of that range exactly beside ``n · 2¹³`` for ``n <= 255``): two passes per round instead of
+    float32 value of that range exactly beside ``n · 2¹³`` for ``n < 128``): two passes per round instead of
     six. None when a live value is outside that range (the caller then takes the general path)."""
     b, c, h, w = n.shape
     alive = n > 0
     if not bool(alive.any()):
         return torch.full((b, int(k), 3), -1, dtype=torch.long, device=n.device)
     live = value[alive]
-    if float(live.min()) < 2.0 ** -10 or float(live.max()) >= _KEY_SCALE / 2 or int(n.max()) > 255:
+    if float(live.min()) < 2.0 ** -10 or float(live.max()) >= _KEY_SCALE / 2 or int(n.max()) >= 128:
         return None
     key = torch.where(alive, n.to(torch.float64) * _KEY_SCALE + value.to(torch.float64), float("-inf"))
     key = key.reshape(b, c, h, w)

@@ -195,9 +195,6 @@ def test_sigkill_resume_gives_bit_identical_weights(killed_and_resumed):
         assert torch.equal(got[key], ref[key]), key
 
 
-@pytest.mark.xfail(strict=True, reason="LayerwiseTrainer._stdp_epoch (snnkit/experiments/stdp.py) counts "
-                   "winners_found in a local variable, not in the checkpointed state, so an STDP epoch resumed "
-                   "mid-epoch reports only the winners since the resume (2.5 instead of 5 per sample)")
 def test_sigkill_resume_gives_the_same_history(killed_and_resumed):
     ref, got = killed_and_resumed["reference"]["history"], killed_and_resumed["resumed"]["history"]
     assert [r["phase"] for r in ref] == ["l1", "l2", "l3", "l3"]

@@ -101,9 +101,6 @@ def test_seeded_weights_and_rstdp_layers_start_inside_their_bounds():
     assert bool((w >= 0.2).all()) and bool((w <= 0.8).all())  # compared in float32
 
 
-@pytest.mark.xfail(strict=True, reason="StdpNet.__init__ clamps only the decision layers' initial weights; the "
-                   "STDP layers' N(0.8, 0.05) draws above their upper bound 1 (4 sigma: a few per layer) stay until "
-                   "that kernel first wins (SpykeTorch clips the whole weight at the layer's first update)")
 @pytest.mark.parametrize("model", ["mozafari2018", "deep2024"])
 def test_stdp_layers_start_inside_their_bounds(model):
     net = StdpNet(model, seed=0)
@@ -287,9 +284,6 @@ def test_pointwise_keep_equals_pointwise_inhibition():
     assert torch.equal(sf.pointwise_keep(n, value), (kept > 0).any(dim=1))
 
 
-@pytest.mark.xfail(strict=True, reason="_k_winners_keyed accepts counts up to 255, but n * 2**13 + value is "
-                   "exact in float64 only for n < 128: two first-spike potentials one float32 ulp apart near "
-                   "2**-10 get the same key and the lower index wins (time_steps 128..255 are allowed)")
 def test_keyed_k_winners_with_long_waves():
     lo = torch.tensor(2.0 ** -10, dtype=torch.float32)
     hi = torch.nextafter(lo, torch.tensor(1.0))
