@@ -24,7 +24,8 @@ parameter set of the run.
 
 Type rules (pydantic strict mode, plus NumPy scalars read as the Python scalar they hold): an ``int``
 field takes integers, never a bool or a float; a ``float`` field also takes integers (converted to float)
-but no bool, NaN or infinity; a ``bool`` field takes only bools; a ``str`` field only strings. ``None``
+but no bool, NaN or infinity; a ``bool`` field takes only bools; a ``str`` field only strings; a
+``list[int]`` / ``list[float]`` field (e.g. per-layer epochs) a list of such numbers. ``None``
 is accepted only by fields typed ``X | None``. A field's choices are a ``Literal[...]``; its bounds are
 ``ge``/``gt``/``le``/``lt``. :class:`Schema` reads these declarations back (:class:`FieldSpec`) for the
 messages, the defaults (:func:`defaults`) and for tests that build bad values independently of the

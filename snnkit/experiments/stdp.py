@@ -43,7 +43,7 @@ from snnkit.train.state import RunState
 
 log = logging.getLogger(__name__)
 
-__all__ = ["encode", "LayerwiseTrainer", "score", "EncodedSet", "class_probabilities", "stdp_results"]
+__all__ = ["encode", "LayerwiseTrainer", "score", "EncodedSet", "class_probabilities", "stdp_results", "convergence"]
 
 
 @dataclass
@@ -100,6 +100,13 @@ def score(pred: torch.Tensor, scores: torch.Tensor, targets: torch.Tensor, n_cla
     }
 
 
+def convergence(net: StdpNet) -> dict[str, float]:
+    """Mozafari et al. 2019's convergence measure of every STDP-trained layer, ``C = mean w(1 - w)`` over its
+    weights in [0, 1]: 0.16 at the N(0.8, 0.05) start, towards 0 as the weights settle at 0 or 1."""
+    return {name: float((net.weight(name) * (1 - net.weight(name))).mean())
+            for name, spec in net.specs.items() if spec.threshold is not None}
+
+
 def stdp_results(run: Any, *, trainer: LayerwiseTrainer, test: EncodedSet, classes: list[str],
                  history: list[dict[str, Any]], encode_s: float | None = None,
                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -151,6 +158,8 @@ def stdp_results(run: Any, *, trainer: LayerwiseTrainer, test: EncodedSet, class
         results["train_time_s"] = float(df["epoch_time_s"].sum())
     if encode_s is not None:
         results["encode_time_s"] = float(encode_s)
+    for name, value in convergence(net).items():
+        results[f"convergence_{name}"] = value
     results["n_parameters"] = sum(b.numel() for b in net.buffers())
     results.update(extra or {})
     run.record_provenance(resumed_from=trainer.resumed_from)
@@ -420,7 +429,9 @@ class LayerwiseTrainer:
                 base = self._base_rates(phase)
                 st["rates"] = {name: sl.adaptive_rstdp_rates(*base[name], h, m, s) for name in base}
                 st["block"] = [0, 0, 0]
-                self._tb("Train/Accuracy_Block", h / max(h + m + s, 1), st["samples"])
+                n_block = max(h + m + s, 1)
+                self._tb("Train/Accuracy_Iteration", h / n_block, st["samples"])
+                self._tb("Train/Loss_Iteration", (m + s) / n_block, st["samples"])
             self._maybe_save(st, n)
         h, m, s = counts
         val = self._decide_cached(val_cached, block, full=not self.net._fast_ok())
@@ -429,8 +440,10 @@ class LayerwiseTrainer:
                   "val_accuracy": vs["accuracy"], "val_silent_rate": vs["silent_rate"],
                   "learners": ",".join(learners)}
         step = st["epoch"] + 1
-        for tag, key in (("Train/Accuracy", "train_accuracy"), ("Val/Accuracy", "val_accuracy"),
-                         ("Val/Silent", "val_silent_rate")):
+        record["train_loss"] = 1.0 - record["train_accuracy"]  # the seed's "loss": the error rate, silent = wrong
+        record["val_loss"] = 1.0 - record["val_accuracy"]
+        for tag, key in (("Train/Accuracy", "train_accuracy"), ("Train/Loss", "train_loss"),
+                         ("Val/Accuracy", "val_accuracy"), ("Val/Loss", "val_loss"), ("Val/Silent", "val_silent_rate")):
             self._tb(tag, record[key], step)
         best = st["best"]
         if best is None or vs["accuracy"] > best["val_accuracy"]:

@@ -607,8 +607,9 @@ class StdpMnistParams(NotebookParams):
         "mnist", description="full official MNIST / Fashion-MNIST, or the embedded subsets (smoke)")
     epochs: list[int] = Field([2, 4, 680], description="epochs per training phase (see model_phases)")
     time_steps: int = Field(15, ge=1, le=255, description="latency-coding time bins T")
-    learn_batch: int = Field(16, ge=1, le=4096, description="samples whose winners are taken with the same "
-                             "weights before their updates are applied in order (1: SpykeTorch's online rule)")
+    learn_batch: int = Field(1, ge=1, le=4096, description="samples whose winners are taken with the same "
+                             "weights before their updates are applied in order (1: the paper's online rule; the "
+                             "profiles use 16)")
     eval_batch: int = Field(1000, ge=1, description="samples per inference batch",
                             json_schema_extra=NO_RESULT_EFFECT)
     doubling_every: int = Field(500, ge=1, description="STDP layers: a+ doubles every this many samples")

@@ -15,7 +15,7 @@ from snnkit.report.run import Run, start_run, start_run_from
 __all__ = ["Run", "start_run", "start_run_from", "build_index", "standard_results", "run", "figures", "tables",
            "index", "results"]
 
-_LAZY_MODULES = ("figures", "tables", "index", "results")
+_LAZY_MODULES = ("figures", "tables", "index", "results", "stdp_figures", "explore")
 _LAZY_FUNCTIONS = {"build_index": "index", "standard_results": "results"}
 
 
