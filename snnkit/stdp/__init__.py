@@ -16,6 +16,7 @@ from snnkit.stdp.filters import (
     intensity_to_latency,
     latency_times,
     s1c1,
+    s1c1_times,
 )
 from snnkit.stdp.functional import (
     feature_inhibition,
@@ -58,6 +59,7 @@ __all__ = [
     "r_stdp",
     "r_stdp_linear",
     "s1c1",
+    "s1c1_times",
     "stdp",
     "stdp_linear",
 ]

@@ -157,11 +157,30 @@ def s1c1(images: torch.Tensor, *, kernels: torch.Tensor | None = None, scale: fl
     For 28x28 MNIST this is ``[B, 15, 6, 28, 28]``. ``pad`` zero-pads the wave spatially (Mozafari's
     network pads its input by 2 before layer 1; the default 0 keeps the cached wave compact).
     """
+    check_nonneg_int("pad", pad, where=_WHERE)
+    normalised = _s1_normalised(images, kernels, scale, padding, threshold, normalization_radius)
+    wave = intensity_to_latency(normalised, time_steps, dtype=normalised.dtype)
+    return F.pad(wave, (int(pad),) * 4) if pad else wave
+
+
+def _s1_normalised(images: torch.Tensor, kernels: torch.Tensor | None, scale: float, padding: int,
+                   threshold: float, normalization_radius: int) -> torch.Tensor:
+    """The S1 part of :func:`s1c1`: scaled, DoG-filtered, thresholded and locally normalised ``[B, 6, H, W]``."""
     if kernels is None:
         kernels = dog_kernels()
     check_nonneg_int("normalization_radius", normalization_radius, where=_WHERE)
-    check_nonneg_int("pad", pad, where=_WHERE)
     filtered = dog_filter(images.to(kernels.dtype) * scale, kernels, padding=padding, threshold=threshold)
-    normalised = local_normalization(filtered, int(normalization_radius))
-    wave = intensity_to_latency(normalised, time_steps, dtype=kernels.dtype)
-    return F.pad(wave, (int(pad),) * 4) if pad else wave
+    return local_normalization(filtered, int(normalization_radius))
+
+
+def s1c1_times(images: torch.Tensor, *, kernels: torch.Tensor | None = None, scale: float = 255.0,
+               padding: int = 6, threshold: float = 50.0, normalization_radius: int = 8,
+               time_steps: int = 15) -> torch.Tensor:
+    """:func:`s1c1` as first-spike bins: uint8 ``[B, 6, H, W]`` (``time_steps`` = never fires), the compact
+    form the models cache — equal to counting the wave's spikes, without building the ``T``-times larger
+    wave (``time_steps`` must be at most 255)."""
+    if not 1 <= int(time_steps) <= 255:
+        raise ConfigError("time_steps", time_steps, "an integer in [1, 255] (first-spike bins stored as uint8)",
+                          where=_WHERE)
+    normalised = _s1_normalised(images, kernels, scale, padding, threshold, normalization_radius)
+    return latency_times(normalised, time_steps).to(torch.uint8)

@@ -211,3 +211,22 @@ def test_s1c1_every_normalised_value_fires_and_pad():
 def test_bad_arguments_raise_config_error(call, key):
     with pytest.raises(ConfigError, match=key):
         call()
+
+
+def test_s1c1_times_counts_the_waves_spikes():
+    from snnkit.models.stdp_nets import to_times
+    from snnkit.stdp.filters import s1c1_times
+
+    g = torch.Generator().manual_seed(3)
+    images = torch.rand(5, 1, 28, 28, generator=g) * (torch.rand(5, 1, 28, 28, generator=g) > 0.6)
+    for t in (1, 4, 15):
+        times = s1c1_times(images, time_steps=t)
+        assert times.dtype == torch.uint8 and times.shape == (5, 6, 28, 28)
+        assert torch.equal(times, to_times(s1c1(images, time_steps=t)))
+
+
+def test_s1c1_times_rejects_more_than_255_steps():
+    from snnkit.stdp.filters import s1c1_times
+
+    with pytest.raises(ConfigError, match="time_steps"):
+        s1c1_times(torch.zeros(1, 1, 28, 28), time_steps=256)
