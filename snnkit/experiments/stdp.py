@@ -16,8 +16,9 @@ whole training (and validation) set in batches and cached as uint8 first-spike t
 * R-STDP phases: blocks of ``adaptive_every`` samples (1000, the seed's batch); after each block the reward
   rates are scaled by the block's error fraction and the punishment rates by its hit fraction
   (:func:`~snnkit.stdp.learning.adaptive_rstdp_rates`; the first block of the phase uses the base rates).
-  After every epoch the validation accuracy is measured; the best epoch's weights are kept and restored at
-  the end; ``patience`` epochs without improvement stop the phase.
+  After every epoch the validation accuracy is measured; the best epoch's weights are kept (a tie counts as
+  a new best) and restored at the end; the phase stops once more than ``patience`` epochs passed since the
+  best one (the seed's rule).
 
 The data order of epoch ``e`` of phase ``p`` is a function of ``(seed, p, e)``; a checkpoint holds the
 weights, the position (phase, epoch, sample), the schedules' counters and the early-stopping state, so a run
@@ -247,8 +248,9 @@ class LayerwiseTrainer:
         bs, outs = self.p["eval_batch"], []
         for start in range(0, cached.shape[0], bs):
             chunk = cached[start:start + bs]
-            if full:
-                outs.append(self.net.decide_full(from_times(chunk, self.net.time_steps), block=block))
+            if full:  # the cache holds "fired by the last step" (1/0): as first-spike times 0 / T
+                times = torch.where(chunk > 0, 0, self.net.time_steps).to(torch.uint8)
+                outs.append(self.net.decide_full(from_times(times, self.net.time_steps), block=block))
             else:
                 outs.append(self.net.decide_from(block, chunk.float()))
         return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
@@ -256,9 +258,7 @@ class LayerwiseTrainer:
     @torch.no_grad()
     def predict(self, data: EncodedSet) -> dict[str, torch.Tensor]:
         """``{"pred" [N] (-1 silent), "scores" [N, classes], "branch_pred"}`` for encoded samples, batched."""
-        if self.net._fast_ok():
-            return self._decide_cached(self.last_step(data, 0), 0, full=False)
-        return self._decide_cached(data.times, 0, full=True)
+        return self._decide_cached(self.last_step(data, 0), 0, full=not self.net._fast_ok())
 
     # ------------------------------------------------------------------------------- training
     def _order(self, n: int, phase: int, epoch: int) -> torch.Tensor:
@@ -329,7 +329,8 @@ class LayerwiseTrainer:
                 st["history"].append(record)
                 st["epoch"] += 1
                 st["pos"] = 0
-                stop = phase.rule == "rstdp" and st["bad"] >= self.p["patience"]
+                # the seed's rule: stop once more than `patience` epochs passed since the best one
+                stop = phase.rule == "rstdp" and st["bad"] > self.p["patience"]
                 ended = stop or st["epoch"] == epochs[st["phase"]]
                 if stop:
                     log.info("phase %s: early stop after epoch %d (best validation accuracy %.4f at epoch %d)",
@@ -434,7 +435,7 @@ class LayerwiseTrainer:
                 st["block"] = [0, 0, 0]
                 n_block = max(h + m + s, 1)
                 self._tb("Train/Accuracy_Iteration", h / n_block, st["samples"])
-                self._tb("Train/Loss_Iteration", (m + s) / n_block, st["samples"])
+                self._tb("Train/Loss_Iteration", m / n_block, st["samples"])  # the seed's loss: wrong fraction
             self._maybe_save(st, n)
         h, m, s = counts
         val = self._decide_cached(val_cached, block, full=not self.net._fast_ok())
@@ -443,13 +444,14 @@ class LayerwiseTrainer:
                   "val_accuracy": vs["accuracy"], "val_silent_rate": vs["silent_rate"],
                   "learners": ",".join(learners)}
         step = st["epoch"] + 1
-        record["train_loss"] = 1.0 - record["train_accuracy"]  # the seed's "loss": the error rate, silent = wrong
-        record["val_loss"] = 1.0 - record["val_accuracy"]
+        # the seed's "loss": the fraction of wrong decisions (silent samples are neither right nor wrong there)
+        record["train_loss"] = m / max(h + m + s, 1)
+        record["val_loss"] = 1.0 - vs["accuracy"] - vs["silent_rate"]
         for tag, key in (("Train/Accuracy", "train_accuracy"), ("Train/Loss", "train_loss"),
                          ("Val/Accuracy", "val_accuracy"), ("Val/Loss", "val_loss"), ("Val/Silent", "val_silent_rate")):
             self._tb(tag, record[key], step)
         best = st["best"]
-        if best is None or vs["accuracy"] > best["val_accuracy"]:
+        if best is None or vs["accuracy"] >= best["val_accuracy"]:  # a tie is a new best (as in the seed)
             st["best"] = {"val_accuracy": vs["accuracy"], "epoch": step,
                           "weights": {name: self.net.weight(name).clone() for name in phase.learners}}
             st["bad"] = 0

@@ -596,9 +596,10 @@ class StdpMnistParams(NotebookParams):
     """Parameters of ``notebooks/stdp_mnist.ipynb``; defaults are Mozafari et al. 2019's settings (``paper``).
 
     ``epochs`` has one entry per training phase of the model (:func:`model_phases`): mozafari2018 [L1, L2,
-    L3 R-STDP]; deep2024 and inception2024 four; deepr2024 [L1, L2, R-STDP of L3 and the decision];
-    majority2024 [L1, L2, R-STDP of the three decision branches]. R-STDP phases stop early when the
-    validation accuracy has not improved for ``patience`` epochs, and keep the best epoch's weights.
+    L3 R-STDP]; deep2024 and inception2024 [L1, L2, L3, decision R-STDP]; deepr2024 [L1, L2, L3 STDP, R-STDP
+    of L3 and the decision]; majority2024 [L1, L2, R-STDP of the three decision branches]. R-STDP phases stop
+    once more than ``patience`` epochs passed since the best validation accuracy, and keep the best epoch's
+    weights.
     """
 
     model: Literal["mozafari2018", "deep2024", "deepr2024", "deepr2024_greedy", "inception2024",
@@ -615,8 +616,8 @@ class StdpMnistParams(NotebookParams):
     doubling_every: int = Field(500, ge=1, description="STDP layers: a+ doubles every this many samples")
     max_a_plus: float = Field(0.15, gt=0, description="cap of the doubled a+ (a- = -0.75 a+)")
     adaptive_every: int = Field(1000, ge=1, description="R-STDP: samples per block of the adaptive rates")
-    patience: int = Field(5, ge=1, description="R-STDP epochs without a better validation accuracy before "
-                          "stopping")
+    patience: int = Field(5, ge=1, description="R-STDP: stop once more than this many epochs passed since the "
+                          "best validation accuracy (the seed's rule)")
     val_fraction: float = Field(1 / 12, gt=0, lt=1, description="share of the training images held out for "
                                 "model selection and early stopping (5000 of MNIST's 60000)")
     train_subset: int | None = Field(None, ge=20, description="stratified subset of the training images")

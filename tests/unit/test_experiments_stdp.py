@@ -205,3 +205,21 @@ def test_sigkill_resume_gives_the_same_rstdp_history(killed_and_resumed):
     ref, got = killed_and_resumed["reference"]["history"], killed_and_resumed["resumed"]["history"]
     assert [r for r in got if r["phase"] == "l3"] == [r for r in ref if r["phase"] == "l3"]
     assert [r["phase"] for r in got] == [r["phase"] for r in ref]
+
+
+@pytest.mark.parametrize("patience", [1])
+def test_rstdp_stops_once_more_than_patience_epochs_passed_since_the_best(patience, sets):
+    """The seed's rule: stop when (epoch - best epoch) > patience; a tie is a new best; the best weights stay."""
+    params = validate("stdp_mnist", {**PARAMS, "epochs": [0, 0, 12], "patience": patience})
+    train = EncodedSet(sets["train"].times[:24], sets["train"].targets[:24])
+    val = EncodedSet(sets["val"].times[:10], sets["val"].targets[:10])
+    trainer = LayerwiseTrainer(StdpNet("mozafari2018", seed=0), params)
+    history = trainer.fit(train, val)
+    acc = [r["val_accuracy"] for r in history]
+    best = max(i for i, a in enumerate(acc) if a == max(acc))  # the last epoch reaching the maximum
+    assert len(acc) < 12, "the fixture is meant to stop early"
+    assert len(acc) - 1 - best == patience + 1
+    assert all(len(acc[:i + 1]) - 1 - max(j for j, a in enumerate(acc[:i + 1]) if a == max(acc[:i + 1])) <= patience
+               for i in range(len(acc) - 1))
+    out = trainer.predict(val)
+    assert score(out["pred"], out["scores"], val.targets, 10)["accuracy"] == acc[best]
