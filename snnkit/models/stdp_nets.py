@@ -44,6 +44,8 @@ __all__ = ["LayerSpec", "Block", "StdpNet", "MODELS", "build_model", "model_phas
            "to_times", "from_times"]
 
 _WHERE = "snnkit.models.stdp_nets"
+#: batches of at most this many samples convolve all time steps at once in the hot path (fewer, larger calls)
+_SMALL_BATCH = 4
 STDP_RATES = (0.004, -0.003)
 
 
@@ -470,13 +472,17 @@ class StdpNet(nn.Module):
         """``(padded input times, spiking-step counts [B, F, H', W'], potentials at the first spike or None)``
         of a threshold layer on its input's first-spike times ``[B, C, H, W]`` (uint8, T = silent).
 
-        One step at a time: the input spikes by step t are ``times <= t``; the step's potentials are compared with θ and folded into the counts (and, with ``values``, the
-        potential where a neuron first crosses θ) while they are small enough to stay in cache — the full
-        ``[B, T, F, H', W']`` potential wave is never stored. With non-negative weights (all layers here: their
-        bounds) potentials never decrease, so this equals counting ``fire``'s spikes on the full wave."""
+        The input spikes by step t are ``times <= t``. Batches of up to :data:`_SMALL_BATCH` samples (e.g. the
+        online rule, one image at a time) convolve all T steps in one call and reduce the ``[T, B, F, H', W']``
+        potentials; larger batches go one step at a time, folding each step's potentials into the counts (and,
+        with ``values``, the potential where a neuron first crosses θ) while they are small enough to stay in
+        cache. With non-negative weights (all layers here: their bounds) potentials never decrease, so both equal
+        counting ``fire``'s spikes on the full wave."""
         spec = self.specs[name]
         padded = self._times_pad(times, spec.sides)
         weight = self.weight(name)
+        if padded.shape[0] <= _SMALL_BATCH:
+            return (padded, *self._counts_time_major(spec, padded, values))
         counts = value = None
         for t in range(self.time_steps):
             pot = F.conv2d((padded <= t).to(weight.dtype), weight)
@@ -489,6 +495,22 @@ class StdpNet(nn.Module):
                     value = torch.where(fired & (counts == 0), pot, value)
                 counts += fired
         return padded, counts.long().contiguous(), (value.contiguous() if values else None)
+
+    def _counts_time_major(self, spec: LayerSpec, padded: torch.Tensor, values: bool
+                           ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`_layer_counts` for small batches: all T steps in one convolution (fewer calls)."""
+        t_steps = self.time_steps
+        steps = torch.arange(t_steps, dtype=padded.dtype).view(-1, 1, 1, 1, 1)
+        weight = self.weight(spec.name)
+        x = (padded.unsqueeze(0) <= steps).to(weight.dtype)  # [T, B, C, H, W]
+        pot = F.conv2d(x.view(-1, *x.shape[2:]), weight)
+        pot = pot.view(t_steps, -1, *pot.shape[1:])
+        counts = torch.gt(pot, spec.threshold).view(torch.uint8).sum(dim=0, dtype=torch.uint8).long()
+        if not values:
+            return counts, None
+        first = (t_steps - counts).clamp(max=t_steps - 1)
+        value = pot.gather(0, first.unsqueeze(0)).squeeze(0)
+        return counts, torch.where(counts > 0, value, 0.0)
 
     def _out_times(self, spec: LayerSpec, counts: torch.Tensor) -> torch.Tensor:
         """First-spike times of a layer's output after its output padding and pooling (max pooling of

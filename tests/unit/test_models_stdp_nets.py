@@ -450,3 +450,23 @@ def test_kernel_larger_than_its_input():
 def test_decision_features_must_divide_into_classes():
     with pytest.raises(ConfigError, match="out_channels.*n_classes=7"):
         StdpNet("mozafari2018", n_classes=7)
+
+
+@pytest.mark.parametrize("name", ["conv1", "conv2"])
+def test_small_and_large_batch_hot_paths_agree(name, monkeypatch):
+    """Batches of up to _SMALL_BATCH samples take the one-convolution path, larger ones the step loop: the
+    counts and first-spike potentials are identical."""
+    import snnkit.models.stdp_nets as nets
+
+    net = nets.StdpNet("mozafari2018", seed=1)
+    g = torch.Generator().manual_seed(2)
+    shape = (6, 6, 28, 28) if name == "conv1" else (6, 30, 14, 14)
+    times = torch.randint(0, 16, shape, generator=g, dtype=torch.uint8)
+    times[times > 11] = 15
+    times[:, :, :, : shape[-1] // 2] = 15  # a silent half: some neurons never fire
+    monkeypatch.setattr(nets, "_SMALL_BATCH", 0)
+    _, loop_counts, loop_values = net._layer_counts(name, times, values=True)
+    monkeypatch.setattr(nets, "_SMALL_BATCH", 64)
+    _, one_counts, one_values = net._layer_counts(name, times, values=True)
+    assert torch.equal(loop_counts, one_counts) and torch.equal(loop_values, one_values)
+    assert bool((loop_counts > 0).any()) and bool((loop_counts == 0).any())
