@@ -233,7 +233,7 @@ class LayerwiseTrainer:
 
     def last_step(self, data: EncodedSet, block: int) -> torch.Tensor:
         """uint8 ``[N, C, H, W]``: did block ``block``'s input neuron fire at all (what inference needs)."""
-        if block == 0 or not self.net._fast_ok():
+        if block == 0 or not self.net.last_step_exact():
             return (self.features(data, block) < self.net.time_steps).to(torch.uint8)
         out = torch.empty(len(data), *self.net.output_shape(block - 1), dtype=torch.uint8)
         bs = self.p["eval_batch"]
@@ -258,7 +258,7 @@ class LayerwiseTrainer:
     @torch.no_grad()
     def predict(self, data: EncodedSet) -> dict[str, torch.Tensor]:
         """``{"pred" [N] (-1 silent), "scores" [N, classes], "branch_pred"}`` for encoded samples, batched."""
-        return self._decide_cached(self.last_step(data, 0), 0, full=not self.net._fast_ok())
+        return self._decide_cached(self.last_step(data, 0), 0, full=not self.net.last_step_exact())
 
     # ------------------------------------------------------------------------------- training
     def _order(self, n: int, phase: int, epoch: int) -> torch.Tensor:
@@ -307,7 +307,7 @@ class LayerwiseTrainer:
             phase = self.net.phases[st["phase"]]
             block = min(self._block_of(n) for n in phase.learners)
             t0 = time.perf_counter()
-            if all(self.net.specs[n].threshold is None for n in phase.learners) and self.net._fast_ok():
+            if all(self.net.specs[n].threshold is None for n in phase.learners) and self.net.last_step_exact():
                 cached = self.decision_input(train, block)
             else:
                 cached = self.features(train, block, start_from=previous)
@@ -438,7 +438,7 @@ class LayerwiseTrainer:
                 self._tb("Train/Loss_Iteration", m / n_block, st["samples"])  # the seed's loss: wrong fraction
             self._maybe_save(st, n)
         h, m, s = counts
-        val = self._decide_cached(val_cached, block, full=not self.net._fast_ok())
+        val = self._decide_cached(val_cached, block, full=not self.net.last_step_exact())
         vs = score(val["pred"], val["scores"], val_targets, self.net.n_classes)
         record = {"train_accuracy": h / max(h + m + s, 1), "train_silent_rate": s / max(h + m + s, 1),
                   "val_accuracy": vs["accuracy"], "val_silent_rate": vs["silent_rate"],

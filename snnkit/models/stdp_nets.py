@@ -392,7 +392,8 @@ class StdpNet(nn.Module):
             outs.append(spikes)
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
 
-    def _fast_ok(self) -> bool:
+    def last_step_exact(self) -> bool:
+        """True when every weight is non-negative, so reading only the last time step is exact (module doc)."""
         return all(bool((self.weight(n) >= 0).all()) for n in self.specs)
 
     def decision_potentials(self, name: str, last: torch.Tensor) -> torch.Tensor:
@@ -443,7 +444,7 @@ class StdpNet(nn.Module):
     @torch.no_grad()
     def decide(self, wave: torch.Tensor, *, block: int = 0) -> dict[str, torch.Tensor]:
         """Decisions for input waves ``[B, T, C, H, W]`` of block ``block`` (default: S1C1 waves)."""
-        if self._fast_ok():
+        if self.last_step_exact():
             return self.decide_from(block, wave[:, -1])
         return self.decide_full(wave, block=block)
 
