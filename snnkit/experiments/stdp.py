@@ -303,8 +303,12 @@ class LayerwiseTrainer:
                 return self.history
         epochs = self.p["epochs"]
         previous: tuple[int, torch.Tensor] | None = None  # the last full cache (block, times), continued from
+        done_saved = False
         while st["phase"] < len(epochs):
             phase = self.net.phases[st["phase"]]
+            if epochs[st["phase"]] == 0:  # nothing to learn: no cache to build
+                self._end_phase(st, phase)
+                continue
             block = min(self._block_of(n) for n in phase.learners)
             t0 = time.perf_counter()
             if all(self.net.specs[n].threshold is None for n in phase.learners) and self.net.last_step_exact():
@@ -317,9 +321,6 @@ class LayerwiseTrainer:
                      len(train), cache_s)
             val_cached = self.last_step(val, block) if phase.rule == "rstdp" else None
             while True:
-                if st["epoch"] >= epochs[st["phase"]]:  # a phase of 0 epochs
-                    self._end_phase(st, phase)
-                    break
                 t0 = time.perf_counter()
                 if phase.rule == "stdp":
                     record = self._stdp_epoch(st, phase, cached, len(train))
@@ -337,10 +338,13 @@ class LayerwiseTrainer:
                              phase.name, record["epoch"], st["best"]["val_accuracy"], st["best"]["epoch"])
                 if ended:
                     self._end_phase(st, phase)
-                self._save(st, done=st["phase"] >= len(epochs))
+                done_saved = st["phase"] >= len(epochs)
+                self._save(st, done=done_saved)
                 self._progress(st, len(train), force=True)
                 if ended:
                     break
+        if not done_saved:  # the run ended in phases of 0 epochs: mark the final state done
+            self._save(st, done=True)
         if self._writer is not None:
             self._writer.close()
         self.history = st["history"]

@@ -223,3 +223,21 @@ def test_rstdp_stops_once_more_than_patience_epochs_passed_since_the_best(patien
                for i in range(len(acc) - 1))
     out = trainer.predict(val)
     assert score(out["pred"], out["scores"], val.targets, 10)["accuracy"] == acc[best]
+
+
+def test_phases_of_zero_epochs_build_no_cache_and_the_run_ends_done(sets, tmp_path, monkeypatch):
+    built: list[int] = []
+    original = LayerwiseTrainer.features
+
+    def spy(self, data, block, **kw):
+        built.append(block)
+        return original(self, data, block, **kw)
+
+    monkeypatch.setattr(LayerwiseTrainer, "features", spy)
+    params = validate("stdp_mnist", {**PARAMS, "epochs": [1, 0, 0]})
+    train = EncodedSet(sets["train"].times[:16], sets["train"].targets[:16])
+    trainer = LayerwiseTrainer(StdpNet("mozafari2018", seed=0), params, ckpt_dir=tmp_path, run_hash="zero")
+    history = trainer.fit(train, train)
+    assert [r["phase"] for r in history] == ["l1"] and built == [0]
+    again = LayerwiseTrainer(StdpNet("mozafari2018", seed=0), params, ckpt_dir=tmp_path, run_hash="zero")
+    assert again.rs.load()["done"] is True
