@@ -218,18 +218,14 @@ class LayerwiseTrainer:
         out = torch.empty(len(data), *self.net.output_shape(block - 1), dtype=torch.uint8)
         bs = min(self.p["eval_batch"], _FEATURE_CHUNK)  # per-step potentials of small chunks stay in cache
         for start in range(0, len(data), bs):
-            times = source[start:start + bs]
-            for i in range(first, block):
-                times = self.net.block_times(i, times)
-            out[start:start + bs] = times
+            out[start:start + bs] = self.net.features_times(source[start:start + bs], block, start=first)
         return out
 
     def decision_input(self, data: EncodedSet, block: int) -> torch.Tensor:
         """What a phase whose learners are all decision layers needs of block ``block``'s input: whether each
         neuron fired by the last step (the decision reads nothing else), as first-spike times 0 (fired) or T
         (silent) — the last-step fast path, T times cheaper than :meth:`features`."""
-        fired = self.last_step(data, block).bool()
-        return torch.where(fired, 0, self.net.time_steps).to(torch.uint8)
+        return self.net.fired_as_times(self.last_step(data, block))
 
     def last_step(self, data: EncodedSet, block: int) -> torch.Tensor:
         """uint8 ``[N, C, H, W]``: did block ``block``'s input neuron fire at all (what inference needs)."""
@@ -239,18 +235,16 @@ class LayerwiseTrainer:
         bs = self.p["eval_batch"]
         for start in range(0, len(data), bs):
             x = (data.times[start:start + bs] < self.net.time_steps).float()
-            for i in range(block):
-                x = self.net._final_block(i, x)
-            out[start:start + bs] = x.to(torch.uint8)
+            out[start:start + bs] = self.net.last_step_features(x, block).to(torch.uint8)
         return out
 
     def _decide_cached(self, cached: torch.Tensor, block: int, full: bool) -> dict[str, torch.Tensor]:
         bs, outs = self.p["eval_batch"], []
         for start in range(0, cached.shape[0], bs):
             chunk = cached[start:start + bs]
-            if full:  # the cache holds "fired by the last step" (1/0): as first-spike times 0 / T
-                times = torch.where(chunk > 0, 0, self.net.time_steps).to(torch.uint8)
-                outs.append(self.net.decide_full(from_times(times, self.net.time_steps), block=block))
+            if full:  # the cache holds "fired by the last step" (1/0)
+                times = from_times(self.net.fired_as_times(chunk), self.net.time_steps)
+                outs.append(self.net.decide_full(times, block=block))
             else:
                 outs.append(self.net.decide_from(block, chunk.float()))
         return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}

@@ -392,6 +392,13 @@ class StdpNet(nn.Module):
             outs.append(spikes)
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
 
+    def last_step_features(self, last: torch.Tensor, upto: int, *, start: int = 0) -> torch.Tensor:
+        """Last-step spikes ``[B, C, H, W]`` of block ``upto``'s input from block ``start``'s input at the last
+        step (the fast path: exact when :meth:`last_step_exact`)."""
+        for i in range(start, upto):
+            last = self._final_block(i, last)
+        return last
+
     def last_step_exact(self) -> bool:
         """True when every weight is non-negative, so reading only the last time step is exact (module doc)."""
         return all(bool((self.weight(n) >= 0).all()) for n in self.specs)
@@ -418,8 +425,7 @@ class StdpNet(nn.Module):
 
         Returns ``{"pred": [B] (-1 silent), "scores": [B, n_classes], "branch_pred": [B, n_branches]}``.
         """
-        for i in range(block, len(self.arch.blocks) - 1):
-            last = self._final_block(i, last)
+        last = self.last_step_features(last, len(self.arch.blocks) - 1, start=block)
         dec = self.arch.blocks[-1]
         preds, scores = [], []
         for spec in dec.layers:
@@ -531,11 +537,17 @@ class StdpNet(nn.Module):
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
 
     @torch.no_grad()
-    def features_times(self, times: torch.Tensor, upto: int) -> torch.Tensor:
-        """The first-spike times of block ``upto``'s input for S1C1 times ``[B, 6, H, W]``."""
-        for i in range(upto):
+    def features_times(self, times: torch.Tensor, upto: int, *, start: int = 0) -> torch.Tensor:
+        """The first-spike times of block ``upto``'s input from block ``start``'s input times (default: the
+        S1C1 times ``[B, 6, H, W]``)."""
+        for i in range(start, upto):
             times = self.block_times(i, times)
         return times
+
+    def fired_as_times(self, fired: torch.Tensor) -> torch.Tensor:
+        """"Fired by the last step" (non-zero) as first-spike times: 0 if fired, T if silent (uint8) — all that
+        the last-step readers (the decision, the fast path) look at."""
+        return torch.where(fired > 0, 0, self.time_steps).to(torch.uint8)
 
     def _inhibited_winners(self, spec: LayerSpec, value: torch.Tensor, counts: torch.Tensor
                            ) -> tuple[torch.Tensor, torch.Tensor]:
