@@ -41,10 +41,12 @@ from snnkit.data.sampling import (
     stratified_subset,
 )
 from snnkit.data.sequences import (
+    PADS,
     EventSequenceDataset,
     SequenceDataset,
     bin_events,
     last_step,
+    masked_max,
     masked_mean,
     masked_sum,
     pad_collate,
@@ -58,6 +60,7 @@ from snnkit.data.standins import (  # importing it registers cifar10-standin and
 
 __all__ = [
     "CONTRACT",
+    "PADS",
     "ENCODINGS",
     "ENV_VAR",
     "REGISTRY",
@@ -89,6 +92,7 @@ __all__ = [
     "load_embedded",
     "load_fashion_mnist",
     "load_mnist",
+    "masked_max",
     "masked_mean",
     "masked_sum",
     "pad_collate",

@@ -2,7 +2,12 @@
 
 Batches are time-first like the encodings (:mod:`snnkit.data.encoding`): :func:`pad_collate` turns
 samples ``(x_i [T_i, C], y_i)`` into ``((x [T_max, B, C] float32, lengths [B] int64), targets [B])``,
-zero-padded at the END of each sequence. A model for such data takes the tuple ``(x, lengths)``.
+zero-padded at the END of each sequence by default. A model for such data takes the tuple ``(x, lengths)``.
+
+``pad="start"`` puts the zeros BEFORE each sequence instead, so that the last step of the batch is the
+real end of every sequence: the placement of the SPSN authors' SHD pipeline (Yarga & Wood, arXiv
+2306.12666), whose ``last`` read-out is the final step. The same ``pad`` is then passed to the masks and
+reductions below (and a model states its placement in a ``pad`` attribute, which the spike recorder reads).
 
 Padded steps must not count anywhere: :func:`time_mask` marks the real steps, :func:`masked_sum` /
 :func:`masked_mean` reduce over real steps only (a firing rate is ``masked_mean(spikes, lengths)``),
@@ -20,18 +25,28 @@ import torch
 from torch import Tensor
 
 from snnkit.data.registry import LabelledDataset
-from snnkit.errors import DataError, check_positive_int, check_positive_number
+from snnkit.errors import ConfigError, DataError, check_positive_int, check_positive_number
 
 __all__ = [
+    "PADS",
     "EventSequenceDataset",
     "SequenceDataset",
     "bin_events",
     "last_step",
+    "masked_max",
     "masked_mean",
     "masked_sum",
     "pad_collate",
     "time_mask",
 ]
+
+
+PADS: tuple[str, ...] = ("end", "start")
+
+
+def _check_pad(pad: str, where: str) -> None:
+    if pad not in PADS:
+        raise ConfigError("pad", pad, f"one of {list(PADS)} (zeros after or before each sequence)", where=where)
 
 
 class SequenceDataset(LabelledDataset):
@@ -145,13 +160,15 @@ class EventSequenceDataset(LabelledDataset):
 
 
 def pad_collate(
-    samples: Sequence[tuple[Tensor, Any]], min_steps: int | None = None
+    samples: Sequence[tuple[Tensor, Any]], min_steps: int | None = None, *, pad: str = "end"
 ) -> tuple[tuple[Tensor, Tensor], Tensor]:
     """Batch ``[(x_i [T_i, C], y_i), ...]`` as ``((x [T_max, B, C] float32, lengths [B] int64), y [B])``.
 
-    Time-first, zero-padded at the end; ``T_max`` is the longest ``T_i``, or ``min_steps`` if larger
-    (``functools.partial(pad_collate, min_steps=T)`` gives every batch the same length).
+    Time-first; ``T_max`` is the longest ``T_i``, or ``min_steps`` if larger
+    (``functools.partial(pad_collate, min_steps=T)`` gives every batch the same length). ``pad="end"``
+    zero-pads after each sequence, ``pad="start"`` before it (the last step is then every sequence's end).
     """
+    _check_pad(pad, "pad_collate")
     if not samples:
         raise DataError("pad_collate: empty batch")
     xs = [torch.as_tensor(x) for x, _ in samples]
@@ -162,34 +179,51 @@ def pad_collate(
     T = max(int(lengths.max()), min_steps or 0)
     batch = torch.zeros(T, len(xs), xs[0].shape[1], dtype=torch.float32)
     for b, x in enumerate(xs):
-        batch[: x.shape[0], b] = x
+        if pad == "end":
+            batch[: x.shape[0], b] = x
+        else:
+            batch[T - x.shape[0]:, b] = x
     targets = torch.stack([torch.as_tensor(y) for _, y in samples]).to(torch.int64)
     return (batch, lengths), targets
 
 
-def time_mask(lengths: Tensor, T: int) -> Tensor:
-    """bool ``[T, B]``: True on the real steps ``t < lengths[b]`` of each sequence."""
-    return torch.arange(T, device=lengths.device).unsqueeze(1) < lengths.unsqueeze(0)
+def time_mask(lengths: Tensor, T: int, pad: str = "end") -> Tensor:
+    """bool ``[T, B]``: True on the real steps of each sequence — ``t < lengths[b]`` (``pad="end"``) or
+    ``t >= T - lengths[b]`` (``pad="start"``)."""
+    steps = torch.arange(T, device=lengths.device).unsqueeze(1)
+    if pad == "start":
+        return steps >= (T - lengths).unsqueeze(0)
+    return steps < lengths.unsqueeze(0)
 
 
-def _expand_mask(x: Tensor, lengths: Tensor) -> Tensor:
-    mask = time_mask(lengths.to(x.device), x.shape[0])
+def _expand_mask(x: Tensor, lengths: Tensor, pad: str) -> Tensor:
+    mask = time_mask(lengths.to(x.device), x.shape[0], pad)
     return mask.view(*mask.shape, *([1] * (x.ndim - 2))).to(x.dtype)
 
 
-def masked_sum(x: Tensor, lengths: Tensor) -> Tensor:
+def masked_sum(x: Tensor, lengths: Tensor, pad: str = "end") -> Tensor:
     """Sum of ``x [T, B, ...]`` over the real time steps of each sequence: ``[B, ...]``."""
-    return (x * _expand_mask(x, lengths)).sum(0)
+    return (x * _expand_mask(x, lengths, pad)).sum(0)
 
 
-def masked_mean(x: Tensor, lengths: Tensor) -> Tensor:
+def masked_mean(x: Tensor, lengths: Tensor, pad: str = "end") -> Tensor:
     """Mean of ``x [T, B, ...]`` over the real steps of each sequence: ``[B, ...]`` (a firing rate for
     spikes). Every length must be >= 1."""
     denom = lengths.to(device=x.device, dtype=x.dtype).view(-1, *([1] * (x.ndim - 2)))
-    return masked_sum(x, lengths) / denom
+    return masked_sum(x, lengths, pad) / denom
 
 
-def last_step(x: Tensor, lengths: Tensor) -> Tensor:
-    """``x [T, B, ...]`` at each sequence's last real step ``lengths[b] - 1``: ``[B, ...]``."""
+def masked_max(x: Tensor, lengths: Tensor, pad: str = "end") -> Tensor:
+    """Maximum of ``x [T, B, ...]`` over the real steps of each sequence: ``[B, ...]`` (padded steps are
+    never the maximum; gradients reach the arg-max steps as ``torch.amax`` sends them)."""
+    mask = _expand_mask(x, lengths, pad).bool()
+    return x.masked_fill(~mask, float("-inf")).amax(0)
+
+
+def last_step(x: Tensor, lengths: Tensor, pad: str = "end") -> Tensor:
+    """``x [T, B, ...]`` at each sequence's last real step (``lengths[b] - 1``, or ``T - 1`` with
+    ``pad="start"``): ``[B, ...]``."""
+    if pad == "start":
+        return x[-1]
     idx = (lengths.to(x.device) - 1).view(1, -1, *([1] * (x.ndim - 2))).expand(1, *x.shape[1:])
     return x.gather(0, idx).squeeze(0)

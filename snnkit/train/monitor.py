@@ -8,6 +8,8 @@ Variable-length inputs (``snnkit.data.pad_collate``): when the model is called w
 ``(x, lengths)`` (``x`` time-first ``[T_max, B, C]`` zero-padded at the end, ``lengths`` ``[B]``), a
 forward pre-hook on the model captures ``lengths`` and the padded steps ``t >= lengths[b]`` count neither
 as spikes nor as steps in any rate (a neuron that keeps firing on padding would otherwise inflate them).
+A model whose batches are padded before each sequence says so with ``model.pad == "start"``
+(:func:`snnkit.data.pad_collate`); the recorder then masks the leading steps instead.
 """
 
 from __future__ import annotations
@@ -141,7 +143,7 @@ class SpikeRecorder:
                             f"SpikeRecorder: module {name!r} has batch size {flat.shape[1]} but the model's "
                             f"input has {self._lengths.numel()} lengths"
                         )
-                    mask = time_mask(self._lengths.to(flat.device), flat.shape[0])
+                    mask = time_mask(self._lengths.to(flat.device), flat.shape[0], getattr(self.model, "pad", "end"))
                     flat = flat * mask[..., None]
                     real = int(mask.sum())
                 # per-batch sum in float32 is exact for 0/1 spikes while T*B < 2**24

@@ -14,6 +14,7 @@ from snnkit.data.sequences import (
     SequenceDataset,
     bin_events,
     last_step,
+    masked_max,
     masked_mean,
     masked_sum,
     pad_collate,
@@ -202,3 +203,41 @@ def test_loss_and_rates_invariant_to_extra_padding():
     assert torch.equal(loss, loss_long)
     assert torch.equal(masked_mean(x, lengths), masked_mean(x_long, lengths_long))
     assert not torch.allclose(x.mean(0), x_long.mean(0))  # an unmasked rate would change
+
+
+def _ragged(seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.rand(n, 3, generator=g), torch.tensor(i)) for i, n in enumerate((4, 1, 6))]
+
+
+def test_pad_start_places_zeros_before_each_sequence():
+    samples = _ragged()
+    (x, lengths), _ = pad_collate(samples, pad="start")
+    assert lengths.tolist() == [4, 1, 6]
+    for b, (s, _) in enumerate(samples):
+        n = s.shape[0]
+        assert torch.equal(x[6 - n:, b], s) and not x[: 6 - n, b].any()
+    mask = time_mask(lengths, 6, "start")
+    assert mask.sum(0).tolist() == [4, 1, 6] and mask[-1].all()
+    assert torch.equal(last_step(x, lengths, "start"), torch.stack([s[-1] for s, _ in samples]))
+
+
+@pytest.mark.parametrize("reduce", [masked_sum, masked_mean, masked_max, last_step])
+def test_reductions_agree_between_pad_placements(reduce):
+    """The same samples padded after or before give the same per-sequence reductions."""
+    samples = [(s - 0.5, y) for s, y in _ragged(1)]  # negative values: padding zeros must not win a max
+    (x_end, lengths), _ = pad_collate(samples, min_steps=9)
+    (x_start, lengths_s), _ = pad_collate(samples, min_steps=9, pad="start")
+    assert torch.equal(lengths, lengths_s)
+    torch.testing.assert_close(reduce(x_end, lengths), reduce(x_start, lengths, "start"))
+
+
+def test_masked_max_ignores_padding_by_hand():
+    x = torch.tensor([[-1.0], [-2.0], [0.0]])  # T=3, B=1; the real steps are the first two
+    assert masked_max(x, torch.tensor([2])).item() == -1.0
+    assert masked_max(x, torch.tensor([2]), "start").item() == 0.0  # real steps are the last two
+
+
+def test_pad_rejects_unknown_placement():
+    with pytest.raises(ConfigError, match="pad.*'middle'.*end.*start"):
+        pad_collate(_ragged(), pad="middle")

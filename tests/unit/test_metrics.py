@@ -448,6 +448,35 @@ def test_recorder_does_not_count_padded_steps():
     assert rec_plain.firing_rates()["0"] == (4 + 2 * (3 + 1)) / 20
 
 
+class _PaddedBefore(nn.Module):
+    """As _Padded, but its batches are padded before each sequence (``pad = "start"``)."""
+
+    pad = "start"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lif = LIF()
+
+    def forward(self, inputs):
+        x, lengths = inputs
+        real = torch.arange(x.shape[0])[:, None] >= (x.shape[0] - lengths)[None, :]
+        return self.lif(torch.where(real[..., None], x, torch.full_like(x, 5.0)))
+
+
+def test_recorder_masks_leading_padding_when_the_model_pads_at_the_start():
+    # the batch of test_recorder_does_not_count_padded_steps, moved to the end of a T=5 window
+    x = torch.zeros(5, 2, 2)
+    x[3, 0, 0] = 1.5  # sample 0 (length 2) occupies t = 3, 4
+    x[2:5, 1, 1] = 1.5  # sample 1 (length 4) occupies t = 1..4
+    lengths = torch.tensor([2, 4])
+    model = _PaddedBefore()
+    with SpikeRecorder(model, keep_spikes=True) as rec:
+        model((x, lengths))
+    assert rec.firing_rates() == {"lif": 4 / 12}
+    spk = rec.spikes("lif")
+    assert not spk[:3, 0].any() and not spk[:1, 1].any()  # the leading padded steps hold no spikes
+
+
 def test_tie_and_silent_rate_hand_computed():
     scores = np.array([
         [3.0, 1.0, 0.0],  # clear winner
