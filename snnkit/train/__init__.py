@@ -23,11 +23,13 @@ from snnkit.train.checkpoint import (
 from snnkit.train.crossval import CVResult, cross_validate, kfold_indices
 from snnkit.train.distributed import DistInfo
 from snnkit.train.loop import Callback, History, Trainer, count_correct, move_to_device
-from snnkit.train.regularise import FiringRateRegulariser
+from snnkit.train.regularise import FiringRateRegulariser, SpikeCountRegulariser, spike_count_penalty
 from snnkit.train.state import LAST_CHECKPOINT, PREV_CHECKPOINT, RunState, read_progress
 
 __all__ = [
+    "spike_count_penalty",
     "FiringRateRegulariser",
+    "SpikeCountRegulariser",
     "Trainer",
     "Callback",
     "History",

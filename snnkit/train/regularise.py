@@ -1,4 +1,8 @@
-"""Firing-rate regularisation with a warm-up, as a :class:`~snnkit.train.Callback` adding to the loss.
+"""Spike regularisers as :class:`~snnkit.train.Callback` objects adding to the loss.
+
+:class:`FiringRateRegulariser` (G2GNet) and :class:`SpikeCountRegulariser` (SPSN, below).
+
+Firing-rate regularisation with a warm-up:
 
 Konstantaropoulos, Smirnakis & Papadopouli, arXiv 2508.14140 (the authors' ``enforce_sparsity`` option):
 no penalty during the first ``warmup_epochs``; afterwards, with training progress ``p ∈ [0, 1]`` over the
@@ -23,12 +27,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from snnkit.errors import ConfigError, check_nonneg_int
+from snnkit.data.sequences import time_mask
+from snnkit.errors import ConfigError, check_nonneg_int, check_positive_number
 from snnkit.train.loop import Callback
+from snnkit.train.monitor import input_lengths
 
-__all__ = ["FiringRateRegulariser"]
+__all__ = ["FiringRateRegulariser", "SpikeCountRegulariser", "spike_count_penalty"]
 
 
 class FiringRateRegulariser(Callback):
@@ -102,3 +109,54 @@ class FiringRateRegulariser(Callback):
                               "pass the module names instead", where="FiringRateRegulariser")
         return [f"neurons.{i}" for i in range(len(neurons))]
 
+
+
+def spike_count_penalty(spikes: Sequence[Tensor], real_steps: int | Tensor, reg_thr: float) -> Tensor:
+    """The SPSN authors' regulariser (Yarga & Wood, arXiv 2306.12666, Eq. 21): ``relu(Σ_l Σ_i r̄_i − reg_thr·N)²``.
+
+    ``spikes``: each hidden layer's spikes ``[T, B, ...]`` (zero on padded steps); ``r̄_i`` is neuron ``i``'s
+    spikes averaged over the batch and the ``real_steps`` real (t, b) pairs; ``N`` is the number of hidden
+    neurons. The penalty is zero while the summed mean rate stays below ``reg_thr`` per neuron.
+    """
+    total = sum(s.sum() for s in spikes) / real_steps
+    n = sum(s[0, 0].numel() for s in spikes)
+    return F.relu(total - reg_thr * n) ** 2
+
+
+class SpikeCountRegulariser(Callback):
+    """Adds :func:`spike_count_penalty` of the hidden layers ``modules`` to every training step's loss.
+
+    The spikes come from ``trainer.activity`` (graph kept). When the model's input is ``(x, lengths)`` (its
+    root module is watched to see it), the padded steps — after each sequence, or before it when
+    ``model.pad == "start"`` — count neither as spikes nor as steps; otherwise every step of ``[T, B]`` counts.
+    """
+
+    def __init__(self, modules: Sequence[str], reg_thr: float) -> None:
+        where = "SpikeCountRegulariser"
+        if isinstance(modules, str) or not modules or not all(isinstance(m, str) and m for m in modules):
+            raise ConfigError("modules", modules, "a non-empty list of module names", where=where)
+        self.modules = list(modules)
+        self.reg_thr = check_positive_number("reg_thr", reg_thr, where=where)
+        self.last: float | None = None
+        self._model: nn.Module | None = None
+
+    def watch(self, model: nn.Module) -> list[str]:
+        self._model = model
+        return ["", *self.modules]
+
+    def extra_loss(self, trainer: Any, outputs: Any, targets: Any) -> Tensor | None:
+        spikes = [trainer.activity[name].output for name in self.modules]
+        lengths = input_lengths((trainer.activity[""].input,))
+        if lengths is not None:  # padded steps count neither as spikes nor as steps
+            mask = time_mask(lengths, spikes[0].shape[0], getattr(self._model, "pad", "end"))
+            spikes = [s * mask.view(*mask.shape, *([1] * (s.dim() - 2))).to(s.dtype) for s in spikes]
+            real: int | Tensor = lengths.sum()
+        else:
+            real = spikes[0].shape[0] * spikes[0].shape[1]
+        penalty = spike_count_penalty(spikes, real, self.reg_thr)
+        self.last = float(penalty.detach())
+        return penalty
+
+    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict[str, Any]) -> None:
+        if self.last is not None:
+            logs.update(spike_penalty=self.last)

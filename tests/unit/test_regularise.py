@@ -11,7 +11,7 @@ import torch
 from snnkit.errors import ConfigError
 from snnkit.models import G2GNet, spike_count_loss
 from snnkit.sparse import DynamicSparseTraining, build_group_masks, masked_layer_factory
-from snnkit.train import FiringRateRegulariser, Trainer
+from snnkit.train import FiringRateRegulariser, SpikeCountRegulariser, Trainer, spike_count_penalty
 
 
 def test_schedule_is_off_in_warmup_then_linear_in_progress():
@@ -105,3 +105,43 @@ def test_regulariser_lowers_firing_rates_and_hebbian_statistics_keep_updating(mo
     assert history[-1]["rate_lambda"] == pytest.approx(1.0) and "rate_penalty" in history[-1]
     assert history[-1]["rate_penalty"] < history[1]["rate_penalty"], "the penalty did not lower the rates"
     assert "rate_penalty" not in history[0] and "rate_penalty" not in plain[-1]
+
+
+# -- the SPSN spike-count regulariser (Yarga & Wood, arXiv 2306.12666, Eq. 21) ---------------------------
+class _Act:
+    def __init__(self, inp=None, out=None):
+        self.input, self.output = inp, out
+
+
+def test_spike_count_penalty_by_hand():
+    # two layers of 2 neurons, T = 2, B = 1: rates (1, 0.5) and (0, 0.5) sum to 2.0; N = 4
+    a = torch.tensor([[[1.0, 1.0]], [[1.0, 0.0]]])
+    b = torch.tensor([[[0.0, 0.0]], [[0.0, 1.0]]])
+    assert spike_count_penalty([a, b], 2, 0.25).item() == pytest.approx((2.0 - 1.0) ** 2)
+    assert spike_count_penalty([a, b], 2, 0.5).item() == 0.0  # below the threshold: no penalty
+
+
+@pytest.mark.parametrize("pad", ["end", "start"])
+def test_spike_count_regulariser_ignores_padded_steps(pad):
+    """A neuron that fires on every padded step adds nothing: only real steps count, as spikes and as steps."""
+    spikes = torch.zeros(4, 2, 1, requires_grad=True)
+    lengths = torch.tensor([1, 3])
+    real = torch.arange(4)[:, None] < lengths if pad == "end" else torch.arange(4)[:, None] >= 4 - lengths
+    fired = torch.where(real[..., None], torch.tensor(0.5), torch.tensor(1.0))  # padding: 1 everywhere
+    out = spikes + fired
+    reg = SpikeCountRegulariser(["neurons.0"], reg_thr=0.1)
+    model = torch.nn.Module()
+    model.pad = pad
+    reg.watch(model)
+    trainer = _FakeTrainer(0, {"": _Act(inp=(torch.zeros(4, 2, 3), lengths)), "neurons.0": _Act(out=out)})
+    loss = reg.extra_loss(trainer, None, None)
+    assert loss.item() == pytest.approx((0.5 - 0.1) ** 2)  # rate 0.5 over the 4 real (t, b) pairs
+    loss.backward()
+    assert not spikes.grad[~real].any() and spikes.grad[real].all()  # gradient on real steps only
+
+
+def test_spike_count_regulariser_checks_its_settings():
+    with pytest.raises(ConfigError, match="reg_thr"):
+        SpikeCountRegulariser(["neurons.0"], reg_thr=-1.0)
+    with pytest.raises(ConfigError, match="modules"):
+        SpikeCountRegulariser("neurons.0", reg_thr=0.1)
