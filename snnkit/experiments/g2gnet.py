@@ -32,7 +32,7 @@ from torch import nn
 from snnkit.errors import ConfigError
 from snnkit.models.g2g import G2GNet, spike_count_loss
 from snnkit.sparse import DynamicSparseTraining, MaskedLinear, expected_density
-from snnkit.train import CVResult, FiringRateRegulariser, Trainer, cross_validate
+from snnkit.train import CVResult, FiringRateRegulariser, Trainer, cross_validate, resume_note
 from snnkit.train.loop import Callback
 
 log = logging.getLogger(__name__)
@@ -83,20 +83,6 @@ def make_trainer(P: Mapping[str, Any], net: nn.Module, *, device: torch.device |
         ckpt_dir=ckpt_dir if P["checkpoint"] else None, tb_dir=tb_dir, run_hash=run_hash,
         progress_file=progress_file, transform=transform,
     )
-
-
-def resume_note(trainer: Trainer, where: Any) -> str | None:
-    """One message saying whether ``trainer.fit`` resumed or loaded a finished training (None: neither).
-    ``where``: what to delete to train again (the run directory)."""
-    r = trainer.resumed_from
-    if r and r.get("finished"):
-        return ("loaded the finished training from {} instead of training again: a run's identity is its\n"
-                "parameters, not the notebook's code. To train again after editing code, set checkpoint = False\n"
-                "in the parameters cell or delete {}").format(r["checkpoint"], where)
-    if r:
-        return f"resumed from epoch {r['epoch']}, step {r['step']}" + (
-            " (previous checkpoint: the last was corrupt)" if r["fallback"] else "")
-    return None
 
 
 def cross_validate_run(P: Mapping[str, Any], run: Any, train_set: Any, *, in_features: int, n_classes: int,

@@ -247,6 +247,51 @@ def spike_raster(
     return fig
 
 
+def raster_grid(
+    rasters: Mapping[str, Sequence[Any]],
+    sample_titles: Sequence[str],
+    *,
+    dataset_label: str,
+    max_neurons: int = 128,
+    title: str | None = None,
+) -> Figure:
+    """Spike rasters of several layers for several samples: one row per layer, one column per sample.
+
+    ``rasters``: layer name → one ``[T_i, N]`` array per sample (samples may have different lengths);
+    ``sample_titles``: a title per column (e.g. the sample's class). The first ``max_neurons`` neurons of each
+    layer are drawn; each panel states its firing rate.
+    """
+    layers = list(rasters)
+    if not layers:
+        raise ValueError("raster_grid: no layers to draw")
+    n_samples = len(sample_titles)
+    if any(len(v) != n_samples for v in rasters.values()):
+        raise ValueError(f"raster_grid: every layer needs {n_samples} samples (one per title), got "
+                         f"{ {k: len(v) for k, v in rasters.items()} }")
+    with styled():
+        fig, axes = plt.subplots(len(layers), n_samples, figsize=(3.2 * n_samples, 1.9 * len(layers) + 0.6),
+                                 squeeze=False, sharex="col")
+        for r, layer in enumerate(layers):
+            for c in range(n_samples):
+                arr = _np(rasters[layer][c], "spikes").reshape(len(rasters[layer][c]), -1)
+                ax = axes[r, c]
+                ts, ns = np.nonzero(arr[:, :max_neurons] != 0)
+                ax.scatter(ts, ns, marker="|", s=4, linewidths=0.6, color=PALETTE[r % len(PALETTE)])
+                ax.set_xlim(-0.5, max(arr.shape[0], 1) - 0.5)
+                ax.set_ylim(-0.5, min(arr.shape[1], max_neurons) - 0.5)
+                ax.grid(False)
+                rate = float((arr != 0).mean()) if arr.size else 0.0
+                ax.set_title(f"{sample_titles[c]} · {layer} · rate {rate:.3f}" if r == 0 else f"{layer} · rate {rate:.3f}",
+                             fontsize=8)
+                if c == 0:
+                    ax.set_ylabel("Neuron")
+                if r == len(layers) - 1:
+                    ax.set_xlabel("Time step")
+        fig.suptitle(_title("Spikes of every hidden layer", title, dataset_label))
+        fig.tight_layout()
+    return fig
+
+
 # --------------------------------------------------------------------------------------------------
 def _grid(n: int, ncols: int) -> tuple[int, int]:
     ncols = max(1, min(ncols, n))

@@ -15,7 +15,8 @@ What it does, in order (figure and table names are those of ``figures/`` and ``t
    first sample) and ``firing_rates`` (per-neuron histograms), metrics ``firing_rate`` (mean of the
    hidden layers' rates) and ``firing_rate_<layer>`` per hidden layer. The hidden layers are all the
    recorded ones but the last (the output layer, whose spike counts are the scores); a model with one
-   spiking layer reports that layer. In the same pass, the synaptic operations per inference
+   spiking layer reports that layer. A model with a ``spiking_layers`` attribute (module names) names its
+   hidden layers itself: exactly those are recorded (none: no rates, e.g. a non-spiking baseline). In the same pass, the synaptic operations per inference
    (:class:`~snnkit.train.metrics.SynopsCounter`: non-zero inputs × active fan-out of every linear
    layer; a ``[B, in]`` layer input stands for ``model.T`` steps): metrics ``synops`` and
    ``synops_<layer>`` per linear layer (metrics.json is flat: this is ``synops_per_layer``), table
@@ -34,6 +35,7 @@ checks as any ``run.log`` value.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Iterable, Mapping
@@ -154,11 +156,14 @@ def standard_results(
     if probe is None or isinstance(probe, int):
         n = min(len(test_set), probe if isinstance(probe, int) else trainer.batch_size)
         probe = torch.utils.data.Subset(test_set, range(n))
-    with SpikeRecorder(model, keep_spikes=True) as rec, M.SynopsCounter(model) as counter:
+    named = getattr(model, "spiking_layers", None)  # a model that names its hidden spiking layers itself
+    recorder = SpikeRecorder(model, keep_spikes=True, names=named) if named is None or named else None
+    with recorder or contextlib.nullcontext(), M.SynopsCounter(model) as counter:
         trainer.predict(probe)
     ops = counter.result()
-    rates = rec.firing_rates()
-    hidden = list(rates)[:-1] if len(rates) > 1 else list(rates)
+    rates = recorder.firing_rates() if recorder is not None else {}
+    rec = recorder
+    hidden = list(rates) if named else (list(rates)[:-1] if len(rates) > 1 else list(rates))
     if hidden:
         results["firing_rate"] = sum(rates[name] for name in hidden) / len(hidden)
         results.update({f"firing_rate_{_key(name)}": rates[name] for name in hidden})

@@ -22,11 +22,12 @@ from snnkit.train.checkpoint import (
 )
 from snnkit.train.crossval import CVResult, cross_validate, kfold_indices
 from snnkit.train.distributed import DistInfo
-from snnkit.train.loop import Callback, History, Trainer, count_correct, move_to_device
+from snnkit.train.loop import Callback, History, Trainer, count_correct, move_to_device, resume_note
 from snnkit.train.regularise import FiringRateRegulariser, SpikeCountRegulariser, spike_count_penalty
 from snnkit.train.state import LAST_CHECKPOINT, PREV_CHECKPOINT, RunState, read_progress
 
 __all__ = [
+    "resume_note",
     "spike_count_penalty",
     "FiringRateRegulariser",
     "SpikeCountRegulariser",

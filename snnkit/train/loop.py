@@ -66,6 +66,7 @@ __all__ = [
     "LAST_CHECKPOINT",
     "PREV_CHECKPOINT",
     "count_correct",
+    "resume_note",
     "move_to_device",
 ]
 
@@ -929,3 +930,17 @@ class Trainer:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def resume_note(trainer: Trainer, where: Any) -> str | None:
+    """One message saying whether ``trainer.fit`` resumed or loaded a finished training (None: neither).
+    ``where``: what to delete to train again (the run directory)."""
+    r = trainer.resumed_from
+    if r and r.get("finished"):
+        return ("loaded the finished training from {} instead of training again: a run's identity is its\n"
+                "parameters, not the notebook's code. To train again after editing code, set checkpoint = False\n"
+                "in the parameters cell or delete {}").format(r["checkpoint"], where)
+    if r:
+        return f"resumed from epoch {r['epoch']}, step {r['step']}" + (
+            " (previous checkpoint: the last was corrupt)" if r["fallback"] else "")
+    return None

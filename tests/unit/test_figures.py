@@ -326,3 +326,20 @@ def test_accuracy_vs_p_inter_keeps_the_axis_on_the_bulk_and_marks_a_collapsed_po
     assert 85 < bottom < 87 and 88.5 < top < 91  # not stretched down to 10 %
     (note,) = [t for t in ax.texts if "published 10.0%" in t.get_text()]
     assert note.xy == (0.10, bottom)
+
+
+def test_raster_grid_one_panel_per_layer_and_sample(tmp_path):
+    g = torch.Generator().manual_seed(1)
+    rasters = {f"neurons.{i}": [torch.rand(t, 40, generator=g) < 0.2 for t in (7, 12)] for i in range(3)}
+    fig = F.raster_grid(rasters, ["en-1", "de-2"], dataset_label=LABEL, max_neurons=10)
+    axes = _visible_axes(fig)
+    assert len(axes) == 6
+    for ax, (layer, c) in zip(axes, [(f"neurons.{r}", c) for r in range(3) for c in range(2)]):
+        expected = rasters[layer][c][:, :10].nonzero()
+        assert len(ax.collections[0].get_offsets()) == len(expected)  # the first 10 neurons only
+        rate = rasters[layer][c].float().mean().item()
+        assert layer in ax.get_title() and f"{rate:.3f}" in ax.get_title()
+    assert "en-1" in axes[0].get_title() and "de-2" in axes[1].get_title()
+    _saves_png(fig, tmp_path)
+    with pytest.raises(ValueError, match="2 samples"):
+        F.raster_grid({"a": [torch.zeros(3, 2)]}, ["x", "y"], dataset_label=LABEL)

@@ -225,6 +225,24 @@ def test_hidden_rates_ignore_padding(tmp_path):
     assert out["firing_rate"] == out["firing_rate_lif"]
 
 
+@pytest.mark.parametrize("named", [["lif"], []])
+def test_a_model_that_names_its_spiking_layers_records_exactly_those(tmp_path, named):
+    """``spiking_layers`` = ["lif"]: the output LIF is not recorded and "lif" is a hidden layer;
+    [] (a non-spiking network): no rates at all."""
+    g = torch.Generator().manual_seed(0)
+    seqs = [torch.rand(n, 2, generator=g) * 2 for n in (2, 5, 3, 4)]
+    data = SequenceDataset(seqs, torch.tensor([0, 1, 0, 1]), ["x", "y"], "seq")
+    model = _SeqNet()
+    model.spiking_layers = named
+    trainer = Trainer(model, loss_fn=_loss, optimizer=functools.partial(torch.optim.SGD, lr=0.0), epochs=1,
+                      batch_size=4, seed=0, device="cpu", progress=False, collate_fn=pad_collate)
+    run = start_run("seq_nb", {"seed": 0}, run=f"n{len(named)}", reports_root=tmp_path, dataset="seq")
+    out = standard_results(run, trainer=trainer, model=model, test_set=data)
+    rates = sorted(k for k in out if k.startswith("firing_rate"))
+    assert rates == (["firing_rate", "firing_rate_lif"] if named else [])
+    assert (run.path / "figures" / "spike_raster.png").exists() == bool(named)
+
+
 def test_prunable_weights_rules():
     class Own(nn.Module):
         def __init__(self):
