@@ -1,0 +1,448 @@
+"""Parallelisable spiking neurons as pure functions: exact two-stage leaky integration and spike functions.
+
+SPSN (Yarga & Wood, "Accelerating SNN Training with Stochastic Parallelizable Spiking Neurons", arXiv
+2306.12666, 2023) and ParaLIF (Yarga & Wood, "Accelerating spiking neural networks with parallelizable leaky
+integrate-and-fire neurons", Neuromorphic Computing and Engineering, 2025, doi 10.1088/2634-4386/adb7fe)
+drop the LIF reset, so the membrane is a linear function of the input current and every step can be
+computed at once. With ``α = exp(-dt/τ_syn)`` and ``β = exp(-dt/τ_mem)`` (scalars or per-neuron tensors):
+
+    syn_t = α·syn_{t-1} + X_t                  syn_{-1} = 0
+    U_t   = β·U_{t-1} + (1 - β)·syn_t          U_{-1} = 0
+
+i.e. ``U = h ∗ X`` (causal convolution over time) with the combined kernel
+``h_n = (l ∗ k)_n = (1 - β)·Σ_{j=0..n} α^j β^(n-j)`` (``l_n = α^n``, ``k_n = β^n (1 - β)``).
+
+:func:`leaky_integrate` computes U by one of three exact methods, all tested against
+:func:`leaky_integrate_reference` (the recursion as a plain loop, differentiated by autograd) forward and
+backward, including the gradients with respect to α and β (ParaLIF learns τ):
+
+* ``"recurrence"``: a fused autograd function. The forward pass runs the two recursions in place (one
+  ``addcmul`` per step and stage, no graph); the backward pass is the reverse recursion
+  ``a_t = g_t + β·a_{t+1}`` (then ``b_t = (1 - β)·a_t + α·b_{t+1}``, which is dL/dX_t) plus vectorised
+  reductions ``dL/dβ = Σ_t a_t (U_{t-1} - syn_t)`` and ``dL/dα = Σ_t b_t syn_{t-1}``.
+* ``"fft"``: the kernel ``h[:T]`` is built first (in float64, from the positive-term closed form
+  ``h_n = (1 - β)·m^n·Σ_{i≤n} (s/m)^i`` with ``m = max(α, β)``, ``s = min(α, β)``) and convolved with X
+  through FFTs of length ≥ 2T - 1, which is an exact linear convolution. The authors' code multiplies the
+  FFTs of l, k and X at length 2T, a circular convolution of the length-(3T - 2) result: late inputs leak
+  into early outputs (snnkit's docs/spec give the size of that error). That bug does not exist here.
+* ``"scan"``: a chunked scan. Inside a chunk of C steps the output is a Toeplitz matrix product
+  (one batched matmul for all chunks); the state (syn, U) carried from chunk to chunk adds
+  ``α·h_j·syn_prev + β^(j+1)·U_prev`` and is propagated with T/C small sequential steps.
+
+``method="auto"`` takes the fastest measured on the device (see :func:`default_method`).
+
+Spike functions (:func:`fire`; the modes of the authors' ``SpikingFunction``) map potentials to spikes;
+the stochastic ones take a ``torch.Generator`` so runs are seeded. The functions here are pure math and
+check nothing: arguments are validated once where users meet them (:mod:`snnkit.neurons.spsn`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from snnkit.neurons.surrogate import SpikeFunction
+
+__all__ = [
+    "METHODS",
+    "SPIKE_MODES",
+    "DELTA_MODES",
+    "STOCHASTIC_MODES",
+    "decay",
+    "default_method",
+    "leaky_integrate",
+    "leaky_integrate_reference",
+    "integration_kernel",
+    "sigmoid_bernoulli",
+    "bernoulli_straight_through",
+    "gumbel_softmax",
+    "fire",
+    "paralif_multistep",
+    "shift_in_time",
+]
+
+Scalar = float | Tensor
+
+METHODS: tuple[str, ...] = ("auto", "recurrence", "fft", "scan")
+
+# mode -> (normalisation applied to U first, generator kind)
+_MODE_TABLE: dict[str, tuple[str, str]] = {
+    "GS": ("identity", "gumbel"),
+    "SB": ("sigmoid", "bernoulli"),
+    "TRB": ("tanh_relu", "bernoulli"),
+    "D": ("identity", "delta"),
+    "SD": ("sigmoid", "delta"),
+    "TD": ("tanh", "delta"),
+    "TRD": ("tanh_relu", "delta"),
+    "T": ("identity", "threshold"),
+    "ST": ("sigmoid", "threshold"),
+    "TT": ("tanh", "threshold"),
+    "TRT": ("tanh_relu", "threshold"),
+}
+SPIKE_MODES: tuple[str, ...] = tuple(_MODE_TABLE)
+DELTA_MODES: tuple[str, ...] = tuple(m for m, (_, kind) in _MODE_TABLE.items() if kind == "delta")
+STOCHASTIC_MODES: tuple[str, ...] = tuple(m for m, (_, kind) in _MODE_TABLE.items() if kind in ("bernoulli", "gumbel"))
+
+
+def decay(tau: Scalar, dt: float = 1.0) -> Tensor:
+    """``exp(-dt/τ)`` as a float64 tensor (τ a number or a tensor of per-neuron time constants)."""
+    return torch.exp(-dt / torch.as_tensor(tau, dtype=torch.float64))
+
+
+def _as_tensor(value: Scalar, ref: Tensor) -> Tensor:
+    if isinstance(value, Tensor):
+        return value
+    return torch.tensor(float(value), dtype=ref.dtype, device=ref.device)
+
+
+# ---------------------------------------------------------------------------------------------- integration
+
+
+def leaky_integrate_reference(x: Tensor, alpha: Scalar, beta: Scalar) -> Tensor:
+    """The definition: ``syn_t = α·syn_{t-1} + X_t``, ``U_t = β·U_{t-1} + (1 - β)·syn_t`` as a Python loop.
+
+    ``x`` is ``[T, ...]``; α and β are numbers or tensors broadcastable to one step ``x.shape[1:]``.
+    Differentiated by autograd; the ground truth the fast methods are tested against.
+    """
+    alpha, beta = _as_tensor(alpha, x), _as_tensor(beta, x)
+    syn = mem = torch.zeros((), dtype=x.dtype, device=x.device)
+    out = []
+    for t in range(x.shape[0]):
+        syn = alpha * syn + x[t]
+        mem = beta * mem + (1 - beta) * syn
+        out.append(mem)
+    return torch.stack(out) if out else torch.empty_like(x)
+
+
+def _split_step(step: torch.Size, bshape: torch.Size) -> int:
+    """Index d such that the decays vary only over ``step[d:]`` (they are constant over ``step[:d]``)."""
+    bs = (1,) * (len(step) - len(bshape)) + tuple(bshape)
+    d = len(step)
+    while d > 0 and bs[d - 1] == step[d - 1]:
+        d -= 1
+    return d if all(v == 1 for v in bs[:d]) else 0
+
+
+def _reduce_over_time(a: Tensor, b: Tensor, shape: torch.Size) -> Tensor:
+    """Σ a·b over everything but the decays' own axes, reduced to ``shape`` (the decays' shape).
+
+    A BLAS dot product when ``shape`` has one element; for per-neuron decays the rows are multiplied and
+    summed in blocks (no temporary as large as ``a``).
+    """
+    if math.prod(shape) == 1:
+        return torch.dot(a.reshape(-1), b.reshape(-1)).reshape(shape)
+    d = _split_step(a.shape, shape)
+    if d == 0:
+        return (a * b).sum_to_size(shape)
+    cols = math.prod(a.shape[d:])
+    a2, b2 = a.reshape(-1, cols), b.reshape(-1, cols)
+    rows = max(1, (1 << 16) // cols)
+    total = torch.zeros(cols, dtype=a.dtype, device=a.device)
+    scratch = torch.empty(min(rows, a2.shape[0]), cols, dtype=a.dtype, device=a.device)
+    for i in range(0, a2.shape[0], rows):
+        part = scratch[: min(rows, a2.shape[0] - i)]
+        torch.mul(a2[i : i + rows], b2[i : i + rows], out=part)
+        total += part.sum(0)
+    return total.reshape(a.shape[d:]).sum_to_size(shape)
+
+
+class _Recurrence(torch.autograd.Function):
+    """Fused exact two-stage integration with a hand-written reverse-recursion backward."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, alpha: Tensor, beta: Tensor) -> Tensor:
+        dtype = torch.promote_types(torch.result_type(x, alpha), torch.result_type(x, beta))
+        alpha_c, beta_c = alpha.to(dtype), beta.to(dtype)
+        syn = x.to(dtype, copy=True)
+        for t in range(1, x.shape[0]):
+            syn[t].addcmul_(alpha_c, syn[t - 1])  # X_t + α·syn_{t-1}
+        mem = syn * (1 - beta_c)
+        for t in range(1, x.shape[0]):
+            mem[t].addcmul_(beta_c, mem[t - 1])  # (1 - β)·syn_t + β·U_{t-1}
+        ctx.save_for_backward(syn, mem, alpha_c, beta_c)
+        ctx.shapes = (alpha.shape, beta.shape)
+        ctx.dtypes = (x.dtype, alpha.dtype, beta.dtype)
+        return mem
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        syn, mem, alpha, beta = ctx.saved_tensors
+        need_x, need_alpha, need_beta = ctx.needs_input_grad
+        steps = syn.shape[0]
+        a = grad.to(syn.dtype, copy=True)
+        for t in range(steps - 2, -1, -1):
+            a[t].addcmul_(beta, a[t + 1])  # a_t = dL/dU_t (total)
+        grad_alpha = grad_beta = None
+        if need_beta:  # ∂U_t/∂β = U_{t-1} - syn_t
+            grad_beta = -_reduce_over_time(a, syn, ctx.shapes[1])
+            if steps > 1:
+                grad_beta = grad_beta + _reduce_over_time(a[1:], mem[:-1], ctx.shapes[1])
+            grad_beta = grad_beta.to(ctx.dtypes[2])
+        if not (need_x or need_alpha):
+            return None, None, grad_beta
+        a.mul_(1 - beta)  # dL/dsyn_t through U_t only
+        for t in range(steps - 2, -1, -1):
+            a[t].addcmul_(alpha, a[t + 1])  # b_t = dL/dsyn_t (total) = dL/dX_t
+        if need_alpha:  # ∂syn_t/∂α = syn_{t-1}
+            if steps > 1:
+                grad_alpha = _reduce_over_time(a[1:], syn[:-1], ctx.shapes[0]).to(ctx.dtypes[1])
+            else:
+                grad_alpha = torch.zeros(ctx.shapes[0], dtype=ctx.dtypes[1], device=a.device)
+        grad_x = (a if a.dtype == ctx.dtypes[0] else a.to(ctx.dtypes[0])) if need_x else None
+        return grad_x, grad_alpha, grad_beta
+
+
+def integration_kernel(alpha: Tensor, beta: Tensor, steps: int) -> Tensor:
+    """The combined kernel ``h[:steps]``, ``h_n = (1 - β)·Σ_{j≤n} α^j β^(n-j)``, shape ``[steps, *bshape]``.
+
+    Computed in float64 as ``(1 - β)·m^n·cumsum(r^i)`` with ``m = max(α, β)``, ``r = min(α, β)/m`` (all terms
+    positive, no cancellation, no overflow). Differentiable in α and β: the expression is symmetric in α and
+    β, so at α = β the even split of ``torch.maximum``'s gradient is the exact derivative.
+    """
+    a, b = alpha.to(torch.float64), beta.to(torch.float64)
+    m, s = torch.maximum(a, b), torch.minimum(a, b)
+    n = torch.arange(steps, dtype=torch.float64, device=a.device).reshape(steps, *([1] * m.dim()))
+    geometric = torch.pow(s / m, n).cumsum(0)
+    return (1 - b) * torch.pow(m, n) * geometric
+
+
+def _kernel_for(x: Tensor, alpha: Tensor, beta: Tensor) -> Tensor:
+    """:func:`integration_kernel` in x's dtype, shaped ``[T, 1.., *bshape]`` to broadcast against ``x``."""
+    h = integration_kernel(alpha, beta, x.shape[0]).to(torch.result_type(x, alpha))
+    pad = x.dim() - h.dim()
+    return h.reshape(h.shape[0], *([1] * pad), *h.shape[1:]) if pad > 0 else h
+
+
+def _fft_integrate(x: Tensor, alpha: Tensor, beta: Tensor) -> Tensor:
+    steps = x.shape[0]
+    h = _kernel_for(x, alpha, beta)
+    n = 2 * steps  # ≥ 2T - 1: the linear convolution of two length-T sequences fits without wrap-around
+    xf = torch.fft.rfft(x.movedim(0, -1), n=n)
+    hf = torch.fft.rfft(h.movedim(0, -1), n=n)
+    return torch.fft.irfft(xf * hf, n=n)[..., :steps].movedim(-1, 0)
+
+
+def _toeplitz(h: Tensor) -> Tensor:
+    """Lower-triangular Toeplitz matrices ``[F, C, C]`` with ``M[f, i, j] = h[i - j, f]`` from ``h`` ``[C, F]``."""
+    size = h.shape[0]
+    idx = torch.arange(size, device=h.device)
+    diff = idx[:, None] - idx[None, :]
+    hm = h.t()[:, diff.clamp(min=0)]
+    return hm * (diff >= 0).to(hm.dtype)
+
+
+def _scan_integrate(x: Tensor, alpha: Tensor, beta: Tensor, chunk: int) -> Tensor:
+    steps, step = x.shape[0], x.shape[1:]
+    chunk = min(chunk, steps)
+    n_chunks = -(-steps // chunk)
+    dtype = torch.result_type(x, alpha)
+    bshape = torch.broadcast_shapes(alpha.shape, beta.shape)
+    d = _split_step(step, bshape)
+    rest, n_k = math.prod(step[:d]), math.prod(step[d:])  # [R, Nk]: Nk distinct kernels
+    h = _kernel_for(x[:chunk], alpha, beta).expand(chunk, *step)
+    h = h.reshape(chunk, rest, n_k)[:, 0]  # [C, Nk]
+    if n_chunks * chunk != steps:
+        x = F.pad(x.movedim(0, -1), (0, n_chunks * chunk - steps)).movedim(-1, 0)
+    xs = x.reshape(n_chunks, chunk, rest, n_k)
+    # within-chunk part: local[k, i, r, n] = Σ_{j≤i} h[i-j, n] x[k, j, r, n]
+    local = torch.einsum("nij,kjrn->kirn", _toeplitz(h), xs)
+    # the state (syn, U) at the end of each chunk enters the next: U_j += α·h_j·syn_prev + β^(j+1)·U_prev
+    j = torch.arange(chunk, dtype=dtype, device=x.device).reshape(chunk, 1)
+    a_k = alpha.to(dtype).expand(step).reshape(rest, n_k)[0]
+    b_k = beta.to(dtype).expand(step).reshape(rest, n_k)[0]
+    from_syn = (a_k * h).unsqueeze(1)  # [C, 1, Nk]
+    from_mem = torch.pow(b_k, j + 1).unsqueeze(1)
+    syn_gain = torch.pow(a_k, j.flip(0))  # α^(C-1-j): effect of x_j on syn at the chunk's end
+    syn_local = torch.einsum("jn,kjrn->krn", syn_gain, xs)
+    a_c = a_k**chunk
+    outs = [local[0]]
+    syn_prev, mem_prev = syn_local[0], local[0, -1]
+    for k in range(1, n_chunks):
+        out_k = local[k] + from_syn * syn_prev + from_mem * mem_prev
+        outs.append(out_k)
+        syn_prev = syn_local[k] + a_c * syn_prev
+        mem_prev = out_k[-1]
+    return torch.cat(outs, 0)[:steps].reshape(steps, *step)
+
+
+def default_method(x: Tensor) -> str:
+    """The fastest exact method for ``x``'s device, as measured (see the report in the module docstring).
+
+    CPU: ``"recurrence"`` (one fused op per step and stage beats FFTs and matmuls at every size measured).
+    CUDA: ``"fft"`` (a few kernel launches instead of 2T).
+    """
+    return "fft" if x.device.type == "cuda" else "recurrence"
+
+
+def leaky_integrate(x: Tensor, alpha: Scalar, beta: Scalar, method: str = "auto", chunk: int = 64) -> Tensor:
+    """Membrane potentials ``U`` ``[T, ...]`` of the two-stage leaky integration of ``x`` ``[T, ...]``.
+
+    α and β are numbers or tensors broadcastable to one step (0-d, per-neuron ``[N]``...); gradients
+    flow to ``x``, α and β. ``method``: "recurrence", "fft", "scan" (``chunk`` steps per block) or
+    "auto" (:func:`default_method`). All are exact: equal to :func:`leaky_integrate_reference` to
+    floating-point round-off for every T.
+    """
+    alpha, beta = _as_tensor(alpha, x), _as_tensor(beta, x)
+    if x.shape[0] == 0:
+        return leaky_integrate_reference(x, alpha, beta)
+    if method == "auto":
+        method = default_method(x)
+    if method == "fft":
+        return _fft_integrate(x, alpha, beta)
+    if method == "scan":
+        return _scan_integrate(x, alpha, beta, chunk)
+    return _Recurrence.apply(x, alpha, beta)
+
+
+# ---------------------------------------------------------------------------------------------- spikes
+
+
+class _BernoulliST(torch.autograd.Function):
+    """``S ~ Bernoulli(p)`` forward; ``dS/dp = p`` backward (the authors' ``StochasticStraightThrough``)."""
+
+    @staticmethod
+    def forward(ctx: Any, p: Tensor, generator: torch.Generator | None) -> Tensor:
+        ctx.save_for_backward(p)
+        return torch.bernoulli(p, generator=generator)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        (p,) = ctx.saved_tensors
+        return grad * p, None
+
+
+def bernoulli_straight_through(p: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Spikes ``S ~ Bernoulli(p)`` (p in [0, 1]) with the gradient ``dS/dp = p``.
+
+    This is Eq. 19 of arXiv 2306.12666 (Eq. 18 of the ParaLIF paper) as the authors' code computes it:
+    the incoming gradient is multiplied by the probability itself, not passed straight through.
+    """
+    return _BernoulliST.apply(p, generator)
+
+
+def sigmoid_bernoulli(u: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """SPSN-SB: ``p = σ(U)``, ``S ~ Bernoulli(p)``; backward ``dS/dU = p·σ'(U) = p²(1 - p)`` (intentional,
+    the paper's Eq. 19)."""
+    return bernoulli_straight_through(torch.sigmoid(u), generator)
+
+
+class _GumbelSoftmax(torch.autograd.Function):
+    """Hard 2-class Gumbel-softmax with straight-through gradient (see :func:`gumbel_softmax`)."""
+
+    @staticmethod
+    def forward(ctx: Any, u: Tensor, generator: torch.Generator | None, temperature: float) -> Tensor:
+        uni = torch.rand(u.shape, dtype=u.dtype, device=u.device, generator=generator)
+        tiny = torch.finfo(u.dtype).tiny
+        uni.clamp_(tiny, 1 - torch.finfo(u.dtype).eps / 2)  # guard log(0) at both ends
+        noise = torch.logit(uni)  # logistic: distributed as the difference of two Gumbel draws
+        z = noise.add_(u, alpha=2.0).div_(temperature)  # (U + g0 - (-U + g1)) / τ
+        y_soft = torch.sigmoid(z)
+        ctx.save_for_backward(y_soft)
+        ctx.temperature = temperature
+        return (y_soft > 0.5).to(u.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
+        (y,) = ctx.saved_tensors
+        return grad * y * (1 - y) * (2.0 / ctx.temperature), None, None
+
+
+def gumbel_softmax(u: Tensor, generator: torch.Generator | None = None, temperature: float = 1.0) -> Tensor:
+    """SPSN-GS: hard Gumbel-softmax over the two classes ``[U, -U]`` (spike / no spike), straight-through.
+
+    The authors draw Gumbel noise ``g0, g1`` and take ``y = softmax([(U + g0)/τ, (-U + g1)/τ])[0]``; the
+    spike is ``y > 0.5`` and its gradient is that of ``y``. A two-class softmax is
+    ``σ((2U + g0 - g1)/τ)`` and ``g0 - g1`` is logistic, ``log u - log(1 - u)`` for one uniform ``u``: the
+    same distribution from one draw. The uniform is clamped away from 0 and 1 (no ``log(0)``). Forward
+    values are exactly 0 or 1 (the authors' ``y_hard - y.detach() + y`` can be off by round-off);
+    backward ``dS/dU = y(1 - y)·2/τ``.
+    """
+    return _GumbelSoftmax.apply(u, generator, temperature)
+
+
+def _tanh_relu(u: Tensor) -> Tensor:
+    return torch.relu(torch.tanh(u))
+
+
+_NORMALISE: dict[str, Callable[[Tensor], Tensor]] = {
+    "identity": lambda u: u,
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "tanh_relu": _tanh_relu,
+}
+
+
+def shift_in_time(u: Tensor) -> Tensor:
+    """``[0, u_0, ..., u_{T-2}]``: the sequence delayed by one step, zero first (the authors' pad-and-drop)."""
+    return torch.cat([torch.zeros_like(u[:1]), u[:-1]], 0)
+
+
+def fire(
+    u: Tensor,
+    mode: str,
+    threshold: Scalar = 1.0,
+    spike_fn: SpikeFunction | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Spikes ``[T, ...]`` from potentials ``u`` ``[T, ...]`` by one of the ParaLIF spike modes.
+
+    A normalisation ``n`` comes first: none (GS, D, T), sigmoid (SB, SD, ST), tanh (TD, TT) or
+    ``relu(tanh(·))`` (TRB, TRD, TRT). Then, with θ = ``threshold`` and ``spike_fn`` a surrogate spike
+    function (Heaviside ``H(v) = [v > 0]`` forward, fast-sigmoid or arctan backward):
+
+    * GS: :func:`gumbel_softmax` on U (SPSN-GS); SB, TRB: :func:`bernoulli_straight_through` on ``n(U)``
+      (SB is SPSN-SB: dS/dU = p²(1 - p)); θ is not used.
+    * D, SD, TD, TRD (delta): ``S_t = H((n(U_t) - n(U_{t-1})) - θ)`` with ``n(U_{-1})`` taken as 0 (the
+      authors pad the normalised sequence with a zero, so SD's first step compares σ(U_0) with 0).
+    * T, ST, TT, TRT (threshold): ``S_t = H(n(U_t) - θ)``.
+
+    Gradients reach U (and θ when it requires grad) through the surrogate of ``spike_fn``.
+    """
+    norm, kind = _MODE_TABLE[mode]
+    v = _NORMALISE[norm](u)
+    if kind == "gumbel":
+        return gumbel_softmax(v, generator)
+    if kind == "bernoulli":
+        return bernoulli_straight_through(v, generator)
+    if kind == "delta":
+        v = v - shift_in_time(v)
+    return spike_fn(v - threshold)
+
+
+def paralif_multistep(
+    x: Tensor,
+    alpha: Scalar,
+    beta: Scalar,
+    mode: str,
+    threshold: Scalar = 1.0,
+    spike_fn: SpikeFunction | None = None,
+    generator: torch.Generator | None = None,
+    recurrent: Callable[[Tensor], Tensor] | None = None,
+    recurrent_fire: bool = True,
+    method: str = "auto",
+) -> tuple[Tensor, Tensor]:
+    """ParaLIF over time: ``(spikes, membranes)`` ``[T, ...]`` for input current ``x`` ``[T, ...]``.
+
+    Without recurrence: ``U = leaky_integrate(X)``, ``S = fire(U)``. With ``recurrent`` (a map
+    ``h -> W_rec·h + b_rec``, e.g. an ``nn.Linear``) this follows the authors' parallel forward
+    (Eqs. 22–24 of the ParaLIF paper) and does not iterate: X is integrated once, ``U_ff = I(X)``; the
+    hidden state is the firing of ``U_ff`` delayed by one step, ``h = fire(shift(U_ff))`` (or
+    ``relu(shift(U_ff))`` with ``recurrent_fire=False``; a stochastic mode draws its own noise for h); then
+    ``U = U_ff + I(X + W_rec·h + b_rec)`` and ``S = fire(U)``. The recurrent input thus comes from the
+    feed-forward potential's spikes, not from the layer's own output spikes, so the layer stays parallel.
+    """
+    u_ff = leaky_integrate(x, alpha, beta, method)
+    if recurrent is None:
+        mem = u_ff
+    else:
+        prev = shift_in_time(u_ff)
+        hidden = fire(prev, mode, threshold, spike_fn, generator) if recurrent_fire else torch.relu(prev)
+        mem = u_ff + leaky_integrate(x + recurrent(hidden), alpha, beta, method)
+    return fire(mem, mode, threshold, spike_fn, generator), mem
