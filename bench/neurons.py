@@ -1,0 +1,396 @@
+"""Benchmark: Linear + spiking neuron, forward and backward — snnkit's neurons vs the Linear floor and peers.
+
+Workloads (time-first ``[T, B, N]``; input: Bernoulli(0.05) spikes, no gradient):
+
+====  =====  =====  ============  =========================================
+name  batch  T      Linear        what
+====  =====  =====  ============  =========================================
+W1    64     1000   700 → 128     SHD at 1 ms (Yarga & Wood's hidden layer)
+W2    64     100    700 → 128     SHD binned 10× coarser
+W3    16     500    1024 → 1024   a wide layer over a long sequence
+W4    256    50     2048 → 2048   G2GNet's hidden layer
+====  =====  =====  ============  =========================================
+
+The rows (``bench/_neuron_peers.py`` describes each and its settings): ``linear_only`` (the floor),
+``snnkit_lif``, ``snnkit_cuba_lif``, ``snnkit_spsn_sb``, ``snnkit_spsn_gs``, ``snnkit_paralif``,
+``snntorch_leaky`` (a Python loop over T), ``snntorch_leakyparallel``, ``spikingjelly_lif``, ``norse_lif``.
+
+Fields of a record: ``fwd_ms`` (one forward with autograd on, as in training) and ``fwd_bwd_ms`` (forward,
+then backward of ``(out * g).sum()`` for a fixed random ``g``, reaching the Linear's weights and every
+learnable neuron parameter): medians over ``--repeat`` repeats after ``--warmup`` runs, the rows taking
+turns in every repeat so that load from other processes hits them alike. ``peak_delta_mb``: how much the
+peak resident memory (RSS) rises during one forward+backward, measured in a **fresh subprocess per
+(workload, row)** so that one row's peak cannot hide another's: the child builds the inputs and the layer,
+runs one forward+backward (warm-up: lazy initialisation, thread pools), drops the gradients, runs
+``gc`` and glibc's ``malloc_trim``, resets the kernel's peak-RSS counter (writing ``5`` to
+``/proc/self/clear_refs``, Linux ≥ 4.0), reads ``VmRSS``, runs one forward+backward and reads ``VmHWM``
+(the peak since the reset): delta = VmHWM − VmRSS. Exact (no sampling); where ``clear_refs`` cannot be
+written it falls back to ``bench._common.PeakRSS`` (RSS sampled every ~0.5 ms) and says so in
+``mem_method``. ``saved_mb``: the storages autograd keeps for backward after one forward (input excluded).
+``out_mean``: the mean output (the firing rate for the spiking rows), a check that rows do alike work.
+
+Threads: ``torch.set_num_threads(1)`` unless ``--threads`` says otherwise (the machine is shared; one
+thread gives stable ratios). Every record names ``threads`` and ``torch``.
+
+The **SHD epoch table** (``--epoch-batches K``, 0 to skip): seconds per epoch of the SPSN authors' 3×128
+network (:class:`snnkit.models.shd.ShdNet`, 700 → 128 → 128 → 128 → 20, Adamax, cross-entropy on the
+mean read-out) for every neuron type, one training step (forward, backward, optimiser step) per batch of
+64: the median of K timed steps (after one warm-up) × 128 batches (8156 samples / 64, the last batch
+counted as a full one). T is the median padded batch length of the SHD stand-in (batches of 64 padded to
+their longest sample) when ``snnkit.data`` can load it, else 1000. Data loading is not timed.
+
+    python bench/neurons.py --quick                       # small sizes, a few minutes
+    python bench/neurons.py                               # W1–W4, every row, memory, epoch table
+    python bench/neurons.py --workloads W1,W3 --impls linear_only,snnkit_lif,snntorch_leaky --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench._common import PeakRSS, Record, malloc_trim, timed, write_records  # noqa: E402
+from bench._neuron_peers import FLOOR, IMPLS, PEERS, Unavailable, build  # noqa: E402
+from bench.lif import _saved_mb  # noqa: E402
+
+OUT = ROOT / "reports" / "bench" / "neurons.json"
+INPUT_RATE = 0.05
+CPU = torch.device("cpu")
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    batch: int
+    steps: int
+    n_in: int
+    n_out: int
+
+    def spec(self) -> str:
+        return f"{self.name}:{self.batch},{self.steps},{self.n_in},{self.n_out}"
+
+    @classmethod
+    def parse(cls, spec: str) -> Workload:
+        name, sizes = spec.split(":")
+        return cls(name, *(int(v) for v in sizes.split(",")))
+
+    def describe(self) -> str:
+        return f"{self.name}: batch {self.batch}, T={self.steps}, {self.n_in}→{self.n_out}"
+
+
+WORKLOADS: dict[str, Workload] = {
+    "W1": Workload("W1", 64, 1000, 700, 128),
+    "W2": Workload("W2", 64, 100, 700, 128),
+    "W3": Workload("W3", 16, 500, 1024, 1024),
+    "W4": Workload("W4", 256, 50, 2048, 2048),
+}
+#: --quick: the same four shapes, scaled down (records named "W1-quick", ...; they never replace W1's).
+QUICK: dict[str, Workload] = {
+    "W1": Workload("W1-quick", 16, 200, 700, 128),
+    "W2": Workload("W2-quick", 16, 20, 700, 128),
+    "W3": Workload("W3-quick", 4, 100, 256, 256),
+    "W4": Workload("W4-quick", 32, 20, 512, 512),
+}
+
+
+def make_data(w: Workload, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Input spikes ``[T, B, n_in]`` and the fixed loss weights ``g`` ``[T, B, n_out]`` of a workload."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.rand(w.steps, w.batch, w.n_in, generator=gen).lt_(INPUT_RATE).float()
+    g = torch.randn(w.steps, w.batch, w.n_out, generator=gen)
+    return x, g
+
+
+def _forward(layer: nn.Module, x: Tensor) -> Callable[[], None]:
+    def go() -> None:
+        layer(x)
+
+    return go
+
+
+def _forward_backward(layer: nn.Module, x: Tensor, g: Tensor) -> Callable[[], None]:
+    def go() -> None:
+        (layer(x) * g).sum().backward()
+        layer.zero_grad(set_to_none=True)
+
+    return go
+
+
+def time_rows(layers: dict[str, nn.Module], x: Tensor, g: Tensor, warmup: int, repeats: int) -> dict[str, Record]:
+    """``fwd_ms`` and ``fwd_bwd_ms`` of every row: medians of interleaved repeats (rows take turns)."""
+    out: dict[str, Record] = {name: {} for name in layers}
+    for key, make in (("fwd_ms", lambda m: _forward(m, x)), ("fwd_bwd_ms", lambda m: _forward_backward(m, x, g))):
+        calls = {name: make(layer) for name, layer in layers.items()}
+        for call in calls.values():
+            for _ in range(warmup):
+                call()
+        samples: dict[str, list[float]] = {name: [] for name in layers}
+        for _ in range(repeats):
+            for name, call in calls.items():
+                samples[name].append(timed(call, CPU))
+        for name in layers:
+            out[name][key] = statistics.median(samples[name])
+    for name, layer in layers.items():
+        with torch.no_grad():
+            out[name]["out_mean"] = float(layer(x).float().mean())
+    return out
+
+
+# ------------------------------------------------------------------------------------------- peak memory
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"/proc/self/status has no {field}")
+
+
+def _reset_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_child(spec: str, impl: str, threads: int) -> dict[str, Any]:
+    """In this (fresh) process: peak-RSS rise of one forward+backward of ``impl`` on workload ``spec``."""
+    torch.set_num_threads(threads)
+    w = Workload.parse(spec)
+    x, g = make_data(w)
+    layer = build(impl, w.n_in, w.n_out)
+    step = _forward_backward(layer, x, g)
+    step()  # warm-up
+    saved = _saved_mb(layer, x)
+    gc.collect()
+    malloc_trim()
+    if _reset_peak():
+        before = _status_kb("VmRSS")
+        step()
+        return {"peak_delta_mb": (_status_kb("VmHWM") - before) / 1024, "saved_mb": saved,
+                "mem_method": "VmHWM after clear_refs"}
+    with PeakRSS() as peak:
+        step()
+    return {"peak_delta_mb": peak.delta_mb, "saved_mb": saved, "mem_method": "RSS sampled every 0.5 ms"}
+
+
+def peak_in_subprocess(w: Workload, impl: str, threads: int, timeout: float = 900) -> dict[str, Any]:
+    """Run :func:`peak_child` in a fresh interpreter; NaNs (with the reason printed) if it fails."""
+    cmd = [sys.executable, "-W", "ignore", str(Path(__file__).resolve()), "--peak-child", w.spec(), impl,
+           "--threads", str(threads)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=True)
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    except (subprocess.SubprocessError, ValueError, IndexError) as err:
+        tail = getattr(err, "stderr", "") or ""
+        print(f"note: peak memory of {impl} at {w.name} failed: {err!r} {tail[-300:]}")
+        return {"peak_delta_mb": math.nan, "saved_mb": math.nan, "mem_method": "failed"}
+
+
+# ------------------------------------------------------------------------------------------------- tables
+
+
+def _fastest_peer(records: Sequence[Record]) -> Record | None:
+    peers = [r for r in records if r["impl"] in PEERS and math.isfinite(r["fwd_bwd_ms"])]
+    return min(peers, key=lambda r: r["fwd_bwd_ms"]) if peers else None
+
+
+def print_workload(w: Workload, records: Sequence[Record]) -> None:
+    """One table per workload: times, memory, and ratios to the floor and to the fastest peer."""
+    floor = next((r for r in records if r["impl"] == FLOOR), None)
+    best = _fastest_peer(records)
+    snntorch = next((r for r in records if r["impl"] == "snntorch_leaky"), None)
+
+    def ratio(rec: Record, base: Record | None, key: str) -> str:
+        return f"{rec[key] / base[key]:.2f}" if base is not None and base[key] else "-"
+
+    print(f"\n{w.describe()} — median of interleaved repeats, {records[0]['threads']} thread(s)")
+    head = (f"{'impl':<24}{'fwd_ms':>10}{'fwd_bwd_ms':>12}{'/floor':>8}{'/best peer':>11}"
+            f"{'peak_mb':>9}{'/snntorch':>10}{'saved_mb':>9}{'out_mean':>9}")
+    print(head)
+    print("-" * len(head))
+    for r in records:
+        print(f"{r['impl']:<24}{r['fwd_ms']:>10.1f}{r['fwd_bwd_ms']:>12.1f}{ratio(r, floor, 'fwd_bwd_ms'):>8}"
+              f"{ratio(r, best, 'fwd_bwd_ms'):>11}{r['peak_delta_mb']:>9.1f}"
+              f"{ratio(r, snntorch, 'peak_delta_mb'):>10}{r['saved_mb']:>9.1f}{r['out_mean']:>9.3f}")
+    print(f"/floor, /best peer: fwd_bwd_ms over {FLOOR}'s and over the fastest peer's"
+          f" ({best['impl'] if best else 'none run'}); /snntorch: peak_delta_mb over snntorch_leaky's")
+
+
+def run_workload(w: Workload, impls: Sequence[str], args: argparse.Namespace) -> list[Record]:
+    x, g = make_data(w)
+    layers: dict[str, nn.Module] = {}
+    for name in impls:
+        try:
+            layers[name] = build(name, w.n_in, w.n_out)
+        except Unavailable as err:
+            print(f"note: skipping {name} at {w.name}: {err}")
+    timings = time_rows(layers, x, g, args.warmup, args.repeat)
+    del layers, x, g
+    gc.collect()
+    records = []
+    for name, res in timings.items():
+        mem = ({"peak_delta_mb": math.nan, "saved_mb": math.nan, "mem_method": "not measured"} if args.no_memory
+               else peak_in_subprocess(w, name, args.threads))
+        records.append({"workload": w.name, "impl": name, "device": "cpu", **res, **mem,
+                        "batch": w.batch, "steps": w.steps, "n_in": w.n_in, "n_out": w.n_out,
+                        "threads": args.threads, "repeats": args.repeat, "torch": torch.__version__})
+    print_workload(w, records)
+    return records
+
+
+# -------------------------------------------------------------------------------------------- SHD epoch
+
+EPOCH_SAMPLES, EPOCH_BATCH = 8156, 64
+PUBLISHED_S_PER_EPOCH = {"LIF": 252.2, "SPSN-SB": 5.5, "SPSN-GS": 6.8, "Non-Spiking": 1.5}  # seed README, GPU
+
+
+def standin_steps(batch: int = EPOCH_BATCH, seed: int = 0) -> tuple[int, str]:
+    """Median padded length of batches of the SHD stand-in (``shd-standin``, else the shipped small one)."""
+    try:
+        from snnkit.data import load_dataset
+    except ImportError as err:
+        return 1000, f"T=1000 (snnkit.data not importable: {err})"
+    for name in ("shd-standin", "shd-standin-small"):
+        try:
+            lengths = load_dataset(name, "train", download=False).lengths
+        except Exception:  # noqa: BLE001 - not registered / not built here: try the next, else T=1000
+            continue
+        order = torch.randperm(len(lengths), generator=torch.Generator().manual_seed(seed))
+        maxima = [int(lengths[order[i:i + batch]].max()) for i in range(0, len(lengths), batch)]
+        return int(statistics.median(maxima)), f"median padded batch length of {name}"
+    return 1000, "T=1000 (no SHD stand-in loadable here)"
+
+
+def epoch_rows(neurons: Sequence[str], steps: int, k: int, threads: int) -> list[Record]:
+    """Seconds per SHD-sized epoch of ShdNet for each neuron type (median of k steps × batches per epoch)."""
+    try:
+        from snnkit.models.shd import ShdNet
+    except ImportError as err:
+        print(f"note: no epoch table: snnkit.models.shd.ShdNet is not importable ({err})")
+        return []
+    n_batches = math.ceil(EPOCH_SAMPLES / EPOCH_BATCH)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(steps, EPOCH_BATCH, 700, generator=gen).lt_(0.02).float()
+    y = torch.randint(0, 20, (EPOCH_BATCH,), generator=gen)
+    lengths = torch.full((EPOCH_BATCH,), steps, dtype=torch.int64)
+    records = []
+    for neuron in neurons:
+        torch.manual_seed(0)
+        try:
+            net = ShdNet(700, 20, neuron=neuron)
+        except Exception as err:  # noqa: BLE001 - a neuron type not wired yet: skip its row, say why
+            print(f"note: skipping {neuron} in the epoch table: {err!r}")
+            continue
+        opt = torch.optim.Adamax(net.parameters(), lr=1e-3)
+
+        def train_step(net: nn.Module = net, opt: torch.optim.Optimizer = opt) -> None:
+            opt.zero_grad(set_to_none=True)
+            nn.functional.cross_entropy(net((x, lengths)), y).backward()
+            opt.step()
+
+        train_step()
+        samples = []
+        for _ in range(k):
+            start = time.perf_counter()
+            train_step()
+            samples.append(time.perf_counter() - start)
+        batch_s = statistics.median(samples)
+        records.append({"workload": "shd_epoch", "impl": f"shdnet_{neuron}", "device": "cpu",
+                        "neuron": neuron, "s_per_epoch": batch_s * n_batches, "batch_ms": batch_s * 1e3,
+                        "steps": steps, "batch": EPOCH_BATCH, "batches_per_epoch": n_batches,
+                        "timed_batches": k, "threads": threads, "torch": torch.__version__})
+    return records
+
+
+def print_epoch_table(records: Sequence[Record], steps_note: str) -> None:
+    if not records:
+        return
+    lif = next((r for r in records if r["neuron"] == "LIF"), None)
+    print(f"\n1 epoch training duration, SHD-sized (8156 samples, batch 64, T={records[0]['steps']}: {steps_note}),"
+          f" 3×128, {records[0]['threads']} CPU thread(s); published: the seed's table (an unstated GPU)")
+    print("| Neuron | Basic (this CPU) | LIF / this | Basic (published, GPU) |")
+    print("|---|---|---|---|")
+    for r in records:
+        speed = f"{lif['s_per_epoch'] / r['s_per_epoch']:.1f}×" if lif else "-"
+        pub = PUBLISHED_S_PER_EPOCH.get(r["neuron"])
+        print(f"| {r['neuron']} | {r['s_per_epoch']:.1f} s | {speed} | {f'{pub} s' if pub else '-'} |")
+    print(f"(median of {records[0]['timed_batches']} training steps × {records[0]['batches_per_epoch']} batches; "
+          "data loading not timed)")
+
+
+# ---------------------------------------------------------------------------------------------------- main
+
+
+def _names(text: str | None, allowed: Sequence[str], what: str) -> list[str]:
+    if not text:
+        return list(allowed)
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    unknown = [v for v in names if v not in allowed]
+    if unknown:
+        raise SystemExit(f"unknown {what} {unknown}; choose from {list(allowed)}")
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="scaled-down workloads (W1-quick ...), 3 repeats")
+    parser.add_argument("--workloads", default=None, help=f"comma-separated subset of {list(WORKLOADS)}")
+    parser.add_argument("--impls", default=None, help="comma-separated subset of the rows (default: all)")
+    parser.add_argument("--repeat", type=int, default=None, help="timed repeats (default 5; quick 3)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs per row first (default 1)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the per-row peak-RSS subprocesses")
+    parser.add_argument("--epoch-batches", type=int, default=None,
+                        help="timed training steps per neuron for the SHD epoch table (default 3; quick 0; 0: skip)")
+    parser.add_argument("--epoch-neurons", default=None, help="subset of ShdNet's neuron types for that table")
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--peak-child", nargs=2, metavar=("WORKLOAD_SPEC", "IMPL"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.peak_child:
+        print(json.dumps(peak_child(args.peak_child[0], args.peak_child[1], args.threads)))
+        return 0
+    args.repeat = args.repeat or (3 if args.quick else 5)
+    table = QUICK if args.quick else WORKLOADS
+    impls = _names(args.impls, IMPLS, "impls")
+    records: list[Record] = []
+    for key in _names(args.workloads, list(WORKLOADS), "workloads"):
+        records += run_workload(table[key], impls, args)
+    k = args.epoch_batches if args.epoch_batches is not None else (0 if args.quick else 3)
+    if k > 0:
+        try:
+            from snnkit.models.shd import NEURONS
+        except ImportError:
+            NEURONS = ("LIF", "SPSN-SB", "SPSN-GS", "ParaLIF", "Non-Spiking")  # epoch_rows says why it skips
+        steps, note = standin_steps()
+        epoch = epoch_rows(_names(args.epoch_neurons, NEURONS, "neurons"), steps, k, args.threads)
+        print_epoch_table(epoch, note)
+        records += epoch
+    if records:
+        write_records(args.out, records)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
