@@ -589,15 +589,17 @@ def affine_time_channel(x: Tensor, lengths: Tensor, shift: Tensor, scale: Tensor
     c_t = (L - 1) / 2
     src_t = torch.round((local - c_t) / s + c_t)
     ok_t = (local >= 0) & (local < L) & (src_t >= 0) & (src_t < L)
-    rows = torch.where(ok_t, src_t + offset, 0).long()
-    x_t = x[rows, torch.arange(B, device=dev)]  # [T, B, C]
+    rows = torch.where(ok_t, src_t + offset, 0).long() * B + torch.arange(B, device=dev)  # flat [T, B]
+    x_t = x.reshape(T * B, C).index_select(0, rows.view(-1)).view(T, B, C)
     chan = torch.arange(C, device=dev, dtype=f64)[None]  # [1, C]
     c_c = (C - 1) / 2
     src_c = torch.round((chan - c_c - shift.to(dev, f64)[:, None]) / s[:, None] + c_c)  # [B, C]
     ok_c = (src_c >= 0) & (src_c < C)
     cols = torch.where(ok_c, src_c, 0).long()
     out = torch.gather(x_t, 2, cols.unsqueeze(0).expand(T, B, C))
-    return torch.where(ok_t.unsqueeze(2) & ok_c.unsqueeze(0), out, torch.zeros((), dtype=x.dtype, device=dev))
+    out.masked_fill_(~ok_c.unsqueeze(0), 0)
+    out.view(T * B, C)[~ok_t.view(-1)] = 0
+    return out
 
 
 def random_affine(
