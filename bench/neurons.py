@@ -16,9 +16,10 @@ The rows (``bench/_neuron_peers.py`` describes each and its settings): ``linear_
 ``snntorch_leaky`` (a Python loop over T), ``snntorch_leakyparallel``, ``spikingjelly_lif``, ``norse_lif``.
 
 Fields of a record: ``fwd_ms`` (one forward with autograd on, as in training) and ``fwd_bwd_ms`` (forward,
-then backward of ``(out * g).sum()`` for a fixed random ``g``, reaching the Linear's weights and every
-learnable neuron parameter): medians over ``--repeat`` repeats after ``--warmup`` runs, the rows taking
-turns in every repeat so that load from other processes hits them alike. ``peak_delta_mb``: how much the
+then backward of the loss ``⟨out, g⟩`` (a dot product with a fixed random ``g``: no intermediate
+tensor), reaching the Linear's weights and every learnable neuron parameter): medians over ``--repeat``
+repeats after ``--warmup`` runs, the rows taking turns in every repeat so that load from other processes
+hits them alike. ``peak_delta_mb``: how much the
 peak resident memory (RSS) rises during one forward+backward, measured in a **fresh subprocess per
 (workload, row)** so that one row's peak cannot hide another's: the child builds the inputs and the layer,
 runs one forward+backward (warm-up: lazy initialisation, thread pools), drops the gradients, runs
@@ -127,7 +128,7 @@ def _forward(layer: nn.Module, x: Tensor) -> Callable[[], None]:
 
 def _forward_backward(layer: nn.Module, x: Tensor, g: Tensor) -> Callable[[], None]:
     def go() -> None:
-        (layer(x) * g).sum().backward()
+        torch.dot(layer(x).flatten(), g.flatten()).backward()  # ⟨out, g⟩ without an [T, B, N] product
         layer.zero_grad(set_to_none=True)
 
     return go
@@ -363,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-memory", action="store_true", help="skip the per-row peak-RSS subprocesses")
     parser.add_argument("--epoch-batches", type=int, default=None,
                         help="timed training steps per neuron for the SHD epoch table (default 3; quick 0; 0: skip)")
+    parser.add_argument("--epoch-steps", type=int, default=None,
+                        help="T of the epoch table (default: the stand-in's median padded batch length, else 1000)")
     parser.add_argument("--epoch-neurons", default=None, help="subset of ShdNet's neuron types for that table")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--peak-child", nargs=2, metavar=("WORKLOAD_SPEC", "IMPL"), help=argparse.SUPPRESS)
@@ -383,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             from snnkit.models.shd import NEURONS
         except ImportError:
             NEURONS = ("LIF", "SPSN-SB", "SPSN-GS", "ParaLIF", "Non-Spiking")  # epoch_rows says why it skips
-        steps, note = standin_steps()
+        steps, note = (args.epoch_steps, "set by --epoch-steps") if args.epoch_steps else standin_steps()
         epoch = epoch_rows(_names(args.epoch_neurons, NEURONS, "neurons"), steps, k, args.threads)
         print_epoch_table(epoch, note)
         records += epoch
