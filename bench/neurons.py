@@ -205,7 +205,7 @@ def peak_in_subprocess(w: Workload, impl: str, threads: int, timeout: float = 90
     except (subprocess.SubprocessError, ValueError, IndexError) as err:
         tail = getattr(err, "stderr", "") or ""
         print(f"note: peak memory of {impl} at {w.name} failed: {err!r} {tail[-300:]}")
-        return {"peak_delta_mb": math.nan, "saved_mb": math.nan, "mem_method": "failed"}
+        return {"peak_delta_mb": None, "saved_mb": None, "mem_method": "failed"}
 
 
 # ------------------------------------------------------------------------------------------------- tables
@@ -223,7 +223,10 @@ def print_workload(w: Workload, records: Sequence[Record]) -> None:
     snntorch = next((r for r in records if r["impl"] == "snntorch_leaky"), None)
 
     def ratio(rec: Record, base: Record | None, key: str) -> str:
-        return f"{rec[key] / base[key]:.2f}" if base is not None and base[key] else "-"
+        return f"{rec[key] / base[key]:.2f}" if base is not None and base[key] and rec[key] is not None else "-"
+
+    def num(value: float | None, fmt: str) -> str:
+        return "-" if value is None else f"{value:{fmt}}"
 
     print(f"\n{w.describe()} — median of interleaved repeats, {records[0]['threads']} thread(s)")
     head = (f"{'impl':<24}{'fwd_ms':>10}{'fwd_bwd_ms':>12}{'/floor':>8}{'/best peer':>11}"
@@ -232,8 +235,8 @@ def print_workload(w: Workload, records: Sequence[Record]) -> None:
     print("-" * len(head))
     for r in records:
         print(f"{r['impl']:<24}{r['fwd_ms']:>10.1f}{r['fwd_bwd_ms']:>12.1f}{ratio(r, floor, 'fwd_bwd_ms'):>8}"
-              f"{ratio(r, best, 'fwd_bwd_ms'):>11}{r['peak_delta_mb']:>9.1f}"
-              f"{ratio(r, snntorch, 'peak_delta_mb'):>10}{r['saved_mb']:>9.1f}{r['out_mean']:>9.3f}")
+              f"{ratio(r, best, 'fwd_bwd_ms'):>11}{num(r['peak_delta_mb'], '.1f'):>9}"
+              f"{ratio(r, snntorch, 'peak_delta_mb'):>10}{num(r['saved_mb'], '.1f'):>9}{r['out_mean']:>9.3f}")
     print(f"/floor, /best peer: fwd_bwd_ms over {FLOOR}'s and over the fastest peer's"
           f" ({best['impl'] if best else 'none run'}); /snntorch: peak_delta_mb over snntorch_leaky's")
 
@@ -251,7 +254,7 @@ def run_workload(w: Workload, impls: Sequence[str], args: argparse.Namespace) ->
     gc.collect()
     records = []
     for name, res in timings.items():
-        mem = ({"peak_delta_mb": math.nan, "saved_mb": math.nan, "mem_method": "not measured"} if args.no_memory
+        mem = ({"peak_delta_mb": None, "saved_mb": None, "mem_method": "not measured"} if args.no_memory
                else peak_in_subprocess(w, name, args.threads))
         records.append({"workload": w.name, "impl": name, "device": "cpu", **res, **mem,
                         "batch": w.batch, "steps": w.steps, "n_in": w.n_in, "n_out": w.n_out,
