@@ -16,8 +16,8 @@ i.e. ``U = h ∗ X`` (causal convolution over time) with the combined kernel
 :func:`leaky_integrate_reference` (the recursion as a plain loop, differentiated by autograd) forward and
 backward, including the gradients with respect to α and β (ParaLIF learns τ):
 
-* ``"recurrence"``: a fused autograd function. The forward pass runs the two recursions in place (one
-  ``addcmul`` per step and stage, no graph); the backward pass is the reverse recursion
+* ``"recurrence"``: a fused autograd function. The forward pass runs the two recursions into preallocated
+  buffers (one ``addcmul`` per step and stage, no graph); the backward pass is the reverse recursion
   ``a_t = g_t + β·a_{t+1}`` (then ``b_t = (1 - β)·a_t + α·b_{t+1}``, which is dL/dX_t) plus vectorised
   reductions ``dL/dβ = Σ_t a_t (U_{t-1} - syn_t)`` and ``dL/dα = Σ_t b_t syn_{t-1}``.
 * ``"fft"``: the kernel ``h[:T]`` is built first (in float64, from the positive-term closed form
@@ -56,6 +56,7 @@ __all__ = [
     "STOCHASTIC_MODES",
     "decay",
     "default_method",
+    "FFT_MAX_STEP_NUMEL",
     "leaky_integrate",
     "leaky_integrate_reference",
     "integration_kernel",
@@ -152,19 +153,36 @@ def _reduce_over_time(a: Tensor, b: Tensor, shape: torch.Size) -> Tensor:
     return total.reshape(a.shape[d:]).sum_to_size(shape)
 
 
+def _linear_scan(src: Tensor, coef: Tensor, out: Tensor, reverse: bool = False) -> Tensor:
+    """``out_t = src_t + coef·out_{t∓1}`` over the first axis (``out`` may be ``src``): one op per step."""
+    s_rows, o_rows = src.unbind(0), out.unbind(0)
+    order = range(len(o_rows) - 1, -1, -1) if reverse else range(len(o_rows))
+    prev = None
+    for t in order:
+        if prev is None:
+            if o_rows[t].data_ptr() != s_rows[t].data_ptr():
+                o_rows[t].copy_(s_rows[t])
+        else:
+            torch.addcmul(s_rows[t], coef, prev, out=o_rows[t])
+        prev = o_rows[t]
+    return out
+
+
 class _Recurrence(torch.autograd.Function):
-    """Fused exact two-stage integration with a hand-written reverse-recursion backward."""
+    """Fused exact two-stage integration with a hand-written reverse-recursion backward.
+
+    Forward: ``syn_t = X_t + α·syn_{t-1}``, ``V_t = syn_t + β·V_{t-1}`` (one ``addcmul`` per step each, no
+    copy of X), then ``U = (1 - β)·V`` in place (V = U/(1 - β) is never kept).
+    """
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, alpha: Tensor, beta: Tensor) -> Tensor:
         dtype = torch.promote_types(torch.result_type(x, alpha), torch.result_type(x, beta))
         alpha_c, beta_c = alpha.to(dtype), beta.to(dtype)
-        syn = x.to(dtype, copy=True)
-        for t in range(1, x.shape[0]):
-            syn[t].addcmul_(alpha_c, syn[t - 1])  # X_t + α·syn_{t-1}
-        mem = syn * (1 - beta_c)
-        for t in range(1, x.shape[0]):
-            mem[t].addcmul_(beta_c, mem[t - 1])  # (1 - β)·syn_t + β·U_{t-1}
+        shape = torch.broadcast_shapes(x.shape, alpha.shape, beta.shape)
+        src = x if x.dtype == dtype else x.to(dtype)
+        syn = _linear_scan(src, alpha_c, torch.empty(shape, dtype=dtype, device=x.device))
+        mem = _linear_scan(syn, beta_c, torch.empty_like(syn)).mul_(1 - beta_c)
         ctx.save_for_backward(syn, mem, alpha_c, beta_c)
         ctx.shapes = (alpha.shape, beta.shape)
         ctx.dtypes = (x.dtype, alpha.dtype, beta.dtype)
@@ -176,9 +194,8 @@ class _Recurrence(torch.autograd.Function):
         syn, mem, alpha, beta = ctx.saved_tensors
         need_x, need_alpha, need_beta = ctx.needs_input_grad
         steps = syn.shape[0]
-        a = grad.to(syn.dtype, copy=True)
-        for t in range(steps - 2, -1, -1):
-            a[t].addcmul_(beta, a[t + 1])  # a_t = dL/dU_t (total)
+        # a_t = dL/dU_t (total) = g_t + β·a_{t+1}
+        a = _linear_scan(grad.to(syn.dtype), beta, torch.empty_like(syn), reverse=True)
         grad_alpha = grad_beta = None
         if need_beta:  # ∂U_t/∂β = U_{t-1} - syn_t
             grad_beta = -_reduce_over_time(a, syn, ctx.shapes[1])
@@ -187,15 +204,14 @@ class _Recurrence(torch.autograd.Function):
             grad_beta = grad_beta.to(ctx.dtypes[2])
         if not (need_x or need_alpha):
             return None, None, grad_beta
-        a.mul_(1 - beta)  # dL/dsyn_t through U_t only
-        for t in range(steps - 2, -1, -1):
-            a[t].addcmul_(alpha, a[t + 1])  # b_t = dL/dsyn_t (total) = dL/dX_t
+        # b_t = dL/dsyn_t (total) = dL/dX_t = (1 - β)·c_t with c_t = a_t + α·c_{t+1}
+        b = _linear_scan(a, alpha, a, reverse=True).mul_(1 - beta)
         if need_alpha:  # ∂syn_t/∂α = syn_{t-1}
             if steps > 1:
-                grad_alpha = _reduce_over_time(a[1:], syn[:-1], ctx.shapes[0]).to(ctx.dtypes[1])
+                grad_alpha = _reduce_over_time(b[1:], syn[:-1], ctx.shapes[0]).to(ctx.dtypes[1])
             else:
-                grad_alpha = torch.zeros(ctx.shapes[0], dtype=ctx.dtypes[1], device=a.device)
-        grad_x = (a if a.dtype == ctx.dtypes[0] else a.to(ctx.dtypes[0])) if need_x else None
+                grad_alpha = torch.zeros(ctx.shapes[0], dtype=ctx.dtypes[1], device=b.device)
+        grad_x = (b if b.dtype == ctx.dtypes[0] else b.to(ctx.dtypes[0])) if need_x else None
         return grad_x, grad_alpha, grad_beta
 
 
@@ -272,13 +288,22 @@ def _scan_integrate(x: Tensor, alpha: Tensor, beta: Tensor, chunk: int) -> Tenso
     return torch.cat(outs, 0)[:steps].reshape(steps, *step)
 
 
-def default_method(x: Tensor) -> str:
-    """The fastest exact method for ``x``'s device, as measured (see the report in the module docstring).
+FFT_MAX_STEP_NUMEL = 256  # CPU: at or below this many elements per step the FFT beats the recurrence
 
-    CPU: ``"recurrence"`` (one fused op per step and stage beats FFTs and matmuls at every size measured).
-    CUDA: ``"fft"`` (a few kernel launches instead of 2T).
+
+def default_method(x: Tensor) -> str:
+    """The fastest exact method for ``x`` ``[T, ...]``, as measured (1 thread, fwd + bwd).
+
+    CPU: ``"recurrence"``: one fused op per step and stage costs about one memory pass; at W1
+    ([1000, 64, 128]) it took ~100 ms against ~700 ms for the FFT and ~900 ms for the scan, at W3
+    ([500, 16, 1024]) ~80 ms against ~800 ms. Small steps (≤ ``FFT_MAX_STEP_NUMEL`` elements, e.g. one
+    sample of 16 neurons over 5000 steps: 14 ms against 150 ms) take ``"fft"``, where the per-step
+    launch cost dominates the recurrence. CUDA: ``"fft"`` (a few kernels instead of 4T launches; not
+    measured here).
     """
-    return "fft" if x.device.type == "cuda" else "recurrence"
+    if x.device.type == "cuda" or x[0].numel() <= FFT_MAX_STEP_NUMEL:
+        return "fft"
+    return "recurrence"
 
 
 def leaky_integrate(x: Tensor, alpha: Scalar, beta: Scalar, method: str = "auto", chunk: int = 64) -> Tensor:
@@ -304,18 +329,39 @@ def leaky_integrate(x: Tensor, alpha: Scalar, beta: Scalar, method: str = "auto"
 # ---------------------------------------------------------------------------------------------- spikes
 
 
+def _bernoulli(p: Tensor, generator: torch.Generator | None) -> Tensor:
+    """``S ~ Bernoulli(p)`` as ``uniform < p`` (the same law as ``torch.bernoulli``, several times faster on
+    CPU), written into the uniform's own buffer."""
+    return torch.rand(p.shape, dtype=p.dtype, device=p.device, generator=generator).lt_(p)
+
+
 class _BernoulliST(torch.autograd.Function):
     """``S ~ Bernoulli(p)`` forward; ``dS/dp = p`` backward (the authors' ``StochasticStraightThrough``)."""
 
     @staticmethod
     def forward(ctx: Any, p: Tensor, generator: torch.Generator | None) -> Tensor:
         ctx.save_for_backward(p)
-        return torch.bernoulli(p, generator=generator)
+        return _bernoulli(p, generator)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
         (p,) = ctx.saved_tensors
         return grad * p, None
+
+
+class _SigmoidBernoulli(torch.autograd.Function):
+    """σ then :class:`_BernoulliST` in one function: backward ``g·p²(1 - p)`` with ``p = σ(U)`` saved."""
+
+    @staticmethod
+    def forward(ctx: Any, u: Tensor, generator: torch.Generator | None) -> Tensor:
+        p = torch.sigmoid(u)
+        ctx.save_for_backward(p)
+        return _bernoulli(p, generator)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        (p,) = ctx.saved_tensors
+        return p.square().mul_(1 - p).mul_(grad), None
 
 
 def bernoulli_straight_through(p: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -329,8 +375,8 @@ def bernoulli_straight_through(p: Tensor, generator: torch.Generator | None = No
 
 def sigmoid_bernoulli(u: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """SPSN-SB: ``p = σ(U)``, ``S ~ Bernoulli(p)``; backward ``dS/dU = p·σ'(U) = p²(1 - p)`` (intentional,
-    the paper's Eq. 19)."""
-    return bernoulli_straight_through(torch.sigmoid(u), generator)
+    the paper's Eq. 19). Same draws as ``bernoulli_straight_through(torch.sigmoid(u), generator)``."""
+    return _SigmoidBernoulli.apply(u, generator)
 
 
 class _GumbelSoftmax(torch.autograd.Function):
@@ -339,11 +385,11 @@ class _GumbelSoftmax(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, u: Tensor, generator: torch.Generator | None, temperature: float) -> Tensor:
         uni = torch.rand(u.shape, dtype=u.dtype, device=u.device, generator=generator)
-        tiny = torch.finfo(u.dtype).tiny
-        uni.clamp_(tiny, 1 - torch.finfo(u.dtype).eps / 2)  # guard log(0) at both ends
-        noise = torch.logit(uni)  # logistic: distributed as the difference of two Gumbel draws
-        z = noise.add_(u, alpha=2.0).div_(temperature)  # (U + g0 - (-U + g1)) / τ
-        y_soft = torch.sigmoid(z)
+        uni.clamp_(torch.finfo(u.dtype).tiny, 1 - torch.finfo(u.dtype).eps / 2)  # guard log(0) at both ends
+        z = uni.logit_().add_(u, alpha=2.0)  # logistic noise (g0 - g1) + U - (-U), in the uniform's buffer
+        if temperature != 1.0:
+            z.div_(temperature)
+        y_soft = z.sigmoid_()
         ctx.save_for_backward(y_soft)
         ctx.temperature = temperature
         return (y_soft > 0.5).to(u.dtype)
@@ -351,7 +397,7 @@ class _GumbelSoftmax(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
         (y,) = ctx.saved_tensors
-        return grad * y * (1 - y) * (2.0 / ctx.temperature), None, None
+        return (1 - y).mul_(y).mul_(grad).mul_(2.0 / ctx.temperature), None, None
 
 
 def gumbel_softmax(u: Tensor, generator: torch.Generator | None = None, temperature: float = 1.0) -> Tensor:
@@ -406,6 +452,8 @@ def fire(
     Gradients reach U (and θ when it requires grad) through the surrogate of ``spike_fn``.
     """
     norm, kind = _MODE_TABLE[mode]
+    if mode == "SB":
+        return sigmoid_bernoulli(u, generator)  # σ and the Bernoulli in one autograd function
     v = _NORMALISE[norm](u)
     if kind == "gumbel":
         return gumbel_softmax(v, generator)

@@ -162,7 +162,8 @@ def test_no_synaptic_stage_and_dtypes():
         assert out.dtype == torch.float32 and out.shape == x.shape
         torch.testing.assert_close(out, leaky_integrate_reference(x, 0.0, beta), rtol=1e-5, atol=1e-6)
     assert leaky_integrate(torch.zeros(0, 2, 3), 0.5, 0.5).shape == (0, 2, 3)
-    assert default_method(x) == "recurrence"
+    assert default_method(torch.zeros(5, 16, 17)) == "recurrence"
+    assert default_method(torch.zeros(5000, 1, 16)) == "fft"
 
 
 def test_gradient_only_wrt_x_and_only_wrt_beta():
@@ -188,6 +189,10 @@ def test_sigmoid_bernoulli_seeded_rate_and_the_papers_gradient():
     torch.testing.assert_close(s1.mean(0), p[0], atol=0.03, rtol=0)
     (grad,) = torch.autograd.grad(s1.sum(), u)
     torch.testing.assert_close(grad, p**2 * (1 - p))  # Eq. 19: dS/dU = p·σ'(U)
+    # the fused function draws exactly as the two-step composition (and fire's "SB" mode)
+    composed = bernoulli_straight_through(torch.sigmoid(u), torch.Generator().manual_seed(3))
+    assert torch.equal(composed, s1) and torch.equal(fire(u, "SB", generator=torch.Generator().manual_seed(3)), s1)
+    torch.testing.assert_close(torch.autograd.grad(composed.sum(), u)[0], grad)
 
 
 def test_bernoulli_straight_through_multiplies_by_p():
