@@ -172,7 +172,8 @@ class _Recurrence(torch.autograd.Function):
     """Fused exact two-stage integration with a hand-written reverse-recursion backward.
 
     Forward: ``syn_t = X_t + α·syn_{t-1}``, ``V_t = syn_t + β·V_{t-1}`` (one ``addcmul`` per step each, no
-    copy of X), then ``U = (1 - β)·V`` in place (V = U/(1 - β) is never kept).
+    copy of X), then ``U = (1 - β)·V`` in place (V = U/(1 - β) is never kept). Without gradients wrt α and β
+    only the decays are saved (and V overwrites syn): the backward recursion needs nothing else.
     """
 
     @staticmethod
@@ -182,8 +183,12 @@ class _Recurrence(torch.autograd.Function):
         shape = torch.broadcast_shapes(x.shape, alpha.shape, beta.shape)
         src = x if x.dtype == dtype else x.to(dtype)
         syn = _linear_scan(src, alpha_c, torch.empty(shape, dtype=dtype, device=x.device))
-        mem = _linear_scan(syn, beta_c, torch.empty_like(syn)).mul_(1 - beta_c)
-        ctx.save_for_backward(syn, mem, alpha_c, beta_c)
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:  # dL/dα, dL/dβ need syn and U
+            mem = _linear_scan(syn, beta_c, torch.empty_like(syn)).mul_(1 - beta_c)
+            ctx.save_for_backward(syn, mem, alpha_c, beta_c)
+        else:  # dL/dX needs only the decays: V (then U) overwrites syn, nothing large is kept
+            mem = _linear_scan(syn, beta_c, syn).mul_(1 - beta_c)
+            ctx.save_for_backward(None, None, alpha_c, beta_c)
         ctx.shapes = (alpha.shape, beta.shape)
         ctx.dtypes = (x.dtype, alpha.dtype, beta.dtype)
         return mem
@@ -193,9 +198,11 @@ class _Recurrence(torch.autograd.Function):
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         syn, mem, alpha, beta = ctx.saved_tensors
         need_x, need_alpha, need_beta = ctx.needs_input_grad
-        steps = syn.shape[0]
+        steps = grad.shape[0]
         # a_t = dL/dU_t (total) = g_t + β·a_{t+1}
-        a = _linear_scan(grad.to(syn.dtype), beta, torch.empty_like(syn), reverse=True)
+        dtype = torch.promote_types(grad.dtype, beta.dtype)
+        a = _linear_scan(grad.to(dtype), beta, torch.empty(grad.shape, dtype=dtype, device=grad.device),
+                         reverse=True)
         grad_alpha = grad_beta = None
         if need_beta:  # ∂U_t/∂β = U_{t-1} - syn_t
             grad_beta = -_reduce_over_time(a, syn, ctx.shapes[1])

@@ -65,7 +65,12 @@ def _check_method(method, x, alpha, beta, rel, chunk=16):
     ai, bi = alpha.detach().clone().requires_grad_(), beta.detach().clone().requires_grad_()
     out = leaky_integrate(xi, ai, bi, method=method, chunk=chunk)
     got = (out, *torch.autograd.grad(out, (xi, ai, bi), upstream))
-    for name, g, e, scale in zip(("U", "dx", "dalpha", "dbeta"), got, expected, scales):
+    xo = x.detach().clone().requires_grad_()  # the path without decay gradients (saves nothing large)
+    (dx_only,) = torch.autograd.grad(leaky_integrate(xo, ai.detach(), bi.detach(), method=method, chunk=chunk),
+                                     xo, upstream)
+    got = (*got, dx_only)
+    names = ("U", "dx", "dalpha", "dbeta", "dx without decay gradients")
+    for name, g, e, scale in zip(names, got, (*expected, expected[1]), (*scales, scales[1])):
         assert g.shape == e.shape and g.dtype == x.dtype, name
         err = (g.double() - e).abs().max().item()
         assert err <= rel * scale, f"{method} {name}: max error {err:.3g} > {rel:.1g} x {scale:.3g}"
@@ -175,6 +180,24 @@ def test_gradient_only_wrt_x_and_only_wrt_beta():
     torch.testing.assert_close(gb, torch.autograd.grad(ref.sum(), beta, retain_graph=True)[0])
     out = leaky_integrate(x, alpha.detach(), beta.detach(), method="recurrence")
     torch.testing.assert_close(torch.autograd.grad(out.sum(), x)[0], torch.autograd.grad(ref.sum(), x)[0])
+
+
+def test_recurrence_keeps_only_what_backward_needs():
+    saved = []
+
+    def pack(t):
+        saved.append(t.numel())
+        return t
+
+    x = torch.randn(100, 4, 8, requires_grad=True)
+    alpha, beta = _decays(10.0, 20.0, 8, dtype=torch.float32)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        leaky_integrate(x, alpha.detach(), beta.detach(), method="recurrence")
+    assert sum(saved) <= 16  # the two decays only
+    saved.clear()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        leaky_integrate(x, alpha, beta, method="recurrence")
+    assert sum(saved) == 2 * x.numel() + 16  # syn and U for dL/dα, dL/dβ
 
 
 # ---------------------------------------------------------------------------------------------- spikes
