@@ -22,7 +22,7 @@ backward, including the gradients with respect to α and β (ParaLIF learns τ):
   reductions ``dL/dβ = Σ_t a_t (U_{t-1} - syn_t)`` and ``dL/dα = Σ_t b_t syn_{t-1}``.
 * ``"fft"``: the kernel ``h[:T]`` is built first (in float64, from the positive-term closed form
   ``h_n = (1 - β)·m^n·Σ_{i≤n} (s/m)^i`` with ``m = max(α, β)``, ``s = min(α, β)``) and convolved with X
-  through FFTs of length ≥ 2T - 1, which is an exact linear convolution. The authors' code multiplies the
+  through FFTs of a 5-smooth length ≥ 2T - 1, which is an exact linear convolution. The authors' code multiplies the
   FFTs of l, k and X at length 2T, a circular convolution of the length-(3T - 2) result: late inputs leak
   into early outputs (snnkit's docs/spec give the size of that error). That bug does not exist here.
 * ``"scan"``: a chunked scan. Inside a chunk of C steps the output is a Toeplitz matrix product
@@ -243,10 +243,27 @@ def _kernel_for(x: Tensor, alpha: Tensor, beta: Tensor) -> Tensor:
     return h.reshape(h.shape[0], *([1] * pad), *h.shape[1:]) if pad > 0 else h
 
 
+def _fft_size(n: int) -> int:
+    """The smallest 5-smooth number (2^a 3^b 5^c) ≥ n: a fast FFT length."""
+    best = 1 << max(0, (n - 1).bit_length())
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            p235 = p35
+            while p235 < n:
+                p235 *= 2
+            best = min(best, p235)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
 def _fft_integrate(x: Tensor, alpha: Tensor, beta: Tensor) -> Tensor:
     steps = x.shape[0]
     h = _kernel_for(x, alpha, beta)
-    n = 2 * steps  # ≥ 2T - 1: the linear convolution of two length-T sequences fits without wrap-around
+    # ≥ 2T - 1: the linear convolution of two length-T sequences fits without wrap-around
+    n = _fft_size(2 * steps - 1)
     xf = torch.fft.rfft(x.movedim(0, -1), n=n)
     hf = torch.fft.rfft(h.movedim(0, -1), n=n)
     return torch.fft.irfft(xf * hf, n=n)[..., :steps].movedim(-1, 0)

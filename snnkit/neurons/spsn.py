@@ -12,7 +12,8 @@ returns ``[T, B, N]``: spikes for the spiking neurons (so forward hooks see spik
 for :class:`LeakyIntegrator`, ``relu(x)`` for :class:`NonSpiking`. ``forward_with_state`` also returns the
 membrane potentials. Decays are ``α = exp(-dt/τ_syn)``, ``β = exp(-dt/τ_mem)`` (τ and dt in the same unit,
 default ms with dt = 1). Stochastic firing draws from ``generator`` (the forward argument, else the module's
-``generator`` attribute, else torch's global RNG), so ``module.generator = trainer.batch_generator`` seeds it.
+``generator`` attribute, else torch's global RNG; a generator on the input's device), so
+``module.generator = trainer.batch_generator`` seeds it.
 The generator is not pickled (a copied module draws from the global RNG until it is set again).
 
 Arguments are checked here, once, with :class:`snnkit.errors.ConfigError`; the functional core checks nothing.
@@ -88,8 +89,9 @@ class LeakyIntegrator(nn.Module):
         n_neurons: number of neurons; when given, α and β are per-neuron ``[n_neurons]`` tensors (learned
             per neuron with ``learn_tau``), else shared scalars.
         learn_tau: learn the decays through a sigmoid, ``β = σ(raw_β)``, the raw parameter initialised to
-            ``logit(β)`` so the initial decay is the requested one. (The authors initialise the raw parameter
-            with β itself, so their initial decay is σ(β) ≈ 0.72 whatever τ is; this follows the paper.)
+            ``logit(β)`` so the initial decay is the requested one. (The authors' code initialises the raw
+            parameter with β itself, so its initial decay is σ(β), e.g. 0.72 instead of 0.95 for τ = 20 dt;
+            this follows the spec.)
         method: "auto", "recurrence", "fft" or "scan" (all exact; see :mod:`snnkit.neurons.parallel`).
     """
 

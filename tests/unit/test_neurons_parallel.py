@@ -182,6 +182,20 @@ def test_gradient_only_wrt_x_and_only_wrt_beta():
     torch.testing.assert_close(torch.autograd.grad(out.sum(), x)[0], torch.autograd.grad(ref.sum(), x)[0])
 
 
+def test_fft_length_is_the_smallest_5_smooth_number_not_below_n():
+    from snnkit.neurons.parallel import _fft_size
+
+    def smooth(m):
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        return m == 1
+
+    for n in range(1, 1200):
+        size = _fft_size(n)
+        assert size >= n and smooth(size) and not any(smooth(k) for k in range(n, size)), n
+
+
 def test_recurrence_keeps_only_what_backward_needs():
     saved = []
 
