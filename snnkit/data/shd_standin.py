@@ -7,8 +7,9 @@ HDF5 schema**, so that the real SHD reader reads it; every file carries the root
 ``SNNKIT_STAND_IN`` and every dataset read from it is labelled a stand-in. Its numbers are never
 compared with a paper's.
 
-Recipe, per utterance (all random choices drawn from ``numpy.random.default_rng([seed, split, index])``,
-so a build is deterministic and any utterance can be remade alone):
+Recipe (deterministic: a split's plan — words, speakers, renditions — comes from a generator seeded
+by ``(seed, split)``, utterance ``i``'s spike noise from one seeded by ``(seed, split, i)``, so any
+utterance can be remade alone):
 
 1. **Words**: 20 classes in SHD's order: labels 0–9 the English "zero" … "nine", 10–19 the German
    "null" … "neun" (:data:`CLASSES`).
@@ -20,8 +21,9 @@ so a build is deterministic and any utterance can be remade alone):
    training, a fraction of the speakers (:data:`HELD_OUT_FRACTION`) speak only in the test split, and
    half of the test utterances come from them; the other test utterances come from training speakers
    (new random renditions).
-3. **Rendition**: pitch = base ± 8 (espeak's 0–99 scale), speed = base × 0.8–1.2 (words per minute),
-   level ± 6 dB, white noise at 20–40 dB SNR, 10–150 ms of leading silence (time jitter).
+3. **Rendition**: pitch = base (25–75) ± 8 on espeak's 0–99 scale, speed = base (95–165 words per
+   minute) × 0.85–1.15, level ± 6 dB, white noise at 20–40 dB SNR, 30–250 ms of leading silence (time
+   jitter).
 4. **Cochlea** (:func:`cochleagram`): 16 kHz audio through a bank of 700 fourth-order gammatone filters
    (``scipy.signal.gammatone``, FIR, 64 ms long; centre frequencies evenly spaced on the ERB-number scale
    of Glasberg & Moore 1990 from 50 Hz to 7.5 kHz; unit 0 is the lowest frequency), applied at once by
@@ -33,7 +35,7 @@ so a build is deterministic and any utterance can be remade alone):
    the 0.5 ms step), plus 0.2 ms Gaussian jitter. Times are stored in seconds, sorted.
 
 File schema (as the official ``shd_train.h5`` / ``shd_test.h5``): ``spikes/times`` (vlen float16,
-seconds), ``spikes/units`` (vlen uint16, 0–699), ``labels`` (uint16), ``extra/speaker`` (uint16),
+seconds: ~0.5 ms resolution below 1 s, enough for 1 ms bins, and half the size of float32), ``spikes/units`` (vlen uint16, 0–699), ``labels`` (uint16), ``extra/speaker`` (uint16),
 ``extra/keys`` (the 20 class names), ``extra/meta_info/gender`` (per speaker), plus the stand-in's own
 ``extra/meta_info/voice`` and the root attribute ``SNNKIT_STAND_IN`` (what this is, how it was made).
 
@@ -81,6 +83,7 @@ from pathlib import Path
 import numpy as np
 
 from snnkit.data import root as _root
+from snnkit.data.images import STAND_IN_MARKER as MARKER_ATTR
 from snnkit.data.registry import DatasetSpec, register_dataset
 from snnkit.errors import ConfigError, DataError
 
@@ -117,7 +120,6 @@ __all__ = [
 
 #: Bumped whenever the builder's output changes, so stale cached builds are not reused.
 BUILDER_VERSION = 1
-MARKER_ATTR = "SNNKIT_STAND_IN"
 #: SHD's 20 classes in its label order: English digits 0-9, then German digits 0-9.
 CLASSES = (
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
