@@ -204,3 +204,17 @@ def test_generator_remakes_the_shipped_samples(small):
         times, units = S.utterance_spikes(plan[i], speakers[plan[i].speaker], manifest["seed"], "train", i)
         assert np.array_equal(times.astype(np.float16), small[0]["times"][i].astype(np.float16))
         assert np.array_equal(units, small[0]["units"][i]) and small[0]["labels"][i] == plan[i].label
+
+
+def test_full_size_reads_an_existing_build(tmp_path):
+    folder = S.default_build_dir(tmp_path, seed=2)
+    folder.mkdir(parents=True)
+    for name in S.FILES:
+        _toy_file(folder / name)
+    (folder / "standin.json").write_text(json.dumps({"files": {n: file_digest(folder / n) for n in S.FILES}}))
+    test = load_dataset("shd-standin", "test", directory=tmp_path, seed=2)
+    assert test.stand_in and len(test) == 3 and test.targets.tolist() == [3, 12, 19]
+    assert test.meta["stand_in_note"] == "SHD STAND-IN test"
+    (folder / "standin.json").write_text(json.dumps({"files": {}}))
+    with pytest.raises(DataError, match="does not match"):
+        load_dataset("shd-standin", "test", directory=tmp_path, seed=2)
