@@ -40,7 +40,7 @@ mean read-out) for every neuron type, one training step (forward, backward, opti
 counted as a full one). T is the median padded batch length of the SHD stand-in (batches of 64 padded to
 their longest sample) when ``snnkit.data`` can load it, else 1000. Data loading is not timed.
 
-    python bench/neurons.py --quick                       # small sizes, a few minutes
+    python bench/neurons.py --quick                       # T/10, a few minutes
     python bench/neurons.py                               # W1–W4, every row, memory, epoch table
     python bench/neurons.py --workloads W1,W3 --impls linear_only,snnkit_lif,snntorch_leaky --repeat 3
 """
@@ -102,12 +102,10 @@ WORKLOADS: dict[str, Workload] = {
     "W3": Workload("W3", 16, 500, 1024, 1024),
     "W4": Workload("W4", 256, 50, 2048, 2048),
 }
-#: --quick: the same four shapes, scaled down (records named "W1-quick", ...; they never replace W1's).
+#: --quick: the same layers and batches over T/10 steps, so the ratios to the floor stay close to the full ones
+#: (records named "W1-quick", ...; they never replace W1's).
 QUICK: dict[str, Workload] = {
-    "W1": Workload("W1-quick", 16, 200, 700, 128),
-    "W2": Workload("W2-quick", 16, 20, 700, 128),
-    "W3": Workload("W3-quick", 4, 100, 256, 256),
-    "W4": Workload("W4-quick", 32, 20, 512, 512),
+    key: Workload(f"{key}-quick", w.batch, w.steps // 10, w.n_in, w.n_out) for key, w in WORKLOADS.items()
 }
 
 
@@ -361,7 +359,7 @@ def _names(text: str | None, allowed: Sequence[str], what: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="scaled-down workloads (W1-quick ...), 3 repeats")
+    parser.add_argument("--quick", action="store_true", help="T/10 workloads (W1-quick ...), 3 repeats")
     parser.add_argument("--workloads", default=None, help=f"comma-separated subset of {list(WORKLOADS)}")
     parser.add_argument("--impls", default=None, help="comma-separated subset of the rows (default: all)")
     parser.add_argument("--repeat", type=int, default=None, help="timed repeats (default 5; quick 3)")
