@@ -16,10 +16,10 @@ i.e. ``U = h ∗ X`` (causal convolution over time) with the combined kernel
 :func:`leaky_integrate_reference` (the recursion as a plain loop, differentiated by autograd) forward and
 backward, including the gradients with respect to α and β (ParaLIF learns τ):
 
-* ``"recurrence"``: a fused autograd function. The forward pass runs the two recursions into preallocated
-  buffers (one ``addcmul`` per step and stage, no graph); the backward pass is the reverse recursion
-  ``a_t = g_t + β·a_{t+1}`` (then ``b_t = (1 - β)·a_t + α·b_{t+1}``, which is dL/dX_t) plus vectorised
-  reductions ``dL/dβ = Σ_t a_t (U_{t-1} - syn_t)`` and ``dL/dα = Σ_t b_t syn_{t-1}``.
+* ``"recurrence"``: a fused autograd function. The forward pass runs both recursions in one loop over
+  time (three small ops per step, no graph, one read of X and one write of U); the backward pass is the
+  reverse recursion ``a_t = g_t + β·a_{t+1}``, ``b_t = (1 - β)·a_t + α·b_{t+1}`` (which is dL/dX_t), with
+  ``dL/dβ = Σ_t a_t (U_{t-1} - syn_t)`` and ``dL/dα = Σ_t b_t syn_{t-1}`` accumulated on the way.
 * ``"fft"``: the kernel ``h[:T]`` is built first (in float64, from the positive-term closed form
   ``h_n = (1 - β)·m^n·Σ_{i≤n} (s/m)^i`` with ``m = max(α, β)``, ``s = min(α, β)``) and convolved with X
   through FFTs of a 5-smooth length ≥ 2T - 1, which is an exact linear convolution. The authors' code multiplies the
@@ -153,27 +153,39 @@ def _reduce_over_time(a: Tensor, b: Tensor, shape: torch.Size) -> Tensor:
     return total.reshape(a.shape[d:]).sum_to_size(shape)
 
 
-def _linear_scan(src: Tensor, coef: Tensor, out: Tensor, reverse: bool = False) -> Tensor:
-    """``out_t = src_t + coef·out_{t∓1}`` over the first axis (``out`` may be ``src``): one op per step."""
+def _two_stage_scan(src: Tensor, first: Tensor, second: Tensor, out: Tensor, mid: Tensor | None,
+                    reverse: bool = False) -> Tensor:
+    """One loop over time of two chained first-order recursions, two ``addcmul`` per step:
+    ``m_t = src_t + first·m_{t∓1}``, ``out_t = m_t + second·out_{t∓1}``.
+
+    ``mid`` receives every ``m_t`` (a full buffer) or, when None, ``m`` lives in a single row.
+    """
+    steps = src.shape[0]
     s_rows, o_rows = src.unbind(0), out.unbind(0)
-    order = range(len(o_rows) - 1, -1, -1) if reverse else range(len(o_rows))
+    m_rows = mid.unbind(0) if mid is not None else [torch.empty_like(o_rows[0])] * steps
+    order = range(steps - 1, -1, -1) if reverse else range(steps)
     prev = None
     for t in order:
         if prev is None:
-            if o_rows[t].data_ptr() != s_rows[t].data_ptr():
-                o_rows[t].copy_(s_rows[t])
+            m_rows[t].copy_(s_rows[t])
+            o_rows[t].copy_(m_rows[t])
         else:
-            torch.addcmul(s_rows[t], coef, prev, out=o_rows[t])
-        prev = o_rows[t]
+            torch.addcmul(s_rows[t], first, m_rows[prev], out=m_rows[t])
+            torch.addcmul(m_rows[t], second, o_rows[prev], out=o_rows[t])
+        prev = t
     return out
 
 
 class _Recurrence(torch.autograd.Function):
     """Fused exact two-stage integration with a hand-written reverse-recursion backward.
 
-    Forward: ``syn_t = X_t + α·syn_{t-1}``, ``V_t = syn_t + β·V_{t-1}`` (one ``addcmul`` per step each, no
-    copy of X), then ``U = (1 - β)·V`` in place (V = U/(1 - β) is never kept). Without gradients wrt α and β
-    only the decays are saved (and V overwrites syn): the backward recursion needs nothing else.
+    Forward, one loop over time with two ``addcmul`` per step: ``syn_t = X_t + α·syn_{t-1}``,
+    ``V_t = syn_t + β·V_{t-1}``; then ``U = (1 - β)·V`` in place. syn is kept only when gradients wrt α
+    or β are needed (else it lives in one row).
+
+    Backward, one reverse loop: ``a_t = g_t + β·a_{t+1}`` (dL/dU_t), ``c_t = a_t + α·c_{t+1}``, then
+    ``dL/dX_t = (1 - β)·c_t``. With decay gradients ``a`` is kept whole for the BLAS reductions
+    ``dL/dβ = Σ_t a_t (U_{t-1} - syn_t)`` and ``dL/dα = Σ_t (1 - β) c_t syn_{t-1}``.
     """
 
     @staticmethod
@@ -181,14 +193,11 @@ class _Recurrence(torch.autograd.Function):
         dtype = torch.promote_types(torch.result_type(x, alpha), torch.result_type(x, beta))
         alpha_c, beta_c = alpha.to(dtype), beta.to(dtype)
         shape = torch.broadcast_shapes(x.shape, alpha.shape, beta.shape)
-        src = x if x.dtype == dtype else x.to(dtype)
-        syn = _linear_scan(src, alpha_c, torch.empty(shape, dtype=dtype, device=x.device))
-        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:  # dL/dα, dL/dβ need syn and U
-            mem = _linear_scan(syn, beta_c, torch.empty_like(syn)).mul_(1 - beta_c)
-            ctx.save_for_backward(syn, mem, alpha_c, beta_c)
-        else:  # dL/dX needs only the decays: V (then U) overwrites syn, nothing large is kept
-            mem = _linear_scan(syn, beta_c, syn).mul_(1 - beta_c)
-            ctx.save_for_backward(None, None, alpha_c, beta_c)
+        need_decay = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
+        syn = torch.empty(shape, dtype=dtype, device=x.device) if need_decay else None
+        mem = torch.empty(shape, dtype=dtype, device=x.device)
+        _two_stage_scan(x, alpha_c, beta_c, mem, syn).mul_(1 - beta_c)
+        ctx.save_for_backward(syn, mem if need_decay else None, alpha_c, beta_c)
         ctx.shapes = (alpha.shape, beta.shape)
         ctx.dtypes = (x.dtype, alpha.dtype, beta.dtype)
         return mem
@@ -199,20 +208,17 @@ class _Recurrence(torch.autograd.Function):
         syn, mem, alpha, beta = ctx.saved_tensors
         need_x, need_alpha, need_beta = ctx.needs_input_grad
         steps = grad.shape[0]
-        # a_t = dL/dU_t (total) = g_t + β·a_{t+1}
         dtype = torch.promote_types(grad.dtype, beta.dtype)
-        a = _linear_scan(grad.to(dtype), beta, torch.empty(grad.shape, dtype=dtype, device=grad.device),
-                         reverse=True)
+        a = torch.empty(grad.shape, dtype=dtype, device=grad.device) if need_beta else None
+        b = _two_stage_scan(grad, beta, alpha, torch.empty(grad.shape, dtype=dtype, device=grad.device), a,
+                            reverse=True)
+        b.mul_(1 - beta)  # b_t = dL/dsyn_t (total) = dL/dX_t
         grad_alpha = grad_beta = None
         if need_beta:  # ∂U_t/∂β = U_{t-1} - syn_t
             grad_beta = -_reduce_over_time(a, syn, ctx.shapes[1])
             if steps > 1:
                 grad_beta = grad_beta + _reduce_over_time(a[1:], mem[:-1], ctx.shapes[1])
             grad_beta = grad_beta.to(ctx.dtypes[2])
-        if not (need_x or need_alpha):
-            return None, None, grad_beta
-        # b_t = dL/dsyn_t (total) = dL/dX_t = (1 - β)·c_t with c_t = a_t + α·c_{t+1}
-        b = _linear_scan(a, alpha, a, reverse=True).mul_(1 - beta)
         if need_alpha:  # ∂syn_t/∂α = syn_{t-1}
             if steps > 1:
                 grad_alpha = _reduce_over_time(b[1:], syn[:-1], ctx.shapes[0]).to(ctx.dtypes[1])
