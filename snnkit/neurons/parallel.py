@@ -391,7 +391,7 @@ class _SigmoidBernoulli(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
         (p,) = ctx.saved_tensors
-        return p.square().mul_(1 - p).mul_(grad), None
+        return (1 - p).mul_(p).mul_(p).mul_(grad), None
 
 
 def bernoulli_straight_through(p: Tensor, generator: torch.Generator | None = None) -> Tensor:
