@@ -324,14 +324,14 @@ FFT_MAX_STEP_NUMEL = 256  # CPU: at or below this many elements per step the FFT
 
 
 def default_method(x: Tensor) -> str:
-    """The fastest exact method for ``x`` ``[T, ...]``, as measured (1 thread, fwd + bwd).
+    """The fastest exact method for ``x`` ``[T, ...]``, as measured (1 thread, fwd + bwd, shared 2-core CPU).
 
-    CPU: ``"recurrence"``: one fused op per step and stage costs about one memory pass; at W1
-    ([1000, 64, 128]) it took ~100 ms against ~700 ms for the FFT and ~900 ms for the scan, at W3
-    ([500, 16, 1024]) ~80 ms against ~800 ms. Small steps (≤ ``FFT_MAX_STEP_NUMEL`` elements, e.g. one
-    sample of 16 neurons over 5000 steps: 14 ms against 150 ms) take ``"fft"``, where the per-step
-    launch cost dominates the recurrence. CUDA: ``"fft"`` (a few kernels instead of 4T launches; not
-    measured here).
+    CPU: ``"recurrence"``: two fused ops per step cost little more than one pass over the data. With
+    gradients wrt X, α and β it took ~115 ms at W1 ([1000, 64, 128]) against ~1100 ms for the FFT and
+    ~1500 ms for the scan, and ~75 ms at W3 ([500, 16, 1024]) against ~900 / ~800 ms; with the gradient
+    wrt X only ~50 ms at W1 and W3. Small steps (≤ ``FFT_MAX_STEP_NUMEL`` elements, e.g. one sample of 16
+    neurons over 5000 steps: 14 ms against 150 ms) take ``"fft"``, where the per-step op cost dominates
+    the recurrence. CUDA: ``"fft"`` (a few kernels instead of 4T launches; not measured here).
     """
     if x.device.type == "cuda" or x[0].numel() <= FFT_MAX_STEP_NUMEL:
         return "fft"
