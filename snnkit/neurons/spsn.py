@@ -35,6 +35,7 @@ from snnkit.neurons.parallel import (
     DELTA_MODES,
     METHODS,
     SPIKE_MODES,
+    STOCHASTIC_MODES,
     decay,
     leaky_integrate,
     paralif_multistep,
@@ -191,6 +192,8 @@ class ParaLIF(LeakyIntegrator):
         threshold: θ (a number ≥ 0 or one per neuron); None: 1.0, or 0.1 for the delta modes (the authors'
             defaults). Not used by GS, SB and TRB.
         learn_thr: learn θ; the value used is ``relu(raw)`` (the raw parameter starts at θ), as the authors.
+            GS, SB and TRB do not use θ: there it stays a buffer (a parameter that never gets a gradient
+            would make DDP fail), and ``learn_thr`` reads False.
         surrogate: "fast_sigmoid" (1/(scale·|v| + 1)², scale 100) or "atan" (scale 2), or a
             :class:`snnkit.neurons.surrogate.SpikeFunction` object; ``surrogate_scale`` overrides the scale.
         recurrent: add recurrent weights ``W_rec`` (an ``nn.Linear(n_neurons, n_neurons)``, Kaiming-uniform
@@ -225,7 +228,7 @@ class ParaLIF(LeakyIntegrator):
         if spike_mode not in SPIKE_MODES:
             raise ConfigError("spike_mode", spike_mode, f"one of {list(SPIKE_MODES)}", where=where)
         super().__init__(tau_mem, tau_syn, dt, n_neurons, learn_tau, method)
-        self.learn_thr = _flag("learn_thr", learn_thr, where)
+        self.learn_thr = _flag("learn_thr", learn_thr, where) and spike_mode not in STOCHASTIC_MODES
         self.recurrent_fire = _flag("recurrent_fire", recurrent_fire, where)
         if _flag("recurrent", recurrent, where) and n_neurons is None:
             raise ConfigError("n_neurons", n_neurons, "an integer >= 1 when recurrent=True", where=where)
@@ -247,7 +250,7 @@ class ParaLIF(LeakyIntegrator):
             threshold = 0.1 if spike_mode in DELTA_MODES else 1.0
         thr = _values("threshold", threshold, n_neurons, lambda v: v >= 0, "a finite number >= 0", where)
         thr = thr.to(torch.get_default_dtype())
-        if learn_thr:
+        if self.learn_thr:
             self.raw_threshold = nn.Parameter(thr)
         else:
             self.register_buffer("raw_threshold", thr)

@@ -171,6 +171,14 @@ def test_learned_tau_and_threshold_per_neuron_get_gradients():
     assert torch.equal(neuron.threshold.detach(), torch.zeros(5))  # θ = relu(raw)
 
 
+@pytest.mark.parametrize("mode", ["GS", "SB", "TRB"])
+def test_learn_thr_is_off_where_the_mode_has_no_threshold(mode):
+    neuron = ParaLIF(mode, n_neurons=5, learn_thr=True, learn_tau=True)
+    assert not neuron.learn_thr and not isinstance(neuron.raw_threshold, torch.nn.Parameter)
+    neuron(_x(), torch.Generator().manual_seed(0)).sum().backward()
+    assert all(p.grad is not None for p in neuron.parameters())  # no parameter without a gradient (DDP)
+
+
 def test_shared_learned_parameters_are_scalars():
     neuron = ParaLIF("D", learn_tau=True, learn_thr=True)
     assert neuron.raw_beta.dim() == 0 and neuron.raw_threshold.dim() == 0
