@@ -19,9 +19,9 @@ Fields of a record: ``fwd_ms`` (one forward with autograd on, as in training) an
 then backward of the loss ``⟨out, g⟩`` (a dot product with a fixed random ``g``: no intermediate
 tensor), reaching the Linear's weights and every learnable neuron parameter): medians over ``--repeat``
 repeats after ``--warmup`` runs, the rows taking turns in every repeat so that load from other processes
-hits them alike. ``peak_delta_mb``: how much the
-peak resident memory (RSS) rises during one forward+backward, measured in a **fresh subprocess per
-(workload, row)** so that one row's peak cannot hide another's: the child builds the inputs and the layer,
+hits them alike (``fwd_min_ms`` / ``fwd_bwd_min_ms``: the fastest repeat, less sensitive to load).
+``peak_delta_mb``: how much the peak resident memory (RSS) rises during one forward+backward, measured in
+a **fresh subprocess per (workload, row)** so that one row's peak cannot hide another's: the child builds the inputs and the layer,
 runs one forward+backward (warm-up: lazy initialisation, thread pools), drops the gradients, runs
 ``gc`` and glibc's ``malloc_trim``, resets the kernel's peak-RSS counter (writing ``5`` to
 ``/proc/self/clear_refs``, Linux ≥ 4.0), reads ``VmRSS``, runs one forward+backward and reads ``VmHWM``
@@ -146,6 +146,7 @@ def time_rows(layers: dict[str, nn.Module], x: Tensor, g: Tensor, warmup: int, r
                 samples[name].append(timed(call, CPU))
         for name in layers:
             out[name][key] = statistics.median(samples[name])
+            out[name][key.replace("_ms", "_min_ms")] = min(samples[name])
     for name, layer in layers.items():
         with torch.no_grad():
             out[name]["out_mean"] = float(layer(x).float().mean())
