@@ -16,19 +16,19 @@ The rows (``bench/_neuron_peers.py`` describes each and its settings): ``linear_
 ``snntorch_leaky`` (a Python loop over T), ``snntorch_leakyparallel``, ``spikingjelly_lif``, ``norse_lif``.
 
 Fields of a record: ``fwd_ms`` (one forward with autograd on, as in training) and ``fwd_bwd_ms`` (forward,
-then backward of the loss ``⟨out, g⟩`` (a dot product with a fixed random ``g``: no intermediate
-tensor), reaching the Linear's weights and every learnable neuron parameter): medians over ``--repeat``
-repeats after ``--warmup`` runs, the rows taking turns in every repeat so that load from other processes
-hits them alike (``fwd_min_ms`` / ``fwd_bwd_min_ms``: the fastest repeat, less sensitive to load).
-``peak_delta_mb``: how much the peak resident memory (RSS) rises during one forward+backward, measured in
-a **fresh subprocess per (workload, row)** so that one row's peak cannot hide another's: the child builds the inputs and the layer,
-runs one forward+backward (warm-up: lazy initialisation, thread pools), drops the gradients, runs
-``gc`` and glibc's ``malloc_trim``, resets the kernel's peak-RSS counter (writing ``5`` to
-``/proc/self/clear_refs``, Linux ≥ 4.0), reads ``VmRSS``, runs one forward+backward and reads ``VmHWM``
-(the peak since the reset): delta = VmHWM − VmRSS. Exact (no sampling); where ``clear_refs`` cannot be
-written it falls back to ``bench._common.PeakRSS`` (RSS sampled every ~0.5 ms) and says so in
-``mem_method``. ``saved_mb``: the storages autograd keeps for backward after one forward (input excluded).
-``out_mean``: the mean output (the firing rate for the spiking rows), a check that rows do alike work.
+then backward of the loss ``⟨out, g⟩`` (a dot product with a fixed random ``g``: no intermediate tensor),
+reaching the Linear's weights and every learnable neuron parameter): medians over ``--repeat`` repeats after
+``--warmup`` runs, the rows taking turns in every repeat so that load from other processes hits them alike
+(``fwd_min_ms`` / ``fwd_bwd_min_ms``: the fastest repeat, less sensitive to load). ``peak_delta_mb``: how
+much the peak resident memory (RSS) rises during one forward+backward, measured in a **fresh subprocess per
+(workload, row)** so that one row's peak cannot hide another's: the child builds the inputs and the layer,
+runs one forward+backward (warm-up: lazy initialisation, thread pools), drops the gradients, runs ``gc`` and
+glibc's ``malloc_trim``, resets the kernel's peak-RSS counter (writing ``5`` to ``/proc/self/clear_refs``,
+Linux ≥ 4.0), reads ``VmRSS``, runs one forward+backward and reads ``VmHWM`` (the peak since the reset):
+delta = VmHWM − VmRSS. Exact (no sampling); where ``clear_refs`` cannot be written it falls back to
+``bench._common.PeakRSS`` (RSS sampled every ~0.5 ms) and says so in ``mem_method``. ``saved_mb``: the
+storages autograd keeps for backward after one forward (input excluded). ``out_mean``: the mean output (the
+firing rate for the spiking rows), a check that rows do alike work.
 
 Threads: ``torch.set_num_threads(1)`` unless ``--threads`` says otherwise (the machine is shared; one
 thread gives stable ratios). Every record names ``threads`` and ``torch``.
@@ -38,7 +38,8 @@ network (:class:`snnkit.models.shd.ShdNet`, 700 → 128 → 128 → 128 → 20, 
 mean read-out) for every neuron type, one training step (forward, backward, optimiser step) per batch of
 64: the median of K timed steps (after one warm-up) × 128 batches (8156 samples / 64, the last batch
 counted as a full one). T is the median padded batch length of the SHD stand-in (batches of 64 padded to
-their longest sample) when ``snnkit.data`` can load it, else 1000. Data loading is not timed.
+their longest sample; the SHD-sized stand-in if built, else the shipped small one, made by the same recipe),
+else 1000. The batch is synthetic (Bernoulli(0.02) spikes, every sample T steps); data loading is not timed.
 
     python bench/neurons.py --quick                       # T/10, a few minutes
     python bench/neurons.py                               # W1–W4, every row, memory, epoch table
