@@ -362,7 +362,7 @@ def _names(text: str | None, allowed: Sequence[str], what: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="T/10 workloads (W1-quick ...), 3 repeats")
-    parser.add_argument("--workloads", default=None, help=f"comma-separated subset of {list(WORKLOADS)}")
+    parser.add_argument("--workloads", default=None, help=f"comma-separated subset of {list(WORKLOADS)}, or none (only the epoch table)")
     parser.add_argument("--impls", default=None, help="comma-separated subset of the rows (default: all)")
     parser.add_argument("--repeat", type=int, default=None, help="timed repeats (default 5; quick 3)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs per row first (default 1)")
@@ -384,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     table = QUICK if args.quick else WORKLOADS
     impls = _names(args.impls, IMPLS, "impls")
     records: list[Record] = []
-    for key in _names(args.workloads, list(WORKLOADS), "workloads"):
+    for key in [] if args.workloads == "none" else _names(args.workloads, list(WORKLOADS), "workloads"):
         records += run_workload(table[key], impls, args)
     k = args.epoch_batches if args.epoch_batches is not None else (0 if args.quick else 3)
     if k > 0:
