@@ -42,7 +42,8 @@ with ``reset_from="current"`` a spike cannot be recomputed from the returned mem
 (one, previous); with ``form="snntorch"`` the module equals ``snntorch.Synaptic`` (tested, bit for bit).
 
 Functional core (pure, no checks): :func:`cuba_lif_step` (one step, autograd), :func:`cuba_lif_multistep_reference`
-(a Python loop over it: the definition) and :func:`cuba_lif_multistep`, which for the spike functions of
+(a Python loop over it: the definition) and :func:`cuba_lif_multistep` (:func:`cuba_lif_spikes` when only
+the spikes are wanted), which for the spike functions of
 :mod:`snnkit.neurons.surrogate` runs a fused autograd function: the forward loop writes into preallocated
 buffers without a graph (the comparison ``U > θ`` replaces ``U - θ > 0``; identical unless the CPU flushes
 subnormals to zero), and the backward pass is the exact BPTT of the equations above written as two reverse
@@ -77,6 +78,7 @@ __all__ = [
     "cuba_lif_step",
     "cuba_lif_multistep",
     "cuba_lif_multistep_reference",
+    "cuba_lif_spikes",
 ]
 
 INPUT_GAINS: tuple[str, ...] = ("one", "one_minus_beta")
@@ -179,8 +181,26 @@ def cuba_lif_multistep(
     a = _as_tensor(params.alpha, x).clamp(0, 1)
     b = _as_tensor(params.beta, x).clamp(0, 1)
     thr = _as_tensor(params.threshold, x)
-    flags = (params.reset == "zero", params.detach_reset, params.input_gain != "one", params.reset_from == "current")
-    return _FusedCubaLIF.apply(x, syn0, mem0, a, b, thr, flags, spike_fn)
+    return _FusedCubaLIF.apply(x, syn0, mem0, a, b, thr, _flags(params, True), spike_fn)
+
+
+def cuba_lif_spikes(
+    x: Tensor, params: CubaLIFParameters, spike_fn: SpikeFn, syn0: Tensor | None = None, mem0: Tensor | None = None
+) -> Tensor:
+    """Spikes only (``cuba_lif_multistep(...)[0]``, same numbers and gradients): the fused kernel then keeps
+    only the per-step tensors its backward pass needs (e.g. not the synaptic currents unless α or β learn)."""
+    if not isinstance(spike_fn, SpikeFunction) or x.shape[0] == 0:
+        return cuba_lif_multistep_reference(x, params, spike_fn, syn0, mem0)[0]
+    a = _as_tensor(params.alpha, x).clamp(0, 1)
+    b = _as_tensor(params.beta, x).clamp(0, 1)
+    thr = _as_tensor(params.threshold, x)
+    return _FusedCubaLIF.apply(x, syn0, mem0, a, b, thr, _flags(params, False), spike_fn)
+
+
+def _flags(params: CubaLIFParameters, state: bool) -> tuple[bool, ...]:
+    """(zero reset, detach_reset, gain 1 - b, reset from the current spike, return the states)."""
+    return (params.reset == "zero", params.detach_reset, params.input_gain != "one", params.reset_from == "current",
+            state)
 
 
 def _dot(u: Tensor, v: Tensor, shape: torch.Size) -> Tensor:
@@ -190,25 +210,33 @@ def _dot(u: Tensor, v: Tensor, shape: torch.Size) -> Tensor:
     return (u * v).sum_to_size(shape)
 
 
-def _dot_prev(u: Tensor, v: Tensor, v0: Tensor | None, shape: torch.Size) -> Tensor:
-    """Σ_t u_t·v_{t-1} (with v_{-1} = v0, None meaning zeros), reduced to ``shape``."""
-    total = _dot(u[0], v0, shape) if v0 is not None else torch.zeros(shape, dtype=u.dtype, device=u.device)
-    if u.shape[0] > 1:
-        total = total + _dot(u[1:], v[:-1], shape)
-    return total
-
-
 def _add(total: Tensor | None, part: Tensor) -> Tensor:
     return part if total is None else total + part
+
+
+# Backward works on blocks of about this many elements (time steps × elements per step), so that everything a
+# block needs stays in cache; only the inputs, the saved tensors and dL/dX are read or written in memory.
+_CHUNK_ELEMENTS = 1 << 16
+
+
+def _prev(buf: Tensor, init: Tensor | None, s: int, e: int) -> Tensor:
+    """``buf[t - 1]`` for t in [s, e), where ``buf[-1]`` is ``init`` (None: zeros)."""
+    if s > 0:
+        return buf[s - 1 : e - 1]
+    first = torch.zeros_like(buf[0]) if init is None else init.to(buf.dtype).expand_as(buf[0])
+    return torch.cat((first.unsqueeze(0), buf[: e - 1]))
 
 
 class _FusedCubaLIF(torch.autograd.Function):
     """Multi-step current-based LIF with a hand-written BPTT backward (see the module docstring).
 
-    Saved: the synaptic currents (only when a gradient needs them), the membranes, the spikes and, for
-    ``reset_from="current"``, the pre-reset membranes V. Notation in the comments: U = membrane after reset
-    (``mem``), V = the membrane the spike is read from (U itself for "previous"), r_t = the reset signal
-    (S_{t-1} for "previous", S_t for "current"), σ_t = surrogate derivative at V_t - θ.
+    Saved: the membranes U, the spikes and the synaptic currents (when a gradient or the recomputation of
+    the pre-reset membrane V = b·U_{t-1} + g·syn_t of ``reset_from="current"`` needs them; V is recomputed
+    with the forward's own operations, so bit for bit). The backward pass walks time backwards in blocks:
+    per block, the membrane adjoint λ (dL/dV), the reductions for θ and β that read it, then the synaptic
+    adjoint μ (dL/dX, written over λ) and the reduction for α; one block's first λ (or k·λ) and μ carry
+    into the block before it. r_t below is the reset signal: S_{t-1} for "previous", S_t for "current";
+    σ_t is the surrogate derivative at V_t - θ.
     """
 
     @staticmethod
@@ -220,45 +248,48 @@ class _FusedCubaLIF(torch.autograd.Function):
         a: Tensor,
         b: Tensor,
         thr: Tensor,
-        flags: tuple[bool, bool, bool, bool],
+        flags: tuple[bool, ...],
         spike_fn: SpikeFunction,
-    ) -> tuple[Tensor, Tensor, Tensor]:
+    ) -> tuple[Tensor, Tensor, Tensor] | Tensor:
         ctx.set_materialize_grads(False)
-        zero, detach, spsn_gain, current = flags
+        zero, detach, spsn_gain, current, state = flags
         dtype = x.dtype
         for t in (a, b, thr, syn0, mem0):
             if t is not None:
                 dtype = torch.promote_types(dtype, t.dtype)
         shape, dev = x.shape, x.device
-        steps = shape[0]
-        syn = torch.empty(shape, dtype=dtype, device=dev)
-        prev = torch.zeros(shape[1:], dtype=dtype, device=dev) if syn0 is None else syn0
-        for t in range(steps):  # a·syn + x as two roundings (like snnTorch), not a fused multiply-add
-            torch.mul(a, prev, out=syn[t])
-            syn[t].add_(x[t])
-            prev = syn[t]
+        needs = ctx.needs_input_grad
+        # per-step tensors: kept [T, ...] when returned or needed by backward, else two alternating buffers
+        keep_syn = state or needs[3] or (spsn_gain and needs[4]) or (not current and zero and not detach)
+        keep_mem = state or not current
+        keep_pre = current and not state  # without U and syn to recompute it from, backward reads V itself
+
+        def buffers(keep: bool) -> Tensor:
+            return torch.empty((shape[0] if keep else 2, *shape[1:]), dtype=dtype, device=dev)
+
+        syn, mem, pre = buffers(keep_syn), buffers(keep_mem), buffers(keep_pre) if current else None
+        spk = torch.empty(shape, dtype=dtype, device=dev)
+        s_prev = torch.zeros(shape[1:], dtype=dtype, device=dev) if syn0 is None else syn0
+        m_prev = torch.zeros(shape[1:], dtype=dtype, device=dev) if mem0 is None else mem0
         gain = 1 - b if spsn_gain else None
         drive = torch.empty(shape[1:], dtype=dtype, device=dev) if spsn_gain else None
-        spk = torch.empty(shape, dtype=dtype, device=dev)
-        mem = torch.empty(shape, dtype=dtype, device=dev)
-        m_prev = torch.zeros(shape[1:], dtype=dtype, device=dev) if mem0 is None else mem0
-        pre = torch.empty(shape, dtype=dtype, device=dev) if current else mem
         r0 = None if current else torch.gt(m_prev, thr).to(dtype)
         r = r0
-        for t in range(steps):
-            v = pre[t]
+        for t in range(shape[0]):
+            s_t = syn[t if keep_syn else t % 2]
+            torch.mul(a, s_prev, out=s_t)  # a·syn + x as two roundings (like snnTorch), not a fused multiply-add
+            s_t.add_(x[t])
+            s_prev = s_t
+            m_t = mem[t if keep_mem else t % 2]
+            v = pre[t if keep_pre else 0] if current else m_t
             torch.mul(b, m_prev, out=v)
-            if drive is not None:
-                v.add_(torch.mul(gain, syn[t], out=drive))
-            else:
-                v.add_(syn[t])
+            v.add_(s_t if drive is None else torch.mul(gain, s_t, out=drive))
             if current:
-                s = spk[t]
-                torch.gt(v, thr, out=s)
+                torch.gt(v, thr, out=spk[t])
                 if zero:  # V - V·S: V·S is exact, so this equals V·(1 - S)
-                    torch.addcmul(v, v, s, value=-1, out=mem[t])
+                    torch.addcmul(v, v, spk[t], value=-1, out=m_t)
                 else:
-                    torch.addcmul(v, s, thr, value=-1, out=mem[t])
+                    torch.addcmul(v, spk[t], thr, value=-1, out=m_t)
             else:
                 if zero:  # P - P·r (snnTorch's mem - mem2·reset)
                     v.addcmul_(v, r, value=-1)
@@ -266,161 +297,138 @@ class _FusedCubaLIF(torch.autograd.Function):
                     v.addcmul_(r, thr, value=-1)
                 r = spk[t]
                 torch.gt(v, thr, out=r)
-            m_prev = mem[t]
-        needs = ctx.needs_input_grad
-        keep_syn = needs[3] or (spsn_gain and needs[4]) or (not current and zero and not detach)
+            m_prev = m_t
         ctx.flags = flags
         ctx.spike_fn = spike_fn
-        ctx.has = (syn0 is not None, mem0 is not None)
         ctx.dtypes = tuple(t.dtype if t is not None else None for t in (x, syn0, mem0))
         none = torch.empty(0)
         ctx.save_for_backward(
-            syn if keep_syn else none, mem, spk, pre if current else none,
-            syn0 if syn0 is not None else none, mem0 if mem0 is not None else none,
-            r0 if r0 is not None else none, a, b, thr,
+            *(t if keep else none for t, keep in ((syn, keep_syn), (mem, keep_mem), (pre, keep_pre))), spk,
+            *(t if t is not None else none for t in (syn0, mem0, r0)), a, b, thr,
         )
-        return spk, syn, mem
+        return (spk, syn, mem) if state else spk
 
     @staticmethod
     @once_differentiable
-    def backward(
-        ctx: Any, g_spk: Tensor | None, g_syn: Tensor | None, g_mem: Tensor | None
-    ) -> tuple[Tensor | None, ...]:
-        syn, mem, spk, pre, syn0, mem0, r0, a, b, thr = ctx.saved_tensors
-        zero, detach, spsn_gain, current = ctx.flags
-        has_syn0, has_mem0 = ctx.has
-        syn0 = syn0 if has_syn0 else None
-        mem0 = mem0 if has_mem0 else None
+    def backward(ctx: Any, *grads: Tensor | None) -> tuple[Tensor | None, ...]:
+        syn, mem, pre, spk, syn0, mem0, r0, a, b, thr = ctx.saved_tensors
+        zero, detach, spsn_gain, current, state = ctx.flags
+        g_spk, g_syn, g_mem = grads if state else (grads[0], None, None)
+        syn0 = syn0 if ctx.dtypes[1] is not None else None
+        mem0 = mem0 if ctx.dtypes[2] is not None else None
         need_x, need_s0, need_m0, need_a, need_b, need_thr = ctx.needs_input_grad[:6]
         if g_spk is None and g_syn is None and g_mem is None:
             return (None,) * 8
         sg = ctx.spike_fn.grad
-        steps = mem.shape[0]
+        steps = spk.shape[0]
         gain = 1 - b if spsn_gain else None
-        v = pre if current else mem  # the membrane spikes are read from
-
-        def drive_of(leak: Tensor, syn_t: Tensor) -> Tensor:
-            """P = b·U_{t-1} + g·syn_t recomputed from its leak term (in place on ``leak``)."""
-            return leak.add_(syn_t) if gain is None else leak.addcmul_(gain, syn_t)
-        sig = sg(v - thr) if (g_spk is not None or not detach) else None
-        grad_thr = None
-
-        # ---- membrane adjoint λ_t = dL/dV_t: λ_t = G_t + k·λ_{t+1}
-        acc = None
-        if g_spk is not None:
-            acc = g_spk * sig
-            if need_thr:
-                grad_thr = -acc.sum_to_size(thr.shape)  # S_t depends on θ through V_t - θ
-        rho = None
-        if current:  # ρ_t = ∂U_t/∂V_t; U_t enters V_{t+1} as b·U_t
-            if zero:
-                rho = 1 - spk
-                if not detach:
-                    rho.addcmul_(v, sig, value=-1)
-            elif not detach:
-                rho = 1 - thr * sig
-            if g_mem is not None:
-                if acc is None:
-                    acc = g_mem * rho if rho is not None else g_mem.to(mem.dtype, copy=True)
-                else:
-                    acc.add_(g_mem) if rho is None else acc.addcmul_(g_mem, rho)
-            per_step = rho is not None
-            k_tail = b * rho[:-1] if per_step else b
-        else:
-            if g_mem is not None:
-                acc = g_mem.to(mem.dtype, copy=True) if acc is None else acc.add_(g_mem)
-            # k_{t+1} = ∂U_{t+1}/∂U_t for t = 0..T-2, with r_{t+1} = S_t and P_{t+1} = b·U_t + g·syn_{t+1}
-            per_step = zero or not detach
-            if zero:
-                k_tail = b * (1 - spk[:-1])
-                if not detach:
-                    k_tail.addcmul_(sig[:-1], drive_of(b * mem[:-1], syn[1:]), value=-1)
-            elif not detach:
-                k_tail = b - thr * sig[:-1]
+        need_mu = need_x or need_s0 or need_a
+        grad = torch.empty_like(spk)  # λ, then μ = dL/dX, block by block
+        block = max(1, _CHUNK_ELEMENTS // max(1, spk[0].numel()))
+        grad_a = grad_b = grad_thr = grad_m0 = None
+        lam_next = mu_next = None  # carried into the block before: λ_e ("current") or k_e·λ_e ("previous"), μ_e
+        for e in range(steps, 0, -block):
+            s = max(0, e - block)
+            lam, spk_c = grad[s:e], spk[s:e]
+            syn_c = syn[s:e] if syn.numel() else None
+            if not pre.numel():
+                m_prev = _prev(mem, mem0, s, e)
+            elif need_b:  # U_{t-1} from V_{t-1} and S_{t-1}, with the forward's operations
+                v_prev, s_prev = _prev(pre, None, s, e), _prev(spk, None, s, e)
+                m_prev = torch.addcmul(v_prev, v_prev, s_prev, value=-1) if zero else (
+                    torch.addcmul(v_prev, s_prev, thr, value=-1))
+                if s == 0 and mem0 is not None:
+                    m_prev[0] = mem0
+            if not current:
+                v = mem[s:e]
+            elif pre.numel():
+                v = pre[s:e]
+            else:  # V_t = b·U_{t-1} + g·syn_t, exactly as the forward computed it
+                v = torch.mul(b, m_prev).add_(syn_c if gain is None else gain * syn_c)
+            sig = sg(v - thr) if g_spk is not None or (current and not detach) else None
+            if g_spk is not None:  # G_t: S_t as an output
+                torch.mul(g_spk[s:e], sig, out=lam)
+                if need_thr:
+                    grad_thr = _add(grad_thr, -lam.sum_to_size(thr.shape))
             else:
-                k_tail = b
-        if acc is None:
-            acc = torch.zeros_like(mem)
-        for t in range(steps - 2, -1, -1):
-            acc[t].addcmul_(k_tail[t] if per_step else k_tail, acc[t + 1])
-        del k_tail
-        lam = acc
-
-        # ---- gradients that read λ: initial membrane, θ (through resets), β
-        grad_m0 = None
-        m0 = mem0
-        if current:
-            if need_m0 and has_mem0:
-                grad_m0 = b * lam[0]
-            if need_thr and (not detach or not zero):
-                # ν_t = dL/dU_t = dL/dmem_t + b·λ_{t+1}; ∂U_t/∂θ = -S_t + θσ_t (subtract) or V_t·σ_t (zero)
-                nu = torch.zeros_like(lam) if g_mem is None else g_mem.to(lam.dtype, copy=True)
-                if steps > 1:
-                    nu[:-1].addcmul_(b, lam[1:])
+                lam.zero_()
+            if current:
+                rho = None  # ρ_t = ∂U_t/∂V_t; then k_t = b·ρ_t = ∂V_{t+1}/∂V_t
                 if zero:
-                    grad_thr = _add(grad_thr, _dot(nu, v * sig, thr.shape))
-                else:
-                    d_thr = -spk if detach else thr * sig - spk
-                    grad_thr = _add(grad_thr, _dot(nu, d_thr, thr.shape))
-                del nu
-        else:
-            prev0 = m0 if m0 is not None else torch.zeros_like(mem[0])
-            sig0 = sg(prev0 - thr) if not detach else None
-            if need_m0 and has_mem0:  # k_0 from r_0 = H(U_{-1} - θ)
-                if zero:
-                    k0 = b * (1 - r0)
+                    rho = 1 - spk_c
                     if not detach:
-                        k0 = k0 - sig0 * drive_of(b * prev0, syn[0])
+                        rho.addcmul_(v, sig, value=-1)
                 elif not detach:
-                    k0 = b - thr * sig0
-                else:
-                    k0 = b
-                grad_m0 = k0 * lam[0]
-            if need_thr and not (zero and detach):
-                # ∂U_t/∂θ through r_t: -r_t + θσ_{t-1} (subtract), P_t·σ_{t-1} (zero, not detached)
+                    rho = 1 - thr * sig
+                if g_mem is not None:
+                    lam.add_(g_mem[s:e]) if rho is None else lam.addcmul_(g_mem[s:e], rho)
+                k = b if rho is None else rho.mul_(b)
+                if lam_next is not None:
+                    lam[-1].addcmul_(k if rho is None else k[-1], lam_next)
+                for j in range(e - s - 2, -1, -1):
+                    lam[j].addcmul_(k if rho is None else k[j], lam[j + 1])
+                if need_thr and (not zero or not detach):
+                    # ν_t = dL/dU_t = dL/dmem_t + b·λ_{t+1}; ∂U_t/∂θ = -S_t + θσ_t (subtract), V_t·σ_t (zero)
+                    nu = torch.zeros_like(lam) if g_mem is None else g_mem[s:e].to(lam.dtype, copy=True)
+                    if e - s > 1:
+                        nu[:-1].addcmul_(b, lam[1:])
+                    if lam_next is not None:
+                        nu[-1].addcmul_(b, lam_next)
+                    d_thr = v * sig if zero else (spk_c.neg() if detach else thr * sig - spk_c)
+                    grad_thr = _add(grad_thr, _dot(nu, d_thr, thr.shape))
+                lam_next = lam[0].clone()
+                if s == 0 and need_m0 and mem0 is not None:
+                    grad_m0 = b * lam[0]
+            else:
+                if g_mem is not None:
+                    lam.add_(g_mem[s:e])
+                r_prev = _prev(spk, r0, s, e)  # r_t = S_{t-1}
+                sig_prev = sg(m_prev - thr) if not detach else None  # σ_{t-1}
+                k = p = None  # k_t = ∂U_t/∂U_{t-1} (b when None); P_t = b·U_{t-1} + g·syn_t
                 if zero:
-                    part = _dot(lam[0], drive_of(b * prev0, syn[0]) * sig0, thr.shape)
-                    if steps > 1:
-                        part = part + _dot(lam[1:], drive_of(b * mem[:-1], syn[1:]).mul_(sig[:-1]), thr.shape)
-                elif detach:
-                    part = -_dot_prev(lam, spk, r0, thr.shape)
-                else:
-                    part = _dot(lam[0], thr * sig0 - r0, thr.shape)
-                    if steps > 1:
-                        part = part + _dot(lam[1:], thr * sig[:-1] - spk[:-1], thr.shape)
-                grad_thr = _add(grad_thr, part)
-            if zero:  # from here on only (1 - r_t)·λ_t is needed: λ_t - λ_t·r_t
-                lam[0].addcmul_(lam[0], r0, value=-1)
-                if steps > 1:
-                    lam[1:].addcmul_(lam[1:], spk[:-1], value=-1)
-        grad_b = None
-        if need_b:
-            # ∂V_t/∂b = U_{t-1} - [syn_t if the gain is 1 - b]; "previous" with zero reset: times (1 - r_t),
-            # which λ already carries
-            grad_b = _dot_prev(lam, mem, m0, b.shape)
-            if spsn_gain:
-                grad_b = grad_b - _dot(lam, syn, b.shape)
+                    k = (1 - r_prev).mul_(b)
+                    if not detach:
+                        p = torch.mul(b, m_prev).add_(syn_c if gain is None else gain * syn_c)
+                        k.addcmul_(sig_prev, p, value=-1)
+                elif not detach:
+                    k = (thr * sig_prev).neg_().add_(b)
+                if lam_next is not None:
+                    lam[-1].add_(lam_next)
+                for j in range(e - s - 2, -1, -1):
+                    lam[j].addcmul_(b if k is None else k[j + 1], lam[j + 1])
+                lam_next = (b if k is None else k[0]) * lam[0]
+                if s == 0 and need_m0 and mem0 is not None:
+                    grad_m0 = lam_next
+                if need_thr and not (zero and detach):
+                    # ∂U_t/∂θ through r_t: -r_t + θσ_{t-1} (subtract), P_t·σ_{t-1} (zero, not detached)
+                    if zero:
+                        d_thr = p.mul_(sig_prev)
+                    else:
+                        d_thr = r_prev.neg() if detach else (thr * sig_prev).sub_(r_prev)
+                    grad_thr = _add(grad_thr, _dot(lam, d_thr, thr.shape))
+                if zero:  # from here on only (1 - r_t)·λ_t is needed: λ_t - λ_t·r_t
+                    lam.addcmul_(lam, r_prev, value=-1)
+            if need_b:  # ∂V_t/∂b = U_{t-1} - [syn_t if g = 1 - b] (times 1 - r_t for "previous"/zero: in λ now)
+                grad_b = _add(grad_b, _dot(lam, m_prev, b.shape))
+                if spsn_gain:
+                    grad_b = grad_b - _dot(lam, syn_c, b.shape)
+            if need_mu:  # μ_t = g·(1 - r_t)·λ_t (or g·λ_t) + dL/dsyn_t + a·μ_{t+1}
+                if gain is not None:
+                    lam.mul_(gain)
+                if g_syn is not None:
+                    lam.add_(g_syn[s:e])
+                if mu_next is not None:
+                    lam[-1].addcmul_(a, mu_next)
+                for j in range(e - s - 2, -1, -1):
+                    lam[j].addcmul_(a, lam[j + 1])
+                mu_next = lam[0]
+                if need_a:
+                    grad_a = _add(grad_a, _dot(lam, _prev(syn, syn0, s, e), a.shape))
         if need_thr and grad_thr is None:
             grad_thr = torch.zeros_like(thr)
-
-        # ---- synaptic adjoint μ_t = c_t·λ_t + dL/dsyn_t + a·μ_{t+1} (in λ's buffer); μ = dL/dX
-        grad_x = grad_s0 = grad_a = None
-        if need_x or need_s0 or need_a:
-            mu = lam
-            if gain is not None:
-                mu.mul_(gain)
-            if g_syn is not None:
-                mu.add_(g_syn)
-            for t in range(steps - 2, -1, -1):
-                mu[t].addcmul_(a, mu[t + 1])
-            if need_a:
-                grad_a = _dot_prev(mu, syn, syn0, a.shape)
-            if need_s0 and has_syn0:
-                grad_s0 = (a * mu[0]).to(ctx.dtypes[1])
-            if need_x:
-                grad_x = mu if mu.dtype == ctx.dtypes[0] else mu.to(ctx.dtypes[0])
-        if grad_m0 is not None:
-            grad_m0 = grad_m0.to(ctx.dtypes[2])
+        grad_x = (grad if grad.dtype == ctx.dtypes[0] else grad.to(ctx.dtypes[0])) if need_x else None
+        grad_s0 = (a * mu_next).to(ctx.dtypes[1]) if need_s0 and syn0 is not None else None
+        grad_m0 = grad_m0.to(ctx.dtypes[2]) if grad_m0 is not None else None
         return grad_x, grad_s0, grad_m0, grad_a, grad_b, grad_thr, None, None
 
 
@@ -574,8 +582,7 @@ class CubaLIF(nn.Module):
     def forward(self, x: Tensor, syn0: Tensor | None = None, mem0: Tensor | None = None) -> Tensor:
         """Spikes ``[T, B, ...]`` for input current ``x`` ``[T, B, ...]`` (forward hooks see the spikes)."""
         self._check_input(x)
-        spk, _, _ = cuba_lif_multistep(x, self.params, self.spike_fn, syn0, mem0)
-        return spk
+        return cuba_lif_spikes(x, self.params, self.spike_fn, syn0, mem0)
 
     def forward_with_state(
         self, x: Tensor, syn0: Tensor | None = None, mem0: Tensor | None = None
