@@ -12,12 +12,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from snnkit.errors import ConfigError
-from snnkit.neurons import surrogate
+from snnkit.neurons import cuba, surrogate
 from snnkit.neurons.cuba import (
     CubaLIF,
     CubaLIFParameters,
     cuba_lif_multistep,
     cuba_lif_multistep_reference,
+    cuba_lif_spikes,
     cuba_lif_step,
 )
 
@@ -119,8 +120,15 @@ def test_default_states_are_zeros():
 # ---------------------------------------------------------------------------------------------- fused path
 
 
+def _spikes_only(x, params, spike_fn, syn0, mem0):
+    return cuba_lif_spikes(x, params, spike_fn, syn0, mem0), None, None
+
+
 def _run(fn, x, syn0, mem0, a, b, thr, params, spike_fn, seed, use=(True, True, True)):
     spk, syn, mem = fn(x, params._replace(alpha=a, beta=b, threshold=thr), spike_fn, syn0, mem0)
+    if fn is _spikes_only:
+        syn, mem = spk, spk  # placeholders, unused below
+        use = (True, False, False)
     gen = torch.Generator().manual_seed(seed)
     loss = sum(
         (out * torch.randn(out.shape, generator=gen, dtype=out.dtype)).sum()
@@ -145,11 +153,15 @@ def _run(fn, x, syn0, mem0, a, b, thr, params, spike_fn, seed, use=(True, True, 
     with_state=st.booleans(),
     per_neuron=st.booleans(),
     use=st.sampled_from([(True, True, True), (True, False, False), (False, False, True), (False, True, False)]),
+    spikes_only=st.booleans(),
+    block=st.sampled_from([1, 7, 1 << 16]),
     seed=st.integers(0, 2**16),
 )
 def test_fused_equals_reference_forward_and_backward(
-    steps, shape, alpha, beta, thr, form, reset, detach, sname, with_state, per_neuron, use, seed
+    steps, shape, alpha, beta, thr, form, reset, detach, sname, with_state, per_neuron, use, spikes_only, block, seed
 ):
+    """Also through :func:`cuba_lif_spikes` (saves less) and with backward blocks of 1 element (one step per
+    block), 7 elements (blocks of one or more steps, several per run) and the default size."""
     gen = torch.Generator().manual_seed(seed)
     f64 = torch.float64
     x = (torch.randn((steps, *shape), generator=gen, dtype=f64) + 0.4).requires_grad_()
@@ -162,9 +174,17 @@ def test_fused_equals_reference_forward_and_backward(
     th = (thr + jitter).requires_grad_() if per_neuron else torch.tensor(thr, dtype=f64, requires_grad=True)
     params = _params(form, reset, detach=detach)
     sf = surrogate.ATan() if sname == "atan" else surrogate.FastSigmoid(100.0)
-    out_f, g_f = _run(cuba_lif_multistep, x, syn0, mem0, a, b, th, params, sf, seed, use)
+    if spikes_only:
+        use = (True, False, False)
+    saved_block = cuba._CHUNK_ELEMENTS
+    cuba._CHUNK_ELEMENTS = block
+    try:
+        fused = _spikes_only if spikes_only else cuba_lif_multistep
+        out_f, g_f = _run(fused, x, syn0, mem0, a, b, th, params, sf, seed, use)
+    finally:
+        cuba._CHUNK_ELEMENTS = saved_block
     out_r, g_r = _run(cuba_lif_multistep_reference, x, syn0, mem0, a, b, th, params, sf, seed, use)
-    for o_f, o_r in zip(out_f, out_r):
+    for o_f, o_r in zip(out_f[: 1 if spikes_only else 3], out_r):
         assert torch.equal(o_f, o_r)
     assert set(out_f[0].unique().tolist()) <= {0.0, 1.0}
     for g, r in zip(g_f, g_r):
