@@ -183,8 +183,6 @@ def test_dt_comes_from_the_metadata_unless_given():
 def test_shdnet_lif_exports_its_readout_potential():
     torch.manual_seed(0)
     net = ShdNet(12, 4, neuron="LIF", hidden_size=8, nb_layers=2, loss_mode="max").double()
-    for neuron in net.neurons:  # the SPSN authors' LIF resets to zero (mem·(1 - spk)); NIR has no subtract reset
-        neuron.reset = "zero"
     x = _spikes(100, 3, 12, 1, rate=0.5).double() * 3
     graph = to_nir(net, dt=1e-3)
     assert graph.metadata["time_reduction"] == "max"
