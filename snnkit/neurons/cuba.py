@@ -42,14 +42,20 @@ with ``reset_from="current"`` a spike cannot be recomputed from the returned mem
 (one, previous); with ``form="snntorch"`` the module equals ``snntorch.Synaptic`` (tested, bit for bit).
 
 Functional core (pure, no checks): :func:`cuba_lif_step` (one step, autograd), :func:`cuba_lif_multistep_reference`
-(a Python loop over it: the definition) and :func:`cuba_lif_multistep` (:func:`cuba_lif_spikes` when only
-the spikes are wanted), which for the spike functions of
-:mod:`snnkit.neurons.surrogate` runs a fused autograd function: the forward loop writes into preallocated
-buffers without a graph (the comparison ``U > θ`` replaces ``U - θ > 0``; identical unless the CPU flushes
-subnormals to zero), and the backward pass is the exact BPTT of the equations above written as two reverse
-linear recurrences (membrane adjoint ``λ_t = G_t + k·λ_{t+1}``, then synaptic adjoint
-``μ_t = c_t·λ_t + dL/dsyn_t + a·μ_{t+1} = dL/dX_t``) with vectorised reductions over time for the
-gradients with respect to α, β, θ (scalar or per-neuron). :class:`CubaLIF` is the thin module.
+(a Python loop over it: the definition) and :func:`cuba_lif_multistep` (:func:`cuba_lif_spikes` when only the
+spikes are wanted: it keeps fewer [T, ...] tensors). For the spike functions of :mod:`snnkit.neurons.surrogate`
+these run a fused autograd function, tested against the loop forward (bit for bit) and backward:
+
+* forward: one loop over time writing into preallocated buffers, without a graph, with the loop's own
+  operations in the loop's order (``a·syn`` then ``+ x``, never a fused multiply-add); the comparison
+  ``U > θ`` stands for ``U - θ > 0`` (the same unless the CPU flushes subnormals to zero);
+* backward: the exact BPTT of the equations above as two reverse linear recurrences, the membrane adjoint
+  ``λ_t = G_t + k_t·λ_{t+1}`` and the synaptic adjoint ``μ_t = c_t·λ_t + dL/dsyn_t + a·μ_{t+1}`` (which is
+  dL/dX_t), plus reductions over time for α, β, θ (scalar or per-neuron). Time is walked backwards in
+  blocks of about ``_CHUNK_ELEMENTS`` elements: everything one block needs (surrogate derivatives, k_t, the
+  reductions) is computed while it is in cache, and only dL/dX is written to a [T, ...] buffer.
+
+:class:`CubaLIF` is the thin module.
 """
 
 from __future__ import annotations
@@ -216,7 +222,7 @@ def _add(total: Tensor | None, part: Tensor) -> Tensor:
 
 # Backward works on blocks of about this many elements (time steps × elements per step), so that everything a
 # block needs stays in cache; only the inputs, the saved tensors and dL/dX are read or written in memory.
-_CHUNK_ELEMENTS = 1 << 16
+_CHUNK_ELEMENTS = 1 << 17
 
 
 def _prev(buf: Tensor, init: Tensor | None, s: int, e: int) -> Tensor:
