@@ -52,6 +52,8 @@ from snnkit.data.sequences import (
     pad_collate,
     time_mask,
 )
+from snnkit.data.shd import random_affine, read_shd_file, shd_dataset, write_shd_file  # registers shd, ssc
+from snnkit.data.shd_standin import build_shd_standin  # registers shd-standin-small and shd-standin
 from snnkit.data.standins import (  # importing it registers cifar10-standin and cifar100-standin
     STAND_INS,
     build_stand_in,
@@ -59,6 +61,11 @@ from snnkit.data.standins import (  # importing it registers cifar10-standin and
 )
 
 __all__ = [
+    "build_shd_standin",
+    "random_affine",
+    "read_shd_file",
+    "shd_dataset",
+    "write_shd_file",
     "CONTRACT",
     "PADS",
     "ENCODINGS",

@@ -1,8 +1,14 @@
-"""Spiking neuron dynamics: functional core (:mod:`.functional`), surrogate spike functions
-(:mod:`.surrogate`) and thin ``nn.Module`` wrappers (:class:`LIF`)."""
+"""Spiking neuron dynamics: functional cores (:mod:`.functional` for the LIF, :mod:`.parallel` for the exact
+parallel two-stage integration and the SPSN / ParaLIF spike functions), surrogate spike functions
+(:mod:`.surrogate`) and thin ``nn.Module`` wrappers (:class:`LIF`; :class:`CubaLIF` in :mod:`.cuba`; :class:`SPSN`, :class:`ParaLIF`,
+:class:`LeakyIntegrator`, :class:`NonSpiking` in :mod:`.spsn`)."""
 
 from snnkit.neurons import surrogate
+from snnkit.neurons.cuba import CubaLIF, cuba_lif_multistep
 from snnkit.neurons.functional import LIFParameters, lif_multistep, lif_step
 from snnkit.neurons.lif import LIF
+from snnkit.neurons.parallel import SPIKE_MODES, leaky_integrate, paralif_multistep
+from snnkit.neurons.spsn import SPSN, LeakyIntegrator, NonSpiking, ParaLIF
 
-__all__ = ["LIF", "LIFParameters", "lif_step", "lif_multistep", "surrogate"]
+__all__ = ["CubaLIF", "cuba_lif_multistep", "LIF", "LIFParameters", "lif_step", "lif_multistep", "surrogate", "SPSN", "ParaLIF", "LeakyIntegrator",
+           "NonSpiking", "SPIKE_MODES", "leaky_integrate", "paralif_multistep"]
