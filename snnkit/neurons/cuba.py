@@ -60,6 +60,7 @@ these run a fused autograd function, tested against the loop forward (bit for bi
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from numbers import Real
@@ -471,7 +472,7 @@ def _choice(key: str, value: Any, allowed: Sequence[str]) -> str:
 def _spike_function(surrogate: Any, default: SpikeFunction) -> SpikeFn:
     """The module's spike function: the form's default for None, a surrogate by name, or a callable."""
     if surrogate is None or isinstance(surrogate, str):
-        return default if surrogate is None else _surrogate.get(surrogate)
+        return copy.copy(default) if surrogate is None else _surrogate.get(surrogate)
     if not callable(surrogate):
         raise ConfigError("surrogate", surrogate, "a spike function (e.g. surrogate.FastSigmoid(slope=100.0)), "
                           f"one of {list(_surrogate.NAMES)}, a callable or None", where=_WHERE)
