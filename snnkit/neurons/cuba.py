@@ -237,9 +237,11 @@ def _prev(buf: Tensor, init: Tensor | None, s: int, e: int) -> Tensor:
 class _FusedCubaLIF(torch.autograd.Function):
     """Multi-step current-based LIF with a hand-written BPTT backward (see the module docstring).
 
-    Saved: the membranes U, the spikes and the synaptic currents (when a gradient or the recomputation of
-    the pre-reset membrane V = b·U_{t-1} + g·syn_t of ``reset_from="current"`` needs them; V is recomputed
-    with the forward's own operations, so bit for bit). The backward pass walks time backwards in blocks:
+    Saved: the spikes; for "previous" the membranes U (= V, the membrane spikes are read from); for "current"
+    either U and the synaptic currents, when they are returned anyway (V = b·U_{t-1} + g·syn_t is then
+    recomputed with the forward's own operations, so bit for bit), or V itself when only spikes are returned
+    (U_{t-1} is then recomputed from V and S when β learns); the synaptic currents whenever a gradient needs
+    them. Per-step tensors that are neither returned nor saved live in two alternating buffers. The backward pass walks time backwards in blocks:
     per block, the membrane adjoint λ (dL/dV), the reductions for θ and β that read it, then the synaptic
     adjoint μ (dL/dX, written over λ) and the reduction for α; one block's first λ (or k·λ) and μ carry
     into the block before it. r_t below is the reset signal: S_{t-1} for "previous", S_t for "current";
