@@ -274,7 +274,8 @@ def array_sha256(array: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
-def _stand_in_note(directory: Path) -> str | None:
+def stand_in_note(directory: Path) -> str | None:
+    """The first line of a ``SNNKIT_STAND_IN`` marker file in ``directory`` (a stand-in's description), or None."""
     marker = directory / STAND_IN_MARKER
     if marker.is_file():
         text = marker.read_text(errors="replace").strip().splitlines()
@@ -322,7 +323,7 @@ def _load_idx(
                 f"(sha256 {got[:16]}…, expected {expected[:16]}…); the file is corrupted or not "
                 f"the official release. Replace it, or pass verify=False for your own files."
             )
-    note = _stand_in_note(img_path.parent)
+    note = stand_in_note(img_path.parent)
     text = f"{title} {split} ({len(labels)} images) from {img_path.parent}"
     if note:
         text += f"; STAND-IN: {note}"
@@ -474,7 +475,7 @@ def _load_cifar(
     arr = np.concatenate(images)
     folder_path = meta_path.parent
     digests = {p.relative_to(folder_path).as_posix(): _root.file_digest(p) for p in paths}
-    note = _stand_in_note(meta_path.parent)
+    note = stand_in_note(meta_path.parent)
     source = f"{title} {split} ({len(arr)} images) from {meta_path.parent}"
     if note:
         source += f"; STAND-IN: {note}"

@@ -63,7 +63,7 @@ import torch
 from torch import Tensor
 
 from snnkit.data import root as _root
-from snnkit.data.images import STAND_IN_MARKER, _stand_in_note
+from snnkit.data.images import STAND_IN_MARKER, stand_in_note
 from snnkit.data.registry import DatasetSpec, register_dataset
 from snnkit.data.root import Remote, Source, mirrors
 from snnkit.data.sequences import PADS, EventSequenceDataset
@@ -259,7 +259,7 @@ def read_shd_file(path: str | os.PathLike, *, n_channels: int = N_CHANNELS, n_cl
         lines = str(note).strip().splitlines()
         note = lines[0] if lines else "stand-in data"
     else:
-        note = _stand_in_note(path.parent)
+        note = stand_in_note(path.parent)
     digest = _root.file_digest(h5) if isinstance(h5, Path) else hashlib.sha256(h5.getvalue()).hexdigest()
     return ShdFile(path, times, units, labels, keys, speakers, note, digest, attrs)
 

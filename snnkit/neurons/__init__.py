@@ -4,11 +4,20 @@ parallel two-stage integration and the SPSN / ParaLIF spike functions), surrogat
 :class:`LeakyIntegrator`, :class:`NonSpiking` in :mod:`.spsn`)."""
 
 from snnkit.neurons import surrogate
-from snnkit.neurons.cuba import CubaLIF, cuba_lif_multistep
+from snnkit.neurons.cuba import (
+    CUBA_FORMS,
+    CubaLIF,
+    CubaLIFParameters,
+    cuba_lif_multistep,
+    cuba_lif_multistep_reference,
+    cuba_lif_spikes,
+    cuba_lif_step,
+)
 from snnkit.neurons.functional import LIFParameters, lif_multistep, lif_step
 from snnkit.neurons.lif import LIF
 from snnkit.neurons.parallel import SPIKE_MODES, leaky_integrate, paralif_multistep
 from snnkit.neurons.spsn import SPSN, LeakyIntegrator, NonSpiking, ParaLIF
 
-__all__ = ["CubaLIF", "cuba_lif_multistep", "LIF", "LIFParameters", "lif_step", "lif_multistep", "surrogate", "SPSN", "ParaLIF", "LeakyIntegrator",
+__all__ = ["CUBA_FORMS", "CubaLIF", "CubaLIFParameters", "cuba_lif_multistep", "cuba_lif_multistep_reference",
+           "cuba_lif_spikes", "cuba_lif_step", "LIF", "LIFParameters", "lif_step", "lif_multistep", "surrogate", "SPSN", "ParaLIF", "LeakyIntegrator",
            "NonSpiking", "SPIKE_MODES", "leaky_integrate", "paralif_multistep"]
