@@ -165,8 +165,11 @@ def _check_claim(path: Path, notebook: str, i: int, claim: Any) -> None:
     for side in ("a", "b"):  # like an entry's key: parameters a later family may add, so not checked
         if not isinstance(claim[side], dict) or not claim[side]:
             raise SnnkitError(f"{where}: {side!r} must be a non-empty mapping of parameters (the configuration)")
+    if not isinstance(claim.get("stand_in", False), bool):
+        raise SnnkitError(f"{where}: 'stand_in' must be true or false, got {claim['stand_in']!r}")
     claim.setdefault("profile", "cpu")
     claim.setdefault("unit", "points" if str(claim["metric"]).endswith("accuracy") else "")
+    claim.setdefault("stand_in", False)
 
 
 def scan_runs(reports_root: str | os.PathLike) -> list[dict[str, Any]]:
@@ -314,7 +317,8 @@ def judge_claim(claim: Mapping[str, Any], runs: list[dict[str, Any]], notebook: 
 
     Runs used: those of ``notebook`` under the claim's profile whose ``metrics.json`` holds the claim's
     metric as a finite number, not on a stand-in dataset, and whose parameters match ``a`` (resp.
-    ``b``). They are paired by seed: S is the set of seeds with a run of both configurations (where a
+    ``b``). A claim with ``stand_in: true`` (a family whose real data this machine lacks, e.g. SHD) is
+    judged on the stand-in runs instead, and only on them; the index says so beside the verdict. They are paired by seed: S is the set of seeds with a run of both configurations (where a
     configuration has several runs with one seed, the first in directory order counts); n = |S|.
 
     With x_s, y_s the metric of ``a`` and ``b`` at seed s in S, mA, mB their means and sA, sB their
@@ -345,7 +349,8 @@ def judge_claim(claim: Mapping[str, Any], runs: list[dict[str, Any]], notebook: 
         out: dict[Any, dict[str, Any]] = {}
         for r in runs:
             m = r["metrics"] or {}
-            if (r["notebook"] == notebook and r["profile"] == claim["profile"] and not m.get("stand_in")
+            if (r["notebook"] == notebook and r["profile"] == claim["profile"]
+                    and bool(m.get("stand_in")) == bool(claim.get("stand_in"))
                     and _number(m.get(metric)) and _matches(m, key)):
                 out.setdefault(m.get("seed"), m)
         return out
@@ -454,7 +459,8 @@ def _claims_lines(block: Mapping[str, Any], runs: list[dict[str, Any]], notebook
              "|---|---|---|---|---|---|---|---|---|"]
     for claim in block["claims"]:
         got = judge_claim(claim, runs, notebook, block)
-        measured = f"{_effect(got['measured'], claim)} ({claim['profile']}, n={got['n']})"
+        data = ", stand-in data" if claim.get("stand_in") else ""
+        measured = f"{_effect(got['measured'], claim)} ({claim['profile']}{data}, n={got['n']})"
         lines.append("| " + " | ".join(_cell(c) for c in [
             claim["claim"], f"{claim['metric']} ({claim['kind']})", _effect(claim["published"], claim, True), measured,
             f"{_key_text(claim['a'])}: {_spread(got['a_mean'], got['a_std'], claim)}",

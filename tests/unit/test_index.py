@@ -363,6 +363,22 @@ def test_claims_ignore_stand_ins_and_other_profiles(tmp_path):
     assert got["n"] == 0 and got["verdict"] == "not enough runs"
 
 
+def test_a_stand_in_claim_takes_the_stand_in_runs_only(tmp_path):
+    """``stand_in: true``: judged on the stand-in runs of the profile (here they show the effect), never on
+    the real-data ones (here they would contradict it); without it, the other way round."""
+    root = tmp_path / "r"
+    for seed in (0, 1):
+        for enc, stand_acc, real_acc in (("rate", 0.9 + seed / 100, 0.6), ("current", 0.7 + seed / 100, 0.8)):
+            _write_run(root, "cpu", f"{enc}_standin_s{seed}", dataset="x-standin", stand_in=True, enc=enc,
+                       seed=seed, acc=stand_acc)
+            _write_run(root, "cpu", f"{enc}_real_s{seed}", dataset="fashionmnist", enc=enc, seed=seed, acc=real_acc)
+    block = load_published()[NB]
+    got = judge_claim(_claim(stand_in=True), scan_runs(root), NB, block)
+    assert got["n"] == 2 and got["verdict"] == "held" and got["a_mean"] == pytest.approx(0.905)
+    got = judge_claim(_claim(), scan_runs(root), NB, block)
+    assert got["n"] == 2 and got["verdict"] == "not held" and got["a_mean"] == pytest.approx(0.6)
+
+
 def test_claims_in_the_index(tmp_path):
     path = tmp_path / "published.yaml"
     path.write_text(_MULTI + """  claims:
