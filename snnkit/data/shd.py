@@ -51,7 +51,7 @@ import shutil
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -529,10 +529,13 @@ def write_shd_file(
     speakers: Sequence[int] | np.ndarray | None = None,
     stand_in: str | None = None,
     time_dtype: Any = np.float32,
+    meta_info: Mapping[str, Sequence[str]] | None = None,
 ) -> Path:
     """Write samples in the official schema (times vlen ``time_dtype`` seconds, units vlen uint16, labels
-    uint16, optional ``extra/keys`` and ``extra/speaker``) atomically; ``stand_in`` (non-empty text) sets
-    the :data:`STAND_IN_ATTR` root attribute. Read it back with :func:`read_shd_file`."""
+    uint16, optional ``extra/keys``, ``extra/speaker`` and text lists ``extra/meta_info/<name>``) atomically;
+    ``stand_in`` (non-empty text) sets the :data:`STAND_IN_ATTR` root attribute. Identical arguments give
+    byte-identical files (oldest HDF5 format, no creation order or times). Read it back with
+    :func:`read_shd_file`."""
     path = Path(path)
     if stand_in is not None and (not isinstance(stand_in, str) or not stand_in.strip()):
         raise ConfigError("stand_in", stand_in, "None or a non-empty text saying what the data is")
@@ -544,7 +547,7 @@ def write_shd_file(
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        with h5py.File(tmp, "w") as f:
+        with h5py.File(tmp, "w", libver="earliest", track_order=False) as f:
             vt = f.create_dataset("spikes/times", (len(times),), dtype=h5py.vlen_dtype(np.dtype(time_dtype)))
             vu = f.create_dataset("spikes/units", (len(units),), dtype=h5py.vlen_dtype(np.uint16))
             for i, (t, u) in enumerate(zip(times, units)):
@@ -555,6 +558,9 @@ def write_shd_file(
                 f.create_dataset("extra/keys", data=list(keys), dtype=h5py.string_dtype())
             if speakers is not None:
                 f.create_dataset("extra/speaker", data=np.asarray(speakers, dtype=np.uint16))
+            for name, values in (meta_info or {}).items():
+                if len(values):
+                    f.create_dataset(f"extra/meta_info/{name}", data=list(values), dtype=h5py.string_dtype())
             if stand_in is not None:
                 f.attrs[STAND_IN_ATTR] = stand_in
         os.chmod(tmp, 0o644)

@@ -433,30 +433,14 @@ def write_shd_file(
     voices: Sequence[str] = (),
     marker: str,
 ) -> Path:
-    """Write one file in SHD's HDF5 schema (times as float16 seconds, units uint16) with the
-    ``SNNKIT_STAND_IN`` root attribute ``marker``. Byte-identical for identical arguments."""
-    import h5py
+    """Write one stand-in file with SHD's writer (:func:`snnkit.data.shd.write_shd_file`): times as float16
+    seconds (as the official files), units uint16, speakers, class keys, the speakers' genders and voices
+    under ``extra/meta_info``, and the ``SNNKIT_STAND_IN`` root attribute ``marker``. Byte-identical for
+    identical arguments."""
+    from snnkit.data import shd
 
-    path = Path(path)
-    with h5py.File(path, "w", libver="earliest", track_order=False) as f:
-        f.attrs[MARKER_ATTR] = marker
-        spikes = f.create_group("spikes")
-        t_ds = spikes.create_dataset("times", (len(times),), dtype=h5py.vlen_dtype(np.float16))
-        u_ds = spikes.create_dataset("units", (len(units),), dtype=h5py.vlen_dtype(np.uint16))
-        for i, (t, u) in enumerate(zip(times, units)):
-            t_ds[i] = np.asarray(t, dtype=np.float16)
-            u_ds[i] = np.asarray(u, dtype=np.uint16)
-        f.create_dataset("labels", data=np.asarray(labels, dtype=np.uint16))
-        extra = f.create_group("extra")
-        extra.create_dataset("speaker", data=np.asarray(speakers, dtype=np.uint16))
-        extra.create_dataset("keys", data=np.array([k.encode() for k in keys], dtype=object),
-                             dtype=h5py.string_dtype("utf-8"))
-        meta = extra.create_group("meta_info")
-        for name, values in (("gender", genders), ("voice", voices)):
-            if len(values):
-                meta.create_dataset(name, data=np.array([v.encode() for v in values], dtype=object),
-                                    dtype=h5py.string_dtype("utf-8"))
-    return path
+    return shd.write_shd_file(path, times, units, labels, keys=keys, speakers=speakers, stand_in=marker,
+                              time_dtype=np.float16, meta_info={"gender": genders, "voice": voices})
 
 
 def read_standin_file(path: str | os.PathLike) -> dict:
