@@ -171,7 +171,8 @@ class ShdNet(nn.Module):
         x, lengths = self._split(inputs)
         if x.dim() != 3:
             raise ConfigError("x.shape", tuple(x.shape), "[T, B, C] (time-first)", where="ShdNet")
-        mask = None if lengths is None else time_mask(lengths.to(x.device), x.shape[0], self.pad)[..., None]
+        padded = lengths is not None and bool((lengths < x.shape[0]).any())  # no padding: no mask to apply
+        mask = time_mask(lengths.to(x.device), x.shape[0], self.pad)[..., None] if padded else None
         h = x
         for fc, neuron in zip(self.fcs, self.neurons):
             current = fc(h)
