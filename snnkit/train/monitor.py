@@ -60,7 +60,8 @@ class SpikeRecorder:
         rec.firing_rates()      # {"lif1": 0.021, ...}
 
     Which modules are recorded: with ``names``, exactly the modules with those qualified names (from
-    ``model.named_modules()``); otherwise every :class:`snnkit.neurons.LIF` and every instance of one
+    ``model.named_modules()``); otherwise every :class:`snnkit.neurons.LIF`, every
+    :class:`snnkit.neurons.IFNode` (its :class:`~snnkit.neurons.LIFNode` too) and every instance of one
     of ``module_types`` (e.g. snnTorch's ``Leaky``). Each recorded module's forward must return spikes time-first,
     ``[T, B, ...]`` (or a tuple whose first element is that, as snnTorch's neurons with
     ``init_hidden`` do); trailing dimensions are flattened into neurons ``N``.
@@ -108,9 +109,9 @@ class SpikeRecorder:
                     f"{sorted(k for k in named if k)}"
                 )
             return {n: named[n] for n in wanted}
-        from snnkit.neurons import LIF
+        from snnkit.neurons import LIF, IFNode
 
-        types: tuple[type, ...] = (LIF,)
+        types: tuple[type, ...] = (LIF, IFNode)  # IFNode covers LIFNode (a subclass)
         if module_types is not None:
             types += module_types if isinstance(module_types, tuple) else (module_types,)
         chosen = {(name or type(mod).__name__): mod for name, mod in named.items() if isinstance(mod, types)}

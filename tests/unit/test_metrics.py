@@ -605,3 +605,14 @@ def test_measure_synops_on_a_masked_g2gnet_matches_spike_counts():
     out = metrics_mod.measure_synops(net, [x])
     assert out["synops_per_layer"] == pytest.approx(expected)
     assert out["synops"] == pytest.approx(sum(expected.values()))
+
+
+def test_recorder_finds_hard_reset_nodes_by_default():
+    from snnkit.neurons import IFNode, LIFNode
+
+    model = torch.nn.Sequential(IFNode(), LIFNode())
+    x = torch.tensor([[[1.0, 0.5]], [[0.0, 0.5]]])  # T=2, B=1, N=2: IF fires at >= 1 -> [[1, 0]], [[0, 1]]
+    with torch.no_grad(), SpikeRecorder(model) as rec:
+        model(x)
+    assert rec.layer_names == ["0", "1"]
+    assert rec.firing_rates()["0"] == 0.5
