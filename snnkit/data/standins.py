@@ -18,10 +18,19 @@ channel-planar R, G, B, row-major), plus the ``SNNKIT_STAND_IN`` marker, so ever
 them is labelled ``stand_in=True`` with the marker's text in its ``source``. The build is seeded and
 byte-identical on a rerun.
 
-Registered datasets ``cifar10-standin`` and ``cifar100-standin`` build the files on first use into the
-cache (:func:`snnkit.data.root.cache_dir` ``/standins/<name>-<key>``; the key covers the builder's
-version, the seed and the source file's SHA-256), atomically (built in a temporary folder, then renamed),
-and load them with the real reader. ``scripts/make_stand_ins.py --out DIR`` writes them explicitly.
+- **Full-size CIFAR-10 stand-in** (``cifar10-standin-full``): CIFAR-10's size (50,000 train / 10,000
+  test, 5000 / 1000 per class) made the same way from the *full* Fashion-MNIST IDX files (the registered
+  ``fashionmnist`` dataset): a stratified, seeded 50,000 of its 60,000 training images and all 10,000 test
+  images. Needs Fashion-MNIST only when it is first built (``$SNNKIT_DATA``, the system copy — Debian's
+  ``dataset-fashion-mnist`` installs ``/usr/share/datasets/fashion-mnist`` — the download cache or a
+  download; ``data_root`` names the folder holding Fashion-MNIST); about 10 s on one core.
+
+Registered datasets ``cifar10-standin``, ``cifar100-standin`` and ``cifar10-standin-full`` build the files
+on first use into the cache (:func:`snnkit.data.root.cache_dir` ``/standins/<kind>-<key>``; the key covers
+the builder's version, the seed and the source files' SHA-256 — for the full stand-in the official
+Fashion-MNIST content digests, which the build verifies), atomically (built in a temporary folder, then
+renamed), and load them with the real reader. ``scripts/make_stand_ins.py --out DIR`` writes them
+explicitly.
 """
 
 from __future__ import annotations
@@ -29,12 +38,14 @@ from __future__ import annotations
 import colorsys
 import dataclasses
 import functools
+import hashlib
 import json
 import logging
 import os
 import pickle
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,9 +54,10 @@ import torch
 import torch.nn.functional as F
 
 from snnkit.data import root as _root
-from snnkit.data.images import FASHION_MNIST_CLASSES, STAND_IN_MARKER, ImageDataset
+from snnkit.data.images import FASHION_MNIST, FASHION_MNIST_CLASSES, STAND_IN_MARKER, ImageDataset
 from snnkit.data.registry import DatasetSpec, dataset_spec, load_dataset, register_dataset
-from snnkit.errors import ConfigError, DataError
+from snnkit.data.sampling import stratified_partition
+from snnkit.errors import ConfigError, DataError, check_positive_int
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +66,18 @@ __all__ = [
     "StandIn",
     "TINT_HUES",
     "TINT_NAMES",
+    "build_into_cache",
     "build_stand_in",
+    "colourise",
     "stand_in_root",
 ]
 
 #: Bumped whenever the builder's output changes, so stale cached builds are not reused.
 BUILDER_VERSION = 1
 SOURCE_DATASET = "fashionmnist-embedded"
+FULL_SOURCE_DATASET = "fashionmnist"
+#: Images per colourisation chunk (bounds the float64 working memory of a 50,000-image build to ~100 MB).
+_CHUNK = 4096
 
 TINT_NAMES = ("red", "orange", "lime", "green", "mint", "cyan", "azure", "blue", "violet", "magenta")
 #: Foreground hue of each CIFAR-100 stand-in tint, in turns (0 = red, 1/10 = 36°, ...).
@@ -77,12 +94,24 @@ class StandIn:
     title: str
     folder: str
     tinted_classes: bool  # True: class = image class × tint (CIFAR-100); False: colours random
+    source: str = SOURCE_DATASET  # the Fashion-MNIST dataset the images come from
+    train_size: int | None = None  # a stratified, seeded subset of the source's train split; None = all
+
+    @property
+    def full(self) -> bool:
+        """True when built from the full Fashion-MNIST files (not the embedded subset)."""
+        return self.source == FULL_SOURCE_DATASET
 
 
+#: Stand-ins by kind (the first argument of :func:`build_stand_in` / :func:`stand_in_root`).
 STAND_INS: dict[str, StandIn] = {
     "cifar10": StandIn("cifar10-standin", "cifar10", "CIFAR-10", "cifar-10-batches-py", False),
     "cifar100": StandIn("cifar100-standin", "cifar100", "CIFAR-100", "cifar-100-python", True),
+    "cifar10-full": StandIn("cifar10-standin-full", "cifar10", "CIFAR-10", "cifar-10-batches-py", False,
+                            source=FULL_SOURCE_DATASET, train_size=50_000),
 }
+#: Random stream of each kind's colours (the first two as in builder version 1).
+_STREAMS = {"cifar10": 0, "cifar100": 1, "cifar10-full": 2}
 
 
 def _check_seed(seed: object, info: StandIn) -> None:
@@ -119,12 +148,21 @@ def _colours(rng: np.random.Generator, n: int, tints: np.ndarray | None) -> tupl
     return fg, bg
 
 
-def _colourise(grey: torch.Tensor, fg: np.ndarray, bg: np.ndarray) -> np.ndarray:
-    """``grey`` float ``[N, 1, 28, 28]`` in [0, 1] → uint8 ``[N, 3072]`` (32×32, CIFAR's R, G, B planes)."""
-    g = F.interpolate(grey.to(torch.float64), size=(32, 32), mode="bilinear", align_corners=False)
-    g = g.clamp_(0.0, 1.0).numpy()  # [N, 1, 32, 32]
-    rgb = g * fg[:, :, None, None] + (1.0 - g) * bg[:, :, None, None]
-    return np.rint(rgb * 255.0).astype(np.uint8).reshape(len(rgb), 3 * 32 * 32)
+def colourise(grey: torch.Tensor, fg: np.ndarray, bg: np.ndarray, size: int = 32) -> np.ndarray:
+    """``grey`` float ``[N, 1, h, w]`` in [0, 1] → uint8 ``[N, 3, size, size]``: resized (bilinear) then
+    pixel = g·foreground + (1 − g)·background per image (``fg``, ``bg``: RGB in [0, 1], ``[N, 3]``).
+
+    Worked in chunks of images (each image is independent), so the result does not depend on the chunking
+    and a 50,000-image build stays within ~100 MB of working memory.
+    """
+    out = np.empty((len(grey), 3, size, size), dtype=np.uint8)
+    for start in range(0, len(grey), _CHUNK):
+        part = slice(start, start + _CHUNK)
+        g = F.interpolate(grey[part].to(torch.float64), size=(size, size), mode="bilinear", align_corners=False)
+        g = g.clamp_(0.0, 1.0).numpy()  # [n, 1, size, size]
+        rgb = g * fg[part, :, None, None] + (1.0 - g) * bg[part, :, None, None]
+        out[part] = np.rint(rgb * 255.0).astype(np.uint8)
+    return out
 
 
 def _balanced_tints(rng: np.random.Generator, labels: np.ndarray) -> np.ndarray:
@@ -143,30 +181,94 @@ def _dump(path: Path, obj: dict) -> None:
         pickle.dump(obj, fh, protocol=2)
 
 
-def build_stand_in(real: str, out: str | os.PathLike, *, seed: int = 0) -> Path:
-    """Write the stand-in of ``real`` ("cifar10" or "cifar100") into ``out/<CIFAR folder>/`` and return
-    ``out`` (pass it as ``data_root`` to the real loader). ``out/<folder>`` must not exist yet.
+
+def _source_split(
+    info: StandIn, split: str, seed: int, *, data_root: str | os.PathLike | None, download: bool, verify: bool,
+    train_size: int | None,
+) -> tuple[torch.Tensor, np.ndarray, dict[str, str], int]:
+    """The source images of one split: (grey ``[N, 1, 28, 28]``, labels, the files' SHA-256, the source's
+    size). A full-source train split is cut to a stratified, seeded ``train_size`` (the images keep their
+    order in the source)."""
+    if not info.full:
+        src = load_dataset(SOURCE_DATASET, split)
+        return src.images, src.targets.numpy(), dict(src.origin["files"]), len(src)
+    try:
+        src = load_dataset(FULL_SOURCE_DATASET, split, data_root, download, verify=verify)
+    except DataError as exc:
+        raise DataError(
+            f"{info.name} is built from the full Fashion-MNIST (IDX files, 60,000 train / 10,000 test), which "
+            f"could not be read:\n{exc}"
+        ) from exc
+    images, labels = src.images, src.targets.numpy()
+    if split == "train" and train_size is not None and train_size < len(labels):
+        keep = np.flatnonzero(stratified_partition(labels, (len(labels) - train_size, train_size), seed) == 1)
+        images, labels = images[torch.from_numpy(keep)], labels[keep]
+    return images, labels, dict(src.origin["files"]), len(src)
+
+
+def _describe(info: StandIn, sizes: dict[str, tuple[int, int]], seed: int) -> str:
+    """The first line of the SNNKIT_STAND_IN marker: what the stand-in is made of."""
+    (n_train, of_train), (n_test, _) = sizes["train"], sizes["test"]
+    if info.full:
+        return (
+            f"{info.title} stand-in made by snnkit from the full real Fashion-MNIST ({n_train} of the {of_train} "
+            f"train images, stratified by class with seed {seed}; all {n_test} test images; 28x28 grey resized to "
+            f"32x32 and coloured, class = clothing class, colours random; seed {seed}); not {info.title}"
+        )
+    return (
+        f"{info.title} stand-in made by snnkit from the embedded real Fashion-MNIST subset "
+        f"({n_train} train / {n_test} test images, 28x28 grey resized to 32x32 and coloured"
+        + (", class = clothing class x 10 foreground tints" if info.tinted_classes else
+           ", class = clothing class, colours random")
+        + f"; seed {seed}); not {info.title}"
+    )
+
+
+def build_stand_in(
+    real: str,
+    out: str | os.PathLike,
+    *,
+    seed: int = 0,
+    data_root: str | os.PathLike | None = None,
+    download: bool = True,
+    verify: bool = True,
+    train_size: int | None = None,
+) -> Path:
+    """Write the stand-in of kind ``real`` (a key of :data:`STAND_INS`: "cifar10", "cifar100" or
+    "cifar10-full") into ``out/<CIFAR folder>/`` and return ``out`` (pass it as ``data_root`` to the real
+    loader). ``out/<folder>`` must not exist yet.
+
+    For "cifar10-full" only: ``data_root`` / ``download`` say where the full Fashion-MNIST is found (as for
+    ``load_dataset("fashionmnist", ...)``), ``verify`` checks it against the official checksums (False for
+    your own IDX files), ``train_size`` replaces the 50,000 training images taken from it.
 
     Deterministic: the same ``seed`` and source data give byte-identical files.
     """
     info = _stand_in(real)
     _check_seed(seed, info)
+    if not info.full and (data_root is not None or train_size is not None):
+        raise ConfigError("data_root" if data_root is not None else "train_size",
+                          data_root if data_root is not None else train_size,
+                          f"None: {info.name} is made from the embedded images", where=info.name)
+    train_size = check_positive_int("train_size", train_size, allow_none=True, where=info.name)
     out = Path(out)
     folder = out / info.folder
     if folder.exists():
         raise DataError(f"{folder} already exists; remove it or choose another --out")
-    folder.mkdir(parents=True)
-    stream = 1 if info.tinted_classes else 0
-    splits, digests = {}, {}
+    splits, digests, sizes = {}, {}, {}
     for split_id, split in enumerate(("train", "test")):
-        src = load_dataset(SOURCE_DATASET, split)
-        digests.update(src.origin["files"])
-        labels = src.targets.numpy()
-        rng = np.random.default_rng([seed, stream, split_id])
+        grey, labels, files, n_source = _source_split(
+            info, split, seed, data_root=data_root, download=download, verify=verify,
+            train_size=train_size if train_size is not None else info.train_size,
+        )
+        digests.update(files)
+        sizes[split] = (len(labels), n_source)
+        rng = np.random.default_rng([seed, _STREAMS[real], split_id])
         tints = _balanced_tints(rng, labels) if info.tinted_classes else None
         fg, bg = _colours(rng, len(labels), tints)
-        data = _colourise(src.images, fg, bg)
+        data = colourise(grey, fg, bg).reshape(len(labels), 3 * 32 * 32)
         splits[split] = (data, labels, tints)
+    folder.mkdir(parents=True)
 
     suffix = " (stand-in)"
     image_names = [f"{c}{suffix}" for c in FASHION_MNIST_CLASSES]
@@ -191,27 +293,21 @@ def build_stand_in(real: str, out: str | os.PathLike, *, seed: int = 0) -> Path:
         fine_names = [f"{c} {t}{suffix}" for c in FASHION_MNIST_CLASSES for t in TINT_NAMES]
         _dump(folder / "meta", {"fine_label_names": fine_names, "coarse_label_names": image_names})
 
-    how = (
-        f"{info.title} stand-in made by snnkit from the embedded real Fashion-MNIST subset "
-        f"({len(splits['train'][0])} train / {len(splits['test'][0])} test images, 28x28 grey resized to "
-        f"32x32 and coloured"
-        + (", class = clothing class x 10 foreground tints" if info.tinted_classes else
-           ", class = clothing class, colours random")
-        + f"; seed {seed}); not {info.title}"
-    )
     (folder / STAND_IN_MARKER).write_text(
-        f"{how}\nbuilder: snnkit.data.standins v{BUILDER_VERSION}; source files: "
+        f"{_describe(info, sizes, seed)}\nbuilder: snnkit.data.standins v{BUILDER_VERSION}; source files: "
         + ", ".join(f"{k} sha256 {v}" for k, v in sorted(digests.items())) + "\n"
     )
     manifest = {
         "dataset": info.name,
         "builder_version": BUILDER_VERSION,
         "seed": seed,
-        "source": {SOURCE_DATASET: digests},
+        "source": {info.source: digests},
         "files": {p.name: _root.file_digest(p) for p in sorted(folder.iterdir())},
     }
-    (out / f"{info.real}-{_MANIFEST}").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    log.info("built the %s stand-in in %s", info.title, folder)
+    if info.full:
+        manifest["sizes"] = {split: {"images": n, "of": of} for split, (n, of) in sizes.items()}
+    (out / f"{real}-{_MANIFEST}").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    log.info("built the %s in %s", info.name, folder)
     return out
 
 
@@ -225,73 +321,107 @@ def _batch(data: np.ndarray, labels: dict[str, np.ndarray], split: str, idx: np.
 # ------------------------------------------------------------------------------------------- cache
 
 
-def _cache_key(seed: int) -> str:
-    digest = _root.file_digest(Path(__file__).resolve().parent / "embedded" / "fashionmnist.npz")
+def _cache_key(info: StandIn, seed: int) -> str:
+    if info.full:  # the build verifies its source against these official digests, so they identify it
+        digest = hashlib.sha256(json.dumps(dict(FASHION_MNIST.content_sha256), sort_keys=True).encode()).hexdigest()
+    else:
+        digest = _root.file_digest(Path(__file__).resolve().parent / "embedded" / "fashionmnist.npz")
     return f"v{BUILDER_VERSION}-seed{seed}-{digest[:12]}"
 
 
-def stand_in_root(real: str, directory: str | os.PathLike | None = None, *, seed: int = 0) -> Path:
-    """The folder holding the built stand-in of ``real`` (build it first if missing): pass it as
-    ``data_root`` to the real reader.
+def build_into_cache(target: Path, build: Callable[[Path], object], done: Callable[[Path], bool]) -> Path:
+    """Return ``target`` once ``done(target)``; if it is not, run ``build(tmp)`` on a fresh temporary folder
+    beside ``target`` and rename it to ``target``.
 
-    ``directory``: where cached builds live (default ``cache_dir()/standins``). The build happens in a
-    temporary folder beside the target and is renamed into place, so a crash never leaves a partial
-    build under the final name, and concurrent first uses agree.
+    A crash never leaves a partial build under the final name (the temporary folder is removed), and of
+    concurrent first uses the first rename wins: a later one finding ``target`` done keeps it.
     """
-    info = _stand_in(real)
-    _check_seed(seed, info)
-    base = Path(directory) if directory is not None else _root.cache_dir() / "standins"
-    target = base / f"{info.real}-{_cache_key(seed)}"
-    if (target / f"{info.real}-{_MANIFEST}").is_file():
+    if done(target):
         return target
-    base.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=base))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
-        build_stand_in(real, tmp, seed=seed)
+        build(tmp)
         tmp.chmod(0o755)  # mkdtemp makes it private
         try:
             os.rename(tmp, target)
         except OSError:
-            if not (target / f"{info.real}-{_MANIFEST}").is_file():  # not a concurrent build that won
+            if not done(target):  # not a concurrent build that won
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
+def stand_in_root(
+    real: str,
+    directory: str | os.PathLike | None = None,
+    *,
+    seed: int = 0,
+    data_root: str | os.PathLike | None = None,
+    download: bool = True,
+) -> Path:
+    """The folder holding the built stand-in of kind ``real`` (build it first if missing): pass it as
+    ``data_root`` to the real reader.
+
+    ``directory``: where cached builds live (default ``cache_dir()/standins``); the build is atomic
+    (:func:`build_into_cache`). ``data_root`` / ``download``: where the full Fashion-MNIST is found, for
+    "cifar10-full" only (read only when the build is not cached yet).
+    """
+    info = _stand_in(real)
+    _check_seed(seed, info)
+    base = Path(directory) if directory is not None else _root.cache_dir() / "standins"
+    source = {"data_root": data_root, "download": download} if info.full else {}
+    manifest = f"{real}-{_MANIFEST}"
+    return build_into_cache(
+        base / f"{real}-{_cache_key(info, seed)}",
+        lambda tmp: build_stand_in(real, tmp, seed=seed, **source),
+        lambda target: (target / manifest).is_file(),
+    )
+
+
 def _load_stand_in(
     spec: DatasetSpec,
     split: str,
     *,
-    data_root: object,
+    data_root: str | os.PathLike | None,
     download: bool,
     real: str,
     directory: str | os.PathLike | None = None,
     seed: int = 0,
 ) -> ImageDataset:
-    """Loader of ``cifar10-standin`` / ``cifar100-standin``: build (once) then read with the real reader."""
-    where = stand_in_root(real, directory, seed=seed)
-    real_spec = dataset_spec(real)
+    """Loader of the CIFAR stand-ins: build (once) then read with the real reader."""
+    info = STAND_INS[real]
+    source = {"data_root": data_root, "download": download} if info.full else {}
+    where = stand_in_root(real, directory, seed=seed, **source)
+    real_spec = dataset_spec(info.real)
     dataset = real_spec.loader(dataclasses.replace(real_spec, name=spec.name), split,
                                data_root=where, download=False)
     manifest = json.loads((where / f"{real}-{_MANIFEST}").read_text())
     for name, digest in dataset.origin["files"].items():
         if manifest["files"].get(name) != digest:
             raise DataError(
-                f"{where / STAND_INS[real].folder / name}: sha256 {digest[:16]}… does not match the stand-in's "
+                f"{where / info.folder / name}: sha256 {digest[:16]}… does not match the stand-in's "
                 f"manifest; the cached build is damaged — delete {where} and it is rebuilt on next use"
             )
     return dataset
 
 
 for _real, _info in STAND_INS.items():
+    if _info.full:
+        _what = (f"CIFAR-10-sized ({_info.train_size} of the 60,000 real Fashion-MNIST train images, stratified "
+                 "and seeded, and all 10,000 test images) resized to 32x32 and coloured, 10 classes = the clothing "
+                 "classes, random colours; built on first use into the cache from the full Fashion-MNIST "
+                 "(data_root: where its IDX files are)")
+    else:
+        _what = ("the 4000/1000 embedded real Fashion-MNIST images resized to 32x32 and coloured, "
+                 + ("100 classes = 10 clothing classes x 10 foreground tints" if _info.tinted_classes
+                    else "10 classes = the clothing classes, random colours")
+                 + "; built on first use into the cache")
     register_dataset(
         _info.name,
         functools.partial(_load_stand_in, real=_real),
-        f"{_info.title} STAND-IN (not {_info.title}): the 4000/1000 embedded real Fashion-MNIST images resized "
-        "to 32x32 and coloured, "
-        + ("100 classes = 10 clothing classes x 10 foreground tints" if _info.tinted_classes
-           else "10 classes = the clothing classes, random colours")
-        + f"; built on first use into the cache, read by the real {_info.real} reader",
+        f"{_info.title} STAND-IN (not {_info.title}): {_what}, read by the real {_info.real} reader",
+        files=FASHION_MNIST if _info.full else None,
         options=("directory", "seed"),
     )

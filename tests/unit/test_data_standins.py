@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import colorsys
+import json
 import pickle
 from pathlib import Path
 
@@ -224,3 +225,120 @@ def test_concurrent_first_use_keeps_the_finished_build(tmp_path, monkeypatch):
     where = standins.stand_in_root("cifar10", tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == [where.name]  # no temporary folder left behind
     assert load_dataset("cifar10-standin", "test", directory=tmp_path).stand_in
+
+
+# ------------------------------------------------------------------ full-size CIFAR-10 stand-in (cifar10-full)
+
+FAKE_TRAIN, FAKE_TEST = 60, 20  # images per class in the synthetic Fashion-MNIST-format source
+
+
+@pytest.fixture(scope="module")
+def fake_fashion(tmp_path_factory) -> Path:
+    """A tiny stand-in for the full Fashion-MNIST IDX files: class c is a bright square at a class position."""
+    from snnkit.data.images import write_idx
+
+    src = tmp_path_factory.mktemp("fake-fashion-mnist")
+    gen = np.random.default_rng(7)
+    for prefix, per_class in (("train", FAKE_TRAIN), ("t10k", FAKE_TEST)):
+        labels = gen.permutation(np.repeat(np.arange(10, dtype=np.uint8), per_class))
+        images = gen.integers(0, 60, (len(labels), 28, 28), dtype=np.uint8)
+        for i, c in enumerate(labels):
+            r, q = divmod(int(c), 5)
+            images[i, 2 + 12 * r: 12 + 12 * r, 1 + 5 * q: 6 + 5 * q] = 255
+        write_idx(src / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(src / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return src
+
+
+@pytest.fixture
+def fake_is_official(fake_fashion, monkeypatch):
+    """Make the synthetic files pass the official-checksum check of the ``fashionmnist`` reader."""
+    from snnkit.data.images import FASHION_MNIST, array_sha256, read_idx
+
+    for path in fake_fashion.iterdir():
+        stem = path.name.removesuffix(".gz")
+        monkeypatch.setitem(FASHION_MNIST.content_sha256, stem, array_sha256(read_idx(path)))
+    return fake_fashion
+
+
+def test_full_builder_takes_a_stratified_seeded_subset(fake_fashion, tmp_path):
+    from snnkit.data.images import read_idx
+
+    out = standins.build_stand_in("cifar10-full", tmp_path / "a", data_root=fake_fashion, verify=False,
+                                  train_size=400)
+    tr = load_dataset("cifar10", "train", data_root=out, download=False)
+    te = load_dataset("cifar10", "test", data_root=out, download=False)
+    assert tr.images.shape == (400, 3, 32, 32) and te.images.shape == (10 * FAKE_TEST, 3, 32, 32)
+    assert tr.targets.bincount().tolist() == [40] * 10 and te.targets.bincount().tolist() == [FAKE_TEST] * 10
+    assert tr.stand_in and "full real Fashion-MNIST (400 of the 600 train images" in tr.source
+    assert te.targets.tolist() == read_idx(fake_fashion / "t10k-labels-idx1-ubyte.gz").tolist()  # all, in order
+    # each stand-in image is its source image, resized and blended between two colours
+    src = read_idx(fake_fashion / "train-images-idx3-ubyte.gz")
+    src_labels = read_idx(fake_fashion / "train-labels-idx1-ubyte.gz")
+    grey = F.interpolate(torch.from_numpy(src[:, None] / 255.0), size=(32, 32), mode="bilinear",
+                         align_corners=False).clamp(0, 1).reshape(len(src), -1).numpy()
+    rgb = tr.images.double().reshape(400, 3, -1).numpy()
+    matched = []
+    for i in range(0, 400, 13):
+        fits = [j for j in np.flatnonzero(src_labels == int(tr.targets[i])) if _fit_colours(grey[j], rgb[i])[2] < 1.5 / 255]
+        assert len(fits) == 1, i
+        matched.append(fits[0])
+    assert matched == sorted(matched)  # the subset keeps the source's order
+    # 5 batches of CIFAR's layout; byte-identical rebuild; another seed takes another subset
+    assert sorted(p.name for p in (out / "cifar-10-batches-py").iterdir()) == [
+        STAND_IN_MARKER, "batches.meta", *(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]
+    again = standins.build_stand_in("cifar10-full", tmp_path / "b", data_root=fake_fashion, verify=False,
+                                    train_size=400)
+    assert _digests(again) == _digests(out)
+    other = standins.build_stand_in("cifar10-full", tmp_path / "c", data_root=fake_fashion, verify=False,
+                                    train_size=400, seed=1)
+    tr1 = load_dataset("cifar10", "train", data_root=other, download=False)
+    assert tr1.targets.bincount().tolist() == [40] * 10 and not torch.equal(tr1.targets, tr.targets)
+
+
+@pytest.mark.usefixtures("offline_data")
+def test_registered_full_stand_in_builds_from_the_fashion_mnist_folder(fake_is_official, tmp_path, monkeypatch):
+    monkeypatch.setenv("SNNKIT_DATA", str(fake_is_official))
+    te = load_dataset("cifar10-standin-full", "test", directory=tmp_path / "cache")
+    (where,) = (tmp_path / "cache").iterdir()
+    assert where.name.startswith("cifar10-full-v1-seed0-")
+    assert te.name == "cifar10-standin-full" and te.stand_in and len(te) == 10 * FAKE_TEST
+    assert te.origin["dir"] == str(where / "cifar-10-batches-py")
+    monkeypatch.delenv("SNNKIT_DATA")  # the cached build needs the source no more
+    tr = load_dataset("cifar10-standin-full", "train", directory=tmp_path / "cache")
+    assert len(tr) == 10 * FAKE_TRAIN  # 50,000 asked, fewer available: all of them
+    assert json.loads((where / "cifar10-full-standin.json").read_text())["sizes"]["train"] == {"images": 600, "of": 600}
+
+
+@pytest.mark.usefixtures("offline_data")
+def test_full_stand_in_without_fashion_mnist_is_a_clear_error(fake_fashion, tmp_path):
+    with pytest.raises(DataError, match=r"cifar10-standin-full is built from the full Fashion-MNIST") as info:
+        load_dataset("cifar10-standin-full", "train", download=False, directory=tmp_path)
+    assert "dataset-fashion-mnist" in str(info.value)  # the reader's advice comes along
+    missing = tmp_path / "no-such-folder"
+    with pytest.raises(DataError, match="no-such-folder.*does not exist"):
+        load_dataset("cifar10-standin-full", "test", data_root=missing, download=False, directory=tmp_path)
+    with pytest.raises(DataError, match="do not match the official"):  # verified like the real reader
+        load_dataset("cifar10-standin-full", "test", data_root=fake_fashion, directory=tmp_path)
+    assert [p for p in tmp_path.iterdir() if p.name != "no-such-folder"] == []  # no partial build left
+
+
+def test_embedded_stand_ins_take_no_source_options(tmp_path):
+    with pytest.raises(ConfigError, match="data_root"):
+        standins.build_stand_in("cifar10", tmp_path, data_root=tmp_path)
+    with pytest.raises(ConfigError, match="train_size"):
+        standins.build_stand_in("cifar100", tmp_path, train_size=10)
+    with pytest.raises(ConfigError, match="train_size"):
+        standins.build_stand_in("cifar10-full", tmp_path, train_size=0)
+
+
+def test_script_builds_the_full_stand_in_only_when_asked(fake_is_official, tmp_path):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "make_stand_ins.py"
+    spec = importlib.util.spec_from_file_location("make_stand_ins", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["--out", str(tmp_path), "--only", "cifar10-full", "--fashion-mnist", str(fake_is_official)]) == 0
+    assert len(load_dataset("cifar10", "train", data_root=tmp_path, download=False)) == 10 * FAKE_TRAIN
+    assert (tmp_path / "cifar10-full-standin.json").is_file() and not (tmp_path / "cifar-100-python").exists()
