@@ -31,6 +31,11 @@ The initial ``θ`` makes ``w`` equal the layer's weight at the time the parametr
 to float rounding), ``θ = |w|`` for ``gradr``. Effective weights in a flat zone (or with ``θ ≤ 0`` under
 Grad R) are exact zeros; :func:`sparsity_report` counts them (sparsity, connectivity = 1 − sparsity).
 
+Cost: ``stmod`` adds two elementwise passes over θ per forward (a clamp without graph and a subtraction) and
+none in backward; ``st`` and ``gradr`` keep a custom backward of one or two passes. The weight is recomputed
+at every call of the layer: a model that calls a layer once per time step should run under
+``torch.nn.utils.parametrize.cached()`` (a multi-step model calling it once on ``[T·B, ...]`` need not).
+
 Typical use (what :func:`sparsify` does in one call)::
 
     layers = apply_reparam(model, "stmod", flat_width=0.0)          # every Conv*d / Linear
@@ -94,6 +99,23 @@ LayerSelector = Callable[[str, nn.Module], bool] | Iterable[str] | None
 
 
 # ------------------------------------------------------------------------------------- functional core
+class _SoftThreshold(torch.autograd.Function):
+    """``θ − clamp(θ, −D, D)`` with the gradient passed only where the output is non-zero (``|θ| > D``:
+    a difference of two distinct floats is never 0). The output is saved for backward, which costs no
+    memory: the layer keeps its weight for its own backward anyway."""
+
+    @staticmethod
+    def forward(ctx: Any, theta: Tensor, d: Tensor) -> Tensor:
+        w = theta - torch.clamp(theta, min=-d, max=d)
+        ctx.save_for_backward(w)
+        return w
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        (w,) = ctx.saved_tensors
+        return grad.masked_fill(w == 0, 0.0), None
+
+
 def soft_threshold(theta: Tensor, flat_width: Tensor | float) -> Tensor:
     """``sign(θ)·ReLU(|θ| − D)`` with its true gradient (1 outside the flat zone, 0 where ``|θ| ≤ D``).
 
@@ -101,7 +123,7 @@ def soft_threshold(theta: Tensor, flat_width: Tensor | float) -> Tensor:
     ``(θ + D)`` below, an exact 0 inside) in two elementwise operations.
     """
     d = torch.as_tensor(flat_width, dtype=theta.dtype, device=theta.device)
-    return theta - torch.clamp(theta, min=-d, max=d)
+    return _SoftThreshold.apply(theta, d)
 
 
 def soft_threshold_st(theta: Tensor, flat_width: Tensor | float) -> Tensor:
@@ -119,14 +141,22 @@ def inverse_soft_threshold(weight: Tensor, flat_width: Tensor | float) -> Tensor
     return weight + torch.sign(weight) * d
 
 
-def gradr_weight(theta: Tensor, sign: Tensor) -> Tensor:
-    """Grad R's ``w = s·ReLU(θ)`` with the rewired gradient ``∂L/∂θ = s·∂L/∂w`` (also where ``θ < 0``).
+class _GradRWeight(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, theta: Tensor, sign: Tensor) -> Tensor:
+        ctx.save_for_backward(sign)
+        return torch.relu(theta) * sign
 
-    ``s·θ − s·min(θ, 0)``: exactly ``s·θ`` where ``θ ≥ 0`` and exactly 0 where ``θ < 0``.
-    """
-    with torch.no_grad():
-        negative = sign * torch.clamp(theta, max=0)
-    return sign * theta - negative
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        (sign,) = ctx.saved_tensors
+        return grad * sign, None
+
+
+def gradr_weight(theta: Tensor, sign: Tensor) -> Tensor:
+    """Grad R's ``w = s·ReLU(θ)`` with the rewired gradient ``∂L/∂θ = s·∂L/∂w`` (also where ``θ < 0``;
+    Chen et al. IJCAI 2021). ``sign`` holds ±1."""
+    return _GradRWeight.apply(theta, sign)
 
 
 def schedule_fraction(x: float, schedule: str) -> float:
