@@ -50,6 +50,35 @@ def test_same_weight_shapes_as_torchvision(depth):
     assert [tuple(p.shape) for p in net.parameters()] == [tuple(p.shape) for p in ref.parameters()]
 
 
+@pytest.mark.parametrize("depth,connect_f,neuron", [(18, "IAND", "if"), (50, "ADD", "lif")])
+def test_matches_spikingjelly_sew_resnet(depth, connect_f, neuron):
+    """Same weights, same logits as SpikingJelly's multi-step SEW-ResNet fed the image repeated over T (float64;
+    BatchNorm on batch statistics, which T identical copies leave unchanged; its stem runs at every step)."""
+    from snnkit._compat import import_torchvision
+
+    try:
+        import_torchvision()
+        from spikingjelly.activation_based import functional, surrogate
+        from spikingjelly.activation_based import neuron as sj_neuron
+        from spikingjelly.activation_based.model import sew_resnet as sj_models
+    except Exception as exc:  # pragma: no cover - an environment without SpikingJelly's model zoo
+        pytest.skip(f"SpikingJelly's SEW-ResNet unavailable: {exc}")
+    torch.manual_seed(0)
+    net = sew_resnet(depth, connect=connect_f, neuron=neuron, T=4, n_classes=7).double()
+    node = {"if": (sj_neuron.IFNode, {}), "lif": (sj_neuron.LIFNode, {"tau": 2.0})}[neuron]
+    ref = getattr(sj_models, f"sew_resnet{depth}")(cnf=connect_f, num_classes=7, spiking_neuron=node[0],
+                                                   surrogate_function=surrogate.ATan(), detach_reset=True,
+                                                   **node[1]).double()
+    functional.set_step_mode(ref, "m")
+    ours, theirs = net.state_dict(), ref.state_dict()
+    assert [v.shape for v in ours.values()] == [v.shape for v in theirs.values()]
+    ref.load_state_dict(dict(zip(theirs, ours.values(), strict=True)))
+    x = torch.randn(2, 3, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        assert net.features(x).abs().sum() > 0
+        torch.testing.assert_close(net(x), ref(x.unsqueeze(0).repeat(4, 1, 1, 1, 1)).mean(0), rtol=0, atol=1e-12)
+
+
 def test_connect_truth_tables():
     """g(A, S) on binary spikes, A = residual branch, S = shortcut (SEW paper, Table 1)."""
     a, s = (torch.tensor(v, dtype=torch.float32) for v in zip(*itertools.product((0.0, 1.0), repeat=2), strict=True))
@@ -162,3 +191,15 @@ def test_bad_input_shape():
     net = SEWResNet(18, T=1, n_classes=2, width=2)
     with pytest.raises(ConfigError, match="x.shape"):
         net(torch.zeros(2, 1, 32, 32))
+
+
+def test_bf16_autocast_forward_and_backward():
+    torch.manual_seed(0)
+    net = sew_resnet(18, T=2, n_classes=5, width=4).train()
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(8))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(x)
+        loss = nn.functional.cross_entropy(out.float(), torch.tensor([0, 1, 2, 3]))
+    assert out.shape == (4, 5) and torch.isfinite(out).all()
+    loss.backward()
+    assert torch.isfinite(net.conv1.weight.grad).all() and net.conv1.weight.grad.abs().sum() > 0

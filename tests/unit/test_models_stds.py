@@ -177,3 +177,15 @@ def test_vote_mean_is_average_pooling(n_classes, vote, lead, seed):
     x = torch.rand(lead, 2, n_classes * vote, generator=torch.Generator().manual_seed(seed))
     pooled = F.avg_pool1d(x.flatten(0, 1).unsqueeze(1), vote, vote).squeeze(1).unflatten(0, (lead, 2))
     torch.testing.assert_close(vote_mean(x, n_classes, vote), pooled)
+
+
+def test_bf16_autocast_forward_and_backward():
+    """Under CPU bf16 autocast (the paper trains with AMP) the network runs and every prunable weight gets a gradient."""
+    net = lively(small_net()).train()
+    x = torch.randn(8, 3, 8, 8, generator=torch.Generator().manual_seed(7))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(x)
+        loss = F.mse_loss(out.float(), F.one_hot(torch.arange(8) % 10, 10).float())
+    assert out.shape == (8, 10) and torch.isfinite(out).all()
+    loss.backward()
+    assert all(m.weight.grad is not None and torch.isfinite(m.weight.grad).all() for _, m in net.prunable_layers())
