@@ -45,7 +45,6 @@ Typical use (what :func:`sparsify` does in one call)::
 from __future__ import annotations
 
 import difflib
-import logging
 import math
 import numbers
 from collections.abc import Callable, Iterable
@@ -87,7 +86,6 @@ __all__ = [
     "spine_states",
 ]
 
-log = logging.getLogger(__name__)
 
 KINDS = ("identity", "stmod", "st", "gradr")
 SCHEDULES = ("sine", "linear", "none")
@@ -499,6 +497,7 @@ class FlatWidthSchedule(Callback):
         self.d_max = _check_flat_width("d_max", d_max)
         self.schedule = _choice("schedule", schedule, SCHEDULES)
         self.total_steps = check_positive_int("total_steps", total_steps, allow_none=True, where=where)
+        self._given_total = self.total_steps
         self.layers = _targets(target, ("stmod", "st"), "stmod or st", where)
         self.step = 0
         self.flat_width = self.d_max * schedule_fraction(0.0, self.schedule)
@@ -522,8 +521,8 @@ class FlatWidthSchedule(Callback):
         return self.flat_width
 
     def on_fit_start(self, trainer: Any) -> None:
-        if self.total_steps is None:
-            self.total_steps = check_positive_int("total_steps", trainer.total_steps, where="FlatWidthSchedule")
+        total = self._given_total if self._given_total is not None else trainer.total_steps
+        self.total_steps = check_positive_int("total_steps", total, where="FlatWidthSchedule")
         self.set_step(0)
 
     def on_step_end(self, trainer: Any) -> None:
