@@ -317,6 +317,8 @@ def _is_prunable(module: nn.Module) -> bool:
 
 def _select(model: nn.Module, layers: LayerSelector) -> list[tuple[str, nn.Module]]:
     candidates = [(n, m) for n, m in model.named_modules() if _is_prunable(m)]
+    if layers is None and callable(getattr(model, "prunable_layers", None)):
+        layers = list(model.prunable_layers())  # the model says which layers its paper prunes
     if layers is None:
         chosen = candidates
     elif callable(layers):
@@ -324,7 +326,8 @@ def _select(model: nn.Module, layers: LayerSelector) -> list[tuple[str, nn.Modul
     elif isinstance(layers, Iterable) and not isinstance(layers, (str, bytes)):
         by_name = dict(candidates)
         chosen = []
-        for name in layers:
+        for item in layers:
+            name = item[0] if isinstance(item, tuple) and len(item) == 2 else item
             if name not in by_name:
                 close = difflib.get_close_matches(str(name), list(by_name), n=1, cutoff=0.5)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -366,8 +369,10 @@ def apply_reparam(model: nn.Module, kind: str, *, flat_width: float = 0.0,
         kind: ``identity``, ``stmod``, ``st`` or ``gradr``.
         flat_width: the starting ``D`` of ``stmod``/``st`` (0 for the sine and linear schedules, ``D_max``
             without a schedule); ignored by the other kinds.
-        layers: None (every ``nn.Conv1d/2d/3d`` and ``nn.Linear``), a predicate ``(name, module) -> bool``
-            over those, or a list of their names (e.g. to leave SEW-ResNet's final FC dense).
+        layers: None (the model's ``prunable_layers()`` when it has that method — STDS's CIFAR-10 network:
+            every conv and FC, SEW-ResNet: every conv, not the final FC —, else every ``nn.Conv1d/2d/3d``
+            and ``nn.Linear``), a predicate ``(name, module) -> bool`` over those, or a list of their names
+            (or of ``(name, module)`` pairs).
 
     The effective weight right after the call equals the layer's weight (see the module docstring).
     Returns the ``(name, layer)`` pairs reparameterised. A weight that is already parametrized is refused.
@@ -415,8 +420,8 @@ def _report_layers(model: nn.Module, layers: LayerSelector) -> list[tuple[str, n
 def sparsity_report(model: nn.Module, layers: LayerSelector = None) -> dict[str, Any]:
     """Exact zeros of the effective weights of the prunable layers.
 
-    ``layers``: as :func:`apply_reparam`'s; None means the reparameterised layers, or every
-    ``Conv*d``/``Linear`` when the model has none. Returns ``{"layers": {name: {"zeros", "total",
+    ``layers``: as :func:`apply_reparam`'s; None means the reparameterised layers, or, when the model has
+    none, what :func:`apply_reparam` would choose (``prunable_layers()`` or every ``Conv*d``/``Linear``). Returns ``{"layers": {name: {"zeros", "total",
     "sparsity"}}, "zeros", "total", "sparsity", "connectivity"}`` (connectivity = 1 − sparsity).
     """
     per_layer = {}

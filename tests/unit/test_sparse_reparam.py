@@ -156,6 +156,28 @@ def test_remove_reparam_bakes_in_the_effective_weights() -> None:
     assert reparam_layers(model) == []
 
 
+class Pruned(nn.Module):
+    """A model that says which layers its paper prunes (as SEW-ResNet: not the final FC)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+        self.fc = nn.Linear(8, 2)
+
+    def prunable_layers(self):
+        return [("conv", self.conv)]
+
+
+def test_a_models_prunable_layers_are_the_default_selection() -> None:
+    model = Pruned()
+    assert [n for n, _ in apply_reparam(model, "stmod")] == ["conv"]
+    assert not parametrize.is_parametrized(model.fc)
+    assert set(sparsity_report(model)["layers"]) == {"conv"}
+    remove_reparam(model)
+    assert set(sparsity_report(model)["layers"]) == {"conv"}
+    assert [n for n, _ in apply_reparam(model, "gradr", layers=[("fc", model.fc)])] == ["fc"]
+
+
 def test_a_parametrized_layer_cannot_be_reparameterised_twice_and_bad_selections_are_named() -> None:
     model = _net()
     apply_reparam(model, "stmod", layers=["0"])
