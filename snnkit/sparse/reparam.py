@@ -562,7 +562,9 @@ class GradRPrior(Callback):
             layers, found at fit start.
 
     Under CUDA AMP a step the GradScaler skipped (non-finite gradients) gets no prior step either, as in
-    the authors' optimiser. Each epoch's history record gets ``sparsity`` of these layers.
+    the authors' optimiser. That optimiser (Gradient-Rewiring's ``gradrewire.py``) scaled the prior step by
+    Adam's bias-corrected step ``lr/(1 − β₁ᵗ)``, which differs from ``lr`` only in the first few hundred
+    steps; here it is ``lr`` as the paper's update rule writes it. Each epoch's history record gets ``sparsity`` of these layers.
     """
 
     def __init__(self, alpha: float | None, lr: float | None, target_sparsity: float | None,
