@@ -4,6 +4,9 @@
 masked linear layer that a :class:`snnkit.models.g2g.G2GNet` gets through its ``layer_factory``;
 :mod:`snnkit.sparse.hebbian` the co-activity statistics and :mod:`snnkit.sparse.dst` the prune/grow callback of dynamic sparse
 training.
+Pruning by reparameterisation (STDS: Chen et al., ICML 2022; Grad R: Chen et al., IJCAI 2021) is in
+:mod:`snnkit.sparse.reparam`: parametrize modules on any Conv / Linear weight, flat-width schedules, the
+sparsity report and the training callbacks.
 """
 
 from snnkit.sparse.dst import GROW_RULES, PRUNE_RULES, REGROW_MODES, DynamicSparseTraining
@@ -25,8 +28,30 @@ from snnkit.sparse.masks import (
     group_mask,
     mask_parameter_count,
 )
+from snnkit.sparse.reparam import (
+    DEFAULT_ALPHA,
+    KINDS,
+    SCHEDULES,
+    FlatWidthSchedule,
+    GradRPrior,
+    apply_reparam,
+    remove_reparam,
+    sparsify,
+    sparsity_report,
+    spine_states,
+)
 
 __all__ = [
+    "DEFAULT_ALPHA",
+    "KINDS",
+    "SCHEDULES",
+    "FlatWidthSchedule",
+    "GradRPrior",
+    "apply_reparam",
+    "remove_reparam",
+    "sparsify",
+    "sparsity_report",
+    "spine_states",
     "GROW_RULES",
     "MASK_KINDS",
     "CoactivityWindow",
