@@ -69,6 +69,7 @@ __all__ = [
     "build_into_cache",
     "build_stand_in",
     "colourise",
+    "draw_colours",
     "stand_in_root",
 ]
 
@@ -134,7 +135,7 @@ def _hsv(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.array([colorsys.hsv_to_rgb(*t) for t in zip(h.tolist(), s.tolist(), v.tolist())])
 
 
-def _colours(rng: np.random.Generator, n: int, tints: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def draw_colours(rng: np.random.Generator, n: int, tints: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Foreground and background colours ``[n, 3]``: bright foregrounds (hue random, or the tint's hue
     ±5°), dark backgrounds of random hue."""
     if tints is None:
@@ -265,7 +266,7 @@ def build_stand_in(
         sizes[split] = (len(labels), n_source)
         rng = np.random.default_rng([seed, _STREAMS[real], split_id])
         tints = _balanced_tints(rng, labels) if info.tinted_classes else None
-        fg, bg = _colours(rng, len(labels), tints)
+        fg, bg = draw_colours(rng, len(labels), tints)
         data = colourise(grey, fg, bg).reshape(len(labels), 3 * 32 * 32)
         splits[split] = (data, labels, tints)
     folder.mkdir(parents=True)
