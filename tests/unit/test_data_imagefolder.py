@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from snnkit.data import imagefolder, load_dataset, split_train_val, stratified_subset
 from snnkit.data.imagefolder import (
@@ -194,3 +196,32 @@ def test_subsets_keep_the_lazy_type_and_transform(built):
     sub = stratified_subset(ds, 50, seed=0)
     assert len(sub) == 50 and sub.stand_in and "stratified_subset" in sub.source
     assert sub.class_names == ds.class_names and sub.input_shape == (3, 32, 32)
+
+
+_NAMES = st.text(alphabet="abAB01_.", min_size=1, max_size=6).filter(lambda s: s not in {".", ".."})
+_EXTS = st.sampled_from([".JPEG", ".jpg", ".png", ".PnG", ".webp", ".txt", ".jpeg.bak", ""])
+
+
+@settings(max_examples=25)
+@given(tree=st.dictionaries(_NAMES, st.lists(st.tuples(st.booleans(), _NAMES, _EXTS), min_size=1, max_size=5),
+                            min_size=1, max_size=4))
+def test_scan_matches_torchvision_on_any_tree(tree, tmp_path_factory):
+    """Class order, sample order, extensions (any case) and nested folders as torchvision's ImageFolder."""
+    from snnkit._compat import import_torchvision
+
+    folder = tmp_path_factory.mktemp("tree")
+    for cls, files in tree.items():
+        for nested, stem, ext in files:
+            path = folder / cls / ("sub" if nested else "") / f"{stem}{ext}"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"")
+    folder_mod = import_torchvision().datasets.folder
+    classes, mapping = folder_mod.find_classes(str(folder))
+    try:
+        want = folder_mod.make_dataset(str(folder), mapping, extensions=imagefolder.IMG_EXTENSIONS)
+    except FileNotFoundError:  # torchvision refuses a class without images: so does the scan
+        with pytest.raises(DataError, match="without images"):
+            imagefolder.scan_imagefolder(folder)
+        return
+    got_classes, paths, targets = imagefolder.scan_imagefolder(folder)
+    assert got_classes == classes and list(zip(paths, targets)) == want
