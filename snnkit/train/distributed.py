@@ -10,6 +10,10 @@ default process group (gloo on the CPU, NCCL on CUDA), wraps the model in
   the union over ranks of one step is exactly the global batch a 1-process run would use;
 * :func:`all_reduce_sums` adds per-rank sums (loss·n, correct, n) so every rank reports global metrics;
 * only rank 0 (:attr:`DistInfo.is_main`) writes checkpoints, TensorBoard events and progress bars.
+
+:func:`run_parallel` starts such processes from Python itself (a notebook kernel included) with
+torch's elastic launcher (the API behind torchrun), so a notebook can train on every GPU of its
+machine; see docs/scale.md for several machines.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import gc
 import logging
 import os
 import pickle
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +49,7 @@ __all__ = [
     "barrier",
     "broadcast_flag",
     "cleanup",
+    "run_parallel",
 ]
 
 _OWNED_GROUP = False
@@ -228,3 +234,76 @@ def broadcast_flag(flag: bool, info: DistInfo, device: torch.device) -> bool:
     dist.broadcast(buf, src=0)
     _hold(buf)
     return bool(buf.item())
+
+
+# -- launching processes from Python ------------------------------------------------------------------
+def _run_child(payload: bytes, *args: Any) -> Any:
+    """A worker started by :func:`run_parallel`: unpickle the function, call it, tear the group down.
+
+    The process group the Trainer created is destroyed here, while Python is fully alive (the reason
+    is in :func:`cleanup`), rather than at interpreter exit.
+    """
+    fn, kwargs = pickle.loads(payload)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        cleanup()
+
+
+def _pickle_function(fn: Callable[..., Any], kwargs: dict[str, Any]) -> bytes:
+    """``(fn, kwargs)`` pickled so that a fresh process can rebuild them.
+
+    cloudpickle (installed with submitit) stores a function defined in a notebook or a script's
+    ``__main__`` by value, which plain pickle cannot: the spawned workers could not import it.
+    Functions from importable modules are stored by reference either way.
+    """
+    try:
+        import cloudpickle
+    except ImportError:  # pragma: no cover - cloudpickle comes with submitit, a dependency
+        return pickle.dumps((fn, kwargs))
+    return cloudpickle.dumps((fn, kwargs))
+
+
+def run_parallel(fn: Callable[..., Any], nproc: int, *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn(*args, **kwargs)`` in ``nproc`` processes on this machine (DDP); return rank 0's result.
+
+    The processes are started with torch's elastic launcher
+    (``torch.distributed.launcher.api.elastic_launch``, what torchrun uses; standalone c10d
+    rendezvous on a free local port, no restarts), which sets ``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``,
+    ``MASTER_ADDR`` and ``MASTER_PORT`` in each; a :class:`~snnkit.train.loop.Trainer` built inside
+    ``fn`` then trains with DistributedDataParallel (gloo on the CPU, one GPU per process with NCCL).
+    Works from a notebook kernel: ``fn`` may be defined in the notebook itself (it is sent to the
+    workers with cloudpickle), and so may be everything it refers to; the arguments and the return
+    value must be picklable. Keep ``fn``'s work inside ``fn``: the workers are fresh interpreters.
+
+    ``nproc == 1`` calls ``fn`` in this process. Inside a process that torchrun (or this function)
+    already started (``WORLD_SIZE > 1``), ``fn`` is also called directly: the same code then runs under
+    ``torchrun --nnodes N --nproc_per_node M`` on several machines (every rank gets its own return
+    value). A failing worker ends the others and raises torch's ``ChildFailedError`` naming its rank
+    and error. ConfigError when ``nproc`` is not a positive integer.
+    """
+    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
+        raise ConfigError("nproc", nproc, "a positive integer (processes to start on this machine)")
+    if nproc == 1 or env_info().enabled:
+        return fn(*args, **kwargs)
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    config = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=nproc,
+        run_id=f"snnkit-{uuid.uuid4().hex[:12]}",
+        rdzv_backend="c10d",
+        rdzv_endpoint="localhost:0",  # a free port, as torchrun --standalone
+        max_restarts=0,
+        start_method="spawn",
+    )
+    saved = os.environ.get("TORCHELASTIC_SIGNALS_TO_HANDLE")  # the launcher sets it in this process
+    try:
+        results = elastic_launch(config, _run_child)(_pickle_function(fn, kwargs), *args)
+    finally:
+        if saved is None:
+            os.environ.pop("TORCHELASTIC_SIGNALS_TO_HANDLE", None)
+        else:
+            os.environ["TORCHELASTIC_SIGNALS_TO_HANDLE"] = saved
+    return results[0]
