@@ -28,15 +28,18 @@ once (:class:`snnkit.models.multistep.MultiStep`), the FCs on ``[T, B, F]`` dire
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, Literal
 
+import torch
+from pydantic import Field, ValidationInfo, model_validator
 from torch import Tensor, nn
 
+from snnkit.config import NotebookParams, register
 from snnkit.errors import ConfigError, check_positive_int
 from snnkit.models.multistep import MultiStep, TimeSharedDropout
 from snnkit.neurons.hard_reset import LIFNode
 
-__all__ = ["StdsCifarNet", "vote_mean", "check_image_input"]
+__all__ = ["StdsCifarNet", "StdsCifar10Params", "vote_mean", "check_image_input"]
 
 
 def vote_mean(x: Tensor, n_classes: int, vote: int) -> Tensor:
@@ -72,6 +75,9 @@ class StdsCifarNet(nn.Module):
         dropout: drop probability of the two time-shared dropouts (0.5).
         tau, threshold, v_reset, alpha: the LIF neurons' τ, V_th, hard-reset potential and the arctan
             surrogate's α (2, 1, 0, 2).
+        input_norm: ``(mean, std)`` per input channel, applied to the images first (buffers), or None. The
+            authors normalise CIFAR-10 after the crop and flip with (0.4914, 0.4822, 0.4465) / (0.2023,
+            0.1994, 0.2010); inside the network, a trainer's augmentation of raw images keeps that order.
 
     ``forward(x [B, in_channels, H, W]) -> [B, n_classes]``: the voted output averaged over ``T`` (the
     authors train it with MSE against one-hot labels).
@@ -91,6 +97,7 @@ class StdsCifarNet(nn.Module):
         threshold: float = 1.0,
         v_reset: float = 0.0,
         alpha: float = 2.0,
+        input_norm: tuple[Any, Any] | None = None,
     ):
         super().__init__()
         where = "StdsCifarNet"
@@ -104,6 +111,14 @@ class StdsCifarNet(nn.Module):
         self.n_classes = check_positive_int("n_classes", n_classes, where=where)
         self.vote = check_positive_int("vote", vote, where=where)
         p = _dropout_p(dropout)
+        self.input_norm = input_norm is not None
+        if input_norm is not None:
+            mean, std = (torch.as_tensor(v, dtype=torch.float32).reshape(-1) for v in input_norm)
+            if mean.numel() != self.in_channels or std.numel() != self.in_channels or not bool((std > 0).all()):
+                raise ConfigError("input_norm", input_norm, f"(mean, std) with {self.in_channels} values each, "
+                                  "std > 0", where=where)
+            self.register_buffer("input_mean", mean.reshape(1, -1, 1, 1))
+            self.register_buffer("input_std", std.reshape(1, -1, 1, 1))
         self.channels, self.hidden, self.image_size, self.dropout = channels, hidden, image_size, p
 
         def lif() -> LIFNode:
@@ -155,6 +170,8 @@ class StdsCifarNet(nn.Module):
     def output_spikes(self, x: Tensor) -> Tensor:
         """The output population's spikes ``[T, B, n_classes·vote]`` for images ``x [B, C, H, W]``."""
         check_image_input(x, self.in_channels, "StdsCifarNet")
+        if self.input_norm:
+            x = (x - self.input_mean) / self.input_std
         s = self.bn1(self.conv1(x))
         s = self.sn1(s.unsqueeze(0).expand(self.T, *s.shape))
         s = self.sn2(self.conv2(s))
@@ -169,3 +186,65 @@ class StdsCifarNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Class scores ``[B, n_classes]``: voted output spikes averaged over the ``T`` steps."""
         return vote_mean(self.output_spikes(x), self.n_classes, self.vote).mean(0)
+
+
+# ------------------------------------------------------------------------------------------- parameters
+@register("stds_cifar10")
+class StdsCifar10Params(NotebookParams):
+    """Parameters of ``notebooks/stds_cifar10.ipynb``: the STDS authors' ``CIFAR10/train.py`` arguments.
+
+    Defaults are the authors' (seed 2020, batch 16, Adam 1e-4, T = 8, 2048 epochs, MSE on one-hot labels,
+    crop + flip, the dense ``identity`` function, flat width 1.0 without a schedule) with ``amp`` on, as all
+    their commands give ``--amp``. ``gradr`` is Grad R (Chen et al., IJCAI 2021) as its paper defines it
+    (fixed signs, Laplace-prior step towards the target sparsity), not the STDS repository's own variant.
+    """
+
+    seed: int = Field(2020, ge=0, le=2**32 - 1, description="seeds Python, NumPy, torch, data order, "
+                      "augmentation and dropout")
+    dataset: Literal["cifar10", "cifar10-standin"] = Field(
+        "cifar10", description="CIFAR-10, or its learnable stand-in built from embedded Fashion-MNIST images")
+    sparse_function: Literal["identity", "stmod", "st", "gradr"] = Field(
+        "identity", description="weight reparameterisation: identity (dense), stmod (STDS: soft threshold, "
+        "straight-through gradient), st (soft threshold, true gradient), gradr (Grad R)")
+    flat_width: float = Field(1.0, ge=0.0, description="D, the flat width of stmod / st (its end value with "
+                              "a schedule); not used by identity and gradr")
+    gradual: Literal["sine", "linear", "none"] = Field(
+        "none", description="schedule of D over the training iterations: sine, linear, or none (constant D)")
+    alpha_gr: float | None = Field(None, gt=0.0, description="Grad R: α of the Laplace prior (the paper: 1e-3)")
+    target_sparsity: float | None = Field(None, gt=0.0, lt=1.0, description="Grad R: the sparsity the prior's "
+                                          "centre μ_c = ln(2(1 − s))/α aims at")
+    T: int = Field(8, ge=1, le=4096, description="time steps")
+    epochs: int = Field(2048, ge=1, le=100000, description="training epochs")
+    batch_size: int = Field(16, ge=1, le=65536, description="mini-batch size")
+    lr: float = Field(1e-4, gt=0.0, description="Adam learning rate")
+    cos_lr_T: int | None = Field(None, ge=1, description="cosine annealing of the learning rate over this many "
+                                 "epochs (the authors' ImageNet option); None: constant")
+    amp: bool = Field(True, description="mixed precision (float16 on CUDA, bfloat16 on the CPU)")
+    augment: bool = Field(True, description="random crop (padding 4) and horizontal flip of training images")
+    channels: int = Field(256, ge=1, le=4096, description="width of every convolution")
+    hidden: int = Field(2048, ge=1, le=65536, description="width of the hidden fully connected layer")
+    dropout: float = Field(0.5, ge=0.0, lt=1.0, description="drop probability of the two time-shared dropouts")
+    train_subset: int | None = Field(None, ge=1, description="use at most this many training images "
+                                     "(class-stratified)")
+    test_subset: int | None = Field(None, ge=1, description="use at most this many test images")
+
+    @model_validator(mode="after")
+    def _cross_field(self, info: ValidationInfo) -> StdsCifar10Params:
+        if (info.context or {}).get("partial"):
+            return self
+        where = type(self).__name__
+        if self.sparse_function in ("stmod", "st") and self.flat_width <= 0:
+            raise ConfigError("flat_width", self.flat_width, f"> 0 for sparse_function={self.sparse_function!r}",
+                              where=where)
+        if self.sparse_function == "gradr":
+            if self.alpha_gr is None:
+                raise ConfigError("alpha_gr", None, "a positive number for sparse_function='gradr' (the paper: "
+                                  "1e-3)", where=where)
+            if self.target_sparsity is None:
+                raise ConfigError("target_sparsity", None, "a number in (0, 1) for sparse_function='gradr'",
+                                  where=where)
+        else:
+            for key in ("alpha_gr", "target_sparsity"):
+                if getattr(self, key) is not None:
+                    raise ConfigError(key, getattr(self, key), "None unless sparse_function='gradr'", where=where)
+        return self

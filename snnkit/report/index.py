@@ -57,7 +57,7 @@ PUBLISHED_PATH = Path(__file__).with_name("published.yaml")
 _SKIP_TOP = {"bench"}
 _MAX_REASONS = 3
 #: difference: mean(metric | a) - mean(metric | b); ratio: mean(metric | a) / mean(metric | b)
-CLAIM_KINDS = ("difference", "ratio")
+CLAIM_KINDS = ("difference", "ratio", "within")
 #: a claim's ``direction`` when the paper states no number: the sign it stands for
 _DIRECTIONS = {"a_greater": 1, "a_less": -1}
 #: units of a metrics.json fraction (accuracies, sparsity): shown in percent
@@ -157,7 +157,11 @@ def _check_claim(path: Path, notebook: str, i: int, claim: Any) -> None:
                           f"direction: {' or '.join(_DIRECTIONS)} instead of published)")
     if claim["kind"] not in CLAIM_KINDS:
         raise SnnkitError(f"{where}: kind {claim['kind']!r} is not one of {CLAIM_KINDS}")
-    if not _number(claim["published"]) or claim["published"] == (0 if claim["kind"] == "difference" else 1):
+    if claim["kind"] == "within":
+        if claim.get("direction") is not None or not _number(claim["published"]) or claim["published"] <= 0:
+            raise SnnkitError(f"{where}: a 'within' claim's 'published' is the tolerance, a positive number (how "
+                              f"far a may lie from b, either way), got {claim['published']!r}")
+    elif not _number(claim["published"]) or claim["published"] == (0 if claim["kind"] == "difference" else 1):
         raise SnnkitError(f"{where}: 'published' must be a number saying which way the claim goes (a difference "
                           f"other than 0, a ratio other than 1), got {claim['published']!r}")
     if claim["kind"] == "ratio" and claim["published"] <= 0:
@@ -334,6 +338,10 @@ def judge_claim(claim: Mapping[str, Any], runs: list[dict[str, Any]], notebook: 
       between seeds;
     * ``not held`` otherwise (including a ratio with mB <= 0).
 
+    A ``within`` claim ("a stays within ``published`` of b", e.g. a pruned network within a point of the
+    dense one) is held when |mA - mB| <= ``published`` and |x_s - y_s| <= ``published`` at every seed of S
+    (in percentage points when the unit is ``points``); measured is mA - mB.
+
     The size of the effect is shown beside the published one, not judged: runs with reduced settings
     (the ``cpu`` profile) are not expected to reach a paper's numbers, only its direction, clear of
     seed noise.
@@ -375,6 +383,12 @@ def judge_claim(claim: Mapping[str, Any], runs: list[dict[str, Any]], notebook: 
     ma, mb = out["a_mean"], out["b_mean"]
     sa, sb = statistics.stdev(xs), statistics.stdev(ys)
     out.update(a_std=sa, b_std=sb)
+    if claim["kind"] == "within":
+        scale = 100.0 if claim.get("unit") == "points" else 1.0
+        out["measured"] = (ma - mb) * scale
+        close = all(abs(x - y) * scale <= claim["published"] for x, y in zip(xs, ys))
+        out["verdict"] = "held" if close and abs(out["measured"]) <= claim["published"] else "not held"
+        return out
     if claim["kind"] == "difference":
         scale = 100.0 if claim.get("unit") == "points" else 1.0
         out["measured"] = (ma - mb) * scale
@@ -422,6 +436,9 @@ def _effect(value: Any, claim: Mapping[str, Any], published: bool = False) -> st
         return "—"
     if published and claim.get("direction_only"):
         return "a > b (no number)" if value > 0 else "a < b (no number)"
+    if published and claim["kind"] == "within":
+        unit = claim.get("unit") or ""
+        return f"within ±{value:.3g}" + (f" {unit}" if unit else "")
     if claim["kind"] == "ratio":
         return f"{value:.3g}×"
     unit = claim.get("unit") or ""
@@ -450,7 +467,8 @@ def _claims_lines(block: Mapping[str, Any], runs: list[dict[str, Any]], notebook
     lines = ["### Claims", "",
              "Each claim beside what the committed runs of its profile measured (mean ± std over the seeds run "
              "for both configurations, in their reduced settings). *held*: the effect points the claimed way "
-             "at every seed and the configurations are further apart than either one's spread between seeds; "
+             "at every seed and the configurations are further apart than either one's spread between seeds (a "
+             "*within* claim: a stays within the tolerance of b on average and at every seed); "
              "*not enough runs*: fewer than two such seeds (`snnkit.report.index.judge_claim`). Two or three seeds "
              "are weak evidence: a verdict says which way the committed runs point, not that the effect is "
              "significant.", "",

@@ -74,6 +74,21 @@ EXPECT = {
             "paralif_recurrent": {"keys": {"firing_rate"}, "figures": {"layer_rasters"}},
         },
     },
+    "stds_cifar10": {
+        "min": {},
+        "keys": {"macro_f1", "tie_rate", "silent_rate", "firing_rate", "sparsity", "connectivity", "synops",
+                 "n_parameters", "prunable_weights", "sparsity_conv1", "sparsity_fc7"},
+        "figures": {"training_curves", "confusion_matrix", "layer_sparsity", "spine_states",
+                    "accuracy_vs_connectivity"},
+        "tables": {"results", "per_class", "history", "beside_published"},
+        "runs": {
+            # 1000 stand-in images, 2 epochs: chance is 0.10
+            "dense": {"min": {"test_accuracy": 0.25}},
+            # the flat zone must have silenced weights (D ends at 0.03)
+            "stmod_sine": {"min": {"sparsity": 0.05}, "keys": {"flat_width_final"}, "figures": {"schedule"}},
+            "gradr": {"figures": {"schedule"}},
+        },
+    },
 }
 REQUIRED_KEYS = {"notebook", "profile", "run", "dataset", "stand_in", "seed", "wall_time_s"}
 

@@ -496,3 +496,25 @@ def test_claim_not_held_when_one_seed_points_the_other_way(tmp_path):
     """Means far apart, but at seed 1 b beats a: the paired rule refuses the verdict."""
     got = _judge(tmp_path, _claim(), [0.90, 0.7999], [0.70, 0.80])
     assert got["measured"] == pytest.approx(9.995) and got["a_std"] > 0 and got["verdict"] == "not held"
+
+
+@pytest.mark.parametrize("a_values, verdict, measured", [
+    ([0.765, 0.755], "held", 0.0),      # half a point either side of b at each seed
+    ([0.768, 0.768], "held", 0.8),      # 0.8 points above b
+    ([0.765, 0.775], "not held", 1.0),  # seed 1 is 1.5 points away
+    ([0.74, 0.74], "not held", -2.0),   # 2 points below
+])
+def test_within_claim(tmp_path, a_values, verdict, measured):
+    claim = _claim(kind="within", published=1.0)
+    got = _judge(tmp_path, claim, a_values, [0.76, 0.76])
+    assert got["verdict"] == verdict and got["measured"] == pytest.approx(measured)
+
+
+def test_within_claim_needs_a_positive_tolerance(tmp_path):
+    from snnkit.report.index import _check_claim
+
+    for bad in (0.0, -1.0, "1"):
+        with pytest.raises(SnnkitError, match="tolerance"):
+            _check_claim(tmp_path / "p.yaml", NB, 0, _claim(kind="within", published=bad))
+    with pytest.raises(SnnkitError, match="tolerance"):
+        _check_claim(tmp_path / "p.yaml", NB, 0, {**_claim(kind="within"), "direction": "a_greater"})
