@@ -201,8 +201,9 @@ class StdsCifar10Params(NotebookParams):
 
     seed: int = Field(2020, ge=0, le=2**32 - 1, description="seeds Python, NumPy, torch, data order, "
                       "augmentation and dropout")
-    dataset: Literal["cifar10", "cifar10-standin"] = Field(
-        "cifar10", description="CIFAR-10, or its learnable stand-in built from embedded Fashion-MNIST images")
+    dataset: Literal["cifar10", "cifar10-standin", "cifar10-standin-full"] = Field(
+        "cifar10", description="CIFAR-10, its small learnable stand-in (embedded Fashion-MNIST images), or the "
+        "full-size stand-in (50,000 / 10,000 coloured Fashion-MNIST images; needs Fashion-MNIST)")
     sparse_function: Literal["identity", "stmod", "st", "gradr"] = Field(
         "identity", description="weight reparameterisation: identity (dense), stmod (STDS: soft threshold, "
         "straight-through gradient), st (soft threshold, true gradient), gradr (Grad R)")
