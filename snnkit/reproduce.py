@@ -29,6 +29,12 @@ Options::
     --root DIR              repository root holding notebooks/, params/, reports/ (default: the
                             current directory, which must then hold notebooks/)
     --notebooks-dir, --params-dir, --reports-dir   override each of the three separately
+    --launcher local|slurm  where runs execute: worker processes here (local, the default) or one
+                            Slurm job per run submitted with submitit (see "On a cluster" below)
+    --slurm-partition P, --slurm-gpus-per-node N, --slurm-time MINUTES, --slurm-mem SIZE,
+    --slurm-cpus-per-task N   the jobs' Slurm resources (submitit's slurm_partition, slurm_gpus_per_node,
+                            slurm_time, slurm_mem, slurm_cpus_per_task)
+    --submitit-dir DIR      submitit's folder of job pickles and logs (default REPORTS/.submitit)
 
 Parameter files (``params/<notebook>/<profile>.yaml``) take one of two forms. A mapping of
 parameters is one run, named ``default``::
@@ -74,6 +80,15 @@ step s"). Ctrl-C stops the workers and their kernels (and removes the kernels' s
 connection files), records the runs that were running as interrupted in their provenance, prints ONE line naming them and saying that re-running the same
 command resumes them, and exits with 130.
 
+On a cluster. With ``--launcher slurm`` every run that is not done is submitted as its own Slurm job
+with submitit; the job calls :func:`execute_job`, exactly what a local worker calls, so run folders,
+``.DONE``, checkpoints, resume and ``reports/index.md`` are those of a local run. The command waits for
+the jobs (Ctrl-C stops waiting; the jobs go on), then rebuilds the index and prints the summary.
+Re-running skips the runs whose ``.DONE`` matches and resumes the others from their checkpoints; a job
+that Slurm preempts or times out is requeued by submitit and resumes the same way. ``--launcher
+submitit-local`` runs the jobs through submitit's local executor (for tests; not a user option).
+docs/scale.md has the details.
+
 Ad-hoc runs: ``snnkit-reproduce --only g2gnet_fashionmnist --profile paper --set model=dense
 --set epochs=5`` runs into ``reports/g2gnet_fashionmnist/custom/<name-or-hash>/``.
 """
@@ -107,7 +122,7 @@ log = logging.getLogger("snnkit.reproduce")
 __all__ = [
     "main", "Job", "Result", "Roots", "plan", "load_params_file", "execute_job",
     "available_notebooks", "available_profiles", "kernel_env", "run_state", "progress_text",
-    "progress_line", "ProgressMonitor",
+    "progress_line", "ProgressMonitor", "LAUNCHERS", "make_executor", "run_submitit",
 ]
 
 KERNEL_NAME = "python3"
@@ -829,6 +844,21 @@ class _LogRelay:
         self._redirect.__exit__(*exc)
 
 
+def _pending(jobs: list[Job], force: bool) -> tuple[dict[int, Result], list[int]]:
+    """The results of the jobs that need no run (done, or invalid) by index, and the indices to run."""
+    results: dict[int, Result] = {}
+    todo = []
+    for i, job in enumerate(jobs):
+        if job.error is None and not force and _is_done(job):
+            results[i] = Result(job.notebook, job.run, job.profile, "skipped", metric=_key_metric(job.run_dir),
+                                run_dir=str(job.run_dir))
+        elif job.error is not None:  # invalid parameters: fails without running
+            results[i] = execute_job(job, force)
+        else:
+            todo.append(i)
+    return results, todo
+
+
 def _run_all(jobs: list[Job], *, force: bool, n_jobs: int, monitor: ProgressMonitor | None = None) -> list[Result]:
     """Run the jobs not done yet, ``n_jobs`` at a time, each in a worker process that ignores Ctrl-C.
 
@@ -841,16 +871,7 @@ def _run_all(jobs: list[Job], *, force: bool, n_jobs: int, monitor: ProgressMoni
     from tqdm.auto import tqdm
 
     monitor = monitor or ProgressMonitor(disable=True)
-    results: dict[int, Result] = {}
-    todo = []
-    for i, job in enumerate(jobs):
-        if job.error is None and not force and _is_done(job):
-            results[i] = Result(job.notebook, job.run, job.profile, "skipped", metric=_key_metric(job.run_dir),
-                                run_dir=str(job.run_dir))
-        elif job.error is not None:  # invalid parameters: fails without running
-            results[i] = execute_job(job, force)
-        else:
-            todo.append(i)
+    results, todo = _pending(jobs, force)
     if not todo:
         return [results[i] for i in range(len(jobs))]
     at_once = min(n_jobs, len(todo))
@@ -893,6 +914,89 @@ def _run_all(jobs: list[Job], *, force: bool, n_jobs: int, monitor: ProgressMoni
             raise Interrupted(running) from None
         pool.shutdown(wait=True)
         relay.close()
+    return [results[i] for i in range(len(jobs))]
+
+
+# -- cluster launchers (submitit) -------------------------------------------------------------------
+#: the user-facing choices of ``--launcher``
+LAUNCHERS = ("local", "slurm")
+#: submitit's local executor: the slurm code path without a cluster (tests); not listed in --help
+TEST_LAUNCHER = "submitit-local"
+#: the ``--slurm-*`` options, each named as submitit's parameter (``--slurm-time`` → ``slurm_time``)
+_SLURM_OPTIONS = ("slurm_partition", "slurm_gpus_per_node", "slurm_time", "slurm_mem", "slurm_cpus_per_task")
+
+
+def check_launcher(launcher: str) -> None:
+    """ConfigError unless ``launcher`` is one of :data:`LAUNCHERS` (or the test launcher)."""
+    if launcher not in (*LAUNCHERS, TEST_LAUNCHER):
+        raise ConfigError("launcher", launcher, f"one of {', '.join(LAUNCHERS)}")
+
+
+def make_executor(launcher: str, folder: Path, **slurm: Any) -> Any:
+    """A submitit executor for ``launcher`` (``slurm`` or ``submitit-local``) writing to ``folder``.
+
+    ``slurm`` holds submitit's ``slurm_*`` parameters (None values are left out); the local executor
+    ignores them. ConfigError for another launcher, when submitit is not installed, or for ``slurm``
+    where no Slurm is found.
+    """
+    check_launcher(launcher)
+    if launcher == "local":
+        raise ConfigError("launcher", launcher, f"a submitit launcher: {LAUNCHERS[1]} or {TEST_LAUNCHER}")
+    try:
+        import submitit
+    except ImportError:
+        raise ConfigError("launcher", launcher, "'local' unless submitit is installed "
+                          "(pip install -c constraints.txt submitit)") from None
+    cluster = "slurm" if launcher == "slurm" else "local"
+    try:
+        executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
+    except RuntimeError as exc:  # submitit: "Could not detect srun, are you indeed on a slurm cluster?"
+        raise ConfigError("launcher", launcher, f"'local' here: no Slurm found ({exc})") from None
+    if launcher == "slurm" and slurm.get("slurm_time") is None:
+        log.warning("no --slurm-time: submitit asks Slurm for 5 minutes per job (jobs that time out are "
+                    "requeued and resume, up to 3 times); give the minutes a run needs")
+    executor.update_parameters(**{k: v for k, v in slurm.items() if v is not None})
+    return executor
+
+
+class _SubmititRun:
+    """What one submitit job calls: :func:`execute_job`, as a local worker does.
+
+    submitit calls :meth:`checkpoint` when Slurm preempts the job or its time runs out, and requeues
+    what it returns: the same job without ``force``, so it keeps its checkpoints and resumes.
+    """
+
+    def __call__(self, job: Job, force: bool = False) -> Result:
+        return execute_job(job, force)
+
+    def checkpoint(self, job: Job, force: bool = False) -> Any:
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(self, job, False)
+
+
+def run_submitit(jobs: list[Job], executor: Any, *, force: bool) -> list[Result]:
+    """Submit each job that is not done as one submitit job, wait for all, return the results in order.
+
+    Done and invalid jobs are handled here as :func:`_run_all` handles them. A job that ends without a
+    result (killed, out of memory, ...) is a failed run naming its job id and submitit's log files.
+    KeyboardInterrupt while waiting propagates; the submitted jobs keep running.
+    """
+    results, todo = _pending(jobs, force)
+    submitted = []
+    for i in todo:
+        job = jobs[i]
+        executor.update_parameters(name=f"{job.notebook}.{job.profile}.{job.run}")
+        sub = executor.submit(_SubmititRun(), job, force)
+        log.info("%s %s/%s: submitted as job %s", job.notebook, job.profile, job.run, sub.job_id)
+        submitted.append((i, sub))
+    for i, sub in submitted:
+        job = jobs[i]
+        try:
+            results[i] = sub.result()
+        except Exception as exc:  # noqa: BLE001 - one lost job must not hide the others' results
+            error = f"job {sub.job_id} ended without a result: {_one_line(str(exc), 300)} (logs: {sub.paths.folder})"
+            results[i] = Result(job.notebook, job.run, job.profile, "failed", error=error, run_dir=str(job.run_dir))
     return [results[i] for i in range(len(jobs))]
 
 
@@ -1037,6 +1141,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notebooks-dir", help="notebooks directory (default: ROOT/notebooks)")
     p.add_argument("--params-dir", help="parameter directory (default: ROOT/params)")
     p.add_argument("--reports-dir", help="reports directory (default: ROOT/reports)")
+    p.add_argument("--launcher", default="local", metavar="{local,slurm}",
+                   help="run here (local, default) or one Slurm job per run via submitit (slurm)")
+    p.add_argument("--slurm-partition", metavar="P", help="Slurm partition of the jobs")
+    p.add_argument("--slurm-gpus-per-node", type=int, metavar="N", help="GPUs per job")
+    p.add_argument("--slurm-time", type=int, metavar="MINUTES", help="time limit of each job, in minutes")
+    p.add_argument("--slurm-mem", metavar="SIZE", help="memory per job, e.g. 32G")
+    p.add_argument("--slurm-cpus-per-task", type=int, metavar="N", help="CPU cores per job")
+    p.add_argument("--submitit-dir", help="submitit's job folder (default: REPORTS/.submitit)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -1065,6 +1177,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: --jobs must be at least 1", file=sys.stderr)
         return 2
     try:
+        check_launcher(args.launcher)
+    except ConfigError as exc:
+        print(f"error: --launcher: {exc}", file=sys.stderr)
+        return 2
+    try:
         roots = Roots.from_args(args)
         if args.list:
             _list(roots, sys.stdout)
@@ -1078,12 +1195,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dry_run:
         return _dry_run(jobs, args.force, sys.stdout)
     t0 = time.perf_counter()
-    try:
-        results = _run_all(jobs, force=args.force, n_jobs=args.jobs, monitor=ProgressMonitor())
-    except (Interrupted, KeyboardInterrupt) as exc:
-        _ignore_sigint()  # the process is on its way out; the pool's threads are joined at exit
-        print(_interrupted_line(Interrupted.of(exc)), file=sys.stderr)
-        return 130
+    if args.launcher != "local":
+        try:
+            executor = make_executor(args.launcher, Path(args.submitit_dir or roots.reports / ".submitit"),
+                                     **{key: getattr(args, key) for key in _SLURM_OPTIONS})
+        except ConfigError as exc:
+            print(f"error: --launcher: {exc}", file=sys.stderr)
+            return 2
+        try:
+            results = run_submitit(jobs, executor, force=args.force)
+        except KeyboardInterrupt:
+            print("stopped waiting; the submitted jobs go on. Re-run the same command when they are done to "
+                  "rebuild the index (finished runs are skipped)", file=sys.stderr)
+            return 130
+    else:
+        try:
+            results = _run_all(jobs, force=args.force, n_jobs=args.jobs, monitor=ProgressMonitor())
+        except (Interrupted, KeyboardInterrupt) as exc:
+            _ignore_sigint()  # the process is on its way out; the pool's threads are joined at exit
+            print(_interrupted_line(Interrupted.of(exc)), file=sys.stderr)
+            return 130
     try:
         from snnkit.report.index import build_index
 
