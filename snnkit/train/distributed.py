@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import atexit
 import collections
+import contextlib
 import datetime
 import gc
 import logging
 import os
 import pickle
+import signal
+import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -298,12 +301,31 @@ def run_parallel(fn: Callable[..., Any], nproc: int, *args: Any, **kwargs: Any) 
         max_restarts=0,
         start_method="spawn",
     )
-    saved = os.environ.get("TORCHELASTIC_SIGNALS_TO_HANDLE")  # the launcher sets it in this process
-    try:
+    with _launcher_side_effects_undone():
         results = elastic_launch(config, _run_child)(_pickle_function(fn, kwargs), *args)
+    return results[0]
+
+
+@contextlib.contextmanager
+def _launcher_side_effects_undone() -> Iterator[None]:
+    """Undo, on the way out, what the elastic launcher changes in the calling process.
+
+    It sets ``TORCHELASTIC_SIGNALS_TO_HANDLE`` and installs handlers for SIGTERM, SIGINT, SIGHUP and
+    SIGQUIT that raise its ``SignalException`` (so an interrupted cell ends the workers), and never
+    restores them: afterwards a notebook's interrupt would no longer be a KeyboardInterrupt.
+    """
+    names = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT")
+    signals = [getattr(signal, n) for n in names if hasattr(signal, n)]
+    main = threading.current_thread() is threading.main_thread()
+    handlers = {sig: signal.getsignal(sig) for sig in signals} if main else {}
+    env = os.environ.get("TORCHELASTIC_SIGNALS_TO_HANDLE")
+    try:
+        yield
     finally:
-        if saved is None:
+        for sig, handler in handlers.items():
+            if handler is not None:  # None: installed outside Python, cannot be put back
+                signal.signal(sig, handler)
+        if env is None:
             os.environ.pop("TORCHELASTIC_SIGNALS_TO_HANDLE", None)
         else:
-            os.environ["TORCHELASTIC_SIGNALS_TO_HANDLE"] = saved
-    return results[0]
+            os.environ["TORCHELASTIC_SIGNALS_TO_HANDLE"] = env

@@ -20,7 +20,7 @@ FIXTURES = HERE / "fixtures"
 
 # -- run_parallel -------------------------------------------------------------------------------------
 _NOTEBOOK_CELL = """\
-import json, sys
+import json, signal, sys
 sys.path.insert(0, {here!r})
 import numpy as np
 from snnkit.train.distributed import run_parallel
@@ -29,9 +29,11 @@ def job(out, batch_size):  # defined here, in the kernel: run_parallel sends it 
     from _scripts.parallel_train import train
     return train(out, batch_size=batch_size)
 
+handlers = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)]
 ddp = run_parallel(job, 2, "ddp.pt", 32)
+kept = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)] == handlers
 one = run_parallel(job, 1, "one.pt", batch_size=32)
-out = {{"world_size": [ddp["world_size"], one["world_size"]], "rank": ddp["rank"],
+out = {{"kept": kept, "world_size": [ddp["world_size"], one["world_size"]], "rank": ddp["rank"],
         "steps": [[r["global_step"] for r in h["history"]] for h in (ddp, one)],
         "loss": [[r["train_loss"] for r in h["history"]] for h in (ddp, one)],
         "max_abs_diff": max(float(np.abs(ddp["model"][k] - one["model"][k]).max()) for k in one["model"]),
@@ -60,6 +62,7 @@ def test_run_parallel_from_a_notebook_kernel_matches_one_process(tmp_path: Path)
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
     res = json.loads(out.read_text())
     assert res["world_size"] == [2, 1] and res["rank"] == 0  # rank 0's return value came back
+    assert res["kept"]  # the kernel's own SIGINT/SIGTERM handlers are back (the launcher replaces them)
     assert res["steps"][0] == res["steps"][1] == [10, 20]  # 300 samples, global batch 32: 10 steps an epoch
     np.testing.assert_allclose(res["loss"][0], res["loss"][1], rtol=1e-4)
     assert res["max_abs"] > 0.1 and res["max_abs_diff"] < 1e-5
