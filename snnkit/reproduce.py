@@ -962,12 +962,25 @@ def make_executor(launcher: str, folder: Path, **slurm: Any) -> Any:
 class _SubmititRun:
     """What one submitit job calls: :func:`execute_job`, as a local worker does.
 
-    submitit calls :meth:`checkpoint` when Slurm preempts the job or its time runs out, and requeues
-    what it returns: the same job without ``force``, so it keeps its checkpoints and resumes.
+    The run's provenance records the submitting command (``command``, as a local run records its
+    own) and, beside it, the launcher and the job id. submitit calls :meth:`checkpoint` when Slurm
+    preempts the job or its time runs out, and requeues what it returns: the same job without
+    ``force``, so it keeps its checkpoints and resumes.
     """
 
+    def __init__(self, launcher: str = LAUNCHERS[1], command: Sequence[str] = ()):
+        self.launcher = launcher
+        self.command = list(command)
+
     def __call__(self, job: Job, force: bool = False) -> Result:
-        return execute_job(job, force)
+        import dataclasses
+
+        import submitit
+
+        if self.command:
+            sys.argv = list(self.command)  # this process runs submitit's job script: record the user's command
+        extra = {**job.extra_provenance, "launcher": self.launcher, "job_id": submitit.JobEnvironment().job_id}
+        return execute_job(dataclasses.replace(job, extra_provenance=extra), force)
 
     def checkpoint(self, job: Job, force: bool = False) -> Any:
         import submitit
@@ -975,7 +988,7 @@ class _SubmititRun:
         return submitit.helpers.DelayedSubmission(self, job, False)
 
 
-def run_submitit(jobs: list[Job], executor: Any, *, force: bool) -> list[Result]:
+def run_submitit(jobs: list[Job], executor: Any, *, force: bool, launcher: str = LAUNCHERS[1]) -> list[Result]:
     """Submit each job that is not done as one submitit job, wait for all, return the results in order.
 
     Done and invalid jobs are handled here as :func:`_run_all` handles them. A job that ends without a
@@ -987,7 +1000,7 @@ def run_submitit(jobs: list[Job], executor: Any, *, force: bool) -> list[Result]
     for i in todo:
         job = jobs[i]
         executor.update_parameters(name=f"{job.notebook}.{job.profile}.{job.run}")
-        sub = executor.submit(_SubmititRun(), job, force)
+        sub = executor.submit(_SubmititRun(launcher, sys.argv), job, force)
         log.info("%s %s/%s: submitted as job %s", job.notebook, job.profile, job.run, sub.job_id)
         submitted.append((i, sub))
     for i, sub in submitted:
@@ -1203,7 +1216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: --launcher: {exc}", file=sys.stderr)
             return 2
         try:
-            results = run_submitit(jobs, executor, force=args.force)
+            results = run_submitit(jobs, executor, force=args.force, launcher=args.launcher)
         except KeyboardInterrupt:
             print("stopped waiting; the submitted jobs go on. Re-run the same command when they are done to "
                   "rebuild the index (finished runs are skipped)", file=sys.stderr)

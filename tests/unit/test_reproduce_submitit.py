@@ -78,6 +78,10 @@ def test_submitit_launcher_writes_what_a_local_run_writes(fixture_root: Path) ->
     m_local, m_sub = (json.loads((d / "metrics.json").read_text()) for d in (local.run_dir, run_sub))
     assert m_sub["test_accuracy"] == m_local["test_accuracy"] == 0.75
     assert "fixture_ok" in (fixture_root / "sub" / "index.md").read_text()
+    p_local, p_sub = (json.loads((d / "provenance.json").read_text())["reproduce"] for d in (local.run_dir, run_sub))
+    assert p_sub["command"] == p_local["command"] == sys.argv  # the submitting command, not submitit's script
+    assert p_sub["launcher"] == "submitit-local" and p_sub["job_id"] and "launcher" not in p_local
+    assert p_sub["status"] == p_local["status"] == "ok" and p_sub["params_hash"] == local.params_hash
     assert len(_submitted(fixture_root / "sub")) == 1  # one submitit job for the one run
 
     code, out = _reproduce(*argv)  # re-running skips the finished run: no new job
