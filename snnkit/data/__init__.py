@@ -9,6 +9,14 @@ from __future__ import annotations
 
 from snnkit.data.augment import random_crop_flip
 from snnkit.data.encoding import ENCODINGS, current, encode, rate
+from snnkit.data.imagefolder import (  # importing it registers imagenet and imagenet-standin
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ImageFolderDataset,
+    imagefolder_dataset,
+    imagenet_transform,
+    scan_imagefolder,
+)
 from snnkit.data.images import (  # importing it registers the image datasets
     ImageDataset,
     array_sha256,
@@ -54,13 +62,19 @@ from snnkit.data.sequences import (
 )
 from snnkit.data.shd import random_affine, read_shd_file, shd_dataset, write_shd_file  # registers shd, ssc
 from snnkit.data.shd_standin import build_shd_standin  # registers shd-standin-small and shd-standin
-from snnkit.data.standins import (  # importing it registers cifar10-standin and cifar100-standin
+from snnkit.data.standins import (  # importing it registers cifar10-standin(-full), cifar100-standin
     STAND_INS,
     build_stand_in,
     stand_in_root,
 )
 
 __all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "ImageFolderDataset",
+    "imagefolder_dataset",
+    "imagenet_transform",
+    "scan_imagefolder",
     "build_shd_standin",
     "random_affine",
     "read_shd_file",

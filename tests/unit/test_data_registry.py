@@ -92,8 +92,8 @@ def test_registration_errors():
 def test_load_errors_name_the_bad_value_and_the_choices():
     register_dataset("toy", _toy_loader, "toy", classes=("a", "b", "c"), splits=("train",),
                      options=("scale",))
-    with pytest.raises(ConfigError, match="'imagenet'") as info:
-        load_dataset("imagenet", "train")
+    with pytest.raises(ConfigError, match="'svhn'") as info:
+        load_dataset("svhn", "train")
     assert all(name in str(info.value) for name in ("toy", "fashionmnist", "cifar100"))
     with pytest.raises(ConfigError, match="'split' = 'test'.*'train'"):
         load_dataset("toy", "test")

@@ -180,8 +180,8 @@ def test_missing_everywhere_with_failed_download(tmp_path):
 
 
 def test_sources_by_registered_name():
-    with pytest.raises(ConfigError, match="imagenet") as info:
-        root.find_files("imagenet", ["x"])
+    with pytest.raises(ConfigError, match="svhn") as info:
+        root.find_files("svhn", ["x"])
     assert "fashionmnist" in str(info.value)  # lists the registered names
     with pytest.raises(DataError, match="shipped with snnkit"):
         root.find_files("mnist-embedded", ["x"])
