@@ -343,7 +343,11 @@ def _is_done(job: Job) -> bool:
 # -- execution --------------------------------------------------------------------------------------
 def _kernel_threads(jobs: int) -> int:
     """Threads per kernel when ``jobs`` kernels run at once: the CPU cores shared out, at least 1."""
-    return max(1, (os.cpu_count() or 1) // max(1, jobs))
+    try:
+        cores = len(os.sched_getaffinity(0))  # the cores this process may use (a Slurm job's share of a node)
+    except AttributeError:  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, jobs))
 
 
 @contextlib.contextmanager
@@ -351,7 +355,7 @@ def kernel_env(jobs: int = 1) -> Iterator[None]:
     """Environment the kernel inherits: the same snnkit as this process, the inline plot backend.
 
     With ``jobs`` kernels running at once, each gets ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` =
-    ``max(1, os.cpu_count() // jobs)`` so that parallel runs do not oversubscribe the cores (torch
+    ``max(1, usable cores // jobs)`` (the cores this process may run on) so that parallel runs do not oversubscribe the cores (torch
     reads them at start-up); a user's own ``OMP_NUM_THREADS`` is left alone (and MKL's with it).
     Restored afterwards, so this process's own environment is left as it was.
     """
