@@ -314,14 +314,15 @@ def test_provenance_records_every_parameter_and_the_identity(root, tmp_path):
 
 # -- kernel environment ---------------------------------------------------------------------------------
 def test_kernel_env_shares_threads_out(monkeypatch):
-    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setenv("MKL_NUM_THREADS", "5")
     for jobs, threads in [(1, "8"), (2, "4"), (3, "2"), (16, "1")]:
         with kernel_env(jobs):
             assert os.environ["OMP_NUM_THREADS"] == threads and os.environ["MKL_NUM_THREADS"] == threads
         assert "OMP_NUM_THREADS" not in os.environ and os.environ["MKL_NUM_THREADS"] == "5"  # restored
-    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)  # e.g. a 1-core Slurm share
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)  # of a larger node: the share counts
     with kernel_env():
         assert os.environ["OMP_NUM_THREADS"] == "1"
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's choice wins
