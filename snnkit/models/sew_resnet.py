@@ -32,15 +32,19 @@ constant drive — 0 (A = 0: ADD and IAND pass S through) or, for AND, the drive
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
+from pydantic import Field, ValidationInfo, model_validator
 from torch import Tensor, nn
 
+from snnkit.config import NO_RESULT_EFFECT, NotebookParams, register
 from snnkit.errors import ConfigError, check_positive_int
 from snnkit.models.multistep import MultiStep
-from snnkit.models.stds import check_image_input
+from snnkit.models.stds import StdsCifar10Params, check_image_input
 from snnkit.neurons.hard_reset import IFNode, LIFNode
 
-__all__ = ["SEWResNet", "sew_resnet", "connect", "CONNECTS", "NEURONS", "DEPTHS", "BasicBlock", "Bottleneck"]
+__all__ = ["SEWResNet", "sew_resnet", "connect", "CONNECTS", "NEURONS", "DEPTHS", "BasicBlock", "Bottleneck",
+           "StdsImagenetParams"]
 
 
 def _add(a: Tensor, s: Tensor) -> Tensor:
@@ -244,3 +248,64 @@ def sew_resnet(depth: int, connect: str = "ADD", neuron: str = "if", T: int = 4,
     ``neuron`` (if, lif); bad values raise :class:`~snnkit.errors.ConfigError`."""
     return SEWResNet(depth, connect=connect, neuron=neuron, T=T, n_classes=n_classes, width=width,
                      zero_init_residual=zero_init_residual)
+
+
+#: The STDS parameters' cross-field rules (flat_width > 0 for stmod/st; gradr needs alpha_gr and
+#: target_sparsity, which only gradr takes), shared with :class:`~snnkit.models.stds.StdsCifar10Params`.
+_stds_cross_field = StdsCifar10Params.__pydantic_decorators__.model_validators["_cross_field"].func
+_STDS_FIELDS = StdsCifar10Params.model_fields
+
+
+@register("stds_imagenet")
+class StdsImagenetParams(NotebookParams):
+    """Parameters of ``notebooks/stds_imagenet.ipynb``: the STDS authors' ``ImageNet/train.py`` arguments
+    (Chen et al., ICML 2022; the SEW-ResNet set-up of Fang et al., NeurIPS 2021).
+
+    Defaults are the seed README's ImageNet commands: SEW-ResNet18, connect ADD, IF neurons, T = 4, SGD lr 0.1
+    momentum 0.9, cosine annealing over 320 epochs, 320 epochs, AMP, the dense ``identity`` function; seed
+    2020 and weight decay 0 are ``train.py``'s own defaults (the commands give no ``--wd``). The seed ran
+    8 processes × 32 images; ``batch_size`` here is the GLOBAL batch (split over ``nproc`` processes), so the
+    paper's setting is 256 — the default 32 is what one process of the seed saw. ``gradr`` is Grad R as its
+    IJCAI 2021 paper defines it (fixed signs, Laplace-prior step towards ``target_sparsity``).
+    """
+
+    seed: int = Field(2020, ge=0, le=2**32 - 1, description="seeds Python, NumPy, torch, data order and "
+                      "augmentation")
+    dataset: Literal["imagenet", "imagenet-standin"] = Field(
+        "imagenet", description="ImageNet (ILSVRC-2012, ImageFolder layout; no download) or its tiny stand-in "
+        "(10 classes of coloured Fashion-MNIST JPEGs in the same layout)")
+    model: Literal["sew_resnet18", "sew_resnet34", "sew_resnet50"] = Field(
+        "sew_resnet18", description="the SEW-ResNet depth")
+    connect_f: Literal["ADD", "AND", "IAND"] = Field("ADD", description="SEW connect function of the blocks")
+    neuron: Literal["if", "lif"] = Field("if", description="spiking neuron: IF (the paper) or LIF (τ = 2)")
+    width: int = Field(64, ge=1, le=4096, description="planes of the stem and first stage (64: the paper)")
+    # the reparameterisation's settings, as StdsCifar10Params has them (same choices, bounds and defaults)
+    sparse_function: Literal["identity", "stmod", "st", "gradr"] = _STDS_FIELDS["sparse_function"]
+    flat_width: float = _STDS_FIELDS["flat_width"]
+    gradual: Literal["sine", "linear", "none"] = _STDS_FIELDS["gradual"]
+    alpha_gr: float | None = _STDS_FIELDS["alpha_gr"]
+    target_sparsity: float | None = _STDS_FIELDS["target_sparsity"]
+    T: int = Field(4, ge=1, le=4096, description="time steps")
+    epochs: int = Field(320, ge=1, le=100000, description="training epochs")
+    batch_size: int = Field(32, ge=1, le=65536, description="GLOBAL mini-batch size, split over the nproc "
+                            "processes (the seed: 32 per GPU × 8 GPUs = 256)")
+    lr: float = Field(0.1, gt=0.0, description="SGD learning rate")
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum")
+    weight_decay: float = Field(0.0, ge=0.0, description="SGD weight decay (train.py's default 0)")
+    cos_lr_T: int | None = Field(320, ge=1, description="cosine annealing of the learning rate over this many "
+                                 "epochs; None: constant")
+    amp: bool = Field(True, description="mixed precision (float16 on CUDA, bfloat16 on the CPU)")
+    crop_size: int = Field(224, ge=8, le=1024, description="training crop / evaluation centre crop (224: "
+                           "ImageNet; the evaluation resize is crop·256/224)")
+    train_subset: int | None = Field(None, ge=1, description="use at most this many training images "
+                                     "(class-stratified)")
+    test_subset: int | None = Field(None, ge=1, description="use at most this many validation images")
+    nproc: int = Field(1, ge=1, le=1024, description="training processes on this machine "
+                       "(snnkit.train.distributed.run_parallel; one per GPU)")
+    threads: int | None = Field(None, ge=1, le=1024, description="torch CPU threads (None: as set by the "
+                                "environment; 1 makes the tiny smoke networks many times faster on a busy CPU)",
+                                json_schema_extra=NO_RESULT_EFFECT)
+
+    @model_validator(mode="after")
+    def _cross_field(self, info: ValidationInfo) -> StdsImagenetParams:
+        return _stds_cross_field(self, info)
