@@ -89,6 +89,20 @@ EXPECT = {
             "gradr": {"figures": {"schedule"}},
         },
     },
+    "stds_imagenet": {
+        "min": {},
+        "keys": {"test_top5", "train_top1", "macro_f1", "firing_rate", "sparsity", "connectivity", "synops",
+                 "n_parameters", "prunable_weights", "sparsity_conv1", "sparsity_layer4.1.conv2.0"},
+        "figures": {"training_curves", "confusion_matrix", "layer_sparsity", "spine_states"},
+        "tables": {"results", "per_class", "history", "beside_published"},
+        "runs": {
+            # the ImageNet stand-in (300 train / 100 val images, 10 classes), width 8, 8 epochs: chance is 0.10
+            # (top-5: 0.5); measured top-1 0.23-0.26, top-5 0.82-0.84
+            "dense": {"min": {"test_accuracy": 0.18, "test_top5": 0.6}},
+            # the flat zone must have silenced weights (D ends at 0.05; measured 0.51)
+            "stmod_sine": {"min": {"sparsity": 0.2}, "keys": {"flat_width_final"}, "figures": {"schedule"}},
+        },
+    },
 }
 REQUIRED_KEYS = {"notebook", "profile", "run", "dataset", "stand_in", "seed", "wall_time_s"}
 
