@@ -15,6 +15,8 @@ here, :func:`snnkit.data.imagefolder.imagenet_transform`), D updated after every
 * :func:`build_net`: :class:`~snnkit.models.sew_resnet.SEWResNet` of ``model``'s depth for the data's classes;
 * :func:`make_trainer`: reparameterises the convolutions (:func:`snnkit.sparse.sparsify`; the final FC is not
   pruned) BEFORE the optimiser sees the parameters, and builds the trainer with the schedule / prior callbacks;
+* :func:`fit_parallel` (``nproc`` > 1): the same training in ``nproc`` DDP processes
+  (:func:`snnkit.train.distributed.run_parallel`), rank 0's weights loaded into the notebook's network;
 * :func:`topk_accuracy` on :meth:`~snnkit.train.Trainer.predict`'s scores (top-1 and top-5);
 * :func:`~snnkit.experiments.stds.sparsity_summary` (re-exported): the sparsity numbers of ``metrics.json``;
 * :func:`published_table` / :func:`beside_published`: the authors' ImageNet numbers.
@@ -39,8 +41,10 @@ from snnkit.experiments.stds import sparsity_summary
 from snnkit.models.sew_resnet import SEWResNet
 from snnkit.sparse.reparam import sparsify
 from snnkit.train import Trainer, resume_note
+from snnkit.train.distributed import run_parallel
 
-__all__ = ["DENSE_TOP1", "PUBLISHED_TRAIN_TOP1", "beside_published", "build_net", "load_data", "make_trainer",
+__all__ = ["DENSE_TOP1", "PUBLISHED_TRAIN_TOP1", "beside_published", "build_net", "fit_parallel", "load_data",
+           "make_trainer",
            "published_table", "resume_note", "sparsity_summary", "topk_accuracy"]
 
 #: The authors' ImageNet logs, SEW-ResNet18, STDS with a sine schedule: D → TRAIN top-1 % at the last epoch
@@ -88,6 +92,32 @@ def make_trainer(P: Mapping[str, Any], net: nn.Module, *, device: torch.device |
         ckpt_dir=ckpt_dir if P["checkpoint"] else None, tb_dir=tb_dir, run_hash=run_hash, progress=P["progress"],
         progress_file=progress_file, drop_last=True,
     )
+
+
+def _train_in_worker(P: Mapping[str, Any], root: Any, trainer_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """One DDP process of :func:`fit_parallel`: data, network, trainer and fit, as the notebook does them;
+    returns the trained weights (CPU), the per-epoch records and where training resumed from."""
+    if P["threads"] is not None:
+        torch.set_num_threads(P["threads"])
+    train_set, test_set = load_data(P, root=root)
+    net = build_net(P, train_set)
+    trainer = make_trainer(P, net, device=P["device"], **trainer_kwargs)
+    history = [dict(h) for h in trainer.fit(train_set, test_set)]
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    return {"state": state, "history": history, "resumed_from": trainer.resumed_from}
+
+
+def fit_parallel(P: Mapping[str, Any], net: nn.Module, trainer: Trainer, *, root: Any = None,
+                 **trainer_kwargs: Any) -> list[dict[str, Any]]:
+    """Train in ``P["nproc"]`` processes started from here (:func:`~snnkit.train.distributed.run_parallel`;
+    each builds the data, network and trainer itself and trains its share of every global batch), then load
+    rank 0's weights into ``net`` (already reparameterised by :func:`make_trainer`, so the keys agree) and
+    its resume record into ``trainer``; returns the per-epoch records. ``trainer_kwargs``: the checkpoint /
+    TensorBoard / progress arguments of :func:`make_trainer` (picklable)."""
+    out = run_parallel(_train_in_worker, P["nproc"], dict(P), root, dict(trainer_kwargs))
+    net.load_state_dict(out["state"])
+    trainer.resumed_from = out["resumed_from"]
+    return out["history"]
 
 
 def topk_accuracy(scores: Tensor, targets: Tensor, k: int) -> float:

@@ -178,3 +178,21 @@ def test_published_yaml_block_matches_the_recipe():
     values = {e["key"].get("flat_width"): e["value"] for e in block["entries"]}
     assert values == {None: recipe.DENSE_TOP1, **recipe.PUBLISHED_TRAIN_TOP1}
     assert {e["metric"] for e in block["entries"]} == {"test_accuracy", "train_top1"}
+
+
+# -- several processes ----------------------------------------------------------------------------------------
+@pytest.mark.slow  # two fresh interpreters import torch: ~25 s
+def test_fit_parallel_two_gloo_processes_load_rank0_weights():
+    """nproc = 2: two DDP workers (gloo) train on the stand-in; their weights and records come back."""
+    P = params(dataset="imagenet-standin", train_subset=16, test_subset=8, epochs=1, T=1, width=2, nproc=2,
+               threads=1, sparse_function="stmod", gradual="linear", flat_width=0.05)
+    train, _ = recipe.load_data(P)
+    net = recipe.build_net(P, train)
+    trainer = recipe.make_trainer(P, net, device="cpu")
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    history = recipe.fit_parallel(P, net, trainer)
+    assert [h["epoch"] for h in history] == [1] and history[-1]["flat_width"] == pytest.approx(0.05)
+    after = net.state_dict()
+    assert set(after) == set(before) and not torch.equal(after["fc.weight"], before["fc.weight"])
+    assert float(reparam_layers(net)[0][2].flat_width) == pytest.approx(0.05)  # the schedule's state came back
+    assert trainer.resumed_from is None
