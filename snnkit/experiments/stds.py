@@ -12,8 +12,9 @@ parameters, then calls:
 * :func:`load_data`: train and test sets (class-stratified subsets when asked);
 * :func:`build_net`: :class:`~snnkit.models.stds.StdsCifarNet` for the data's image size, channels and
   classes, normalising inside the network (so the trainer's augmentation of raw images comes first);
-* :func:`make_trainer`: reparameterises the prunable layers (:func:`snnkit.sparse.sparsify`) BEFORE the
-  optimiser sees the parameters, and builds the trainer with the schedule / prior callbacks;
+* :func:`reparameterise` (both STDS notebooks): the prunable layers reparameterised
+  (:func:`snnkit.sparse.sparsify`), the schedule / prior callbacks returned;
+* :func:`make_trainer`: reparameterises BEFORE the optimiser sees the parameters, and builds the trainer;
 * :func:`sparsity_summary`: the numbers of ``metrics.json`` (sparsity, connectivity, per layer, final D);
 * :func:`published_points` / :func:`beside_published`: the authors' five CIFAR-10 points.
 
@@ -38,9 +39,10 @@ from snnkit.data.sampling import stratified_subset
 from snnkit.models.stds import StdsCifarNet
 from snnkit.sparse.reparam import reparam_layers, sparsify, sparsity_report
 from snnkit.train import Trainer, resume_note
+from snnkit.train.loop import Callback
 
 __all__ = ["CIFAR10_NORM", "PUBLISHED", "beside_published", "build_net", "load_data", "make_trainer",
-           "mse_one_hot", "published_points", "resume_note", "sparsity_summary"]
+           "mse_one_hot", "published_points", "reparameterise", "resume_note", "sparsity_summary"]
 
 #: The authors' normalisation of CIFAR-10 (``CIFAR10/train.py``: mean and the per-image-std variant).
 CIFAR10_NORM = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
@@ -77,16 +79,23 @@ def mse_one_hot(outputs: Tensor, targets: Tensor) -> Tensor:
     return F.mse_loss(outputs.float(), F.one_hot(targets, outputs.shape[-1]).float())
 
 
+def reparameterise(P: Mapping[str, Any], net: nn.Module) -> list[Callback]:
+    """Apply ``P["sparse_function"]`` to ``net``'s prunable layers (its ``prunable_layers()``) and return the
+    callbacks its training needs: the flat-width schedule of ``stmod`` / ``st`` (to ``flat_width`` along
+    ``gradual``), Grad R's prior step. Both STDS notebooks call it before their optimiser is built."""
+    kind = P["sparse_function"]
+    thresholds = kind in ("stmod", "st")  # D and its schedule belong to the soft thresholds only
+    _, callbacks = sparsify(net, kind, flat_width=P["flat_width"] if thresholds else 0.0,
+                            schedule=P["gradual"] if thresholds else "none", alpha=P["alpha_gr"],
+                            target_sparsity=P["target_sparsity"])
+    return callbacks
+
+
 def make_trainer(P: Mapping[str, Any], net: nn.Module, *, device: torch.device | str, ckpt_dir: Any = None,
                  tb_dir: Any = None, run_hash: str | None = None, progress_file: Any = None) -> Trainer:
     """Reparameterise ``net``'s prunable layers with ``P["sparse_function"]`` and build its trainer (module
     docstring). Call it once per network: the parametrisations are added to ``net``."""
-    kind = P["sparse_function"]
-    _, callbacks = sparsify(
-        net, kind, flat_width=P["flat_width"] if kind in ("stmod", "st") else 0.0,
-        schedule=P["gradual"] if kind in ("stmod", "st") else "none",
-        alpha=P["alpha_gr"], target_sparsity=P["target_sparsity"],
-    )
+    callbacks = reparameterise(P, net)
     scheduler = None
     if P["cos_lr_T"] is not None:
         scheduler = functools.partial(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=P["cos_lr_T"])

@@ -37,9 +37,8 @@ from torch import Tensor, nn
 from snnkit.data.registry import load_dataset
 from snnkit.data.sampling import stratified_subset
 from snnkit.errors import ConfigError
-from snnkit.experiments.stds import sparsity_summary
+from snnkit.experiments.stds import reparameterise, sparsity_summary
 from snnkit.models.sew_resnet import SEWResNet
-from snnkit.sparse.reparam import sparsify
 from snnkit.train import Trainer, resume_note
 from snnkit.train.distributed import run_parallel
 
@@ -78,10 +77,7 @@ def make_trainer(P: Mapping[str, Any], net: nn.Module, *, device: torch.device |
                  tb_dir: Any = None, run_hash: str | None = None, progress_file: Any = None) -> Trainer:
     """Reparameterise ``net``'s convolutions with ``P["sparse_function"]`` and build its trainer (module
     docstring). Call it once per network: the parametrisations are added to ``net``."""
-    # D and its schedule belong to the thresholds only (sparsify's defaults, D = 0 and no schedule, otherwise)
-    shape = {"flat_width": P["flat_width"], "schedule": P["gradual"]} if P["sparse_function"] in ("stmod", "st") else {}
-    _, callbacks = sparsify(net, P["sparse_function"], alpha=P["alpha_gr"], target_sparsity=P["target_sparsity"],
-                            **shape)
+    callbacks = reparameterise(P, net)
     cosine = torch.optim.lr_scheduler.CosineAnnealingLR
     scheduler = None if P["cos_lr_T"] is None else functools.partial(cosine, T_max=P["cos_lr_T"])
     optimizer = functools.partial(torch.optim.SGD, lr=P["lr"], momentum=P["momentum"],

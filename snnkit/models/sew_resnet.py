@@ -34,13 +34,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, model_validator
+from pydantic import Field
 from torch import Tensor, nn
 
-from snnkit.config import NO_RESULT_EFFECT, NotebookParams, register
+from snnkit.config import NO_RESULT_EFFECT, register
 from snnkit.errors import ConfigError, check_positive_int
 from snnkit.models.multistep import MultiStep
-from snnkit.models.stds import StdsCifar10Params, check_image_input
+from snnkit.models.stds import ReparamParams, check_image_input
 from snnkit.neurons.hard_reset import IFNode, LIFNode
 
 __all__ = ["SEWResNet", "sew_resnet", "connect", "CONNECTS", "NEURONS", "DEPTHS", "BasicBlock", "Bottleneck",
@@ -250,14 +250,8 @@ def sew_resnet(depth: int, connect: str = "ADD", neuron: str = "if", T: int = 4,
                      zero_init_residual=zero_init_residual)
 
 
-#: The STDS parameters' cross-field rules (flat_width > 0 for stmod/st; gradr needs alpha_gr and
-#: target_sparsity, which only gradr takes), shared with :class:`~snnkit.models.stds.StdsCifar10Params`.
-_stds_cross_field = StdsCifar10Params.__pydantic_decorators__.model_validators["_cross_field"].func
-_STDS_FIELDS = StdsCifar10Params.model_fields
-
-
 @register("stds_imagenet")
-class StdsImagenetParams(NotebookParams):
+class StdsImagenetParams(ReparamParams):
     """Parameters of ``notebooks/stds_imagenet.ipynb``: the STDS authors' ``ImageNet/train.py`` arguments
     (Chen et al., ICML 2022; the SEW-ResNet set-up of Fang et al., NeurIPS 2021).
 
@@ -279,12 +273,6 @@ class StdsImagenetParams(NotebookParams):
     connect_f: Literal["ADD", "AND", "IAND"] = Field("ADD", description="SEW connect function of the blocks")
     neuron: Literal["if", "lif"] = Field("if", description="spiking neuron: IF (the paper) or LIF (τ = 2)")
     width: int = Field(64, ge=1, le=4096, description="planes of the stem and first stage (64: the paper)")
-    # the reparameterisation's settings, as StdsCifar10Params has them (same choices, bounds and defaults)
-    sparse_function: Literal["identity", "stmod", "st", "gradr"] = _STDS_FIELDS["sparse_function"]
-    flat_width: float = _STDS_FIELDS["flat_width"]
-    gradual: Literal["sine", "linear", "none"] = _STDS_FIELDS["gradual"]
-    alpha_gr: float | None = _STDS_FIELDS["alpha_gr"]
-    target_sparsity: float | None = _STDS_FIELDS["target_sparsity"]
     T: int = Field(4, ge=1, le=4096, description="time steps")
     epochs: int = Field(320, ge=1, le=100000, description="training epochs")
     batch_size: int = Field(32, ge=1, le=65536, description="GLOBAL mini-batch size, split over the nproc "
@@ -305,7 +293,3 @@ class StdsImagenetParams(NotebookParams):
     threads: int | None = Field(None, ge=1, le=1024, description="torch CPU threads (None: as set by the "
                                 "environment; 1 makes the tiny smoke networks many times faster on a busy CPU)",
                                 json_schema_extra=NO_RESULT_EFFECT)
-
-    @model_validator(mode="after")
-    def _cross_field(self, info: ValidationInfo) -> StdsImagenetParams:
-        return _stds_cross_field(self, info)

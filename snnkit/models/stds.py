@@ -39,7 +39,7 @@ from snnkit.errors import ConfigError, check_positive_int
 from snnkit.models.multistep import MultiStep, TimeSharedDropout
 from snnkit.neurons.hard_reset import LIFNode
 
-__all__ = ["StdsCifarNet", "StdsCifar10Params", "vote_mean", "check_image_input"]
+__all__ = ["StdsCifarNet", "StdsCifar10Params", "ReparamParams", "vote_mean", "check_image_input"]
 
 
 def vote_mean(x: Tensor, n_classes: int, vote: int) -> Tensor:
@@ -189,21 +189,14 @@ class StdsCifarNet(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------- parameters
-@register("stds_cifar10")
-class StdsCifar10Params(NotebookParams):
-    """Parameters of ``notebooks/stds_cifar10.ipynb``: the STDS authors' ``CIFAR10/train.py`` arguments.
-
-    Defaults are the authors' (seed 2020, batch 16, Adam 1e-4, T = 8, 2048 epochs, MSE on one-hot labels,
-    crop + flip, the dense ``identity`` function, flat width 1.0 without a schedule) with ``amp`` on, as all
-    their commands give ``--amp``. ``gradr`` is Grad R (Chen et al., IJCAI 2021) as its paper defines it
-    (fixed signs, Laplace-prior step towards the target sparsity), not the STDS repository's own variant.
+class ReparamParams(NotebookParams):
+    """The reparameterisation parameters both STDS notebooks take (the authors' ``--sparse-function``,
+    ``--flat-width``, ``--gradual``; Grad R's α and target sparsity) and their cross-field rules: ``stmod`` /
+    ``st`` need D > 0; ``gradr`` needs ``alpha_gr`` and ``target_sparsity``, which only ``gradr`` takes. Not a
+    notebook's schema itself: :class:`StdsCifar10Params` and
+    :class:`~snnkit.models.sew_resnet.StdsImagenetParams` extend it.
     """
 
-    seed: int = Field(2020, ge=0, le=2**32 - 1, description="seeds Python, NumPy, torch, data order, "
-                      "augmentation and dropout")
-    dataset: Literal["cifar10", "cifar10-standin", "cifar10-standin-full"] = Field(
-        "cifar10", description="CIFAR-10, its small learnable stand-in (embedded Fashion-MNIST images), or the "
-        "full-size stand-in (50,000 / 10,000 coloured Fashion-MNIST images; needs Fashion-MNIST)")
     sparse_function: Literal["identity", "stmod", "st", "gradr"] = Field(
         "identity", description="weight reparameterisation: identity (dense), stmod (STDS: soft threshold, "
         "straight-through gradient), st (soft threshold, true gradient), gradr (Grad R)")
@@ -214,23 +207,9 @@ class StdsCifar10Params(NotebookParams):
     alpha_gr: float | None = Field(None, gt=0.0, description="Grad R: α of the Laplace prior (the paper: 1e-3)")
     target_sparsity: float | None = Field(None, gt=0.0, lt=1.0, description="Grad R: the sparsity the prior's "
                                           "centre μ_c = ln(2(1 − s))/α aims at")
-    T: int = Field(8, ge=1, le=4096, description="time steps")
-    epochs: int = Field(2048, ge=1, le=100000, description="training epochs")
-    batch_size: int = Field(16, ge=1, le=65536, description="mini-batch size")
-    lr: float = Field(1e-4, gt=0.0, description="Adam learning rate")
-    cos_lr_T: int | None = Field(None, ge=1, description="cosine annealing of the learning rate over this many "
-                                 "epochs (the authors' ImageNet option); None: constant")
-    amp: bool = Field(True, description="mixed precision (float16 on CUDA, bfloat16 on the CPU)")
-    augment: bool = Field(True, description="random crop (padding 4) and horizontal flip of training images")
-    channels: int = Field(256, ge=1, le=4096, description="width of every convolution")
-    hidden: int = Field(2048, ge=1, le=65536, description="width of the hidden fully connected layer")
-    dropout: float = Field(0.5, ge=0.0, lt=1.0, description="drop probability of the two time-shared dropouts")
-    train_subset: int | None = Field(None, ge=1, description="use at most this many training images "
-                                     "(class-stratified)")
-    test_subset: int | None = Field(None, ge=1, description="use at most this many test images")
 
     @model_validator(mode="after")
-    def _cross_field(self, info: ValidationInfo) -> StdsCifar10Params:
+    def _reparam_rules(self, info: ValidationInfo) -> ReparamParams:
         if (info.context or {}).get("partial"):
             return self
         where = type(self).__name__
@@ -249,3 +228,34 @@ class StdsCifar10Params(NotebookParams):
                 if getattr(self, key) is not None:
                     raise ConfigError(key, getattr(self, key), "None unless sparse_function='gradr'", where=where)
         return self
+
+
+@register("stds_cifar10")
+class StdsCifar10Params(ReparamParams):
+    """Parameters of ``notebooks/stds_cifar10.ipynb``: the STDS authors' ``CIFAR10/train.py`` arguments.
+
+    Defaults are the authors' (seed 2020, batch 16, Adam 1e-4, T = 8, 2048 epochs, MSE on one-hot labels,
+    crop + flip, the dense ``identity`` function, flat width 1.0 without a schedule) with ``amp`` on, as all
+    their commands give ``--amp``. ``gradr`` is Grad R (Chen et al., IJCAI 2021) as its paper defines it
+    (fixed signs, Laplace-prior step towards the target sparsity), not the STDS repository's own variant.
+    """
+
+    seed: int = Field(2020, ge=0, le=2**32 - 1, description="seeds Python, NumPy, torch, data order, "
+                      "augmentation and dropout")
+    dataset: Literal["cifar10", "cifar10-standin", "cifar10-standin-full"] = Field(
+        "cifar10", description="CIFAR-10, its small learnable stand-in (embedded Fashion-MNIST images), or the "
+        "full-size stand-in (50,000 / 10,000 coloured Fashion-MNIST images; needs Fashion-MNIST)")
+    T: int = Field(8, ge=1, le=4096, description="time steps")
+    epochs: int = Field(2048, ge=1, le=100000, description="training epochs")
+    batch_size: int = Field(16, ge=1, le=65536, description="mini-batch size")
+    lr: float = Field(1e-4, gt=0.0, description="Adam learning rate")
+    cos_lr_T: int | None = Field(None, ge=1, description="cosine annealing of the learning rate over this many "
+                                 "epochs (the authors' ImageNet option); None: constant")
+    amp: bool = Field(True, description="mixed precision (float16 on CUDA, bfloat16 on the CPU)")
+    augment: bool = Field(True, description="random crop (padding 4) and horizontal flip of training images")
+    channels: int = Field(256, ge=1, le=4096, description="width of every convolution")
+    hidden: int = Field(2048, ge=1, le=65536, description="width of the hidden fully connected layer")
+    dropout: float = Field(0.5, ge=0.0, lt=1.0, description="drop probability of the two time-shared dropouts")
+    train_subset: int | None = Field(None, ge=1, description="use at most this many training images "
+                                     "(class-stratified)")
+    test_subset: int | None = Field(None, ge=1, description="use at most this many test images")
