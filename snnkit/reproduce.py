@@ -56,7 +56,7 @@ such as ``1e-3`` are read as floats. An empty file (or one of only comments, or 
 given twice in a mapping are usage errors.
 
 Before a run starts, its old ``.DONE``, ``metrics.json``, ``executed.ipynb``, ``kernel.log``,
-``figures/``, ``tables/`` and ``tb/`` are removed and ``provenance.json`` is replaced by a fresh record
+``figures/``, ``tables/`` and ``tb/`` are removed (a resumed trainer writes its earlier epochs to ``tb/`` again from the checkpoint) and ``provenance.json`` is replaced by a fresh record
 of the new attempt; ``checkpoints/`` and ``progress.json`` are kept (and the run resumes from them) only when the previous attempt had the
 same run identity and there is no ``--force``. The identity (``.DONE``, checkpoint
 retention, the hash in ``--dry-run``) is :func:`snnkit.config.result_hash`: the parameters that change

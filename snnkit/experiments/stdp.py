@@ -283,6 +283,12 @@ class LayerwiseTrainer:
             self._writer = SummaryWriter(str(self.tb_dir))
         self._writer.add_scalar(tag, value, step)
 
+    def _tb_epoch(self, record: dict[str, Any], step: int) -> None:
+        """The seed's per-epoch TensorBoard scalars of one R-STDP epoch record."""
+        for tag, key in (("Train/Accuracy", "train_accuracy"), ("Train/Loss", "train_loss"),
+                         ("Val/Accuracy", "val_accuracy"), ("Val/Loss", "val_loss"), ("Val/Silent", "val_silent_rate")):
+            self._tb(tag, record[key], step)
+
     def fit(self, train: EncodedSet, val: EncodedSet) -> list[dict[str, Any]]:
         """Train every phase (resuming from the checkpoint when there is one); returns the history."""
         st = self._fresh()
@@ -292,7 +298,14 @@ class LayerwiseTrainer:
             st = state["trainer"]
             self.rs.restore_rng()
             self.resumed_from = self.rs.resumed_from
+            # reproduce clears tb/ before every attempt: the epochs done before the kill are written again from
+            # the checkpoint's history (the per-iteration scalars of those epochs are not kept)
+            for record in st["history"]:
+                if "val_accuracy" in record:
+                    self._tb_epoch(record, record["epoch"])
             if state.get("done"):
+                if self._writer is not None:
+                    self._writer.close()
                 self.history = st["history"]
                 return self.history
         epochs = self.p["epochs"]
@@ -445,9 +458,7 @@ class LayerwiseTrainer:
         # the seed's "loss": the fraction of wrong decisions (silent samples are neither right nor wrong there)
         record["train_loss"] = m / max(h + m + s, 1)
         record["val_loss"] = 1.0 - vs["accuracy"] - vs["silent_rate"]
-        for tag, key in (("Train/Accuracy", "train_accuracy"), ("Train/Loss", "train_loss"),
-                         ("Val/Accuracy", "val_accuracy"), ("Val/Loss", "val_loss"), ("Val/Silent", "val_silent_rate")):
-            self._tb(tag, record[key], step)
+        self._tb_epoch(record, step)
         best = st["best"]
         if best is None or vs["accuracy"] >= best["val_accuracy"]:  # a tie is a new best (as in the seed)
             st["best"] = {"val_accuracy": vs["accuracy"], "epoch": step,

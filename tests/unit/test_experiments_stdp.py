@@ -130,6 +130,21 @@ def test_a_finished_run_is_loaded_not_trained_again(fitted, sets, monkeypatch):
     assert (fitted["ckpt"] / LAST_CHECKPOINT).read_bytes() == before
 
 
+def test_a_resumed_run_writes_its_earlier_epochs_to_a_cleared_tensorboard_folder(fitted, sets, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tb = tmp_path / "tb"  # reproduce clears tb/ before each attempt; the checkpoint's history refills it
+    again = LayerwiseTrainer(StdpNet("mozafari2018", seed=0), fitted["params"], ckpt_dir=fitted["ckpt"],
+                             run_hash="tiny-v1", tb_dir=tb)
+    again.fit(sets["train"], sets["val"])
+    acc = EventAccumulator(str(tb))
+    acc.Reload()
+    l3 = [r for r in fitted["history"] if r["phase"] == "l3"]
+    got = acc.Scalars("Val/Accuracy")
+    assert [e.step for e in got] == [r["epoch"] for r in l3]
+    assert [e.value for e in got] == pytest.approx([r["val_accuracy"] for r in l3])
+
+
 @pytest.mark.parametrize(("model", "expected"), [("deepr2024_greedy", [("conv3",), ("conv4",), ("conv3",)]),
                                                ("deepr2024", [("conv3", "conv4")] * 2)])
 def test_deepr_rstdp_learners_take_turns_or_learn_together(model, expected, sets, monkeypatch):
