@@ -114,7 +114,8 @@ def test_stdp_layers_start_inside_their_bounds(model):
 def _assert_same_decisions(a: dict, b: dict) -> None:
     assert torch.equal(a["pred"], b["pred"])
     assert torch.equal(a["branch_pred"], b["branch_pred"])
-    assert torch.equal(a["scores"], b["scores"])
+    # the fast path sums the decision potentials in another order (the unrolled matrix): equal to round-off
+    torch.testing.assert_close(a["scores"], b["scores"], rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("model", sorted(MODELS))
@@ -130,6 +131,32 @@ def test_decide_fast_path_equals_full_waves(model, reweight):
     n_branches = len(net.arch.blocks[-1].layers)
     assert fast["branch_pred"].shape == (8, n_branches) and fast["scores"].shape == (8, 10)
     assert int((fast["pred"] >= 0).sum()) >= 2 and int((fast["pred"] < 0).sum()) >= 1  # decided and silent
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_decision_potentials_equal_the_padded_convolution(model):
+    net = _reweight(StdpNet(model, seed=4), 3)
+    c, h, w = net.output_shape(len(net.arch.blocks) - 2)
+    x = (torch.rand(6, c, h, w, generator=torch.Generator().manual_seed(1)) < 0.3).float()
+    for spec in net.arch.blocks[-1].layers:
+        ref = F.conv2d(F.pad(x, spec.sides), net.weight(spec.name))
+        torch.testing.assert_close(net.decision_potentials(spec.name, x), ref, rtol=1e-5, atol=1e-4)
+    if model == "mozafari2018":  # 250 x 4 x 4 -> 200 x 4 x 4: the unrolled matrix, without the padding
+        assert net._decision_matrix("conv3", h, w).shape == (250 * 16, 200 * 16)
+
+
+def test_the_decision_matrix_follows_every_weight_update():
+    net = StdpNet("mozafari2018", seed=0)
+    x = (torch.rand(3, 250, 4, 4, generator=torch.Generator().manual_seed(2)) < 0.5).float()
+    before = net.decision_potentials("conv3", x)
+    net.weight("conv3")[5].mul_(0.5)  # in place, as R-STDP updates it
+    after = net.decision_potentials("conv3", x)
+    ref = F.conv2d(F.pad(x, net.specs["conv3"].sides), net.weight("conv3"))
+    torch.testing.assert_close(after, ref, rtol=1e-5, atol=1e-4)
+    assert not torch.allclose(after, before)
+    net.load_state_dict(StdpNet("mozafari2018", seed=9).state_dict())  # copied into the same buffers
+    ref = F.conv2d(F.pad(x, net.specs["conv3"].sides), net.weight("conv3"))
+    torch.testing.assert_close(net.decision_potentials("conv3", x), ref, rtol=1e-5, atol=1e-4)
 
 
 def test_decide_with_a_negative_weight_takes_the_full_path(monkeypatch):
