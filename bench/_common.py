@@ -11,6 +11,7 @@ both for ``python bench/<x>.py`` from the root and for ``import bench.<x>``.
 
 from __future__ import annotations
 
+import argparse
 import gc
 import json
 import re
@@ -33,6 +34,18 @@ Record = dict[str, Any]
 #: A table column: (record key, header, format spec whose leading digits are the column width, e.g. "9.2f").
 Column = tuple[str, str, str]
 T = TypeVar("T")
+
+
+def add_run_args(parser: argparse.ArgumentParser, out_name: str, *, threads: int | None = 1,
+                 device_help: str = "cpu, cuda, cuda:1, ... (default cpu)",
+                 impls_help: str = "subset of implementations to run") -> None:
+    """The options the timing benchmarks share: ``--threads``, ``--device``, ``--impls`` and ``--out``
+    (``reports/bench/<out_name>``); ``threads`` None keeps torch's own thread count."""
+    threads_help = "torch's" if threads is None else str(threads)
+    parser.add_argument("--threads", type=int, default=threads, help=f"torch CPU threads (default {threads_help})")
+    parser.add_argument("--device", default="cpu", help=device_help)
+    parser.add_argument("--impls", nargs="*", default=None, help=impls_help)
+    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / out_name)
 
 
 def rss_bytes() -> int:

@@ -53,6 +53,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench._common import (  # noqa: E402
+    add_run_args,
     describe_device,
     peak_delta_mb,
     print_ratio_table,
@@ -323,10 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--warmup", type=int, default=None, help="warm-up runs per impl (default 2; CPU full 1)"
     )
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
-    parser.add_argument("--impls", nargs="*", default=None, help="subset of implementations to run")
-    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "g2g_dense.json")
+    add_run_args(parser, "g2g_dense.json")
     args = parser.parse_args(argv)
 
     device = torch.device(args.device)

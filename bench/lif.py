@@ -33,6 +33,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench._common import (  # noqa: E402
+    add_run_args,
     describe_device,
     peak_delta_mb,
     print_ratio_table,
@@ -187,10 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--B", type=int, default=None, help="batch size (default 256; quick 32)")
     parser.add_argument("--N", type=int, default=None, help="neurons (default 2048; quick 512)")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats (default 7; quick 5)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
-    parser.add_argument("--impls", nargs="*", default=None, help="subset of implementations to run")
-    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "lif.json")
+    add_run_args(parser, "lif.json", threads=None)
     args = parser.parse_args(argv)
 
     steps = args.T or (20 if args.quick else 50)

@@ -72,6 +72,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench._common import (  # noqa: E402
+    add_run_args,
     describe_device,
     peak_delta_mb,
     select_impls,
@@ -409,10 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flat-width", type=float, default=1.0, help="stmod's D during the benchmark (1)")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats (default: quick 5, full 3)")
     parser.add_argument("--warmup", type=int, default=None, help="warm-up steps per impl (default 1)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
-    parser.add_argument("--impls", nargs="*", default=None, help="subset of implementations to run")
-    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "reparam.json")
+    add_run_args(parser, "reparam.json")
     args = parser.parse_args(argv)
 
     device = torch.device(args.device)

@@ -60,7 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench._common import describe_device, select_impls, timed, write_records  # noqa: E402
+from bench._common import add_run_args, describe_device, select_impls, timed, write_records  # noqa: E402
 from snnkit.models.g2g import G2GNet, spike_count_loss  # noqa: E402
 from snnkit.sparse import (  # noqa: E402
     DynamicSparseTraining,
@@ -231,10 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--groups", type=int, default=8, help="groups per layer side (default 8)")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats (default: quick 5, full 3)")
     parser.add_argument("--warmup", type=int, default=None, help="warm-up steps per impl (default: quick 2, full 1)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, ... (default cpu; CSR on CUDA is untested)")
-    parser.add_argument("--impls", nargs="*", default=None, help="subset of train_step implementations")
-    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "sparse.json")
+    add_run_args(parser, "sparse.json", device_help="cpu, cuda, ... (default cpu; CSR on CUDA is untested)",
+                 impls_help="subset of train_step implementations")
     args = parser.parse_args(argv)
 
     warnings.filterwarnings("ignore", message=".*[Ss]parse.*")  # torch's "CSR support is in beta" notes
