@@ -230,6 +230,17 @@ def _unfinished_status(run_dir: Path, attempt: Mapping[str, Any]) -> str:
 
 
 def _same(a: Any, b: Any) -> bool:
+    # metrics.json is flat: a list or mapping parameter is recorded as its JSON text (report.run._param_value)
+    if isinstance(a, str) and isinstance(b, (list, tuple, dict)):
+        a, b = b, a
+    if isinstance(b, str) and isinstance(a, (list, tuple, dict)):
+        try:
+            decoded = json.loads(b)
+        except ValueError:
+            return False
+        return _same(a, decoded) if isinstance(decoded, type(a)) or isinstance(a, tuple) else False
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b or a == b and type(a) is type(b)
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):

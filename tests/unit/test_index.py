@@ -518,3 +518,14 @@ def test_within_claim_needs_a_positive_tolerance(tmp_path):
             _check_claim(tmp_path / "p.yaml", NB, 0, _claim(kind="within", published=bad))
     with pytest.raises(SnnkitError, match="tolerance"):
         _check_claim(tmp_path / "p.yaml", NB, 0, {**_claim(kind="within"), "direction": "a_greater"})
+
+
+def test_a_list_parameter_recorded_as_json_text_meets_a_list_requirement():
+    """metrics.json is flat: ``epochs`` [2, 4, 20] is recorded as the text "[2, 4, 20]" (report.run)."""
+    block = load_published()["stdp_mnist"]
+    params = {k: (json.dumps(v) if isinstance(v, list) else v) for k, v in validate("stdp_mnist", {}).items()}
+    run = {**params, "model": "mozafari2018", "dataset": "mnist", "stand_in": False}
+    entry, reason = compare({**run, "epochs": "[2, 4, 20]"}, block)
+    assert entry is not None and entry["value"] == 97.2 and reason == ""
+    entry, reason = compare({**run, "epochs": "[2, 4, 680]"}, block)
+    assert entry is None and reason == "epochs=[2, 4, 680], paper: [2, 4, 20]"
