@@ -299,7 +299,8 @@ def compare(metrics: Mapping[str, Any], block: Mapping[str, Any] | None,
     """The published entry a run is comparable with, or ``(None, reason)``.
 
     With a comparable entry the reason is ``""``. The entry is the one whose ``key`` the run's
-    parameters match (of several, the one with the most keys); it is withheld (with the reason) for stand-in data, another dataset, or any
+    parameters match (of several, the one with the most keys, and among equals the first whose setting the run
+    has); it is withheld (with the most specific entry's reason) for stand-in data, another dataset, or any
     schema parameter outside :func:`ignored_params` and the entry's key that differs from
     :func:`paper_setting` of the entry (a parameter the run did not record counts as differing). ``notebook``
     defaults to the block's (set by :func:`load_published`), then to ``metrics["notebook"]``.
@@ -309,21 +310,33 @@ def compare(metrics: Mapping[str, Any], block: Mapping[str, Any] | None,
     candidates = [e for e in block["entries"] if _matches(metrics, e["key"])]
     if not candidates:
         return None, "no published number for this configuration"
-    entry = max(candidates, key=lambda e: len(e["key"]))  # the most specific configuration (first of equals)
+    notebook = notebook or block.get("notebook") or metrics.get("notebook")
+    # the most specific configuration first (stable: first of equals); the first whose setting the run has
+    reasons = []
+    for entry in sorted(candidates, key=lambda e: -len(e["key"])):
+        reason = _withheld(metrics, entry, block, notebook)
+        if not reason:
+            return entry, ""
+        reasons.append(reason)
+    return None, reasons[0]
+
+
+def _withheld(metrics: Mapping[str, Any], entry: Mapping[str, Any], block: Mapping[str, Any],
+              notebook: Any) -> str:
+    """Why a run is not compared with ``entry`` ("" when it is)."""
     dataset = metrics.get("dataset")
     if metrics.get("stand_in"):
-        return None, f"stand-in dataset ({dataset}): never compared with a paper"
+        return f"stand-in dataset ({dataset}): never compared with a paper"
     if dataset != entry["dataset"]:
-        return None, f"ran on {dataset}, published on {entry['dataset']}"
-    notebook = notebook or block.get("notebook") or metrics.get("notebook")
+        return f"ran on {dataset}, published on {entry['dataset']}"
     try:
         differ = _differences(str(notebook), paper_setting(str(notebook), block, entry), metrics, entry["key"])
     except ConfigError:
-        return None, f"no parameter schema for notebook {notebook!r}: cannot check the paper setting"
+        return f"no parameter schema for notebook {notebook!r}: cannot check the paper setting"
     if differ:
         more = len(differ) - _MAX_REASONS
-        return None, "; ".join(differ[:_MAX_REASONS]) + (f"; and {more} more" if more > 0 else "")
-    return entry, ""
+        return "; ".join(differ[:_MAX_REASONS]) + (f"; and {more} more" if more > 0 else "")
+    return ""
 
 
 def judge_claim(claim: Mapping[str, Any], runs: list[dict[str, Any]], notebook: str,

@@ -527,5 +527,7 @@ def test_a_list_parameter_recorded_as_json_text_meets_a_list_requirement():
     run = {**params, "model": "mozafari2018", "dataset": "mnist", "stand_in": False}
     entry, reason = compare({**run, "epochs": "[2, 4, 20]"}, block)
     assert entry is not None and entry["value"] == 97.2 and reason == ""
-    entry, reason = compare({**run, "epochs": "[2, 4, 680]"}, block)
-    assert entry is None and reason == "epochs=[2, 4, 680], paper: [2, 4, 20]"
+    entry, reason = compare({**run, "epochs": "[2, 4, 680]"}, block)  # the second entry: same key, 680 epochs
+    assert entry is not None and entry["requires"] == {"epochs": [2, 4, 680]} and reason == ""
+    entry, reason = compare({**run, "epochs": "[2, 4, 50]"}, block)  # neither: the first entry's reason
+    assert entry is None and reason == "epochs=[2, 4, 50], paper: [2, 4, 20]"
