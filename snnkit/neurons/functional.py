@@ -43,6 +43,8 @@ __all__ = [
 ]
 
 RESETS: tuple[str, ...] = ("subtract", "zero")
+#: values per time chunk in the fused backward (its temporaries are this size, not [T, ...])
+_CHUNK_ELEMENTS = 1 << 20
 
 Scalar = float | Tensor
 SpikeFn = Callable[[Tensor], Tensor]
@@ -180,20 +182,18 @@ class _FusedLIF(torch.autograd.Function):
         steps = mem.shape[0]
         zero, detach_reset = ctx.zero, ctx.detach_reset
         sg_fn = ctx.spike_fn.grad
-        grad_thr = None
-        # G_t: gradient reaching m_t directly, from s_t (through the surrogate) and from m_t as an output
-        if g_spk is not None:
-            acc = g_spk * sg_fn(mem - thr)
-            if need_thr:
-                grad_thr = -acc.sum_to_size(thr.shape)  # s_t depends on θ through m_t - θ
-            if g_mem is not None:
-                acc.add_(g_mem)
-        else:
-            acc = g_mem.to(mem.dtype, copy=True)
-        # Time-shifted views: for t >= 1, m_{t-1} = mem[t-1] and r_t = H(m_{t-1} - θ) = spk[t-1];
-        # for t = 0 they are mem0 and r0 (small tensors handled separately).
         mem0 = mem0_saved.to(mem.dtype) if ctx.has_mem0 else torch.zeros_like(mem[0])
-        prev_tail, reset_tail = mem[:-1], spk[:-1]
+        # time is processed in chunks of about _CHUNK_ELEMENTS values from the end, so that the surrogate and
+        # k_t temporaries stay chunk-sized (the only [T, ...] buffer allocated here is acc, the input gradient)
+        chunk = max(1, _CHUNK_ELEMENTS // max(mem[0].numel(), 1))
+        bounds = [(max(0, e - chunk), e) for e in range(steps, 0, -chunk)]
+
+        def prev_reset(s: int, e: int) -> tuple[Tensor, Tensor]:
+            """(m_{t-1}, r_t) for t in [s, e): mem0 and r0 at t = 0, else mem[t-1] and spk[t-1]."""
+            if s > 0:
+                return mem[s - 1:e - 1], spk[s - 1:e - 1]
+            return (torch.cat([mem0.expand(1, *mem.shape[1:]), mem[:e - 1]]),
+                    torch.cat([r0.to(mem.dtype).expand(1, *mem.shape[1:]), spk[:e - 1]]))
 
         def k_of(prev: Tensor, reset: Tensor) -> Tensor:
             """k_t = ∂m_t/∂m_{t-1}."""
@@ -207,21 +207,42 @@ class _FusedLIF(torch.autograd.Function):
             return b
 
         per_step = zero or not detach_reset
-        k_tail = k_of(prev_tail, reset_tail) if per_step else b
-        # reverse recurrence a_t = G_t + k_{t+1}·a_{t+1}, in place (a_t = dL/dm_t = dL/dx_t)
-        for t in range(steps - 2, -1, -1):
-            acc[t].addcmul_(k_tail[t] if per_step else k_tail, acc[t + 1])
-        del k_tail
+        grad_thr = None
+        acc = torch.empty(mem.shape, dtype=mem.dtype, device=mem.device)
+        k_next: Tensor | None = None  # k_e of the chunk after the current one (its first step)
+        for s, e in bounds:
+            # G_t: the gradient reaching m_t directly, from s_t (through the surrogate) and from m_t as an output
+            part = acc[s:e]
+            if g_spk is not None:
+                torch.mul(g_spk[s:e], sg_fn(mem[s:e] - thr), out=part)
+                if need_thr:  # s_t depends on θ through m_t - θ
+                    piece = -part.sum_to_size(thr.shape)
+                    grad_thr = piece if grad_thr is None else grad_thr + piece
+                if g_mem is not None:
+                    part.add_(g_mem[s:e])
+            else:
+                part.copy_(g_mem[s:e])
+            # reverse recurrence a_t = G_t + k_{t+1}·a_{t+1}, in place (a_t = dL/dm_t = dL/dx_t)
+            if e < steps:
+                part[-1].addcmul_(k_next, acc[e])
+            k = k_of(*prev_reset(s, e)) if per_step else b
+            for i in range(e - s - 2, -1, -1):
+                part[i].addcmul_(k[i + 1] if per_step else k, part[i + 1])
+            k_next = k[0] if per_step else k
+        del k
         grad_m0 = None
         if need_m0 and ctx.has_mem0:
             grad_m0 = (k_of(mem0, r0) * acc[0]).to(mem0_saved.dtype)
 
         def over_time(fn: Callable[[Tensor, Tensor, Tensor], Tensor], shape: torch.Size) -> Tensor:
-            """Σ_t fn(a_t, m_{t-1}, r_t), reduced to ``shape``."""
-            total = fn(acc[0], mem0, r0).sum_to_size(shape)
-            if steps > 1:
-                total = total + fn(acc[1:], prev_tail, reset_tail).sum_to_size(shape)
+            """Σ_t fn(a_t, m_{t-1}, r_t), reduced to ``shape`` chunk by chunk."""
+            total = None
+            for s, e in bounds:
+                piece = fn(acc[s:e], *prev_reset(s, e)).sum_to_size(shape)
+                total = piece if total is None else total + piece
             return total
+
+        prev_tail, reset_tail = mem[:-1], spk[:-1]
 
         def dot_over_time(other_tail: Tensor, other0: Tensor) -> Tensor:
             """Σ_t a_t·o_t as a 0-d tensor, with BLAS dot products (no [T, ...] temporary)."""

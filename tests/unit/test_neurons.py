@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import pickle
+from unittest import mock
 
 import pytest
 import torch
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 
 from snnkit.errors import ConfigError
 from snnkit.neurons import LIF, LIFParameters, lif_multistep, lif_step, surrogate
+from snnkit.neurons import functional as lif_functional
 from snnkit.neurons.functional import lif_multistep_reference
 
 # ---------------------------------------------------------------------------------------------- surrogate
@@ -187,17 +190,20 @@ def _grads(fn, x, mem0, beta, thr, reset, detach, spike_fn, seed=0):
     sname=st.sampled_from(["atan", "fast_sigmoid"]),
     with_mem0=st.booleans(),
     seed=st.integers(0, 2**16),
+    chunk=st.sampled_from([1, 5, 1 << 20]),
 )
 def test_fused_equals_reference_forward_and_backward(
-    steps, shape, beta, thr, reset, detach, sname, with_mem0, seed
+    steps, shape, beta, thr, reset, detach, sname, with_mem0, seed, chunk
 ):
+    """``chunk``: values per time chunk of the fused backward (1 and 5: several chunks, joined exactly)."""
     gen = torch.Generator().manual_seed(seed)
     x = (torch.randn((steps, *shape), generator=gen, dtype=torch.float64) + 0.4).requires_grad_()
     mem0 = torch.randn(shape, generator=gen, dtype=torch.float64).requires_grad_() if with_mem0 else None
     b = torch.tensor(beta, dtype=torch.float64, requires_grad=True)
     th = torch.tensor(thr, dtype=torch.float64, requires_grad=True)
     sf = surrogate.get(sname)
-    out_f, g_f = _grads(lif_multistep, x, mem0, b, th, reset, detach, sf, seed)
+    with mock.patch.object(lif_functional, "_CHUNK_ELEMENTS", chunk):
+        out_f, g_f = _grads(lif_multistep, x, mem0, b, th, reset, detach, sf, seed)
     out_r, g_r = _grads(lif_multistep_reference, x, mem0, b, th, reset, detach, sf, seed)
     assert torch.equal(out_f[0], out_r[0]) and torch.equal(out_f[1], out_r[1])
     assert set(out_f[0].unique().tolist()) <= {0.0, 1.0}
@@ -210,14 +216,14 @@ def test_fused_equals_reference_per_neuron_parameters_float32():
     x = (torch.randn(20, 4, 6) + 0.3).requires_grad_()
     b = torch.rand(6).requires_grad_()
     th = (torch.rand(6) + 0.5).requires_grad_()
-    for reset in ("subtract", "zero"):
-        for detach in (True, False):
+    for reset, detach, chunk in itertools.product(("subtract", "zero"), (True, False), (7, 1 << 20)):
+        with mock.patch.object(lif_functional, "_CHUNK_ELEMENTS", chunk):  # 7: about a chunk per step
             out_f, g_f = _grads(lif_multistep, x, None, b, th, reset, detach, surrogate.ATan())
-            out_r, g_r = _grads(lif_multistep_reference, x, None, b, th, reset, detach, surrogate.ATan())
-            assert torch.equal(out_f[0], out_r[0]) and torch.equal(out_f[1], out_r[1])
-            for a, r in zip(g_f, g_r):
-                assert a.shape == r.shape
-                torch.testing.assert_close(a, r, rtol=1e-5, atol=1e-5)
+        out_r, g_r = _grads(lif_multistep_reference, x, None, b, th, reset, detach, surrogate.ATan())
+        assert torch.equal(out_f[0], out_r[0]) and torch.equal(out_f[1], out_r[1])
+        for a, r in zip(g_f, g_r):
+            assert a.shape == r.shape
+            torch.testing.assert_close(a, r, rtol=1e-5, atol=1e-5)
 
 
 def test_beta_is_clamped_like_snntorch():
