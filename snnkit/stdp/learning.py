@@ -150,12 +150,16 @@ def apply_counts(weight: torch.Tensor, pre: torch.Tensor, post: torch.Tensor, wi
     order = torch.sort(rank, stable=True).indices  # rounds of distinct features, each a contiguous slice
     f, lr = f[order], lr[order]
     start = 0
+    tiny = torch.finfo(w.dtype).tiny
     for size in torch.bincount(rank).tolist():
         fs, a_r = f[start:start + size], lr[start:start + size]
         start += size
         cur = w[fs]
         step = a_r * ((cur - lb) * (ub - cur)) if stabilizer else a_r
-        w[fs] = (cur + step).clamp_(lb, ub)
+        new = (cur + step).clamp_(lb, ub)
+        # the stabiliser drives weights towards lb geometrically; within a subnormal distance of lb they snap to
+        # it, since subnormal weights would make every later convolution many times slower on x86 CPUs
+        w[fs] = torch.where(new - lb < tiny, lb, new)
     return w
 
 

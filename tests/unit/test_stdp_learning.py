@@ -42,6 +42,18 @@ def test_stdp_hand_case_with_stabiliser():
     assert torch.equal(weight, _hand_case()[0])  # not in place by default
 
 
+def test_depressed_weights_reach_the_lower_bound_without_passing_through_subnormals():
+    weight, inp, out, winners = _hand_case()
+    weight[0, 0, 0, 0] = 1e-36  # the LTD position of the winner's receptive field, a normal float near 0
+    tiny = torch.finfo(torch.float32).tiny
+    seen = []
+    for _ in range(40):  # each update multiplies it by about 1 - 0.9
+        weight = sl.stdp(weight, inp, out, winners, (0.5, -0.9))
+        seen.append(float(weight[0, 0, 0, 0]))
+    assert seen[-1] == 0.0 and all(v == 0.0 or v >= tiny for v in seen)
+    assert not bool(((weight != 0) & (weight.abs() < tiny)).any())
+
+
 def test_stdp_hand_case_without_stabiliser_clips_to_bounds():
     weight, inp, out, winners = _hand_case()
     new = sl.stdp(weight, inp, out, winners, (0.25, -0.125), stabilizer=False, bounds=(0.2, 0.8))
