@@ -396,6 +396,22 @@ class _SigmoidBernoulli(torch.autograd.Function):
         return (1 - p).mul_(p).mul_(p).mul_(grad), None
 
 
+class _TanhReluBernoulli(torch.autograd.Function):
+    """``p = relu(tanh(U))`` then :class:`_BernoulliST` in one function (ParaLIF's TRB): only p is saved, and
+    backward is the composition's ``g·p·(1 - p²)`` (zero where p = 0), equal to it to round-off."""
+
+    @staticmethod
+    def forward(ctx: Any, u: Tensor, generator: torch.Generator | None) -> Tensor:
+        p = torch.tanh(u).relu_()
+        ctx.save_for_backward(p)
+        return _bernoulli(p, generator)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        (p,) = ctx.saved_tensors
+        return (grad * p).mul_(1 - p * p), None
+
+
 def bernoulli_straight_through(p: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Spikes ``S ~ Bernoulli(p)`` (p in [0, 1]) with the gradient ``dS/dp = p``.
 
@@ -486,6 +502,8 @@ def fire(
     norm, kind = _MODE_TABLE[mode]
     if mode == "SB":
         return sigmoid_bernoulli(u, generator)  # σ and the Bernoulli in one autograd function
+    if mode == "TRB":
+        return _TanhReluBernoulli.apply(u, generator)  # likewise: one saved tensor instead of two
     v = _NORMALISE[norm](u)
     if kind == "gumbel":
         return gumbel_softmax(v, generator)

@@ -232,6 +232,19 @@ def test_sigmoid_bernoulli_seeded_rate_and_the_papers_gradient():
     torch.testing.assert_close(torch.autograd.grad(composed.sum(), u)[0], grad)
 
 
+def test_trb_fused_equals_the_composition_draws_and_gradient():
+    u = torch.linspace(-3, 3, 13, dtype=torch.float64).repeat(500, 1).requires_grad_()
+    w = torch.randn(u.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    fused = fire(u, "TRB", generator=torch.Generator().manual_seed(4))
+    composed = bernoulli_straight_through(torch.relu(torch.tanh(u)), torch.Generator().manual_seed(4))
+    assert torch.equal(fused, composed) and bool(fused[:, :7].eq(0).all())  # p = 0 for U <= 0
+    g_fused = torch.autograd.grad((fused * w).sum(), u)[0]
+    g_composed = torch.autograd.grad((composed * w).sum(), u)[0]
+    torch.testing.assert_close(g_fused, g_composed, rtol=1e-12, atol=1e-15)  # tanh's backward rounds its own way
+    p = torch.relu(torch.tanh(u.detach()))
+    torch.testing.assert_close(g_fused, w * p * (1 - p**2))
+
+
 def test_bernoulli_straight_through_multiplies_by_p():
     p = torch.tensor([0.0, 0.25, 1.0], requires_grad=True)
     s = bernoulli_straight_through(p, torch.Generator().manual_seed(0))
