@@ -162,7 +162,7 @@ class _FusedLIF(torch.autograd.Function):
                 m_t.add_(x[t])
                 m_t.addcmul_(r, thr, value=-1)  # r·θ is exact, so this is (b·m + x) - r·θ
             r = spk[t]
-            torch.gt(m_t - thr, 0, out=r)  # s_t = H(m_t - θ), which is also r_{t+1}
+            torch.gt(m_t, thr, out=r)  # s_t = H(m_t - θ) (m > θ iff m - θ > 0 in IEEE), also r_{t+1}
             m_prev = m_t
         ctx.zero = zero
         ctx.detach_reset = detach_reset
