@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from snnkit import config
+from snnkit import config, reproduce
 from snnkit.report.run import start_run
 from snnkit.reproduce import (
     Job,
@@ -315,6 +315,7 @@ def test_provenance_records_every_parameter_and_the_identity(root, tmp_path):
 # -- kernel environment ---------------------------------------------------------------------------------
 def test_kernel_env_shares_threads_out(monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    monkeypatch.setattr(reproduce, "_idle_cores", lambda: 8.0)  # an idle machine
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setenv("MKL_NUM_THREADS", "5")
     for jobs, threads in [(1, "8"), (2, "4"), (3, "2"), (16, "1")]:
@@ -329,6 +330,41 @@ def test_kernel_env_shares_threads_out(monkeypatch):
     with kernel_env(4):
         assert os.environ["OMP_NUM_THREADS"] == "3" and os.environ["MKL_NUM_THREADS"] == "5"
     assert os.environ["OMP_NUM_THREADS"] == "3"
+
+
+def test_kernel_env_waits_passively_when_its_cores_are_busy(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    for var in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY"):
+        monkeypatch.delenv(var, raising=False)
+    idle = {"cores": 0.9}  # another process holds one of the two cores
+    calls = []
+
+    def fake_idle():
+        calls.append(1)
+        return idle["cores"]
+
+    monkeypatch.setattr(reproduce, "_idle_cores", fake_idle)
+    with kernel_env(1):
+        assert os.environ["OMP_NUM_THREADS"] == "2" and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert "OMP_WAIT_POLICY" not in os.environ  # restored
+    idle["cores"] = 1.9
+    with kernel_env(1):
+        assert "OMP_WAIT_POLICY" not in os.environ
+    n = len(calls)
+    with kernel_env(2):  # one thread per kernel: nothing spins, nothing measured
+        assert os.environ["OMP_NUM_THREADS"] == "1" and "OMP_WAIT_POLICY" not in os.environ
+    assert len(calls) == n
+    idle["cores"] = 0.2
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user's policy wins
+    with kernel_env(1):
+        assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_idle_cores_reads_a_fraction_of_the_usable_cores():
+    idle = reproduce._idle_cores(0.05)
+    if idle is None:
+        pytest.skip("no /proc/stat here")
+    assert 0.0 <= idle <= len(os.sched_getaffinity(0)) + 1e-9
 
 
 # -- the .DONE marker is snnkit.train.checkpoint's --------------------------------------------------------
