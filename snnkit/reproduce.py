@@ -413,7 +413,7 @@ def kernel_env(jobs: int = 1) -> Iterator[None]:
                 idle = _idle_cores()
                 if idle is not None and idle < int(threads) - 0.5:
                     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-                    log.info("only %.1f of %s cores idle: the kernel waits passively (OMP_WAIT_POLICY=PASSIVE)",
+                    log.debug("only %.1f of %s cores idle: the kernel waits passively (OMP_WAIT_POLICY=PASSIVE)",
                              idle, threads)
         yield
     finally:
