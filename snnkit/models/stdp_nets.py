@@ -334,6 +334,13 @@ class StdpNet(nn.Module):
         for spec in self.specs.values():
             self.weight(spec.name).clamp_(*(spec.rstdp_bounds if spec.threshold is None else spec.bounds))
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickling and deep copies leave out the cached decision matrices (rebuilt on demand)."""
+        state = super().__getstate__()
+        state = dict(state)
+        state.pop("_dense_cache", None)
+        return state
+
     # ----------------------------------------------------------------------------------- access
     def weight(self, name: str) -> torch.Tensor:
         return getattr(self, f"w_{name}")

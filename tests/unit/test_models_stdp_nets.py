@@ -159,6 +159,16 @@ def test_the_decision_matrix_follows_every_weight_update():
     torch.testing.assert_close(net.decision_potentials("conv3", x), ref, rtol=1e-5, atol=1e-4)
 
 
+def test_copies_leave_the_decision_matrix_cache_behind():
+    net = StdpNet("mozafari2018", seed=0)
+    x = (torch.rand(2, 250, 4, 4, generator=torch.Generator().manual_seed(3)) < 0.5).float()
+    before = net.decision_potentials("conv3", x)
+    assert "_dense_cache" in net.__dict__
+    twin = copy.deepcopy(net)
+    assert "_dense_cache" not in twin.__dict__ and "_dense_cache" in net.__dict__
+    torch.testing.assert_close(twin.decision_potentials("conv3", x), before)
+
+
 def test_decide_with_a_negative_weight_takes_the_full_path(monkeypatch):
     net = _reweight(StdpNet("mozafari2018", seed=0), 5)
     net.weight("conv2")[3, 4, 1, 1] = -0.7
