@@ -406,12 +406,11 @@ def kernel_env(jobs: int = 1) -> Iterator[None]:
             os.environ["PYTHONPATH"] = os.pathsep.join([pkg_parent, *parts])
         os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
         if not os.environ.get("OMP_NUM_THREADS"):
-            threads = str(_kernel_threads(jobs))
-            os.environ["OMP_NUM_THREADS"] = threads
-            os.environ["MKL_NUM_THREADS"] = threads
-            if int(threads) > 1 and not os.environ.get("OMP_WAIT_POLICY"):
+            threads = _kernel_threads(jobs)
+            os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+            if threads > 1 and not os.environ.get("OMP_WAIT_POLICY"):
                 idle = _idle_cores()
-                if idle is not None and idle < int(threads) - 0.5:
+                if idle is not None and idle < threads - 0.5:
                     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
                     log.debug("only %.1f of %s cores idle: the kernel waits passively (OMP_WAIT_POLICY=PASSIVE)",
                              idle, threads)

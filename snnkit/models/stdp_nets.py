@@ -336,8 +336,7 @@ class StdpNet(nn.Module):
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickling and deep copies leave out the cached decision matrices (rebuilt on demand)."""
-        state = super().__getstate__()
-        state = dict(state)
+        state = dict(super().__getstate__())  # a copy: the module keeps its cache
         state.pop("_dense_cache", None)
         return state
 

@@ -235,10 +235,9 @@ def _same(a: Any, b: Any) -> bool:
         a, b = b, a
     if isinstance(b, str) and isinstance(a, (list, tuple, dict)):
         try:
-            decoded = json.loads(b)
+            b = json.loads(b)
         except ValueError:
             return False
-        return _same(a, decoded) if isinstance(decoded, type(a)) or isinstance(a, tuple) else False
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, bool) or isinstance(b, bool):
