@@ -7,11 +7,17 @@ S1C1 (six DoG filters, local normalisation, rank coding into T = 15 bins), conv 
 per sample, all on real MNIST training images (``$SNNKIT_DATA``; the embedded subset when it is missing):
 
 - ``preprocess``: images → S1C1 first-spike times (:func:`snnkit.experiments.stdp.encode`).
-- ``l1_stdp``: :meth:`StdpNet.stdp_step` of ``conv1`` on S1C1 times in chunks of ``learn_batch`` (16, the
-  default; 1 and 64 as extra rows), rates from :func:`snnkit.stdp.learning.doubling_schedule`.
-- ``l2_stdp``: ``stdp_step("conv2")`` on the cached layer-1 output times (``features_times(times, 1)``).
+- ``l1_stdp``: the start of the L1 phase, timed as it runs: :meth:`StdpNet.stdp_step` of ``conv1`` on the
+  first ``n`` S1C1 times from the seeded initial weights (reset before every timed pass), in chunks of
+  ``learn_batch`` (16, the default; 1 and 64 as extra rows), rates from
+  :func:`snnkit.stdp.learning.doubling_schedule`. The cost per sample falls as the weights sparsen (fewer
+  positions fire), so the first ``n`` samples cost more than the phase's average (2 epochs): a conservative
+  figure.
+- ``l2_stdp``: the start of the L2 phase the same way (``conv2`` from its initial weights), on the layer-1 output
+  times (``features_times(times, 1)``) of a ``conv1`` trained by its own phase over the same ``n`` samples.
 - ``l3_rstdp``: ``rstdp_forward(2, ...)`` + ``rstdp_step`` of the decision layer on the cached layer-2 output
-  times, rewarded when the decision is the label (reward (0.004, -0.003), punishment (-0.004, 0.0005)).
+  times (layers 1 and 2 trained as above), rewarded when the decision is the label (reward (0.004, -0.003),
+  punishment (-0.004, 0.0005)).
 - ``inference``: :meth:`LayerwiseTrainer.predict` from S1C1 times to decisions (eval batch 1000); the record
   also holds ``end_to_end_ms_per_sample``, from images (preprocess + inference in one pass).
 
@@ -20,7 +26,8 @@ issue 9; constants below, not measured here) and ``spyker`` (PyPI ``spyker`` 0.1
 BSD-3), run side by side in this process with the same thread count: DoG filter (13x13, the size of snnkit's
 padded bank), threshold and rank coding (Spyker has no local normalisation, so its preprocess does less
 work), then per layer its ``Conv``, ``threshold``/``inhibit``, ``convwta`` and ``Conv.stdp`` from cached
-inputs as snnkit's rows; inference is its conv1 → fire → pool → conv2 → fire → pool → conv3 → single winner.
+inputs as snnkit's rows (each layer's phase from its seeded initial weights, on the output of its own
+trained lower layers, as snnkit's); inference is its conv1 → fire → pool → conv2 → fire → pool → conv3 → single winner.
 Ratios ``ratio_vs_original`` = SpykeTorch ms / impl ms (targets: inference ≥ 20x, each training phase ≥ 5x);
 ``vs_spyker`` on snnkit rows = Spyker ms / snnkit ms (≥ 1: snnkit no slower).
 
@@ -37,6 +44,7 @@ snnkit (``schedule_hours``). JSON records: ``reports/bench/stdp.json`` (the form
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib.metadata
 import os
 import statistics
@@ -99,55 +107,68 @@ def chunks(n: int, size: int):
         yield start, min(start + size, n)
 
 
+def _train(net: StdpNet, name: str, data: torch.Tensor, n: int, batch: int) -> None:
+    """The first ``n`` samples of layer ``name``'s STDP phase (the doubling schedule counts from 0)."""
+    for start, stop in chunks(n, batch):
+        net.stdp_step(name, data[start:stop], rates_for(start, stop - start))
+
+
 class SnnkitImpl:
-    """snnkit's passes over ``n`` samples; the layer caches are built by :meth:`prepare`."""
+    """snnkit's passes over ``n`` samples. :meth:`prepare` trains ``conv1`` and ``conv2`` by their phases (untimed)
+    and caches their outputs; the timed training passes restart their layer from the initial weights on a
+    separate network (``work``), inference runs on the trained one (``net``)."""
 
     def __init__(self, images: torch.Tensor, targets: torch.Tensor) -> None:
         self.images, self.targets = images, targets
         self.net = StdpNet(MODEL, time_steps=T, seed=0)
+        self.work = copy.deepcopy(self.net)
+        self.init = {name: self.net.weight(name).clone() for name in self.net.layer_names}
         self.trainer = LayerwiseTrainer(self.net, PARAMS)
-        self.counter = {"conv1": 0, "conv2": 0}
         self.cache_ms: dict[str, float] = {}
 
-    def prepare(self, n_times: int, n_cache: int) -> None:
-        """S1C1 times of ``n_times`` images, and the trainer's caching passes (timed) for ``n_cache``."""
+    def prepare(self, n_times: int, n_cache: int, n_phase: dict[str, int]) -> None:
+        """S1C1 times of ``n_times`` images; ``conv1`` trained over ``n_phase["l1"]`` samples, its output cached
+        (timed) for ``n_cache``, ``conv2`` trained over ``n_phase["l2"]`` of them, its output cached (timed)."""
         self.enc = encode(types.SimpleNamespace(images=self.images[:n_times], targets=self.targets[:n_times]), T)
         sub = EncodedSet(self.enc.times[:n_cache], self.enc.targets[:n_cache])
+        _train(self.net, "conv1", self.enc.times, n_phase["l1"], PARAMS["learn_batch"])
         t0 = time.perf_counter()
         self.l1_out = self.trainer.features(sub, 1)
         t1 = time.perf_counter()
-        try:  # the R-STDP phase's cache continues from the L2 phase's (layer 1 is frozen by then)
-            self.l2_out = self.trainer.features(sub, 2, start_from=(1, self.l1_out))
-        except TypeError:  # a trainer without start_from recomputes layer 1
-            self.l2_out = self.trainer.features(sub, 2)
+        _train(self.net, "conv2", self.l1_out, n_phase["l2"], PARAMS["learn_batch"])
         t2 = time.perf_counter()
-        last = self.trainer.last_step(sub, 2)
+        self.l2_out = self.trainer.features(sub, 2, start_from=(1, self.l1_out))
         t3 = time.perf_counter()
-        self.trainer._decide_cached(last, 2, full=False)
+        last = self.trainer.last_step(sub, 2)
         t4 = time.perf_counter()
-        self.cache_ms = {"cache_l1": (t1 - t0) * 1e3 / n_cache, "cache_l2": (t2 - t1) * 1e3 / n_cache,
-                         "val_last_step": (t3 - t2) * 1e3 / n_cache, "val_decide": (t4 - t3) * 1e3 / n_cache}
+        self.trainer._decide_cached(last, 2, full=False)
+        t5 = time.perf_counter()
+        self.cache_ms = {"cache_l1": (t1 - t0) * 1e3 / n_cache, "cache_l2": (t3 - t2) * 1e3 / n_cache,
+                         "val_last_step": (t4 - t3) * 1e3 / n_cache, "val_decide": (t5 - t4) * 1e3 / n_cache}
+        for name in ("conv1", "conv2"):  # the work network's lower layers: trained, as in the schedule
+            self.work.weight(name).copy_(self.net.weight(name))
+
+    def _restart(self, name: str) -> None:
+        self.work.weight(name).copy_(self.init[name])
 
     def preprocess(self, n: int, batch: int) -> None:
         encode(types.SimpleNamespace(images=self.images[:n], targets=self.targets[:n]), T, batch=batch)
 
-    def stdp(self, name: str, data: torch.Tensor, n: int, batch: int) -> None:
-        for start, stop in chunks(n, batch):
-            self.net.stdp_step(name, data[start:stop], rates_for(self.counter[name], stop - start))
-            self.counter[name] += stop - start
-
     def l1(self, n: int, batch: int) -> None:
-        self.stdp("conv1", self.enc.times, n, batch)
+        self._restart("conv1")
+        _train(self.work, "conv1", self.enc.times, n, batch)
 
     def l2(self, n: int, batch: int) -> None:
-        self.stdp("conv2", self.l1_out, n, batch)
+        self._restart("conv2")
+        _train(self.work, "conv2", self.l1_out, n, batch)
 
     def l3(self, n: int, batch: int) -> None:
+        self._restart("conv3")
         rates = {"conv3": RSTDP_RATES}
         for start, stop in chunks(n, batch):
-            out = self.net.rstdp_forward(2, self.l2_out[start:stop], ("conv3",))
+            out = self.work.rstdp_forward(2, self.l2_out[start:stop], ("conv3",))
             reward = {"conv3": out["pred"] == self.targets[start:stop]}
-            self.net.rstdp_step(("conv3",), out, reward, rates)
+            self.work.rstdp_step(("conv3",), out, reward, rates)
 
     def inference(self, n: int, batch: int) -> None:
         self.trainer.predict(EncodedSet(self.enc.times[:n], self.enc.targets[:n]))
@@ -159,21 +180,33 @@ class SnnkitImpl:
 
 class SpykerImpl:
     """Spyker 0.1.0's Mozafari pipeline (its ``mozafari_mnist_original`` example's operators, snnkit's
-    thresholds 15 and 10), with its own caches of every layer's input (uint8 waves ``[B, T, C, H, W]``)."""
+    thresholds 15 and 10), with its own caches of every layer's input (uint8 waves ``[B, T, C, H, W]``). As
+    snnkit's: :meth:`prepare` trains ``conv1`` and ``conv2`` by their phases; a timed training pass restarts its
+    layer from the seeded initial weights (a new ``Conv`` drawn after reseeding Spyker's generator)."""
 
     def __init__(self, spyker: Any, images: torch.Tensor, targets: torch.Tensor) -> None:
         self.sp, self.images, self.targets = spyker, images, targets
-        spyker.random_seed(0)
         dog = spyker.DoGFilter
         filters = [dog(3 / 9, 6 / 9), dog(6 / 9, 3 / 9), dog(7 / 9, 14 / 9), dog(14 / 9, 7 / 9),
                    dog(13 / 9, 26 / 9), dog(26 / 9, 13 / 9)]
         self.dog = spyker.DoG(6, filters, pad=6)  # 13x13 bank, 28x28 out (as snnkit's padded bank)
-        self.conv1 = spyker.Conv(6, 30, 5, pad=2, mean=0.8, std=0.05)
-        self.conv2 = spyker.Conv(30, 250, 3, pad=1, mean=0.8, std=0.05)
-        self.conv3 = spyker.Conv(250, 200, 5, pad=2, mean=0.8, std=0.05)
-        self.conv3.stdpconfig = [spyker.STDPConfig(*RSTDP_RATES[0], False, 0.2, 0.8),
-                                 spyker.STDPConfig(*RSTDP_RATES[1], False, 0.2, 0.8)]
-        self.counter = {"conv1": 0, "conv2": 0}
+        self.conv1, self.conv2, self.conv3 = self._initial()
+        self.work = dict(zip(("conv1", "conv2", "conv3"), self._initial()))
+
+    def _initial(self) -> tuple[Any, Any, Any]:
+        """The three layers at their seeded initial weights (the same every call)."""
+        sp = self.sp
+        sp.random_seed(0)
+        conv1 = sp.Conv(6, 30, 5, pad=2, mean=0.8, std=0.05)
+        conv2 = sp.Conv(30, 250, 3, pad=1, mean=0.8, std=0.05)
+        conv3 = sp.Conv(250, 200, 5, pad=2, mean=0.8, std=0.05)
+        conv3.stdpconfig = [sp.STDPConfig(*RSTDP_RATES[0], False, 0.2, 0.8),
+                            sp.STDPConfig(*RSTDP_RATES[1], False, 0.2, 0.8)]
+        return conv1, conv2, conv3
+
+    def _restart(self, name: str) -> Any:
+        self.work[name] = dict(zip(("conv1", "conv2", "conv3"), self._initial()))[name]
+        return self.work[name]
 
     def code(self, images: torch.Tensor) -> torch.Tensor:
         return self.sp.code(self.sp.threshold(self.dog(images), 0.02), T)
@@ -184,55 +217,58 @@ class SpykerImpl:
     def hidden2(self, x: torch.Tensor) -> torch.Tensor:
         return self.sp.pool(self.sp.fire(self.conv2(x), 10.0), 3)
 
-    def prepare(self, n_times: int, n_cache: int, batch: int) -> None:
+    def prepare(self, n_times: int, n_cache: int, n_phase: dict[str, int], batch: int) -> None:
         self.coded = torch.cat([self.code(self.images[s:e]) for s, e in chunks(n_times, batch)])
+        self.stdp(self.conv1, self.coded, 15.0, 5, 3, n_phase["l1"], PARAMS["learn_batch"])
         self.l1_out = torch.cat([self.hidden1(self.coded[s:e]) for s, e in chunks(n_cache, batch)])
+        self.stdp(self.conv2, self.l1_out, 10.0, 8, 1, n_phase["l2"], PARAMS["learn_batch"])
         self.l2_out = torch.cat([self.hidden2(self.l1_out[s:e]) for s, e in chunks(n_cache, batch)])
+        self.work["conv1"], self.work["conv2"] = self.conv1, self.conv2
 
     def preprocess(self, n: int, batch: int) -> None:
         for start, stop in chunks(n, batch):
             self.code(self.images[start:stop])
 
-    def stdp(self, name: str, conv: Any, data: torch.Tensor, threshold: float, k: int, radius: int,
-             n: int, batch: int) -> None:
+    def stdp(self, conv: Any, data: torch.Tensor, threshold: float, k: int, radius: int, n: int, batch: int) -> None:
+        """The first ``n`` samples of ``conv``'s STDP phase (the doubling schedule counts from 0)."""
         for start, stop in chunks(n, batch):
-            ap, am = sl.doubling_schedule(self.counter[name], 0.004, every=PARAMS["doubling_every"],
+            ap, am = sl.doubling_schedule(start, 0.004, every=PARAMS["doubling_every"],
                                           max_a_plus=PARAMS["max_a_plus"])
             conv.stdpconfig = [self.sp.STDPConfig(ap, am)]
             x = data[start:stop]
             out = self.sp.inhibit(self.sp.threshold(conv(x), threshold))
             conv.stdp(x, self.sp.convwta(out, radius, k), self.sp.fire(out))
-            self.counter[name] += stop - start
 
     def l1(self, n: int, batch: int) -> None:
-        self.stdp("conv1", self.conv1, self.coded, 15.0, 5, 3, n, batch)
+        self.stdp(self._restart("conv1"), self.coded, 15.0, 5, 3, n, batch)
 
     def l2(self, n: int, batch: int) -> None:
-        self.stdp("conv2", self.conv2, self.l1_out, 10.0, 8, 1, n, batch)
+        self.stdp(self._restart("conv2"), self.l1_out, 10.0, 8, 1, n, batch)
 
-    def _decide(self, x: torch.Tensor) -> tuple[torch.Tensor, Any, torch.Tensor]:
-        out = self.sp.infinite(self.conv3(x))
+    def _decide(self, conv3: Any, x: torch.Tensor) -> tuple[torch.Tensor, Any, torch.Tensor]:
+        out = self.sp.infinite(conv3(x))
         winners = self.sp.convwta(out, 0, 1)
         per_class = out.size(2) // 10
         labels = torch.tensor([w[0].z // per_class if len(w) == 1 else -1 for w in winners])
         return labels, winners, out
 
     def l3(self, n: int, batch: int) -> None:
+        conv3 = self._restart("conv3")
         for start, stop in chunks(n, batch):
             x = self.l2_out[start:stop]
-            labels, winners, out = self._decide(x)
+            labels, winners, out = self._decide(conv3, x)
             for w, label, target in zip(winners, labels.tolist(), self.targets[start:stop].tolist()):
                 if len(w) == 1:
                     w[0].c = int(label != target)  # 0: reward config, 1: punishment config
-            self.conv3.stdp(x, winners, self.sp.fire(out))
+            conv3.stdp(x, winners, self.sp.fire(out))
 
     def inference(self, n: int, batch: int) -> None:
         for start, stop in chunks(n, batch):
-            self._decide(self.hidden2(self.hidden1(self.coded[start:stop])))
+            self._decide(self.conv3, self.hidden2(self.hidden1(self.coded[start:stop])))
 
     def end_to_end(self, n: int, batch: int) -> None:
         for start, stop in chunks(n, batch):
-            self._decide(self.hidden2(self.hidden1(self.code(self.images[start:stop]))))
+            self._decide(self.conv3, self.hidden2(self.hidden1(self.code(self.images[start:stop]))))
 
 
 def import_spyker() -> Any:
@@ -269,10 +305,11 @@ def run_threads(threads: int, args: argparse.Namespace, images: torch.Tensor, ta
         impls["spyker"] = SpykerImpl(spyker, images, targets)
     n_times = max(n["preprocess"], n["inference"], n["l1"])
     n_cache = max(n["l2"], n["l3"])
+    phase = {"l1": n["l1"], "l2": n["l2"]}
     t0 = time.perf_counter()
-    impls["snnkit"].prepare(n_times, n_cache)
+    impls["snnkit"].prepare(n_times, n_cache, phase)
     if "spyker" in impls:
-        impls["spyker"].prepare(n_times, n_cache, args.spyker_batch)
+        impls["spyker"].prepare(n_times, n_cache, phase, args.spyker_batch)
     print(f"  {threads} thread(s): inputs and caches ready ({time.perf_counter() - t0:.0f} s)", flush=True)
 
     lb = PARAMS["learn_batch"]
@@ -300,6 +337,8 @@ def run_threads(threads: int, args: argparse.Namespace, images: torch.Tensor, ta
                    "ratio_vs_original": ORIGINAL_MS[workload] / ms, "threads": threads, "batch": batch,
                    "n_samples": count, "data": data, "input": "28x28, T=15", "repeats": args.repeats,
                    "load_avg": load_avg}
+            if workload in ("l1_stdp", "l2_stdp", "l3_rstdp"):
+                rec["phase_start"] = f"the layer's first {count} samples from its seeded initial weights"
             if method == "inference":
                 e2e = [(m, b) for w, m, b, _ in per_impl_tasks[name] if m == "end_to_end"][0]
                 rec["end_to_end_ms_per_sample"] = res[(name, *e2e)]
@@ -400,10 +439,10 @@ def main(argv: list[str] | None = None) -> int:
     threads = args.threads or ([2] if args.quick else [2, 1])
     args.repeats = args.repeats or (1 if args.quick else 2)
     if args.quick:
-        args.sizes = {"preprocess": 200, "l1": 64, "l1_extra": {1: 16, 64: 128}, "l2": 32, "l3": 128,
+        args.sizes = {"preprocess": 200, "l1": 1000, "l1_extra": {1: 200, 64: 1000}, "l2": 1000, "l3": 128,
                       "inference": 200}
     else:
-        args.sizes = {"preprocess": 500, "l1": 128, "l1_extra": {1: 32, 64: 256}, "l2": 64, "l3": 256,
+        args.sizes = {"preprocess": 500, "l1": 4000, "l1_extra": {1: 1000, 64: 4000}, "l2": 4000, "l3": 256,
                       "inference": 1000}
     spyker = "disabled (--no-spyker)" if args.no_spyker else import_spyker()
     if isinstance(spyker, str):

@@ -30,7 +30,7 @@ from snnkit.errors import ConfigError, check_nonneg_int
 
 __all__ = ["fire", "pooling", "pad", "pointwise_inhibition", "get_k_winners", "feature_inhibition",
            "lateral_inhibition", "local_normalization", "first_spike_times", "k_winners_from_counts",
-           "pointwise_keep"]
+           "k_winners_pointwise", "pointwise_keep"]
 
 _WHERE = "snnkit.stdp.functional"
 
@@ -228,6 +228,44 @@ def _k_winners_keyed(n: torch.Tensor, value: torch.Tensor, k: int, r: int) -> to
         key[rows, f] = float("-inf")  # feature inhibition (a sample without a winner has only -inf left)
         if r > 0:  # lateral inhibition: the (2r+1)² window across all features
             key.masked_fill_(_windows(y[:, None], x[:, None], r, h, w).squeeze(1)[:, None], float("-inf"))
+    return winners
+
+
+def k_winners_pointwise(n: torch.Tensor, feature: torch.Tensor, value: torch.Tensor, n_features: int, k: int,
+                        r: int) -> torch.Tensor:
+    """:func:`k_winners_from_counts` after pointwise inhibition, on one neuron per position: ``n`` (int, ``[B, H,
+    W]``, 0 = silent position), the position's surviving ``feature`` and its first-spike potential ``value``
+    (same shape) of a layer with ``n_features`` maps. The same rounds, ranking and tie rule (lowest flat index
+    ``(feature, row, col)``): feature inhibition removes the positions whose survivor is the winner's feature,
+    lateral inhibition the window. Work per round is ``O(B·H·W)`` instead of ``O(B·F·H·W)``. No argument
+    checks."""
+    b, h, w = n.shape
+    dev = n.device
+    n = n.reshape(b, -1)
+    alive = n > 0
+    feature = feature.reshape(b, -1).long()
+    value = value.reshape(b, -1)
+    order = feature * (h * w) + torch.arange(h * w, device=dev)  # the flat index (feature, row, col)
+    big = torch.iinfo(torch.long).max
+    neg_inf = torch.tensor(float("-inf"), dtype=value.dtype, device=dev)
+    rows = torch.arange(h, device=dev).repeat_interleave(w)
+    cols = torch.arange(w, device=dev).repeat(h)
+    winners = torch.full((b, int(k), 3), -1, dtype=torch.long, device=dev)
+    for i in range(int(k)):
+        has = alive.any(dim=1)
+        if not bool(has.any()):
+            break
+        cand = alive & (n == torch.where(alive, n, -1).amax(dim=1, keepdim=True))
+        v = torch.where(cand, value, neg_inf)
+        cand &= v == v.amax(dim=1, keepdim=True)
+        pos = torch.where(cand, order, big).argmin(dim=1)
+        f = feature.gather(1, pos[:, None])
+        y, x = rows[pos], cols[pos]
+        winners[:, i] = torch.where(has[:, None], torch.cat([f, y[:, None], x[:, None]], dim=1), -1)
+        dead = feature == f  # feature inhibition
+        if r > 0:  # lateral inhibition: the (2r+1)² window
+            dead |= ((rows - y[:, None]).abs() <= r) & ((cols - x[:, None]).abs() <= r)
+        alive &= ~dead
     return winners
 
 

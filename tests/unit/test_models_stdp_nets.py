@@ -507,3 +507,65 @@ def test_small_and_large_batch_hot_paths_agree(name, monkeypatch):
     _, one_counts, one_values = net._layer_counts(name, times, values=True)
     assert torch.equal(loop_counts, one_counts) and torch.equal(loop_values, one_values)
     assert bool((loop_counts > 0).any()) and bool((loop_counts == 0).any())
+
+
+# ------------------------------------------------------------- pointwise-compressed STDP forward
+@given(_counts_values(outside=True))
+def test_k_winners_pointwise_equals_k_winners_after_pointwise_inhibition(case):
+    """On one surviving neuron per position (what pointwise inhibition leaves), the position-level rounds give
+    the winners of the full count-domain rounds, ties included (values outside the key range too)."""
+    n, value, k, r = case
+    keep = sf.pointwise_keep(n, value)
+    n_kept, v_kept = n * keep, torch.where(keep, value, 0.0)
+    want = sf.k_winners_from_counts(n_kept, v_kept, k, r)
+    feature = keep.long().argmax(dim=1)  # the kept feature (0 where the position is silent)
+    n_pos = n_kept.amax(dim=1)
+    v_pos = v_kept.gather(1, feature[:, None]).squeeze(1)
+    got = sf.k_winners_pointwise(n_pos, feature, v_pos, n.shape[1], k, r)
+    assert torch.equal(got, want)
+    assert torch.equal(got, _loop_winners(n_kept, v_kept, k, r))
+
+
+@pytest.mark.parametrize("t_steps", [1, 2, 5, 15, 16, 40])
+@pytest.mark.parametrize("name", ["conv1", "conv2"])
+def test_pointwise_first_equals_the_counted_path(name, t_steps):
+    """The bisection finds, at every position, the first step, feature and potential that pointwise inhibition
+    keeps from the step-by-step counts (any T, powers of two or not; silent samples included)."""
+    net = _reweight(StdpNet("mozafari2018", seed=3, time_steps=t_steps), 4)
+    spec = net.specs[name]
+    shape = (5, 6, 28, 28) if name == "conv1" else (5, 30, 14, 14)
+    times = _times(7, shape[0], *shape[1:], t=t_steps, lo=0.1)
+    times[-1] = t_steps  # a silent sample
+    padded, counts, value = net._layer_counts(name, times, values=True)
+    keep = sf.pointwise_keep(counts, value)
+    b, _, ho, wo = counts.shape
+    flat, feature, count, first_value = net._pointwise_first(spec, padded)
+    want_flat = keep.any(dim=1).reshape(-1).nonzero().squeeze(1)
+    assert torch.equal(flat, want_flat) and flat.numel() > 0
+    bi, rem = flat // (ho * wo), flat % (ho * wo)
+    want_feature = keep.long().argmax(dim=1).reshape(-1)[flat]
+    assert torch.equal(feature, want_feature)
+    assert torch.equal(count, counts[bi, feature, rem // wo, rem % wo])
+    torch.testing.assert_close(first_value, value[bi, feature, rem // wo, rem % wo], rtol=1e-6, atol=1e-5)
+    assert bool((count > 0).all()) and bool((count <= t_steps).all())
+
+
+def test_stdp_step_on_a_batch_of_sixteen_equals_the_wave_reference():
+    """The training batch size of the paper profile (16), with silent samples and varied weights."""
+    net = _reweight(StdpNet("mozafari2018", seed=5), 6)
+    times = _times(8, 16)
+    times[3] = T
+    rates = torch.tensor([[0.004 * 2 ** (i % 5), -0.003 * 2 ** (i % 5)] for i in range(16)])
+    ref = copy.deepcopy(net)
+    want_winners, want_weight = _reference_stdp(ref, "conv1", times, rates)
+    winners = net.stdp_step("conv1", times, rates)
+    assert torch.equal(winners, want_winners)
+    assert bool((winners[3] == -1).all())
+    assert torch.equal(net.weight("conv1"), want_weight)
+
+
+def test_stdp_step_with_nothing_firing_leaves_the_weights():
+    net = StdpNet("mozafari2018", seed=1)
+    before = net.weight("conv1").clone()
+    winners = net.stdp_step("conv1", torch.full((3, 6, 28, 28), T, dtype=torch.uint8), torch.tensor([[0.004, -0.003]] * 3))
+    assert bool((winners == -1).all()) and torch.equal(net.weight("conv1"), before)
