@@ -635,9 +635,9 @@ class StdpNet(nn.Module):
         fields = padded.unfold(2, kh, 1).unfold(3, kw, 1).permute(0, 2, 3, 1, 4, 5).reshape(b * ho * wo, -1)
         fields = fields.index_select(0, flat)  # [n, C·kh·kw]: the receptive fields' first-spike times
         wt = w.reshape(o, -1).t()
-        lo = torch.zeros(flat.shape[0], dtype=torch.uint8)
+        lo = torch.zeros(flat.shape[0], dtype=torch.uint8, device=w.device)
         hi = torch.full_like(lo, t_steps - 1)
-        spikes = torch.empty(fields.shape, dtype=w.dtype)
+        spikes = torch.empty(fields.shape, dtype=w.dtype, device=w.device)
         while bool((lo < hi).any()):
             mid = torch.div(lo.to(torch.int16) + hi, 2, rounding_mode="floor").to(torch.uint8)
             p_mid = torch.le(fields, mid[:, None], out=spikes) @ wt
@@ -658,12 +658,14 @@ class StdpNet(nn.Module):
         padded = self._times_pad(times, spec.sides)
         b, ho, wo = padded.shape[0], padded.shape[2] - spec.kernel + 1, padded.shape[3] - spec.kernel + 1
         flat, feature, count, value = self._pointwise_first(spec, padded)
-        n_pos = torch.zeros(b * ho * wo, dtype=torch.long).index_put_((flat,), count).view(b, ho, wo)
-        f_pos = torch.zeros(b * ho * wo, dtype=torch.long).index_put_((flat,), feature).view(b, ho, wo)
-        v_pos = torch.zeros(b * ho * wo, dtype=value.dtype).index_put_((flat,), value).view(b, ho, wo)
+        dev = padded.device
+        n_pos = torch.zeros(b * ho * wo, dtype=torch.long, device=dev).index_put_((flat,), count).view(b, ho, wo)
+        f_pos = torch.zeros(b * ho * wo, dtype=torch.long, device=dev).index_put_((flat,), feature).view(b, ho, wo)
+        v_pos = torch.zeros(b * ho * wo, dtype=value.dtype, device=dev).index_put_((flat,), value).view(b, ho, wo)
         winners = sf.k_winners_pointwise(n_pos, f_pos, v_pos, spec.out_channels, spec.k, spec.radius)
-        counts = torch.zeros(b, spec.out_channels, ho * wo, dtype=torch.long)
-        counts.view(b, -1).scatter_(1, f_pos.view(b, -1) * (ho * wo) + torch.arange(ho * wo), n_pos.view(b, -1))
+        counts = torch.zeros(b, spec.out_channels, ho * wo, dtype=torch.long, device=dev)
+        where = f_pos.view(b, -1) * (ho * wo) + torch.arange(ho * wo, device=dev)
+        counts.view(b, -1).scatter_(1, where, n_pos.view(b, -1))
         counts = counts.view(b, spec.out_channels, ho, wo)
         per = rates.to(value.dtype)[:, None, :].expand(-1, spec.out_channels, -1)
         pre = self.time_steps - padded.long()
