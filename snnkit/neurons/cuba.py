@@ -237,7 +237,8 @@ def _prev(buf: Tensor, init: Tensor | None, s: int, e: int) -> Tensor:
 class _FusedCubaLIF(torch.autograd.Function):
     """Multi-step current-based LIF with a hand-written BPTT backward (see the module docstring).
 
-    Saved: the spikes; for "previous" the membranes U (= V, the membrane spikes are read from); for "current"
+    Saved: not the spikes (backward recomputes S_t = H(V_t - θ) from what it reads anyway, with the forward's
+    own comparison, so the spike output is not kept alive for it); for "previous" the membranes U (= V, the membrane spikes are read from); for "current"
     either U and the synaptic currents, when they are returned anyway (V = b·U_{t-1} + g·syn_t is then
     recomputed with the forward's own operations, so bit for bit), or V itself when only spikes are returned
     (U_{t-1} is then recomputed from V and S when β learns); the synaptic currents whenever a gradient needs
@@ -312,7 +313,7 @@ class _FusedCubaLIF(torch.autograd.Function):
         ctx.dtypes = tuple(t.dtype if t is not None else None for t in (x, syn0, mem0))
         none = torch.empty(0)
         ctx.save_for_backward(
-            *(t if keep else none for t, keep in ((syn, keep_syn), (mem, keep_mem), (pre, keep_pre))), spk,
+            *(t if keep else none for t, keep in ((syn, keep_syn), (mem, keep_mem), (pre, keep_pre))),
             *(t if t is not None else none for t in (syn0, mem0, r0)), a, b, thr,
         )
         return (spk, syn, mem) if state else spk
@@ -320,7 +321,7 @@ class _FusedCubaLIF(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, *grads: Tensor | None) -> tuple[Tensor | None, ...]:
-        syn, mem, pre, spk, syn0, mem0, r0, a, b, thr = ctx.saved_tensors
+        syn, mem, pre, syn0, mem0, r0, a, b, thr = ctx.saved_tensors
         zero, detach, spsn_gain, current, state = ctx.flags
         g_spk, g_syn, g_mem = grads if state else (grads[0], None, None)
         syn0 = syn0 if ctx.dtypes[1] is not None else None
@@ -329,21 +330,26 @@ class _FusedCubaLIF(torch.autograd.Function):
         if g_spk is None and g_syn is None and g_mem is None:
             return (None,) * 8
         sg = ctx.spike_fn.grad
-        steps = spk.shape[0]
+        g_any = next(g for g in (g_spk, g_syn, g_mem) if g is not None)
+        steps = g_any.shape[0]
         gain = 1 - b if spsn_gain else None
         need_mu = need_x or need_s0 or need_a
-        grad = torch.empty_like(spk)  # λ, then μ = dL/dX, block by block
-        block = max(1, _CHUNK_ELEMENTS // max(1, spk[0].numel()))
+        dtype = (mem if mem.numel() else pre).dtype  # one of them is always kept
+        grad = torch.empty(g_any.shape, dtype=dtype, device=g_any.device)  # λ, then μ = dL/dX, block by block
+        block = max(1, _CHUNK_ELEMENTS // max(1, g_any[0].numel()))
         grad_a = grad_b = grad_thr = grad_m0 = None
         lam_next = mu_next = None  # carried into the block before: λ_e ("current") or k_e·λ_e ("previous"), μ_e
         for e in range(steps, 0, -block):
             s = max(0, e - block)
-            lam, spk_c = grad[s:e], spk[s:e]
+            lam = grad[s:e]
             syn_c = syn[s:e] if syn.numel() else None
             if not pre.numel():
                 m_prev = _prev(mem, mem0, s, e)
             elif need_b:  # U_{t-1} from V_{t-1} and S_{t-1}, with the forward's operations
-                v_prev, s_prev = _prev(pre, None, s, e), _prev(spk, None, s, e)
+                v_prev = _prev(pre, None, s, e)
+                s_prev = torch.gt(v_prev, thr, out=torch.empty_like(v_prev))  # S_{t-1} (none before step 0)
+                if s == 0:
+                    s_prev[0] = 0
                 m_prev = torch.addcmul(v_prev, v_prev, s_prev, value=-1) if zero else (
                     torch.addcmul(v_prev, s_prev, thr, value=-1))
                 if s == 0 and mem0 is not None:
@@ -354,6 +360,8 @@ class _FusedCubaLIF(torch.autograd.Function):
                 v = pre[s:e]
             else:  # V_t = b·U_{t-1} + g·syn_t, exactly as the forward computed it
                 v = torch.mul(b, m_prev).add_(syn_c if gain is None else gain * syn_c)
+            # S_t, compared as the forward did, where it is read: ρ_t ("current", zero) and ∂U_t/∂θ
+            spk_c = torch.gt(v, thr, out=torch.empty_like(v)) if current and (zero or need_thr) else None
             sig = sg(v - thr) if g_spk is not None or (current and not detach) else None
             if g_spk is not None:  # G_t: S_t as an output
                 torch.mul(g_spk[s:e], sig, out=lam)
@@ -364,7 +372,7 @@ class _FusedCubaLIF(torch.autograd.Function):
             if current:
                 rho = None  # ρ_t = ∂U_t/∂V_t; then k_t = b·ρ_t = ∂V_{t+1}/∂V_t
                 if zero:
-                    rho = 1 - spk_c
+                    rho = spk_c.neg_().add_(1)  # 1 - S_t (S_t is not read again on this path)
                     if not detach:
                         rho.addcmul_(v, sig, value=-1)
                 elif not detach:
@@ -391,7 +399,9 @@ class _FusedCubaLIF(torch.autograd.Function):
             else:
                 if g_mem is not None:
                     lam.add_(g_mem[s:e])
-                r_prev = _prev(spk, r0, s, e)  # r_t = S_{t-1}
+                r_prev = torch.gt(m_prev, thr, out=torch.empty_like(m_prev))  # r_t = S_{t-1} = H(U_{t-1} - θ)
+                if s == 0:
+                    r_prev[0] = r0
                 sig_prev = sg(m_prev - thr) if not detach else None  # σ_{t-1}
                 k = p = None  # k_t = ∂U_t/∂U_{t-1} (b when None); P_t = b·U_{t-1} + g·syn_t
                 if zero:

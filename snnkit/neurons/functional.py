@@ -16,7 +16,9 @@ that an optimiser pushes out of range stays a valid decay factor.
 :func:`lif_multistep` runs ``T`` steps. For the spike functions of :mod:`snnkit.neurons.surrogate` it uses
 a fused autograd function: the forward loop writes into preallocated buffers without building a graph,
 and the backward pass is the exact BPTT of the equations above, written as the linear recurrence
-``a_t = G_t + k_{t+1}·a_{t+1}`` (one kernel per step) plus vectorised reductions for β and θ. It is
+``a_t = G_t + k_{t+1}·a_{t+1}`` (one kernel per step) plus vectorised reductions for β and θ. It saves only
+the membrane (also an output): the resets ``r_t = H(m_{t-1} - θ)`` are recomputed chunk by chunk with the
+forward's own comparison, so the spike tensor is not kept alive for the backward pass. It is
 tested against :func:`lif_multistep_reference` (a plain loop over :func:`lif_step`), forward and backward.
 
 The functions here are pure math and check nothing (as Norse's functional core): arguments are validated
@@ -44,7 +46,7 @@ __all__ = [
 
 RESETS: tuple[str, ...] = ("subtract", "zero")
 #: values per time chunk in the fused backward (its temporaries are this size, not [T, ...])
-_CHUNK_ELEMENTS = 1 << 20
+_CHUNK_ELEMENTS = 1 << 18
 
 Scalar = float | Tensor
 SpikeFn = Callable[[Tensor], Tensor]
@@ -169,13 +171,14 @@ class _FusedLIF(torch.autograd.Function):
         ctx.spike_fn = spike_fn
         ctx.has_mem0 = mem0 is not None
         ctx.x_dtype = x.dtype
-        ctx.save_for_backward(mem, spk, mem0 if mem0 is not None else r0, r0, b, thr)
+        # the spikes are not saved: backward recomputes r_t = H(m_{t-1} - θ) from mem with the same comparison
+        ctx.save_for_backward(mem, mem0 if mem0 is not None else r0, r0, b, thr)
         return spk, mem
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, g_spk: Tensor | None, g_mem: Tensor | None) -> tuple[Tensor | None, ...]:
-        mem, spk, mem0_saved, r0, b, thr = ctx.saved_tensors
+        mem, mem0_saved, r0, b, thr = ctx.saved_tensors
         need_x, need_m0, need_b, need_thr = ctx.needs_input_grad[:4]
         if g_spk is None and g_mem is None:
             return (None,) * 7
@@ -189,11 +192,14 @@ class _FusedLIF(torch.autograd.Function):
         bounds = [(max(0, e - chunk), e) for e in range(steps, 0, -chunk)]
 
         def prev_reset(s: int, e: int) -> tuple[Tensor, Tensor]:
-            """(m_{t-1}, r_t) for t in [s, e): mem0 and r0 at t = 0, else mem[t-1] and spk[t-1]."""
+            """(m_{t-1}, r_t) for t in [s, e): mem0 and r0 at t = 0, else mem[t-1] and H(mem[t-1] - θ)."""
             if s > 0:
-                return mem[s - 1:e - 1], spk[s - 1:e - 1]
-            return (torch.cat([mem0.expand(1, *mem.shape[1:]), mem[:e - 1]]),
-                    torch.cat([r0.to(mem.dtype).expand(1, *mem.shape[1:]), spk[:e - 1]]))
+                prev = mem[s - 1:e - 1]
+                return prev, torch.gt(prev, thr, out=torch.empty_like(prev))
+            prev = torch.cat([mem0.expand(1, *mem.shape[1:]), mem[:e - 1]])
+            reset = torch.gt(prev, thr, out=torch.empty_like(prev))
+            reset[0] = r0
+            return prev, reset
 
         def k_of(prev: Tensor, reset: Tensor) -> Tensor:
             """k_t = ∂m_t/∂m_{t-1}."""
@@ -242,7 +248,7 @@ class _FusedLIF(torch.autograd.Function):
                 total = piece if total is None else total + piece
             return total
 
-        prev_tail, reset_tail = mem[:-1], spk[:-1]
+        prev_tail = mem[:-1]
 
         def dot_over_time(other_tail: Tensor, other0: Tensor) -> Tensor:
             """Σ_t a_t·o_t as a 0-d tensor, with BLAS dot products (no [T, ...] temporary)."""
@@ -266,7 +272,7 @@ class _FusedLIF(torch.autograd.Function):
                 terms = (lambda a, p, r: a * (b * p) * sg_fn(p - thr)) if not detach_reset else None
             elif detach_reset and thr.dim() == 0:
                 terms = None
-                reset_dot = -dot_over_time(reset_tail, r0)
+                reset_dot = -dot_over_time(torch.gt(prev_tail, thr, out=torch.empty_like(prev_tail)), r0)  # a [T-1, ...] temporary
                 grad_thr = reset_dot if grad_thr is None else grad_thr + reset_dot
             elif detach_reset:
                 terms = lambda a, p, r: -(a * r)  # noqa: E731

@@ -226,6 +226,26 @@ def test_fused_equals_reference_per_neuron_parameters_float32():
             torch.testing.assert_close(a, r, rtol=1e-5, atol=1e-5)
 
 
+def test_fused_backward_keeps_only_the_membrane():
+    """The fused LIF saves one [T, ...] tensor (the membrane, itself an output): the spikes are recomputed in
+    backward, so they are not kept alive, and changing them in place after the forward is allowed."""
+    x = (torch.randn(30, 4, 8) + 0.5).requires_grad_()
+    big: list[int] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        if t.numel() >= x.numel():
+            big.append(t.data_ptr())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        spk, mem = lif_multistep(x, LIFParameters(0.9, 1.0, "subtract", True), surrogate.ATan())
+    assert big == [mem.data_ptr()]
+    want = torch.autograd.grad((spk * 2).sum(), x, retain_graph=True)[0]
+    spk.mul_(2)  # the spikes are not saved: an in-place change cannot invalidate the backward
+    (got,) = torch.autograd.grad(spk.sum(), x)
+    torch.testing.assert_close(got, want)
+
+
 def test_beta_is_clamped_like_snntorch():
     x = torch.rand(6, 3, dtype=torch.float64)
     b = torch.tensor(1.3, dtype=torch.float64, requires_grad=True)

@@ -419,3 +419,24 @@ def test_rejects_non_time_first_input():
     with pytest.raises(ConfigError):
         CubaLIF()(torch.zeros(5))
 
+
+
+@pytest.mark.parametrize("form", list(FORMS))
+def test_fused_backward_does_not_keep_the_spikes(form):
+    """Backward recomputes the spikes from the membranes it saves anyway: the spike output is not among the
+    saved tensors, and changing it in place after the forward leaves the gradient intact."""
+    x = (torch.randn(25, 3, 6) + 0.6).requires_grad_()
+    saved: list[int] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        saved.append(t.data_ptr())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        spk = cuba_lif_spikes(x, _params(form), surrogate.FastSigmoid(100.0))
+    assert spk.data_ptr() not in saved
+    want = torch.autograd.grad((spk * 3).sum(), x, retain_graph=True)[0]
+    spk.mul_(3)
+    (got,) = torch.autograd.grad(spk.sum(), x)
+    torch.testing.assert_close(got, want)
+    assert bool(want.abs().sum() > 0)
