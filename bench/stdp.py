@@ -15,8 +15,9 @@ per sample, all on real MNIST training images (``$SNNKIT_DATA``; the embedded su
   figure.
 - ``l2_stdp``: the start of the L2 phase the same way (``conv2`` from its initial weights), on the layer-1 output
   times (``features_times(times, 1)``) of a ``conv1`` trained by its own phase over the same ``n`` samples.
-- ``l3_rstdp``: ``rstdp_forward(2, ...)`` + ``rstdp_step`` of the decision layer on the cached layer-2 output
-  times (layers 1 and 2 trained as above), rewarded when the decision is the label (reward (0.004, -0.003),
+- ``l3_rstdp``: ``rstdp_forward(2, ...)`` + ``rstdp_step`` of the decision layer on the R-STDP phase's cache
+  as the trainer builds it (``decision_input``: whether each layer-2 output fired by the last step; layers 1
+  and 2 trained as above), rewarded when the decision is the label (reward (0.004, -0.003),
   punishment (-0.004, 0.0005)).
 - ``inference``: :meth:`LayerwiseTrainer.predict` from S1C1 times to decisions (eval batch 1000); the record
   also holds ``end_to_end_ms_per_sample``, from images (preprocess + inference in one pass).
@@ -137,7 +138,8 @@ class SnnkitImpl:
         t1 = time.perf_counter()
         _train(self.net, "conv2", self.l1_out, n_phase["l2"], PARAMS["learn_batch"])
         t2 = time.perf_counter()
-        self.l2_out = self.trainer.features(sub, 2, start_from=(1, self.l1_out))
+        # the R-STDP phase's cache, as the trainer builds it for a decision learner: fired by the last step
+        self.l2_out = self.trainer.decision_input(sub, 2)
         t3 = time.perf_counter()
         last = self.trainer.last_step(sub, 2)
         t4 = time.perf_counter()
