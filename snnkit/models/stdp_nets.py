@@ -635,16 +635,23 @@ class StdpNet(nn.Module):
         fields = padded.unfold(2, kh, 1).unfold(3, kw, 1).permute(0, 2, 3, 1, 4, 5).reshape(b * ho * wo, -1)
         fields = fields.index_select(0, flat)  # [n, C·kh·kw]: the receptive fields' first-spike times
         wt = w.reshape(o, -1).t()
-        lo = torch.zeros(flat.shape[0], dtype=torch.uint8, device=w.device)
-        hi = torch.full_like(lo, t_steps - 1)
+        if t_steps > 128:  # probes up to 2T - 2 must fit the comparison's dtype
+            fields = fields.to(torch.int16)
+        # binary lifting: t* >= lo and t* <= lo + 2·step - 1 before each step; probing lo + step - 1 either
+        # confirms the lower half or moves lo past it. ``pot`` holds the potentials at the smallest step known to
+        # cross (the last step's, from the convolution, until a probe crosses earlier).
+        lo = torch.zeros(flat.shape[0], dtype=fields.dtype, device=w.device)
         spikes = torch.empty(fields.shape, dtype=w.dtype, device=w.device)
-        while bool((lo < hi).any()):
-            mid = torch.div(lo.to(torch.int16) + hi, 2, rounding_mode="floor").to(torch.uint8)
-            p_mid = torch.le(fields, mid[:, None], out=spikes) @ wt
-            crossed = (p_mid.amax(dim=1) > theta) | (lo == hi)
-            hi = torch.where(crossed, mid, hi)
-            lo = torch.where(crossed, lo, mid + 1)
-            pot = torch.where(crossed[:, None], p_mid, pot)
+        step = 1 << max(0, (t_steps - 1).bit_length() - 1)
+        while step:
+            probe = (lo + (step - 1)).clamp_(max=t_steps - 1)
+            p_probe = torch.le(fields, probe[:, None], out=spikes) @ wt
+            known = probe == t_steps - 1  # the last step crosses (the convolution said so)
+            crossed = (p_probe.amax(dim=1) > theta) | known
+            pot = torch.where((crossed & ~known)[:, None], p_probe, pot)
+            lo = torch.where(crossed, lo, probe + 1)
+            step >>= 1
+        hi = lo
         value, feature = pot.max(dim=1)  # the first maximal index: the lowest feature among ties
         return flat, feature, t_steps - hi.long(), value
 
@@ -658,14 +665,17 @@ class StdpNet(nn.Module):
         padded = self._times_pad(times, spec.sides)
         b, ho, wo = padded.shape[0], padded.shape[2] - spec.kernel + 1, padded.shape[3] - spec.kernel + 1
         flat, feature, count, value = self._pointwise_first(spec, padded)
-        dev = padded.device
-        n_pos = torch.zeros(b * ho * wo, dtype=torch.long, device=dev).index_put_((flat,), count).view(b, ho, wo)
-        f_pos = torch.zeros(b * ho * wo, dtype=torch.long, device=dev).index_put_((flat,), feature).view(b, ho, wo)
-        v_pos = torch.zeros(b * ho * wo, dtype=value.dtype, device=dev).index_put_((flat,), value).view(b, ho, wo)
-        winners = sf.k_winners_pointwise(n_pos, f_pos, v_pos, spec.out_channels, spec.k, spec.radius)
-        counts = torch.zeros(b, spec.out_channels, ho * wo, dtype=torch.long, device=dev)
-        where = f_pos.view(b, -1) * (ho * wo) + torch.arange(ho * wo, device=dev)
-        counts.view(b, -1).scatter_(1, where, n_pos.view(b, -1))
+        dev, hw = padded.device, ho * wo
+        if b <= _SMALL_BATCH:  # a handful of samples: rank the live positions once
+            winners = sf.k_winners_ranked(flat // hw, flat % hw, feature, count, value, b, ho, wo, spec.k,
+                                          spec.radius)
+        else:
+            n_pos = torch.zeros(b * hw, dtype=torch.long, device=dev).index_put_((flat,), count).view(b, ho, wo)
+            f_pos = torch.zeros(b * hw, dtype=torch.long, device=dev).index_put_((flat,), feature).view(b, ho, wo)
+            v_pos = torch.zeros(b * hw, dtype=value.dtype, device=dev).index_put_((flat,), value).view(b, ho, wo)
+            winners = sf.k_winners_pointwise(n_pos, f_pos, v_pos, spec.out_channels, spec.k, spec.radius)
+        counts = torch.zeros(b * spec.out_channels * hw, dtype=torch.long, device=dev)
+        counts.index_put_(((flat // hw * spec.out_channels + feature) * hw + flat % hw,), count)
         counts = counts.view(b, spec.out_channels, ho, wo)
         per = rates.to(value.dtype)[:, None, :].expand(-1, spec.out_channels, -1)
         pre = self.time_steps - padded.long()

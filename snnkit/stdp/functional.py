@@ -30,7 +30,7 @@ from snnkit.errors import ConfigError, check_nonneg_int
 
 __all__ = ["fire", "pooling", "pad", "pointwise_inhibition", "get_k_winners", "feature_inhibition",
            "lateral_inhibition", "local_normalization", "first_spike_times", "k_winners_from_counts",
-           "k_winners_pointwise", "pointwise_keep"]
+           "k_winners_pointwise", "k_winners_ranked", "pointwise_keep"]
 
 _WHERE = "snnkit.stdp.functional"
 
@@ -266,6 +266,35 @@ def k_winners_pointwise(n: torch.Tensor, feature: torch.Tensor, value: torch.Ten
         if r > 0:  # lateral inhibition: the (2r+1)² window
             dead |= ((rows - y[:, None]).abs() <= r) & ((cols - x[:, None]).abs() <= r)
         alive &= ~dead
+    return winners
+
+
+def k_winners_ranked(sample: torch.Tensor, position: torch.Tensor, feature: torch.Tensor, n: torch.Tensor,
+                     value: torch.Tensor, b: int, h: int, w: int, k: int, r: int) -> torch.Tensor:
+    """:func:`k_winners_pointwise` from the live positions alone (for small batches): ``sample``, ``position``
+    (flat index into ``[H, W]``), surviving ``feature``, spiking-step count ``n`` (> 0) and first-spike potential
+    ``value``, one entry per live position (1-D, any order). The entries are ranked once — count, then
+    potential, highest first, then the lowest flat index ``(feature, row, col)`` — and each sample's winners
+    are the first entries in that order that no earlier winner inhibits (its feature, its window): the
+    winner each round would take. A few tensor operations and a short Python loop instead of k rounds over
+    the map. Returns int64 ``[B, k, 3]`` (``-1`` rows where a sample has fewer winners). No argument checks."""
+    winners = torch.full((b, int(k), 3), -1, dtype=torch.long, device=n.device)
+    if n.numel() == 0:
+        return winners
+    order = torch.argsort(feature * (h * w) + position)
+    for key, descending in ((value, True), (n, True), (sample, False)):
+        order = order[torch.sort(key[order], descending=descending, stable=True).indices]
+    rows = torch.stack([sample[order], feature[order], position[order] // w, position[order] % w]).t().tolist()
+    chosen: list[list[tuple[int, int, int]]] = [[] for _ in range(b)]
+    for s_, f_, y_, x_ in rows:
+        got = chosen[s_]
+        if len(got) == k or any(f_ == f0 or (r > 0 and abs(y_ - y0) <= r and abs(x_ - x0) <= r)
+                                for f0, y0, x0 in got):
+            continue
+        got.append((f_, y_, x_))
+    for s_, got in enumerate(chosen):
+        if got:
+            winners[s_, :len(got)] = torch.tensor(got, dtype=torch.long)
     return winners
 
 

@@ -524,16 +524,24 @@ def test_k_winners_pointwise_equals_k_winners_after_pointwise_inhibition(case):
     got = sf.k_winners_pointwise(n_pos, feature, v_pos, n.shape[1], k, r)
     assert torch.equal(got, want)
     assert torch.equal(got, _loop_winners(n_kept, v_kept, k, r))
+    b, h, w = n_pos.shape
+    live = (n_pos > 0).reshape(-1).nonzero().squeeze(1)
+    shuffled = live[torch.randperm(live.numel(), generator=torch.Generator().manual_seed(k + r))]  # any order
+    ranked = sf.k_winners_ranked(shuffled // (h * w), shuffled % (h * w), feature.reshape(-1)[shuffled],
+                                 n_pos.reshape(-1)[shuffled], v_pos.reshape(-1)[shuffled], b, h, w, k, r)
+    assert torch.equal(ranked, want)
 
 
-@pytest.mark.parametrize("t_steps", [1, 2, 5, 15, 16, 40])
+@pytest.mark.parametrize("batch", [2, 5])
+@pytest.mark.parametrize("t_steps", [1, 2, 5, 15, 16, 40, 200])
 @pytest.mark.parametrize("name", ["conv1", "conv2"])
-def test_pointwise_first_equals_the_counted_path(name, t_steps):
-    """The bisection finds, at every position, the first step, feature and potential that pointwise inhibition
-    keeps from the step-by-step counts (any T, powers of two or not; silent samples included)."""
+def test_pointwise_first_equals_the_counted_path(name, t_steps, batch):
+    """At every position, the first step, feature and potential that pointwise inhibition keeps from the
+    step-by-step counts: by bisection (batch 5) or every step in one product (batch 2, at most _SMALL_BATCH);
+    any T (powers of two or not, above 128 too); silent samples included."""
     net = _reweight(StdpNet("mozafari2018", seed=3, time_steps=t_steps), 4)
     spec = net.specs[name]
-    shape = (5, 6, 28, 28) if name == "conv1" else (5, 30, 14, 14)
+    shape = (batch, 6, 28, 28) if name == "conv1" else (batch, 30, 14, 14)
     times = _times(7, shape[0], *shape[1:], t=t_steps, lo=0.1)
     times[-1] = t_steps  # a silent sample
     padded, counts, value = net._layer_counts(name, times, values=True)
@@ -562,6 +570,25 @@ def test_stdp_step_on_a_batch_of_sixteen_equals_the_wave_reference():
     assert torch.equal(winners, want_winners)
     assert bool((winners[3] == -1).all())
     assert torch.equal(net.weight("conv1"), want_weight)
+
+
+@pytest.mark.parametrize(("batch", "name", "block"), [(1, "conv1", 0), (3, "conv1", 0), (1, "conv2", 1),
+                                                    (4, "conv2", 1)])
+def test_stdp_step_on_small_batches_equals_the_wave_reference(batch, name, block):
+    """Batches of up to _SMALL_BATCH samples (the online rule: 1) take their winners by ranking the live
+    positions once: the same winners and weights as the reference, image after image."""
+    net = _reweight(StdpNet("mozafari2018", seed=9), 10)
+    data = net.features_times(_times(12, 8, lo=0.1), block)
+    ref = copy.deepcopy(net)
+    for start in range(0, 8, batch):
+        times = data[start:start + batch]
+        rates = torch.tensor([[0.004 * (start + i + 1), -0.003 * (start + i + 1)] for i in range(times.shape[0])])
+        want_winners, want_weight = _reference_stdp(ref, name, times, rates)
+        ref.weight(name).copy_(want_weight)
+        winners = net.stdp_step(name, times, rates)
+        assert torch.equal(winners, want_winners), f"samples {start}..{start + batch}"
+        assert torch.equal(net.weight(name), want_weight)
+    assert not torch.equal(net.weight(name), StdpNet("mozafari2018", seed=9).weight(name))
 
 
 def test_stdp_step_with_nothing_firing_leaves_the_weights():
