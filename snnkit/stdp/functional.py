@@ -282,7 +282,7 @@ def k_winners_ranked(sample: torch.Tensor, position: torch.Tensor, feature: torc
     if n.numel() == 0:
         return winners
     order = torch.argsort(feature * (h * w) + position)
-    for key, descending in ((value, True), (n, True), (sample, False)):
+    for key, descending in ((value, True), (n, True), (sample, False))[:3 if b > 1 else 2]:
         order = order[torch.sort(key[order], descending=descending, stable=True).indices]
     rows = torch.stack([sample[order], feature[order], position[order] // w, position[order] % w]).t().tolist()
     chosen: list[list[tuple[int, int, int]]] = [[] for _ in range(b)]

@@ -146,12 +146,18 @@ def apply_counts(weight: torch.Tensor, pre: torch.Tensor, post: torch.Tensor, wi
     ltp = (patch >= post_n[:, None, None, None]).to(weight.device)  # [N, C, kh, kw]
     a = rates[sample, f]  # [N, 2]
     lr = torch.where(ltp, a[:, 0, None, None, None], a[:, 1, None, None, None])
-    rank = _occurrence_rank(f)
-    order = torch.sort(rank, stable=True).indices  # rounds of distinct features, each a contiguous slice
-    f, lr = f[order], lr[order]
+    if int(sample[-1]) == int(sample[0]):  # one sample: its winners have distinct features (feature inhibition)
+        sizes = [f.numel()] if f.unique().numel() == f.numel() else None
+    else:
+        sizes = None
+    if sizes is None:
+        rank = _occurrence_rank(f)
+        order = torch.sort(rank, stable=True).indices  # rounds of distinct features, each a contiguous slice
+        f, lr = f[order], lr[order]
+        sizes = torch.bincount(rank).tolist()
     start = 0
     tiny = torch.finfo(w.dtype).tiny
-    for size in torch.bincount(rank).tolist():
+    for size in sizes:
         fs, a_r = f[start:start + size], lr[start:start + size]
         start += size
         cur = w[fs]

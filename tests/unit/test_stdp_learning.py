@@ -86,6 +86,18 @@ def test_same_feature_in_two_samples_applies_sequentially():
     assert new[0, 0, 1, 1].item() == 0.625 + 0.5 * 0.625 * 0.375  # LTP applied twice on w = 0.5
 
 
+def test_one_sample_with_a_repeated_feature_applies_sequentially():
+    """Winners passed by hand may repeat a feature within one sample (get_k_winners never does): the two
+    updates of that kernel still apply one after the other, as the plain loop does."""
+    weight, inp, out, winners, rates = _random_layer(1, b=1, k=3, r=0)
+    assert int((winners[0, :, 0] >= 0).sum()) >= 2
+    repeated = winners.clone()
+    repeated[0, 1, 0] = repeated[0, 0, 0]  # the second winner's feature = the first's
+    new = sl.stdp(weight, inp, out, repeated, rates, stabilizer=True, bounds=(0.1, 0.9))
+    ref = _reference(weight, inp, out, repeated, rates, True, 0.1, 0.9)
+    torch.testing.assert_close(new, ref, rtol=0, atol=1e-12)
+
+
 def _reference(weight, inp, out, winners, rates, stabilizer, lb, ub):
     """Plain-Python loops of the spec's rule, winner by winner in (sample, row) order."""
     w = weight.clone().double()
