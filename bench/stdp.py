@@ -201,19 +201,21 @@ class SpykerImpl:
         self.conv1, self.conv2, self.conv3 = self._initial()
         self.work = dict(zip(("conv1", "conv2", "conv3"), self._initial()))
 
-    def _initial(self) -> tuple[Any, Any, Any]:
-        """The three layers at their seeded initial weights (the same every call)."""
+    def _initial(self, upto: int = 3) -> list[Any]:
+        """The first ``upto`` layers at their seeded initial weights (the same every call: each layer's draws
+        follow the earlier layers' from one reseeded generator)."""
         sp = self.sp
         sp.random_seed(0)
-        conv1 = sp.Conv(6, 30, 5, pad=2, mean=0.8, std=0.05)
-        conv2 = sp.Conv(30, 250, 3, pad=1, mean=0.8, std=0.05)
-        conv3 = sp.Conv(250, 200, 5, pad=2, mean=0.8, std=0.05)
-        conv3.stdpconfig = [sp.STDPConfig(*RSTDP_RATES[0], False, 0.2, 0.8),
-                            sp.STDPConfig(*RSTDP_RATES[1], False, 0.2, 0.8)]
-        return conv1, conv2, conv3
+        shapes = ((6, 30, 5, 2), (30, 250, 3, 1), (250, 200, 5, 2))
+        convs = [sp.Conv(cin, cout, k, pad=pad, mean=0.8, std=0.05) for cin, cout, k, pad in shapes[:upto]]
+        if upto == 3:
+            convs[2].stdpconfig = [sp.STDPConfig(*RSTDP_RATES[0], False, 0.2, 0.8),
+                                   sp.STDPConfig(*RSTDP_RATES[1], False, 0.2, 0.8)]
+        return convs
 
     def _restart(self, name: str) -> Any:
-        self.work[name] = dict(zip(("conv1", "conv2", "conv3"), self._initial()))[name]
+        index = ("conv1", "conv2", "conv3").index(name)
+        self.work[name] = self._initial(index + 1)[index]
         return self.work[name]
 
     def code(self, images: torch.Tensor) -> torch.Tensor:

@@ -309,6 +309,7 @@ class _FusedCubaLIF(torch.autograd.Function):
                 torch.gt(v, thr, out=r)
             m_prev = m_t
         ctx.flags = flags
+        ctx.dtype = dtype
         ctx.spike_fn = spike_fn
         ctx.dtypes = tuple(t.dtype if t is not None else None for t in (x, syn0, mem0))
         none = torch.empty(0)
@@ -334,7 +335,7 @@ class _FusedCubaLIF(torch.autograd.Function):
         steps = g_any.shape[0]
         gain = 1 - b if spsn_gain else None
         need_mu = need_x or need_s0 or need_a
-        dtype = (mem if mem.numel() else pre).dtype  # one of them is always kept
+        dtype = ctx.dtype  # the forward's (the placeholders of unsaved buffers are float32)
         grad = torch.empty(g_any.shape, dtype=dtype, device=g_any.device)  # λ, then μ = dL/dX, block by block
         block = max(1, _CHUNK_ELEMENTS // max(1, g_any[0].numel()))
         grad_a = grad_b = grad_thr = grad_m0 = None

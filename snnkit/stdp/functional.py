@@ -286,12 +286,16 @@ def k_winners_ranked(sample: torch.Tensor, position: torch.Tensor, feature: torc
         order = order[torch.sort(key[order], descending=descending, stable=True).indices]
     rows = torch.stack([sample[order], feature[order], position[order] // w, position[order] % w]).t().tolist()
     chosen: list[list[tuple[int, int, int]]] = [[] for _ in range(b)]
+    full = 0
     for s_, f_, y_, x_ in rows:
         got = chosen[s_]
+        if full == b:  # every sample has its k winners
+            break
         if len(got) == k or any(f_ == f0 or (r > 0 and abs(y_ - y0) <= r and abs(x_ - x0) <= r)
                                 for f0, y0, x0 in got):
             continue
         got.append((f_, y_, x_))
+        full += len(got) == k
     for s_, got in enumerate(chosen):
         if got:
             winners[s_, :len(got)] = torch.tensor(got, dtype=torch.long)

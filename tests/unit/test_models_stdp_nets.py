@@ -537,8 +537,8 @@ def test_k_winners_pointwise_equals_k_winners_after_pointwise_inhibition(case):
 @pytest.mark.parametrize("name", ["conv1", "conv2"])
 def test_pointwise_first_equals_the_counted_path(name, t_steps, batch):
     """At every position, the first step, feature and potential that pointwise inhibition keeps from the
-    step-by-step counts: by bisection (batch 5) or every step in one product (batch 2, at most _SMALL_BATCH);
-    any T (powers of two or not, above 128 too); silent samples included."""
+    step-by-step counts, by the binary search in time; any T (powers of two or not, above 128 too: int16
+    probes), any batch; silent samples included."""
     net = _reweight(StdpNet("mozafari2018", seed=3, time_steps=t_steps), 4)
     spec = net.specs[name]
     shape = (batch, 6, 28, 28) if name == "conv1" else (batch, 30, 14, 14)
@@ -559,7 +559,7 @@ def test_pointwise_first_equals_the_counted_path(name, t_steps, batch):
 
 
 def test_stdp_step_on_a_batch_of_sixteen_equals_the_wave_reference():
-    """The training batch size of the paper profile (16), with silent samples and varied weights."""
+    """The cpu profile's training batch (16: the vectorised rounds), with silent samples and varied weights."""
     net = _reweight(StdpNet("mozafari2018", seed=5), 6)
     times = _times(8, 16)
     times[3] = T

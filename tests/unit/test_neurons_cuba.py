@@ -440,3 +440,13 @@ def test_fused_backward_does_not_keep_the_spikes(form):
     (got,) = torch.autograd.grad(spk.sum(), x)
     torch.testing.assert_close(got, want)
     assert bool(want.abs().sum() > 0)
+
+
+def test_fused_backward_with_no_neurons_keeps_the_dtype():
+    """A layer of zero neurons in float64 ("previous" order, learnable α): the backward works in the forward's
+    dtype, not the float32 of an unsaved buffer's placeholder."""
+    x = torch.zeros(5, 0, dtype=torch.float64, requires_grad=True)
+    alpha = torch.tensor(0.8, dtype=torch.float64, requires_grad=True)
+    params = CubaLIFParameters(alpha, 0.7, 1.0, "subtract", True, "one", "previous")
+    gx, ga = torch.autograd.grad(cuba_lif_spikes(x, params, surrogate.FastSigmoid(10.0)).sum(), (x, alpha))
+    assert gx.dtype == torch.float64 and gx.shape == (5, 0) and float(ga) == 0.0
