@@ -114,6 +114,12 @@ def chunks(n: int, size: int):
         yield start, min(start + size, n)
 
 
+def paper_row(rec: dict[str, Any]) -> bool:
+    """A record at the paper profile's setting: the training rows at its learn_batch (online), preprocessing and
+    inference at any batch. The targets are judged and the schedule extrapolated on these."""
+    return rec["workload"] in ("preprocess", "inference") or rec["batch"] == PARAMS["learn_batch"]
+
+
 def _train(net: StdpNet, name: str, data: torch.Tensor, n: int, batch: int) -> None:
     """The first ``n`` samples of layer ``name``'s STDP phase (the doubling schedule counts from 0)."""
     for start, stop in chunks(n, batch):
@@ -364,9 +370,7 @@ def run_threads(threads: int, args: argparse.Namespace, images: torch.Tensor, ta
                      and (r["batch"] == rec["batch"] or rec["workload"] in ("preprocess", "inference"))), None)
         if peer is not None:
             rec["vs_spyker"] = peer["ms_per_sample"] / rec["ms_per_sample"]
-    main = {r["workload"]: r["ms_per_sample"] for r in records
-            if r["impl"] == "snnkit" and (r["workload"] not in TARGETS or r["workload"] == "inference"
-                                          or r["batch"] == lb)}
+    main = {r["workload"]: r["ms_per_sample"] for r in records if r["impl"] == "snnkit" and paper_row(r)}
     formula, hours = schedule({**main, **impls["snnkit"].cache_ms})
     for rec in records:
         if rec["impl"] == "snnkit" and rec["workload"] == "inference":
@@ -422,8 +426,7 @@ def print_table(records: list[dict[str, Any]]) -> None:
           f"{'orig/impl':>9} {'target':>6} {'met':>4} {'spyker/snnkit':>13}")
     print("-" * 94)
     for rec in records:
-        judged = rec["workload"] == "inference" or rec["batch"] == PARAMS["learn_batch"]  # the paper profile's rows
-        target = TARGETS.get(rec["workload"]) if rec["impl"] == "snnkit" and judged else None
+        target = TARGETS.get(rec["workload"]) if rec["impl"] == "snnkit" and paper_row(rec) else None
         met = "" if target is None else ("yes" if rec["ratio_vs_original"] >= target else "NO")
         vs = f"{rec['vs_spyker']:13.2f}" if "vs_spyker" in rec else f"{'':13}"
         print(f"{rec['workload']:<11} {rec['impl']:<20} {rec['threads']:>3} {rec['batch'] or '-':>5} "

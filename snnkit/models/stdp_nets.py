@@ -651,9 +651,8 @@ class StdpNet(nn.Module):
             pot = torch.where((crossed & ~known)[:, None], p_probe, pot)
             lo = torch.where(crossed, lo, probe + 1)
             step >>= 1
-        hi = lo
         value, feature = pot.max(dim=1)  # the first maximal index: the lowest feature among ties
-        return flat, feature, t_steps - hi.long(), value
+        return flat, feature, t_steps - lo.long(), value  # lo = t*, the first step that crosses
 
     # --------------------------------------------------------------------------------- learning
     @torch.no_grad()
