@@ -41,6 +41,7 @@ from snnkit.config import NO_RESULT_EFFECT, NotebookParams, register
 from snnkit.errors import ConfigError
 from snnkit.stdp import functional as sf
 from snnkit.stdp import learning as sl
+from snnkit.stdp.compiled import stdp_step_events
 
 __all__ = ["LayerSpec", "Block", "StdpNet", "MODELS", "build_model", "model_phases", "StdpMnistParams",
            "to_times", "from_times"]
@@ -293,7 +294,13 @@ class StdpNet(nn.Module):
         input_size: spatial size of the (square) input wave (28 for MNIST after S1C1); checked against every
             kernel and pooling window at construction.
         seed: seeds the weight initialisation (its own generator; the global RNG is untouched).
+
+    Attributes:
+        compiled: whether :meth:`stdp_step` on CPU runs the compiled loop nest (:mod:`snnkit.stdp.compiled`,
+            default) rather than tensor operations (set it to ``False`` to compare the two).
     """
+
+    compiled: bool = True
 
     def __init__(self, model: str, *, n_classes: int = 10, time_steps: int = 15, input_size: int = 28,
                  seed: int = 0) -> None:
@@ -659,8 +666,16 @@ class StdpNet(nn.Module):
     def stdp_step(self, name: str, times: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
         """One unsupervised STDP step of layer ``name`` on its input's first-spike times ``[B, C, H, W]``
         (uint8, T = silent): fire, pointwise inhibition, k winners, STDP with per-sample rates ``[B, 2]``
-        (the doubling schedule), the updates applied in sample order. Returns the winners ``[B, k, 3]``."""
+        (the doubling schedule), the updates applied in sample order. Returns the winners ``[B, k, 3]``.
+
+        On CPU the step runs as one compiled, event-driven loop nest (:mod:`snnkit.stdp.compiled`); elsewhere
+        (or with ``compiled=False`` on the network) as tensor operations, the binary search in time of
+        :meth:`_pointwise_first`. Both give the same winners and weights up to the order in which potentials are
+        summed (float32 round-off at θ)."""
         spec = self.specs[name]
+        if self.compiled and times.device.type == "cpu":
+            return stdp_step_events(self.weight(name), times, spec.sides, self.time_steps, spec.threshold, spec.k,
+                                    spec.radius, rates, spec.stabilizer, spec.bounds)
         padded = self._times_pad(times, spec.sides)
         b, ho, wo = padded.shape[0], padded.shape[2] - spec.kernel + 1, padded.shape[3] - spec.kernel + 1
         flat, feature, count, value = self._pointwise_first(spec, padded)

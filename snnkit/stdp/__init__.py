@@ -5,7 +5,8 @@ family: Kheradpisheh et al. 2018, Mozafari et al. 2018, 2019), batched: pure mat
 the operators on spike waves (fire, pooling, padding, pointwise / feature / lateral inhibition, k winners,
 local normalisation); :mod:`snnkit.stdp.learning`: convolutional STDP with stabiliser, bounds and
 per-feature rates, R-STDP (reward → STDP, punishment → anti-STDP), both also for linear layers, the adaptive
-and doubling rate schedules.
+and doubling rate schedules; :mod:`snnkit.stdp.compiled`: a conv layer's whole STDP step (settle, k winners,
+update) as one compiled, event-driven loop nest, the CPU hot path of the online rule.
 """
 
 from snnkit.stdp.filters import (

@@ -203,6 +203,12 @@ def test_features_times_equals_the_full_waves(model):
 
 
 # --------------------------------------------------------------------------- STDP step
+@pytest.fixture(params=[True, False], ids=["compiled", "tensor"])
+def compiled(request) -> bool:
+    """Both STDP-step paths on CPU: the compiled event loop (default) and the tensor operations."""
+    return request.param
+
+
 def _reference_stdp(net: StdpNet, name: str, times: torch.Tensor, rates: torch.Tensor):
     """The layer's STDP step through the public wave operators (SpykeTorch's order)."""
     spec = net.specs[name]
@@ -220,8 +226,9 @@ def _reference_stdp(net: StdpNet, name: str, times: torch.Tensor, rates: torch.T
 
 @pytest.mark.parametrize(("model", "name", "block"), [("mozafari2018", "conv1", 0), ("mozafari2018", "conv2", 1),
                                                       ("deepr2024", "conv3", 2)])
-def test_stdp_step_equals_the_wave_reference(model, name, block):
+def test_stdp_step_equals_the_wave_reference(model, name, block, compiled):
     net = StdpNet(model, seed=4)
+    net.compiled = compiled
     times = net.features_times(_times(31, 5), block)
     rates = torch.tensor([[0.004, -0.003], [0.008, -0.006], [0.016, -0.012], [0.15, -0.1125], [0.004, -0.003]])
     ref = copy.deepcopy(net)
@@ -558,9 +565,10 @@ def test_pointwise_first_equals_the_counted_path(name, t_steps, batch):
     assert bool((count > 0).all()) and bool((count <= t_steps).all())
 
 
-def test_stdp_step_on_a_batch_of_sixteen_equals_the_wave_reference():
+def test_stdp_step_on_a_batch_of_sixteen_equals_the_wave_reference(compiled):
     """The cpu profile's training batch (16: the vectorised rounds), with silent samples and varied weights."""
     net = _reweight(StdpNet("mozafari2018", seed=5), 6)
+    net.compiled = compiled
     times = _times(8, 16)
     times[3] = T
     rates = torch.tensor([[0.004 * 2 ** (i % 5), -0.003 * 2 ** (i % 5)] for i in range(16)])
@@ -574,10 +582,11 @@ def test_stdp_step_on_a_batch_of_sixteen_equals_the_wave_reference():
 
 @pytest.mark.parametrize(("batch", "name", "block"), [(1, "conv1", 0), (3, "conv1", 0), (1, "conv2", 1),
                                                     (4, "conv2", 1)])
-def test_stdp_step_on_small_batches_equals_the_wave_reference(batch, name, block):
+def test_stdp_step_on_small_batches_equals_the_wave_reference(batch, name, block, compiled):
     """Batches of up to _SMALL_BATCH samples (the online rule: 1) take their winners by ranking the live
-    positions once: the same winners and weights as the reference, image after image."""
+    positions once (tensor path): the same winners and weights as the reference, image after image."""
     net = _reweight(StdpNet("mozafari2018", seed=9), 10)
+    net.compiled = compiled
     data = net.features_times(_times(12, 8, lo=0.1), block)
     ref = copy.deepcopy(net)
     for start in range(0, 8, batch):
@@ -591,8 +600,9 @@ def test_stdp_step_on_small_batches_equals_the_wave_reference(batch, name, block
     assert not torch.equal(net.weight(name), StdpNet("mozafari2018", seed=9).weight(name))
 
 
-def test_stdp_step_with_nothing_firing_leaves_the_weights():
+def test_stdp_step_with_nothing_firing_leaves_the_weights(compiled):
     net = StdpNet("mozafari2018", seed=1)
+    net.compiled = compiled
     before = net.weight("conv1").clone()
     winners = net.stdp_step("conv1", torch.full((3, 6, 28, 28), T, dtype=torch.uint8), torch.tensor([[0.004, -0.003]] * 3))
     assert bool((winners == -1).all()) and torch.equal(net.weight("conv1"), before)

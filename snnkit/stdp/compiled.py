@@ -1,0 +1,196 @@
+"""One STDP step of a convolutional threshold layer as a single compiled (numba) loop nest, event-driven in time:
+the CPU hot path of the online rule (Mozafari et al. 2018, 2019: one image at a time), where a chain of small
+tensor operations costs more in per-call overhead than in arithmetic.
+
+For each sample the input's first-spike times are bucketed by step; step by step, each input spike adds its
+weights to the potentials of the output positions whose receptive field holds it (about ``kh·kw·F`` additions per
+input spike, vectorised over the features), and a position is settled at the first step where its largest
+potential exceeds θ. That is all that pointwise inhibition leaves: per position the feature that fires first, then
+the largest potential, then the lowest index, with its potential then. The k winners are taken over the settled
+positions (spiking-step count, then potential, highest first, then the lowest flat index ``(feature, row, col)``;
+an earlier winner inhibits its feature and, for ``r > 0``, every position within ``r`` rows and columns), and the
+STDP update (with stabiliser, bounds and the snap of subnormal distances to the lower bound) is applied to each
+winner's receptive field in sample order. Every sample of a batch sees the weights as they were at the start of
+the step, as in the batched tensor path (:meth:`snnkit.models.stdp_nets.StdpNet.stdp_step`).
+
+The potentials are summed in input-spike order, not the convolution's, so a potential within float32 round-off of
+θ may fire here and not there (with weights that are multiples of a power of two, the sums are exact and both
+paths agree bit for bit; the tests use such weights). Thresholds, bounds and rates are compared and combined in
+the weights' dtype, as the tensor path does with Python scalars.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from numba import njit
+
+__all__ = ["stdp_step_events"]
+
+
+@njit(cache=True, nogil=True)
+def _settle(times, s, top, left, wt, kh, kw, ho, wo, t_steps, theta, acc, first, value, feature, stamp,
+            ev_c, ev_y, ev_x, start, touched):
+    """Sample ``s``: ``first[p]`` (the step where position ``p`` first fires, -1 if never), ``value[p]``,
+    ``feature[p]``; returns the number of positions that fire."""
+    c_in, h_in, w_in = times.shape[1], times.shape[2], times.shape[3]
+    n_feat = wt.shape[1]
+    # bucket the input spikes by step (counting sort); coordinates in the padded frame
+    start[:] = 0
+    for c in range(c_in):
+        for y in range(h_in):
+            for x in range(w_in):
+                t = times[s, c, y, x]
+                if t < t_steps:
+                    start[t + 1] += 1
+    for t in range(t_steps):
+        start[t + 1] += start[t]
+    fill = start[:t_steps].copy()
+    for c in range(c_in):
+        for y in range(h_in):
+            for x in range(w_in):
+                t = times[s, c, y, x]
+                if t < t_steps:
+                    e = fill[t]
+                    ev_c[e], ev_y[e], ev_x[e] = c, y + top, x + left
+                    fill[t] = e + 1
+    acc[:, :] = 0
+    first[:] = -1
+    stamp[:] = -1
+    n_live = 0
+    for t in range(t_steps):
+        n_touched = 0
+        for e in range(start[t], start[t + 1]):
+            c, yp, xp = ev_c[e], ev_y[e], ev_x[e]
+            for y in range(max(0, yp - kh + 1), min(ho, yp + 1)):
+                for x in range(max(0, xp - kw + 1), min(wo, xp + 1)):
+                    p = y * wo + x
+                    if first[p] >= 0:
+                        continue
+                    row = (c * kh + yp - y) * kw + xp - x
+                    for f in range(n_feat):
+                        acc[p, f] += wt[row, f]
+                    if stamp[p] != t:
+                        stamp[p] = t
+                        touched[n_touched] = p
+                        n_touched += 1
+        for i in range(n_touched):
+            p = touched[i]
+            best, arg = acc[p, 0], 0
+            for f in range(1, n_feat):
+                if acc[p, f] > best:
+                    best, arg = acc[p, f], f
+            if best > theta:
+                first[p], value[p], feature[p] = t, best, arg
+                n_live += 1
+    return n_live
+
+
+@njit(cache=True, nogil=True)
+def _winners(first, value, feature, ho, wo, t_steps, k, r, out):
+    """The k winners over the settled positions into ``out`` ``[k, 3]`` (pre-filled with -1); returns how many."""
+    hw = ho * wo
+    n = 0
+    while n < k:
+        best = -1
+        for p in range(hw):
+            if first[p] < 0:
+                continue
+            f, y, x = feature[p], p // wo, p % wo
+            blocked = False
+            for j in range(n):
+                if out[j, 0] == f or (r > 0 and abs(y - out[j, 1]) <= r and abs(x - out[j, 2]) <= r):
+                    blocked = True
+                    break
+            if blocked:
+                continue
+            if best < 0:
+                best = p
+                continue
+            # earlier first spike (= more spiking steps), then larger potential, then lower (feature, row, col)
+            if first[p] < first[best] or (first[p] == first[best] and (
+                    value[p] > value[best] or (value[p] == value[best]
+                                               and f * hw + p < feature[best] * hw + best))):
+                best = p
+        if best < 0:
+            break
+        out[n, 0], out[n, 1], out[n, 2] = feature[best], best // wo, best % wo
+        n += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def _update(weight, times, s, top, left, f, y, x, t_win, t_steps, a_plus, a_minus, stabilizer, lb, ub, tiny):
+    """STDP on winner ``(f, y, x)`` (first spike at step ``t_win``) of sample ``s``: inputs that spiked at or
+    before it are potentiated (a⁺), the others depressed (a⁻)."""
+    c_in, kh, kw = weight.shape[1], weight.shape[2], weight.shape[3]
+    h_in, w_in = times.shape[2], times.shape[3]
+    for c in range(c_in):
+        for i in range(kh):
+            yi = y + i - top
+            for j in range(kw):
+                xi = x + j - left
+                t_in = t_steps  # padding: silent
+                if 0 <= yi < h_in and 0 <= xi < w_in:
+                    t_in = times[s, c, yi, xi]
+                a = a_plus if t_in <= t_win else a_minus
+                cur = weight[f, c, i, j]
+                step = a * ((cur - lb) * (ub - cur)) if stabilizer else a
+                new = min(max(cur + step, lb), ub)
+                weight[f, c, i, j] = lb if new - lb < tiny else new
+
+
+@njit(cache=True, nogil=True)
+def _step(weight, wt, times, top, bottom, left, right, t_steps, theta, k, r, rates, stabilizer, lb, ub, tiny,
+          winners):
+    b, _, h_in, w_in = times.shape
+    n_feat, c_in, kh, kw = weight.shape
+    ho, wo = h_in + top + bottom - kh + 1, w_in + left + right - kw + 1
+    hw = ho * wo
+    acc = np.zeros((hw, n_feat), dtype=weight.dtype)
+    first = np.empty(hw, dtype=np.int64)
+    value = np.empty(hw, dtype=weight.dtype)
+    feature = np.empty(hw, dtype=np.int64)
+    stamp = np.empty(hw, dtype=np.int64)
+    touched = np.empty(hw, dtype=np.int64)
+    n_in = c_in * h_in * w_in
+    ev_c = np.empty(n_in, dtype=np.int64)
+    ev_y = np.empty(n_in, dtype=np.int64)
+    ev_x = np.empty(n_in, dtype=np.int64)
+    start = np.empty(t_steps + 1, dtype=np.int64)
+    firsts = np.empty((b, k), dtype=np.int64)
+    counts = np.zeros(b, dtype=np.int64)
+    for s in range(b):  # every sample against the weights at the start of the step
+        if _settle(times, s, top, left, wt, kh, kw, ho, wo, t_steps, theta, acc, first, value, feature, stamp,
+                   ev_c, ev_y, ev_x, start, touched):
+            counts[s] = _winners(first, value, feature, ho, wo, t_steps, k, r, winners[s])
+            for j in range(counts[s]):
+                firsts[s, j] = first[winners[s, j, 1] * wo + winners[s, j, 2]]
+    for s in range(b):  # then the updates, in sample order
+        for j in range(counts[s]):
+            _update(weight, times, s, top, left, winners[s, j, 0], winners[s, j, 1], winners[s, j, 2],
+                    firsts[s, j], t_steps, rates[s, 0], rates[s, 1], stabilizer, lb, ub, tiny)
+
+
+def stdp_step_events(weight: torch.Tensor, times: torch.Tensor, sides: tuple[int, int, int, int], time_steps: int,
+                     threshold: float, k: int, radius: int, rates: torch.Tensor, stabilizer: bool,
+                     bounds: tuple[float, float]) -> torch.Tensor:
+    """One STDP step of a conv layer (stride 1) on CPU, updating ``weight`` ``[F, C, kh, kw]`` (contiguous,
+    float32/64) in place: input first-spike times ``times`` ``[B, C, H, W]`` (uint8, ``time_steps`` = silent),
+    padded by ``sides`` ``(left, right, top, bottom)`` with silence; per-sample rates ``[B, 2]`` ``(a⁺, a⁻)``.
+    Returns the winners int64 ``[B, k, 3]`` ``(feature, row, col)`` (-1 rows where a sample has fewer). No
+    argument checks (the model checks its layers at construction)."""
+    dt = weight.dtype
+    np_dt = np.float32 if dt == torch.float32 else np.float64
+    w_np = weight.detach().numpy()
+    wt = weight.detach().reshape(weight.shape[0], -1).t().contiguous().numpy()
+    t_np = times.contiguous().numpy()
+    if t_np.dtype != np.uint8:
+        t_np = t_np.astype(np.int64)
+    winners = np.full((times.shape[0], int(k), 3), -1, dtype=np.int64)
+    left, right, top, bottom = (int(v) for v in sides)
+    lb, ub = bounds
+    _step(w_np, wt, t_np, top, bottom, left, right, int(time_steps), np_dt(threshold), int(k), int(radius),
+          rates.to(dt).contiguous().numpy(), bool(stabilizer), np_dt(lb), np_dt(ub), np_dt(np.finfo(np_dt).tiny),
+          winners)
+    return torch.from_numpy(winners)

@@ -1,0 +1,110 @@
+"""snnkit.stdp.compiled: the event-driven STDP step against the public wave operators (``fire``,
+``pointwise_inhibition``, ``get_k_winners``, ``stdp``) on random layers, and against the tensor path of
+:meth:`StdpNet.stdp_step` over T from 1 to 200. The weights are multiples of 1/32, so every potential is exact in
+float32 whatever the order of summation and the paths must agree bit for bit (ties included: coarse weights make
+equal potentials common)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from snnkit.models.stdp_nets import StdpNet, from_times
+from snnkit.stdp import functional as sf
+from snnkit.stdp import learning as sl
+from snnkit.stdp.compiled import stdp_step_events
+
+
+def _dyadic(shape: tuple[int, ...], g: torch.Generator, lo: float = 0.0, hi: float = 1.0) -> torch.Tensor:
+    return (torch.randint(round(lo * 32), round(hi * 32) + 1, shape, generator=g) / 32).to(torch.float32)
+
+
+def _wave_reference(weight, times, sides, t_steps, theta, k, r, rates, stabilizer, bounds):
+    """One STDP step through the wave operators, SpykeTorch's order: returns (winners, new weight)."""
+    b = times.shape[0]
+    padded = sf.pad(from_times(times, t_steps), sides)  # [B, T, C, H, W]
+    pot = F.conv2d(padded.flatten(0, 1), weight).unflatten(0, (b, t_steps))
+    _, thresholded = sf.fire(pot, theta, True)
+    inhibited = sf.pointwise_inhibition(thresholded)
+    spikes = inhibited.sign()
+    winners = sf.get_k_winners(inhibited, k, r, spikes)
+    per_sample = rates[:, None, :].expand(-1, weight.shape[0], -1)
+    return winners, sl.stdp(weight, padded, spikes, winners, per_sample, stabilizer=stabilizer, bounds=bounds)
+
+
+@settings(max_examples=60, deadline=None)
+@given(c=st.integers(1, 4), f=st.integers(1, 6), kh=st.integers(1, 4), kw=st.integers(1, 4),
+       h=st.integers(0, 6), w=st.integers(0, 6), sides=st.tuples(*[st.integers(0, 2)] * 4),
+       t_steps=st.sampled_from([1, 2, 3, 7, 15]), b=st.integers(1, 4), k=st.integers(1, 4), r=st.integers(0, 2),
+       theta=st.sampled_from([0.0, 0.5, 1.0, 2.5]), stabilizer=st.booleans(), lower=st.sampled_from([0.0, 0.25]),
+       seed=st.integers(0, 2 ** 16))
+def test_compiled_step_equals_the_wave_operators(c, f, kh, kw, h, w, sides, t_steps, b, k, r, theta, stabilizer,
+                                                 lower, seed):
+    g = torch.Generator().manual_seed(seed)
+    h, w = h + max(1, kh - sides[2] - sides[3]), w + max(1, kw - sides[0] - sides[1])  # the kernel fits
+    weight = _dyadic((f, c, kh, kw), g, lower, 1.0)
+    times = torch.randint(0, t_steps + 2, (b, c, h, w), generator=g).clamp(max=t_steps).to(torch.uint8)
+    rates = torch.tensor([[0.004, -0.003], [0.25, -0.125], [0.5, 0.0], [-0.125, 0.0625]])[:b]
+    bounds = (lower, 1.0)
+    want_winners, want_weight = _wave_reference(weight, times, sides, t_steps, theta, k, r, rates, stabilizer,
+                                                bounds)
+    got_weight = weight.clone()
+    winners = stdp_step_events(got_weight, times, sides, t_steps, theta, k, r, rates, stabilizer, bounds)
+    assert winners.dtype == torch.long and torch.equal(winners, want_winners)
+    assert torch.equal(got_weight, want_weight)
+
+
+@pytest.mark.parametrize("t_steps", [1, 2, 5, 15, 16, 40, 200])
+@pytest.mark.parametrize(("name", "block", "batch"), [("conv1", 0, 1), ("conv1", 0, 5), ("conv2", 1, 1),
+                                                      ("conv2", 1, 3)])
+def test_compiled_and_tensor_paths_agree_over_t(t_steps, name, block, batch):
+    """Three steps in a row (a new batch each time) on the same weights: winners and weights identical."""
+    g = torch.Generator().manual_seed(t_steps)
+    nets = [StdpNet("mozafari2018", time_steps=t_steps, seed=3) for _ in range(2)]
+    weight = _dyadic(tuple(nets[0].weight(name).shape), g, 0.5, 1.0)
+    for net, compiled in zip(nets, (True, False)):
+        net.weight(name).copy_(weight)
+        net.compiled = compiled
+    shape = (6, 28, 28) if block == 0 else nets[0].output_shape(block - 1)
+    for step in range(3):
+        times = torch.randint(0, t_steps * 3, (batch, *shape), generator=g).clamp(max=t_steps).to(torch.uint8)
+        rates = torch.tensor([[0.004 * 2 ** step, -0.003 * 2 ** step]] * batch)
+        got, want = (net.stdp_step(name, times, rates) for net in nets)
+        assert torch.equal(got, want), f"step {step}"
+        assert torch.equal(nets[0].weight(name), nets[1].weight(name)), f"step {step}"
+        if step == 0:
+            assert int((got[..., 0] >= 0).sum()) > 0, "nothing won: not a meaningful check"
+
+
+def test_compiled_step_updates_only_the_winners_kernels_in_place():
+    net = StdpNet("mozafari2018", seed=2)
+    g = torch.Generator().manual_seed(0)
+    times = torch.randint(0, 30, (2, 6, 28, 28), generator=g).clamp(max=15).to(torch.uint8)
+    w = net.weight("conv1")
+    before = w.clone()
+    winners = stdp_step_events(w, times, net.specs["conv1"].sides, 15, 15.0, 5, 3,
+                               torch.tensor([[0.004, -0.003]] * 2), True, (0.0, 1.0))
+    won = winners[..., 0][winners[..., 0] >= 0].unique()
+    changed = (w != before).flatten(1).any(dim=1).nonzero().squeeze(1)
+    assert won.numel() > 0 and torch.equal(changed, won)
+    assert net.weight("conv1") is w  # in place
+
+
+def test_a_trained_layer_continues_identically_after_a_deep_copy():
+    """The compiled path keeps no state between calls: a copied network resumes bit for bit."""
+    net = StdpNet("mozafari2018", seed=6)
+    g = torch.Generator().manual_seed(1)
+    data = torch.randint(0, 25, (6, 6, 28, 28), generator=g).clamp(max=15).to(torch.uint8)
+    rates = torch.tensor([[0.004, -0.003]])
+    for i in range(3):
+        net.stdp_step("conv1", data[i:i + 1], rates)
+    twin = copy.deepcopy(net)
+    for i in range(3, 6):
+        a, b_ = net.stdp_step("conv1", data[i:i + 1], rates), twin.stdp_step("conv1", data[i:i + 1], rates)
+        assert torch.equal(a, b_)
+    assert torch.equal(net.weight("conv1"), twin.weight("conv1"))
