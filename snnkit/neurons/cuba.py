@@ -71,6 +71,7 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 from snnkit.errors import ConfigError
+from snnkit.neurons import compiled as _compiled
 from snnkit.neurons import surrogate as _surrogate
 from snnkit.neurons.functional import RESETS
 from snnkit.neurons.parallel import decay
@@ -285,7 +286,11 @@ class _FusedCubaLIF(torch.autograd.Function):
         drive = torch.empty(shape[1:], dtype=dtype, device=dev) if spsn_gain else None
         r0 = None if current else torch.gt(m_prev, thr).to(dtype)
         r = r0
-        for t in range(shape[0]):
+        # on CPU the loop below runs compiled, the same operations in the same order (bit for bit)
+        compiled = _compiled.on_cpu(x, s_prev, m_prev, a, b, thr, spk)
+        if compiled:
+            _compiled.cuba_forward(x, s_prev, m_prev, r0, a, b, gain, thr, current, zero, syn, mem, pre, spk)
+        for t in range(0 if compiled else shape[0]):
             s_t = syn[t if keep_syn else t % 2]
             torch.mul(a, s_prev, out=s_t)  # a·syn + x as two roundings (like snnTorch), not a fused multiply-add
             s_t.add_(x[t])
@@ -383,8 +388,7 @@ class _FusedCubaLIF(torch.autograd.Function):
                 k = b if rho is None else rho.mul_(b)
                 if lam_next is not None:
                     lam[-1].addcmul_(k if rho is None else k[-1], lam_next)
-                for j in range(e - s - 2, -1, -1):
-                    lam[j].addcmul_(k if rho is None else k[j], lam[j + 1])
+                _compiled.reverse_scan_(lam, k, rho is not None, shift=0)
                 if need_thr and (not zero or not detach):
                     # ν_t = dL/dU_t = dL/dmem_t + b·λ_{t+1}; ∂U_t/∂θ = -S_t + θσ_t (subtract), V_t·σ_t (zero)
                     nu = torch.zeros_like(lam) if g_mem is None else g_mem[s:e].to(lam.dtype, copy=True)
@@ -414,8 +418,7 @@ class _FusedCubaLIF(torch.autograd.Function):
                     k = (thr * sig_prev).neg_().add_(b)
                 if lam_next is not None:
                     lam[-1].add_(lam_next)
-                for j in range(e - s - 2, -1, -1):
-                    lam[j].addcmul_(b if k is None else k[j + 1], lam[j + 1])
+                _compiled.reverse_scan_(lam, b if k is None else k, k is not None)
                 lam_next = (b if k is None else k[0]) * lam[0]
                 if s == 0 and need_m0 and mem0 is not None:
                     grad_m0 = lam_next
@@ -439,8 +442,7 @@ class _FusedCubaLIF(torch.autograd.Function):
                     lam.add_(g_syn[s:e])
                 if mu_next is not None:
                     lam[-1].addcmul_(a, mu_next)
-                for j in range(e - s - 2, -1, -1):
-                    lam[j].addcmul_(a, lam[j + 1])
+                _compiled.reverse_scan_(lam, a, False)
                 mu_next = lam[0]
                 if need_a:
                     grad_a = _add(grad_a, _dot(lam, _prev(syn, syn0, s, e), a.shape))

@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from snnkit.neurons import compiled as _compiled
 from snnkit.neurons.surrogate import SpikeFunction
 
 __all__ = [
@@ -153,7 +154,11 @@ class _FusedLIF(torch.autograd.Function):
         m_prev = torch.zeros(x.shape[1:], dtype=dtype, device=x.device) if mem0 is None else mem0
         r0 = torch.gt(m_prev - thr, 0).to(dtype)  # r_0 = H(mem0 - θ)
         r = r0
-        for t in range(x.shape[0]):
+        # on CPU the loop below runs compiled, the same operations in the same order (bit for bit)
+        compiled = _compiled.on_cpu(x, m_prev, b, thr, mem)
+        if compiled:
+            _compiled.lif_forward(x, m_prev, r0, b, thr, zero, spk, mem)
+        for t in range(0 if compiled else x.shape[0]):
             m_t = mem[t]
             torch.mul(b, m_prev, out=m_t)
             if zero:
@@ -232,8 +237,7 @@ class _FusedLIF(torch.autograd.Function):
             if e < steps:
                 part[-1].addcmul_(k_next, acc[e])
             k = k_of(*prev_reset(s, e)) if per_step else b
-            for i in range(e - s - 2, -1, -1):
-                part[i].addcmul_(k[i + 1] if per_step else k, part[i + 1])
+            _compiled.reverse_scan_(part, k, per_step)
             k_next = k[0] if per_step else k
         del k
         grad_m0 = None

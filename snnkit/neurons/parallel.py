@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from snnkit.neurons import compiled as _compiled
 from snnkit.neurons.surrogate import SpikeFunction
 
 __all__ = [
@@ -163,6 +164,9 @@ def _two_stage_scan(src: Tensor, first: Tensor, second: Tensor, out: Tensor, mid
     ``mid`` receives every ``m_t`` (a full buffer) or, when None, ``m`` lives in a single row.
     """
     steps = src.shape[0]
+    if (_compiled.on_cpu(src, first, second, out, mid) and src.shape == out.shape and out.is_contiguous()
+            and (mid is None or mid.is_contiguous())):
+        return _compiled.two_stage_scan(src, first, second, out, mid, reverse)  # the same loop, compiled
     s_rows, o_rows = src.unbind(0), out.unbind(0)
     m_rows = mid.unbind(0) if mid is not None else [torch.empty_like(o_rows[0])] * steps
     order = range(steps - 1, -1, -1) if reverse else range(steps)
@@ -198,7 +202,10 @@ class _Recurrence(torch.autograd.Function):
         need_decay = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
         syn = torch.empty(shape, dtype=dtype, device=x.device) if need_decay else None
         mem = torch.empty(shape, dtype=dtype, device=x.device)
-        _two_stage_scan(x, alpha_c, beta_c, mem, syn).mul_(1 - beta_c)
+        if _compiled.on_cpu(x, alpha_c, beta_c) and x.shape == shape:  # U = (1 - β)·V in the same pass
+            _compiled.two_stage_scan(x, alpha_c, beta_c, mem, syn, False, scale=1 - beta_c)
+        else:
+            _two_stage_scan(x, alpha_c, beta_c, mem, syn).mul_(1 - beta_c)
         ctx.save_for_backward(syn, mem if need_decay else None, alpha_c, beta_c)
         ctx.shapes = (alpha.shape, beta.shape)
         ctx.dtypes = (x.dtype, alpha.dtype, beta.dtype)
@@ -211,6 +218,14 @@ class _Recurrence(torch.autograd.Function):
         need_x, need_alpha, need_beta = ctx.needs_input_grad
         steps = grad.shape[0]
         dtype = torch.promote_types(grad.dtype, beta.dtype)
+        if _compiled.on_cpu(grad, alpha, beta):  # one reverse pass, the decay gradients summed on the way
+            b, grad_alpha, grad_beta = _compiled.recurrence_backward(grad, alpha, beta, syn, mem, need_alpha,
+                                                                     need_beta)
+            if grad_alpha is not None:
+                grad_alpha = grad_alpha.sum_to_size(ctx.shapes[0]).to(ctx.dtypes[1])
+            if grad_beta is not None:
+                grad_beta = grad_beta.sum_to_size(ctx.shapes[1]).to(ctx.dtypes[2])
+            return (b if b.dtype == ctx.dtypes[0] else b.to(ctx.dtypes[0])) if need_x else None, grad_alpha, grad_beta
         a = torch.empty(grad.shape, dtype=dtype, device=grad.device) if need_beta else None
         b = _two_stage_scan(grad, beta, alpha, torch.empty(grad.shape, dtype=dtype, device=grad.device), a,
                             reverse=True)
@@ -361,6 +376,12 @@ def leaky_integrate(x: Tensor, alpha: Scalar, beta: Scalar, method: str = "auto"
 # ---------------------------------------------------------------------------------------------- spikes
 
 
+def _stochastic_compiled(p: Tensor, grad: Tensor) -> bool:
+    """Whether a stochastic firing's backward runs compiled (one pass): CPU, same shape, contiguous."""
+    return (_compiled.on_cpu(p, grad) and p.shape == grad.shape and p.is_contiguous() and grad.is_contiguous()
+            and grad.dtype == p.dtype)
+
+
 def _bernoulli(p: Tensor, generator: torch.Generator | None) -> Tensor:
     """``S ~ Bernoulli(p)`` as ``uniform < p`` (the same law as ``torch.bernoulli``, several times faster on
     CPU), written into the uniform's own buffer."""
@@ -393,6 +414,8 @@ class _SigmoidBernoulli(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
         (p,) = ctx.saved_tensors
+        if _stochastic_compiled(p, grad):
+            return _compiled.stochastic_backward("SB", p, grad), None
         return (1 - p).mul_(p).mul_(p).mul_(grad), None
 
 
@@ -409,6 +432,8 @@ class _TanhReluBernoulli(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
         (p,) = ctx.saved_tensors
+        if _stochastic_compiled(p, grad):
+            return _compiled.stochastic_backward("TRB", p, grad), None
         return (grad * p).mul_(1 - p * p), None
 
 
@@ -445,6 +470,8 @@ class _GumbelSoftmax(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
         (y,) = ctx.saved_tensors
+        if _stochastic_compiled(y, grad):
+            return _compiled.stochastic_backward("GS", y, grad, 2.0 / ctx.temperature), None, None
         return (1 - y).mul_(y).mul_(grad).mul_(2.0 / ctx.temperature), None, None
 
 
