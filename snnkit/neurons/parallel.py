@@ -465,7 +465,7 @@ class _GumbelSoftmax(torch.autograd.Function):
         y_soft = z.sigmoid_()
         ctx.save_for_backward(y_soft)
         ctx.temperature = temperature
-        return (y_soft > 0.5).to(u.dtype)
+        return torch.gt(y_soft, 0.5, out=torch.empty_like(y_soft))  # 0/1 in u's dtype, no bool temporary
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
