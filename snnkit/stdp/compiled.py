@@ -1,6 +1,9 @@
-"""One STDP step of a convolutional threshold layer as a single compiled (numba) loop nest, event-driven in time:
-the CPU hot path of the online rule (Mozafari et al. 2018, 2019: one image at a time), where a chain of small
-tensor operations costs more in per-call overhead than in arithmetic.
+"""Compiled (numba) loops of the STDP family on CPU: one STDP step of a convolutional threshold layer as a single
+loop nest, event-driven in time — the hot path of the online rule (Mozafari et al. 2018, 2019: one image at a
+time), where a chain of small tensor operations costs more in per-call overhead than in arithmetic — and the
+S1C1 encoding's local normalisation (a summed-area table per map) and intensity-to-latency ranking (one sort of
+each sample's non-zero values as int64 keys), which the tensor versions do with a (2r+1)² pooling window and a
+sort of every value.
 
 For each sample the input's first-spike times are bucketed by step; step by step, each input spike adds its
 weights to the potentials of the output positions whose receptive field holds it (about ``kh·kw·F`` additions per
@@ -25,7 +28,7 @@ import numpy as np
 import torch
 from numba import njit
 
-__all__ = ["stdp_step_events"]
+__all__ = ["latency_times_rows", "local_normalization_maps", "stdp_step_events"]
 
 
 @njit(cache=True, nogil=True)
@@ -194,3 +197,68 @@ def stdp_step_events(weight: torch.Tensor, times: torch.Tensor, sides: tuple[int
           rates.to(dt).contiguous().numpy(), bool(stabilizer), np_dt(lb), np_dt(ub), np_dt(np.finfo(np_dt).tiny),
           winners)
     return torch.from_numpy(winners)
+
+
+# ------------------------------------------------------------------------------------------- S1C1 encoding
+@njit(cache=True, nogil=True)
+def _local_normalization(x, r, eps, out):
+    maps, h, w = x.shape
+    k2 = (2 * r + 1) * (2 * r + 1)
+    table = np.zeros((h + 1, w + 1))  # summed-area table, float64
+    for m in range(maps):
+        for i in range(h):
+            row = 0.0
+            for j in range(w):
+                row += x[m, i, j]
+                table[i + 1, j + 1] = table[i, j + 1] + row
+        for i in range(h):
+            i0, i1 = max(0, i - r), min(h, i + r + 1)
+            for j in range(w):
+                j0, j1 = max(0, j - r), min(w, j + r + 1)
+                box = table[i1, j1] - table[i0, j1] - table[i1, j0] + table[i0, j0]
+                mean = x.dtype.type(box / k2) + eps
+                out[m, i, j] = x[m, i, j] / mean
+
+
+def local_normalization_maps(images: torch.Tensor, radius: int, eps: float) -> torch.Tensor:
+    """:func:`snnkit.stdp.functional.local_normalization` of a contiguous CPU float ``[B, C, H, W]``: the box
+    sums from a float64 summed-area table (exact for these magnitudes), then ``x / (sum/(2r+1)² + eps)`` in the
+    input's dtype, as the tensor path."""
+    b, c, h, w = images.shape
+    out = torch.empty_like(images)
+    x = images.reshape(b * c, h, w).numpy()
+    _local_normalization(x, int(radius), x.dtype.type(eps), out.view(b * c, h, w).numpy())
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _latency_times(bits, time_steps, idx_bits, out):
+    b, n = bits.shape
+    keys = np.empty(n, dtype=np.int64)
+    mask = (1 << idx_bits) - 1
+    for s in range(b):
+        count = 0
+        for i in range(n):
+            v = np.int64(bits[s, i])
+            out[s, i] = time_steps
+            if v == 0 or v == -2147483648:  # +0.0 and -0.0 never fire
+                continue
+            ascending = v | 0x80000000 if v >= 0 else ~v & 0xFFFFFFFF  # value order as unsigned
+            keys[count] = ((0xFFFFFFFF - ascending) << idx_bits) | i
+            count += 1
+        ranked = np.sort(keys[:count])  # distinct keys: value descending, then index
+        for rank in range(count):
+            out[s, ranked[rank] & mask] = rank * time_steps // count
+
+
+def latency_times_rows(flat: torch.Tensor, time_steps: int) -> torch.Tensor | None:
+    """:func:`snnkit.stdp.filters.latency_times` of a contiguous CPU float32 ``[B, N]``, one sort of each row's
+    non-zero values as int64 keys (the value's IEEE bits mapped to an order-preserving unsigned integer, then
+    the index); None where such a key does not fit (the caller sorts with torch)."""
+    n = flat.shape[1]
+    idx_bits = max(1, (n - 1).bit_length())
+    if idx_bits + 32 > 63:
+        return None
+    out = torch.empty(flat.shape, dtype=torch.long)
+    _latency_times(flat.view(torch.int32).numpy(), int(time_steps), idx_bits, out.numpy())
+    return out

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from snnkit.errors import ConfigError, check_nonneg_int
+from snnkit.stdp.compiled import local_normalization_maps
 
 __all__ = ["fire", "pooling", "pad", "pointwise_inhibition", "get_k_winners", "feature_inhibition",
            "lateral_inhibition", "local_normalization", "first_spike_times", "k_winners_from_counts",
@@ -369,12 +370,15 @@ def lateral_inhibition(potentials: torch.Tensor, winners: torch.Tensor,
 def local_normalization(images: torch.Tensor, radius: int, eps: float = 1e-12) -> torch.Tensor:
     """Divide every value of ``[B, C, H, W]`` by its channel's local mean over the ``(2r+1)²`` window
     around it, zero-padded (the divisor is always ``(2r+1)²``), plus ``eps`` (SpykeTorch
-    ``local_normalization``; Mozafari et al. 2019's S1C1 step with r = 8).
+    ``local_normalization``; Mozafari et al. 2019's S1C1 step with r = 8). On CPU the window sums come from a
+    float64 summed-area table (:mod:`snnkit.stdp.compiled`), elsewhere from average pooling: equal to round-off.
     """
     if not isinstance(images, torch.Tensor) or images.dim() != 4:
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         raise ConfigError("images", shape, "a tensor of shape [B, C, H, W]", where=_WHERE)
     r = check_nonneg_int("radius", radius, where=_WHERE)
+    if images.device.type == "cpu" and images.dtype in (torch.float32, torch.float64) and images.numel():
+        return local_normalization_maps(images.contiguous(), r, eps)  # compiled: a summed-area table per map
     b, c, h, w = images.shape
     flat = images.reshape(b * c, 1, h, w)
     means = F.avg_pool2d(flat, 2 * r + 1, stride=1, padding=r, count_include_pad=True) + eps

@@ -230,3 +230,26 @@ def test_s1c1_times_rejects_more_than_255_steps():
 
     with pytest.raises(ConfigError, match="time_steps"):
         s1c1_times(torch.zeros(1, 1, 28, 28), time_steps=256)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.sampled_from([0.0, -0.0, 1.0, 2.0, 2.5, -1.0, -3.0, 1e-30, 7.0]), min_size=1, max_size=40),
+       st.integers(1, 3), st.integers(1, 16))
+def test_latency_compiled_path_equals_the_sorting_path(values, batch, T):
+    """float32 on CPU takes the compiled path (one sort of int64 keys per row), float64 the tensor sort: the
+    same ranking (value descending, then index; zeros of either sign never fire)."""
+    g = torch.Generator().manual_seed(len(values) * 31 + batch)
+    x = torch.tensor(values, dtype=torch.float32).repeat(batch, 1)
+    x = x[:, torch.randperm(len(values), generator=g)].reshape(batch, 1, 1, -1)
+    assert torch.equal(latency_times(x, T), latency_times(x.double(), T))
+
+
+def test_local_normalization_compiled_equals_the_box_mean():
+    """The compiled summed-area table against the definition: the mean over the (2r+1)² window of the
+    zero-padded map (divisor always (2r+1)², also where the window is larger than the map)."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(3, 6, 28, 28, generator=g) * 300 * (torch.rand(3, 6, 28, 28, generator=g) < 0.3)
+    for r in (0, 1, 8, 20):
+        padded = torch.nn.functional.pad(x.double(), (r, r, r, r))
+        want = x / (torch.nn.functional.avg_pool2d(padded, 2 * r + 1, stride=1).float() + 1e-12)
+        torch.testing.assert_close(local_normalization(x, r), want, rtol=1e-6, atol=1e-6)
