@@ -164,9 +164,6 @@ def _two_stage_scan(src: Tensor, first: Tensor, second: Tensor, out: Tensor, mid
     ``mid`` receives every ``m_t`` (a full buffer) or, when None, ``m`` lives in a single row.
     """
     steps = src.shape[0]
-    if (_compiled.on_cpu(src, first, second, out, mid) and src.shape == out.shape and out.is_contiguous()
-            and (mid is None or mid.is_contiguous())):
-        return _compiled.two_stage_scan(src, first, second, out, mid, reverse)  # the same loop, compiled
     s_rows, o_rows = src.unbind(0), out.unbind(0)
     m_rows = mid.unbind(0) if mid is not None else [torch.empty_like(o_rows[0])] * steps
     order = range(steps - 1, -1, -1) if reverse else range(steps)
