@@ -1,9 +1,10 @@
 """Compiled (numba) loops of the STDP family on CPU: one STDP step of a convolutional threshold layer as a single
 loop nest, event-driven in time — the hot path of the online rule (Mozafari et al. 2018, 2019: one image at a
 time), where a chain of small tensor operations costs more in per-call overhead than in arithmetic — and the
-S1C1 encoding's local normalisation (a summed-area table per map) and intensity-to-latency ranking (one sort of
-each sample's non-zero values as int64 keys), which the tensor versions do with a (2r+1)² pooling window and a
-sort of every value.
+S1C1 encoding: the DoG filter (each kernel over its non-zero support only, one vectorised pass per tap), the local
+normalisation (a summed-area table per map) and the intensity-to-latency ranking (a radix sort of each sample's
+non-zero values), which the tensor versions do with a convolution by the zero-padded bank, a (2r+1)² pooling
+window and a sort of every value.
 
 For each sample the input's first-spike times are bucketed by step; step by step, each input spike adds its
 weights to the potentials of the output positions whose receptive field holds it (about ``kh·kw·F`` additions per
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 from numba import njit
 
-__all__ = ["latency_times_rows", "local_normalization_maps", "stdp_step_events"]
+__all__ = ["dog_filter_maps", "latency_times_rows", "local_normalization_maps", "stdp_step_events"]
 
 
 @njit(cache=True, nogil=True)
@@ -232,10 +233,62 @@ def local_normalization_maps(images: torch.Tensor, radius: int, eps: float) -> t
 
 
 @njit(cache=True, nogil=True)
-def _latency_times(bits, time_steps, idx_bits, out):
+def _dog_filter(x, kernels, bounds, padding, threshold, out):
+    b, h, w = x.shape
+    ho, wo = out.shape[2], out.shape[3]
+    hp, wp = h + 2 * padding, w + 2 * padding
+    # the padded image flattened row by row, with a tail so that every shifted window below stays in bounds: a
+    # kernel tap (ky, kx) then adds c·buf[t + ky·wp + kx] to acc[t] for t over all ho rows of width wp at once
+    # (one long vectorised loop; the columns j >= wo are computed and dropped)
+    buf = np.zeros(hp * wp + wp, dtype=x.dtype)
+    acc = np.empty(ho * wp, dtype=x.dtype)
+    zero = x.dtype.type(0.0)
+    for m in range(b):
+        for i in range(h):
+            for j in range(w):
+                buf[(padding + i) * wp + padding + j] = x[m, i, j]
+        for k in range(kernels.shape[0]):
+            acc[:] = zero
+            for ky in range(bounds[k, 0], bounds[k, 1]):
+                for kx in range(bounds[k, 2], bounds[k, 3]):
+                    c = kernels[k, ky, kx]
+                    src = buf[ky * wp + kx:]  # a view: plain loop indices (no negative-index check) vectorise
+                    for t in range(ho * wp):
+                        acc[t] += c * src[t]
+            for i in range(ho):
+                for j in range(wo):
+                    v = acc[i * wp + j]
+                    out[m, k, i, j] = v if v >= threshold else zero
+
+
+def dog_filter_maps(images: torch.Tensor, kernels: torch.Tensor, padding: int, threshold: float) -> torch.Tensor:
+    """:func:`snnkit.stdp.filters.dog_filter` of a CPU ``[B, 1, H, W]`` with a float ``[K, 1, S, S]`` bank: each
+    kernel's products over the bounding box of its non-zero entries only (the bank zero-pads the smaller
+    windows to the largest), summed tap by tap in the kernel's row-major order; the same cross-correlation as
+    ``F.conv2d`` up to float round-off."""
+    k, _, size, _ = kernels.shape
+    b, _, h, w = images.shape
+    nz = kernels[:, 0] != 0
+    bounds = np.zeros((k, 4), dtype=np.int64)
+    for i in range(k):
+        rows, cols = nz[i].any(1).nonzero().flatten(), nz[i].any(0).nonzero().flatten()
+        if rows.numel():
+            bounds[i] = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
+    out = torch.empty(b, k, h + 2 * padding - size + 1, w + 2 * padding - size + 1, dtype=kernels.dtype)
+    x = images.to(kernels.dtype).reshape(b, h, w).contiguous()
+    _dog_filter(x.numpy(), kernels[:, 0].contiguous().numpy(), bounds, int(padding), x.numpy().dtype.type(threshold),
+                out.numpy())
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _latency_times(bits, time_steps, out):
     b, n = bits.shape
-    keys = np.empty(n, dtype=np.int64)
-    mask = (1 << idx_bits) - 1
+    keys = np.empty(n, dtype=np.uint32)
+    idx = np.empty(n, dtype=np.int32)
+    keys2 = np.empty(n, dtype=np.uint32)
+    idx2 = np.empty(n, dtype=np.int32)
+    hist = np.empty(2048, dtype=np.int64)
     for s in range(b):
         count = 0
         for i in range(n):
@@ -244,21 +297,38 @@ def _latency_times(bits, time_steps, idx_bits, out):
             if v == 0 or v == -2147483648:  # +0.0 and -0.0 never fire
                 continue
             ascending = v | 0x80000000 if v >= 0 else ~v & 0xFFFFFFFF  # value order as unsigned
-            keys[count] = ((0xFFFFFFFF - ascending) << idx_bits) | i
+            keys[count] = np.uint32(0xFFFFFFFF - ascending)  # descending value order
+            idx[count] = i
             count += 1
-        ranked = np.sort(keys[:count])  # distinct keys: value descending, then index
+        # LSD radix sort, three stable passes of 11, 11 and 10 bits: value descending, then index (stability
+        # keeps the index order of equal keys); a pass whose digit is the same for every key is skipped
+        src_k, src_i, dst_k, dst_i = keys, idx, keys2, idx2
+        for shift in (0, 11, 22):
+            hist[:] = 0
+            for j in range(count):
+                hist[(src_k[j] >> shift) & 2047] += 1
+            if count == 0 or hist[(src_k[0] >> shift) & 2047] == count:
+                continue
+            total = 0
+            for d in range(2048):
+                c = hist[d]
+                hist[d] = total
+                total += c
+            for j in range(count):
+                d = (src_k[j] >> shift) & 2047
+                pos = hist[d]
+                hist[d] = pos + 1
+                dst_k[pos] = src_k[j]
+                dst_i[pos] = src_i[j]
+            src_k, src_i, dst_k, dst_i = dst_k, dst_i, src_k, src_i
         for rank in range(count):
-            out[s, ranked[rank] & mask] = rank * time_steps // count
+            out[s, src_i[rank]] = rank * time_steps // count
 
 
-def latency_times_rows(flat: torch.Tensor, time_steps: int) -> torch.Tensor | None:
-    """:func:`snnkit.stdp.filters.latency_times` of a contiguous CPU float32 ``[B, N]``, one sort of each row's
-    non-zero values as int64 keys (the value's IEEE bits mapped to an order-preserving unsigned integer, then
-    the index); None where such a key does not fit (the caller sorts with torch)."""
-    n = flat.shape[1]
-    idx_bits = max(1, (n - 1).bit_length())
-    if idx_bits + 32 > 63:
-        return None
+def latency_times_rows(flat: torch.Tensor, time_steps: int) -> torch.Tensor:
+    """:func:`snnkit.stdp.filters.latency_times` of a contiguous CPU float32 ``[B, N]``: each row's non-zero
+    values ranked by a stable radix sort of their IEEE bits mapped to an order-preserving unsigned integer
+    (three passes of at most 11 bits; equal values keep their index order)."""
     out = torch.empty(flat.shape, dtype=torch.long)
-    _latency_times(flat.view(torch.int32).numpy(), int(time_steps), idx_bits, out.numpy())
+    _latency_times(flat.view(torch.int32).numpy(), int(time_steps), out.numpy())
     return out

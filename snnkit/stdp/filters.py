@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from snnkit.errors import ConfigError, check_nonneg_int, check_positive_int
-from snnkit.stdp.compiled import latency_times_rows
+from snnkit.stdp.compiled import dog_filter_maps, latency_times_rows
 from snnkit.stdp.functional import local_normalization
 
 __all__ = ["MOZAFARI_DOG", "dog_kernel", "dog_kernels", "dog_filter", "latency_times",
@@ -96,7 +96,8 @@ def dog_filter(images: torch.Tensor, kernels: torch.Tensor, *, padding: int = 6,
                threshold: float = 50.0) -> torch.Tensor:
     """Convolve ``images [B, 1, H, W]`` with the DoG bank ``kernels [K, 1, S, S]`` (stride 1, zero
     ``padding``) and set every response below ``threshold`` to 0 (responses equal to it are kept, as in
-    SpykeTorch's ``Filter``); returns ``[B, K, H + 2 padding - S + 1, W + ...]`` in the kernels' dtype."""
+    SpykeTorch's ``Filter``); returns ``[B, K, H + 2 padding - S + 1, W + ...]`` in the kernels' dtype. On CPU
+    a compiled loop computes each kernel over its non-zero support only (equal to ``F.conv2d`` to round-off)."""
     threshold = _check_threshold(threshold)
     check_nonneg_int("padding", padding, where=_WHERE)
     if images.dim() != 4 or images.shape[1] != kernels.shape[1]:
@@ -107,6 +108,9 @@ def dog_filter(images: torch.Tensor, kernels: torch.Tensor, *, padding: int = 6,
     if size > height or size > width:
         raise ConfigError("kernel size", size, f"at most the padded input's size {height}x{width}",
                           where=_WHERE)
+    if images.device.type == "cpu" and kernels.device.type == "cpu" and kernels.dtype in (torch.float32,
+                                                                                       torch.float64):
+        return dog_filter_maps(images, kernels, int(padding), threshold)  # compiled: each kernel's support only
     out = F.conv2d(images.to(kernels.dtype), kernels, padding=int(padding))
     return out.masked_fill(out < threshold, 0.0)
 
@@ -121,8 +125,8 @@ def latency_times(intensities: torch.Tensor, time_steps: int) -> torch.Tensor:
     ``n < T`` the values spread over ``n`` distinct bins; every non-zero value fires (the last one at bin
     ``<= T - 1``). Zeros never fire and get time ``T``. Negative values are ranked after every positive one.
     Returns int64 of the input's shape. Each sample is coded independently (batched == per-sample). float32 on
-    CPU ranks each sample's non-zero values by one compiled sort (:mod:`snnkit.stdp.compiled`), other inputs by a
-    stable sort of every value: the same times.
+    CPU ranks each sample's non-zero values by a compiled radix sort (:mod:`snnkit.stdp.compiled`), other inputs
+    by a stable sort of every value: the same times.
     """
     time_steps = check_positive_int("time_steps", time_steps, where=_WHERE)
     if intensities.dim() < 2:
@@ -130,9 +134,7 @@ def latency_times(intensities: torch.Tensor, time_steps: int) -> torch.Tensor:
                           where=_WHERE)
     flat = intensities.reshape(intensities.shape[0], -1)
     if flat.device.type == "cpu" and flat.dtype == torch.float32 and flat.numel():
-        times = latency_times_rows(flat.contiguous(), time_steps)  # compiled: one sort of each row's non-zero values
-        if times is not None:
-            return times.reshape(intensities.shape)
+        return latency_times_rows(flat.contiguous(), time_steps).reshape(intensities.shape)  # compiled radix sort
     nonzero = flat != 0
     key = torch.where(nonzero, flat, torch.tensor(-math.inf, dtype=flat.dtype, device=flat.device))
     order = torch.sort(key, dim=1, descending=True, stable=True).indices

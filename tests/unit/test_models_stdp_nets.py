@@ -114,8 +114,10 @@ def test_stdp_layers_start_inside_their_bounds(model):
 def _assert_same_decisions(a: dict, b: dict) -> None:
     assert torch.equal(a["pred"], b["pred"])
     assert torch.equal(a["branch_pred"], b["branch_pred"])
-    # the fast path sums the decision potentials in another order (the unrolled matrix): equal to round-off
-    torch.testing.assert_close(a["scores"], b["scores"], rtol=1e-5, atol=1e-4)
+    # the fast path sums the decision potentials in another order (the unrolled matrix): equal to round-off of
+    # float32 sums of a few thousand terms (seen up to 1.5e-5 relative on an AVX2-only CPU, where oneDNN picks
+    # other kernels than on AVX-512)
+    torch.testing.assert_close(a["scores"], b["scores"], rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("model", sorted(MODELS))

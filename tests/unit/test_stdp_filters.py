@@ -253,3 +253,30 @@ def test_local_normalization_compiled_equals_the_box_mean():
         padded = torch.nn.functional.pad(x.double(), (r, r, r, r))
         want = x / (torch.nn.functional.avg_pool2d(padded, 2 * r + 1, stride=1).float() + 1e-12)
         torch.testing.assert_close(local_normalization(x, r), want, rtol=1e-6, atol=1e-6)
+
+
+def test_dog_filter_compiled_equals_the_convolution(monkeypatch):
+    """The compiled DoG filter (each kernel over its non-zero support, zero rows skipped) against F.conv2d
+    with the zero-padded bank, on sparse images, an empty one and a bank with an all-zero kernel."""
+    imgs = _images(4) * 255.0
+    bank = torch.cat([dog_kernels(), torch.zeros(1, 1, 13, 13)])
+    for padding, threshold in ((6, 50.0), (6, 0.0), (0, 10.0), (8, 0.0)):
+        got = dog_filter(imgs, bank, padding=padding, threshold=threshold)
+        raw = torch.nn.functional.conv2d(imgs.double(), bank.double(), padding=padding)
+        want = raw.masked_fill(raw < threshold, 0.0).float()
+        assert got.shape == want.shape
+        # round-off may move a response across the threshold only where it is within round-off of it
+        close = (raw - threshold).abs() < 1e-3
+        torch.testing.assert_close(got[~close], want[~close], rtol=1e-5, atol=1e-3)
+        assert bool(got[:, -1].eq(0).all())  # the all-zero kernel
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 5000), st.integers(1, 3), st.integers(1, 30), st.integers(0, 2**31 - 1))
+def test_latency_radix_sort_equals_the_sorting_path_on_random_floats(n, batch, T, seed):
+    """Random magnitudes over many binades (every radix pass has work), repeated values and zeros."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, n, generator=g) * 10.0 ** torch.randint(-20, 20, (batch, n), generator=g)
+    x = torch.where(torch.rand(batch, n, generator=g) < 0.3, x.roll(1, 1), x)  # ties
+    x = torch.where(torch.rand(batch, n, generator=g) < 0.3, torch.zeros(()), x)
+    assert torch.equal(latency_times(x, T), latency_times(x.double(), T))
