@@ -19,8 +19,8 @@ import torch
 from numba import njit
 from torch import Tensor
 
-__all__ = ["on_cpu", "cuba_forward", "lif_forward", "recurrence_backward", "reverse_scan_", "stochastic_backward",
-           "two_stage_scan"]
+__all__ = ["on_cpu", "bernoulli", "cuba_forward", "gumbel_softmax", "lif_forward", "recurrence_backward",
+           "reverse_scan_", "stochastic_backward", "tanh_relu_bernoulli", "two_stage_scan", "uniform"]
 
 
 def on_cpu(*tensors: Tensor | None) -> bool:
@@ -245,3 +245,246 @@ def stochastic_backward(kind: str, p: Tensor, grad: Tensor, scale: float = 1.0) 
                          p.new_tensor(scale).numpy()[()], p.new_tensor(1.0).numpy()[()],
                           out.view(-1).numpy())
     return out
+
+
+# ------------------------------------------------------------------------------------------ random draws
+#
+# Counter-based draws for the stochastic firings on CPU: Philox4x32-10 (Salmon, Moraes, Dror & Shaw, "Parallel
+# random numbers: as easy as 1, 2, 3", SC 2011), the generator behind cuRAND's and torch's CUDA draws. Element
+# i of a tensor takes 32-bit word i % 4 of block i // 4 (for float64, two words per element: 53 bits), the block
+# index in the counter's low 64 bits (float32: the word's top 23 bits plus one half, exact in float32); the key and the counter's high 64 bits are drawn once per call from the
+# torch generator. The draws are therefore a pure function of the generator's state and the element's index:
+# reproducible under torch.manual_seed, independent of threads, and each call advances the generator (four
+# 32-bit draws) so consecutive calls differ. Fused with the comparison (or the two-class Gumbel softmax), one
+# pass replaces torch.rand's fill and the elementwise operations that follow it.
+
+_PHILOX_M0 = np.uint64(0xD2511F53)
+_PHILOX_M1 = np.uint64(0xCD9E8D57)
+_PHILOX_W0 = np.uint64(0x9E3779B9)
+_PHILOX_W1 = np.uint64(0xBB67AE85)
+_LOW32 = np.uint64(0xFFFFFFFF)
+_SHIFT32 = np.uint64(32)
+_SHIFT9 = np.uint64(9)
+_SHIFT5 = np.uint64(5)
+_SHIFT6 = np.uint64(6)
+
+
+@njit(inline="always")
+def _philox4x32(c0, c1, c2, c3, k0, k1):
+    """Ten Philox rounds on a 128-bit counter (four words < 2^32 held in uint64) under a 64-bit key."""
+    for _ in range(10):
+        p0 = _PHILOX_M0 * c0
+        p1 = _PHILOX_M1 * c2
+        c0, c1, c2, c3 = (p1 >> _SHIFT32) ^ c1 ^ k0, p1 & _LOW32, (p0 >> _SHIFT32) ^ c3 ^ k1, p0 & _LOW32
+        k0 = (k0 + _PHILOX_W0) & _LOW32
+        k1 = (k1 + _PHILOX_W1) & _LOW32
+    return c0, c1, c2, c3
+
+
+@njit(cache=True, nogil=True)
+def _philox_block(counter, key):
+    """One Philox4x32-10 block for the known-answer tests: four counter words, two key words."""
+    c = _philox4x32(np.uint64(counter[0]), np.uint64(counter[1]), np.uint64(counter[2]), np.uint64(counter[3]),
+                    np.uint64(key[0]), np.uint64(key[1]))
+    return np.array([c[0], c[1], c[2], c[3]], dtype=np.uint64)
+
+
+@njit(inline="always")
+def _open23(w):
+    """A 32-bit word as a float32 uniform on the open interval (0, 1): its top 23 bits plus one half, × 2^-23
+    (exact in float32; never 0 or 1, so neither a comparison with p = 0 or 1 nor a log can go wrong)."""
+    return np.float32(np.int32(w >> _SHIFT9)) * np.float32(1.1920928955078125e-07) + np.float32(5.9604644775390625e-08)
+
+
+@njit(inline="always")
+def _open53(a, b):
+    """Two 32-bit words as a float64 uniform on (0, 1) with 53 bits: (27 + 26 bits + 1/2) × 2^-53."""
+    return ((np.float64(a >> _SHIFT5) * 67108864.0 + np.float64(b >> _SHIFT6)) + 0.5) * 1.1102230246251565e-16
+
+
+@njit(inline="always")
+def _words(j, key0, key1, hi0, hi1):
+    ju = np.uint64(j)
+    return _philox4x32(ju & _LOW32, ju >> _SHIFT32, hi0, hi1, key0, key1)
+
+
+@njit(inline="always")
+def _uniforms(j, key0, key1, hi0, hi1, wide):
+    """The uniforms of block ``j``: four float32 (``wide`` False) or two float64 (the last two repeated)."""
+    w0, w1, w2, w3 = _words(j, key0, key1, hi0, hi1)
+    if wide:
+        a, b = _open53(w0, w1), _open53(w2, w3)
+        return a, b, a, b
+    return np.float64(_open23(w0)), np.float64(_open23(w1)), np.float64(_open23(w2)), np.float64(_open23(w3))
+
+
+@njit(cache=True, nogil=True)
+def _draw_general(kind, src, out, start, key0, key1, hi0, hi1, wide):
+    """Elements ``start …`` of :func:`_draw_uniform` (kind 0) or :func:`_draw_bernoulli` (kind 1) lane by lane:
+    the tail after the last whole block."""
+    per = 2 if wide else 4
+    one = out.dtype.type(1.0)
+    for j in range(start // per, (out.shape[0] + per - 1) // per):
+        vals = _uniforms(j, key0, key1, hi0, hi1, wide)
+        for lane in range(min(per, out.shape[0] - j * per)):
+            i = j * per + lane
+            v = out.dtype.type(vals[lane])
+            if kind == 0:
+                out[i] = v
+            else:
+                out[i] = one if v < src[i] else one - one
+
+
+# The kernels below walk whole Philox blocks with straight-line lanes, so that LLVM vectorises the rounds over
+# blocks (a branch per lane inside the block loop kept it scalar, several times slower than torch.rand).
+
+@njit(cache=True, nogil=True)
+def _draw_uniform(out, key0, key1, hi0, hi1, wide):
+    if wide:
+        for j in range(out.shape[0] // 2):
+            w0, w1, w2, w3 = _words(j, key0, key1, hi0, hi1)
+            out[2 * j] = _open53(w0, w1)
+            out[2 * j + 1] = _open53(w2, w3)
+        return
+    for j in range(out.shape[0] // 4):
+        w0, w1, w2, w3 = _words(j, key0, key1, hi0, hi1)
+        out[4 * j] = _open23(w0)
+        out[4 * j + 1] = _open23(w1)
+        out[4 * j + 2] = _open23(w2)
+        out[4 * j + 3] = _open23(w3)
+
+
+@njit(cache=True, nogil=True)
+def _draw_bernoulli(p, out, key0, key1, hi0, hi1, wide):
+    one, zero = out.dtype.type(1.0), out.dtype.type(0.0)
+    if wide:
+        for j in range(out.shape[0] // 2):
+            w0, w1, w2, w3 = _words(j, key0, key1, hi0, hi1)
+            out[2 * j] = one if _open53(w0, w1) < p[2 * j] else zero
+            out[2 * j + 1] = one if _open53(w2, w3) < p[2 * j + 1] else zero
+        return
+    for j in range(out.shape[0] // 4):
+        w0, w1, w2, w3 = _words(j, key0, key1, hi0, hi1)
+        i = 4 * j
+        out[i] = one if _open23(w0) < p[i] else zero
+        out[i + 1] = one if _open23(w1) < p[i + 1] else zero
+        out[i + 2] = one if _open23(w2) < p[i + 2] else zero
+        out[i + 3] = one if _open23(w3) < p[i + 3] else zero
+
+
+@njit(inline="always")
+def _trb_lane(v, s, spk, i, one, zero):
+    q = s[i] + s[i] - one  # tanh(U) = 2σ(2U) - 1
+    q = q if q > zero else zero
+    s[i] = q
+    spk[i] = one if v < q else zero
+
+
+@njit(cache=True, nogil=True)
+def _draw_trb(s, spk, key0, key1, hi0, hi1, wide):
+    """ParaLIF's TRB: ``s = σ(2U)`` in, ``p = relu(2s - 1) = relu(tanh U)`` out in the same buffer, and
+    ``spk = [uniform < p]`` (the uniforms of :func:`_draw_bernoulli`)."""
+    one, zero = s.dtype.type(1.0), s.dtype.type(0.0)
+    if wide:
+        for j in range(s.shape[0] // 2):
+            w0, w1, w2, w3 = _words(j, key0, key1, hi0, hi1)
+            _trb_lane(_open53(w0, w1), s, spk, 2 * j, one, zero)
+            _trb_lane(_open53(w2, w3), s, spk, 2 * j + 1, one, zero)
+        return
+    for j in range(s.shape[0] // 4):
+        w0, w1, w2, w3 = _words(j, key0, key1, hi0, hi1)
+        i = 4 * j
+        _trb_lane(_open23(w0), s, spk, i, one, zero)
+        _trb_lane(_open23(w1), s, spk, i + 1, one, zero)
+        _trb_lane(_open23(w2), s, spk, i + 2, one, zero)
+        _trb_lane(_open23(w3), s, spk, i + 3, one, zero)
+
+
+@njit(cache=True, nogil=True)
+def _gumbel_from_uniform(q, y, spk, inv_t, unit):
+    """``y``: the uniforms in, the two-class Gumbel softmax ``σ((logit v + 2U)/τ)`` out, from ``q = exp(-2U/τ)``:
+    ``v/(v + q(1 - v))`` at τ = 1, else ``1/(1 + q·((1 - v)/v)^(1/τ))``; ``spk = [y > 1/2]``. (A second pass
+    after the draws: fused into the block loop, the division kept the rounds from vectorising.)"""
+    one, half = y.dtype.type(1.0), y.dtype.type(0.5)
+    if unit:
+        for i in range(y.shape[0]):
+            v = y[i]
+            g = v / (v + q[i] * (one - v))
+            y[i] = g
+            spk[i] = one if g > half else one - one
+        return
+    for i in range(y.shape[0]):
+        v = y[i]
+        g = y.dtype.type(one / (one + q[i] * ((one - v) / v) ** inv_t))
+        y[i] = g
+        spk[i] = one if g > half else one - one
+
+
+def _philox_key(generator: torch.Generator | None) -> tuple[np.uint64, ...]:
+    """Key and counter offset of one call: four 32-bit draws from ``generator`` (torch's default CPU generator
+    when None), so the draws follow torch.manual_seed and the generator's state."""
+    words = torch.randint(0, 2 ** 32, (4,), dtype=torch.int64, generator=generator).tolist()
+    return tuple(np.uint64(w) for w in words)
+
+
+def _run_draw(src: Tensor | None, out: Tensor, generator: torch.Generator | None) -> None:
+    """``out = uniform`` (``src`` None) or ``out = [uniform < src]`` (Bernoulli(src)), in out's dtype."""
+    flat = out.view(-1).numpy()
+    src_np = src.reshape(-1).numpy() if src is not None else flat
+    key = _philox_key(generator)
+    wide = out.dtype == torch.float64
+    if src is None:
+        _draw_uniform(flat, *key, wide)
+    else:
+        _draw_bernoulli(src_np, flat, *key, wide)
+    per = 2 if wide else 4
+    start = flat.shape[0] // per * per
+    if start < flat.shape[0]:
+        _draw_general(0 if src is None else 1, src_np, flat, start, *key, wide)
+
+
+def uniform(shape: torch.Size | tuple[int, ...], dtype: torch.dtype, generator: torch.Generator | None) -> Tensor:
+    """Uniform draws on (0, 1) of ``shape`` (float32: 23 random bits, float64: 53) from Philox4x32-10 keyed by
+    ``generator``: the stream :func:`bernoulli` and :func:`gumbel_softmax` compare against."""
+    out = torch.empty(shape, dtype=dtype)
+    _run_draw(None, out, generator)
+    return out
+
+
+def bernoulli(p: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Spikes ``[uniform(p.shape) < p]`` in p's dtype, in one pass (``p`` contiguous, CPU, float32/64)."""
+    out = torch.empty_like(p, memory_format=torch.contiguous_format)
+    _run_draw(p.detach(), out, generator)
+    return out
+
+
+def tanh_relu_bernoulli(u: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    """``(p, spikes)`` with ``p = relu(tanh U)``, spikes ``[uniform < p]`` (the stream of :func:`bernoulli`).
+    torch's tanh is about four times slower than its sigmoid on this CPU, so p is taken as ``relu(2σ(2U) - 1)``
+    (equal to round-off: an absolute difference of a few units of p's last place), the doubling, the relu and
+    the draws in one pass after torch's sigmoid."""
+    s = torch.mul(u.detach(), 2.0).sigmoid_()  # contiguous (a new tensor), one buffer
+    spk = torch.empty_like(s)
+    flat, spk_np = s.view(-1).numpy(), spk.view(-1).numpy()
+    key = _philox_key(generator)
+    wide = s.dtype == torch.float64
+    _draw_trb(flat, spk_np, *key, wide)
+    per = 2 if wide else 4
+    start = flat.shape[0] // per * per
+    if start < flat.shape[0]:  # the last partial block: p first, then the draws of its lanes
+        tail = s.view(-1)[start:]
+        tail.mul_(2).sub_(1).clamp_(min=0)
+        _draw_general(1, flat, spk_np, start, *key, wide)
+    return s, spk
+
+
+def gumbel_softmax(u: Tensor, generator: torch.Generator | None, temperature: float) -> tuple[Tensor, Tensor]:
+    """``(y, spikes)`` of the hard two-class Gumbel softmax: ``y = σ((logit v + 2U)/τ)`` for ``v`` the
+    :func:`uniform` draws, spikes ``[y > 1/2]``. ``exp(-2U/τ)`` is taken by torch (vectorised); the logit and
+    the sigmoid become one division, ``v/(v + q(1 - v))``, at τ = 1."""
+    q = torch.mul(u.detach(), -2.0 / temperature).exp_()
+    y = uniform(q.shape, q.dtype, generator)
+    spk = torch.empty_like(q)
+    _gumbel_from_uniform(q.view(-1).numpy(), y.view(-1).numpy(), spk.view(-1).numpy(), 1.0 / temperature,
+                         temperature == 1.0)
+    return y, spk

@@ -379,9 +379,18 @@ def _stochastic_compiled(p: Tensor, grad: Tensor) -> bool:
             and grad.dtype == p.dtype)
 
 
+def _compiled_draws(t: Tensor) -> bool:
+    """Whether a stochastic firing draws from the compiled Philox stream (:mod:`snnkit.neurons.compiled`): a
+    contiguous CPU tensor. Elsewhere torch's own generator on the tensor's device draws (same law, other
+    numbers)."""
+    return _compiled.on_cpu(t) and t.is_contiguous()
+
+
 def _bernoulli(p: Tensor, generator: torch.Generator | None) -> Tensor:
-    """``S ~ Bernoulli(p)`` as ``uniform < p`` (the same law as ``torch.bernoulli``, several times faster on
-    CPU), written into the uniform's own buffer."""
+    """``S ~ Bernoulli(p)`` as ``uniform < p`` (the same law as ``torch.bernoulli``, several times faster): on
+    CPU one compiled pass (counter-based draws and the comparison), elsewhere into the uniform's own buffer."""
+    if _compiled_draws(p):
+        return _compiled.bernoulli(p, generator)
     return torch.rand(p.shape, dtype=p.dtype, device=p.device, generator=generator).lt_(p)
 
 
@@ -418,10 +427,15 @@ class _SigmoidBernoulli(torch.autograd.Function):
 
 class _TanhReluBernoulli(torch.autograd.Function):
     """``p = relu(tanh(U))`` then :class:`_BernoulliST` in one function (ParaLIF's TRB): only p is saved, and
-    backward is the composition's ``g·p·(1 - p²)`` (zero where p = 0), equal to it to round-off."""
+    backward is the composition's ``g·p·(1 - p²)`` (zero where p = 0), equal to it to round-off. On CPU p is
+    ``relu(2σ(2U) - 1)`` (:func:`snnkit.neurons.compiled.tanh_relu_bernoulli`), equal to round-off too."""
 
     @staticmethod
     def forward(ctx: Any, u: Tensor, generator: torch.Generator | None) -> Tensor:
+        if _compiled_draws(u):  # p = relu(2σ(2U) - 1) and the draws in one compiled pass
+            p, spikes = _compiled.tanh_relu_bernoulli(u, generator)
+            ctx.save_for_backward(p)
+            return spikes
         p = torch.tanh(u).relu_()
         ctx.save_for_backward(p)
         return _bernoulli(p, generator)
@@ -454,6 +468,11 @@ class _GumbelSoftmax(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, u: Tensor, generator: torch.Generator | None, temperature: float) -> Tensor:
+        ctx.temperature = temperature
+        if _compiled_draws(u):  # one compiled pass: draw, soft value, spike
+            y_soft, spikes = _compiled.gumbel_softmax(u, generator, temperature)
+            ctx.save_for_backward(y_soft)
+            return spikes
         uni = torch.rand(u.shape, dtype=u.dtype, device=u.device, generator=generator)
         uni.clamp_(torch.finfo(u.dtype).tiny, 1 - torch.finfo(u.dtype).eps / 2)  # guard log(0) at both ends
         z = uni.logit_().add_(u, alpha=2.0)  # logistic noise (g0 - g1) + U - (-U), in the uniform's buffer
@@ -461,7 +480,6 @@ class _GumbelSoftmax(torch.autograd.Function):
             z.div_(temperature)
         y_soft = z.sigmoid_()
         ctx.save_for_backward(y_soft)
-        ctx.temperature = temperature
         return torch.gt(y_soft, 0.5, out=torch.empty_like(y_soft))  # 0/1 in u's dtype, no bool temporary
 
     @staticmethod

@@ -1,16 +1,22 @@
 """snnkit.neurons.compiled: every compiled loop against the torch loop it replaces (the same public functions
 with the compiled paths switched off): forward values bit for bit, gradients to round-off, over the LIF and
 current-based LIF variants (reset, detach, reset order, gain, per-neuron and learnable parameters, initial
-states), the two-stage leaky integration with learnable decays and the stochastic firings' backward passes."""
+states), the two-stage leaky integration with learnable decays and the stochastic firings' backward passes;
+and the counter-based draws of the stochastic firings (Philox4x32-10 against Random123's known answers, the
+uniform law, the firings as comparisons with that stream)."""
 
 from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
 
-from snnkit.neurons import compiled
+from snnkit.neurons import compiled, parallel
 from snnkit.neurons.cuba import CubaLIFParameters, cuba_lif_multistep, cuba_lif_spikes
 from snnkit.neurons.functional import LIFParameters, lif_multistep
 from snnkit.neurons.parallel import fire, leaky_integrate
@@ -104,6 +110,7 @@ def test_recurrence_compiled_equals_the_torch_loop(monkeypatch, learn, per_neuro
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_stochastic_backward_compiled_equals_the_torch_expressions(monkeypatch, mode, dtype):
     u = _x((50, 4, 7), dtype, scale=2.0)
+    monkeypatch.setattr(parallel, "_compiled_draws", lambda t: False)  # the same draws on both sides
     results = _both(monkeypatch, lambda: fire(u, mode, generator=torch.Generator().manual_seed(9)), [u])
     _assert_same(results, 0.0, 0.0)  # the same operations in the same order: identical
 
@@ -119,3 +126,113 @@ def test_reverse_scan_per_step_and_constant_factors():
             want[j] += (kk[j + shift] if per_step else kk) * want[j + 1]
         got = compiled.reverse_scan_(a.clone(), kk, per_step, shift)
         torch.testing.assert_close(got, want, rtol=1e-13, atol=1e-13)
+
+
+# ------------------------------------------------------------------------------------------ random draws
+
+# Random123's known-answer vectors for Philox4x32-10 (counter, key, output), from its kat_vectors file
+PHILOX_KAT = [
+    ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+    ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+    ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
+     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+]
+
+
+@pytest.mark.parametrize(("counter", "key", "want"), PHILOX_KAT)
+def test_philox_matches_random123_known_answers(counter, key, want):
+    got = compiled._philox_block(np.array(counter, dtype=np.uint64), np.array(key, dtype=np.uint64))
+    assert [int(w) for w in got] == list(want)
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_uniform_is_uniform_on_the_open_interval_and_follows_the_generator(dtype):
+    v = compiled.uniform((200_000,), dtype, _gen(0))
+    assert v.dtype == dtype and bool((v > 0).all()) and bool((v < 1).all())
+    assert stats.kstest(v.double().numpy(), "uniform").pvalue > 1e-3
+    # neighbours are uncorrelated (the lanes of one block and consecutive blocks)
+    assert abs(float(np.corrcoef(v[:-1].double().numpy(), v[1:].double().numpy())[0, 1])) < 0.01
+    assert torch.equal(v, compiled.uniform((200_000,), dtype, _gen(0)))
+    assert not torch.equal(v, compiled.uniform((200_000,), dtype, _gen(1)))
+    gen = _gen(0)
+    first, second = compiled.uniform((64,), dtype, gen), compiled.uniform((64,), dtype, gen)
+    assert not torch.equal(first, second)  # each call advances the generator
+    grid = 2.0 ** -23  # float32: the top 23 bits plus a half; float64: 53 bits, off that grid
+    on_grid = torch.equal(((v.double() / grid) - 0.5).frac(), torch.zeros_like(v, dtype=torch.float64))
+    assert on_grid == (dtype == torch.float32)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 70), more=st.integers(0, 9), wide=st.booleans())
+def test_uniform_element_i_depends_only_on_i(n, more, wide):
+    dtype = torch.float64 if wide else torch.float32
+    short = compiled.uniform((n,), dtype, _gen(3))
+    long = compiled.uniform((n + more,), dtype, _gen(3))
+    assert torch.equal(short, long[:n])  # counter-based: the tail of a block and the shape change nothing
+
+
+def test_uniform_uses_torch_global_generator_when_none():
+    torch.manual_seed(11)
+    a = compiled.uniform((10,), torch.float32, None)
+    torch.manual_seed(11)
+    assert torch.equal(a, compiled.uniform((10,), torch.float32, None))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_bernoulli_is_the_uniform_stream_compared_with_p(dtype):
+    p = torch.rand(30, 50, generator=_gen(2), dtype=dtype)
+    p[0], p[1] = 0.0, 1.0
+    got = compiled.bernoulli(p, _gen(4))
+    want = (compiled.uniform(p.shape, dtype, _gen(4)) < p).to(dtype)
+    assert got.dtype == dtype and torch.equal(got, want)
+    assert got[0].sum() == 0 and bool(got[1].eq(1).all())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("temperature", [1.0, 0.5, 2.0])
+def test_gumbel_softmax_is_the_sigmoid_of_logistic_noise_from_the_stream(dtype, temperature):
+    u = torch.randn(40, 30, generator=_gen(6), dtype=dtype) * 3
+    y, spikes = compiled.gumbel_softmax(u, _gen(8), temperature)
+    v = compiled.uniform(u.shape, torch.float64, _gen(8)) if dtype == torch.float64 else \
+        compiled.uniform(u.shape, torch.float32, _gen(8)).double()
+    want = torch.sigmoid((torch.logit(v) + 2 * u.double()) / temperature)
+    torch.testing.assert_close(y.double(), want, rtol=1e-5 if dtype == torch.float32 else 1e-12, atol=1e-6
+                               if dtype == torch.float32 else 1e-13)
+    assert y.dtype == spikes.dtype == dtype and torch.equal(spikes, (y > 0.5).to(dtype))
+
+
+def test_gumbel_softmax_extremes_are_finite():
+    u = torch.tensor([-1e30, -80.0, 0.0, 80.0, 1e30]).expand(2000, 5).contiguous()
+    y, spikes = compiled.gumbel_softmax(u, _gen(0), 1.0)
+    assert bool(torch.isfinite(y).all())
+    assert spikes[:, 0].sum() == 0 and bool(spikes[:, 4].eq(1).all())
+    assert 0.4 < float(spikes[:, 2].mean()) < 0.6
+
+
+@pytest.mark.parametrize("mode", ["SB", "TRB", "GS"])
+def test_firings_draw_from_the_compiled_stream_on_cpu(mode):
+    u = torch.randn(20, 3, 8, generator=_gen(1)) * 2
+    s = fire(u, mode, generator=_gen(5))
+    if mode == "GS":
+        want = compiled.gumbel_softmax(u, _gen(5), 1.0)[1]
+    else:
+        p = torch.sigmoid(u) if mode == "SB" else torch.relu(torch.tanh(u))
+        want = compiled.bernoulli(p, _gen(5))
+    assert torch.equal(s, want)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 41), wide=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_tanh_relu_bernoulli_is_the_stream_compared_with_relu_tanh(n, wide, seed):
+    dtype = torch.float64 if wide else torch.float32
+    u = torch.randn(n, generator=_gen(seed), dtype=dtype) * 2
+    p, spikes = compiled.tanh_relu_bernoulli(u, _gen(seed + 1))
+    want_p = torch.relu(torch.tanh(u))
+    torch.testing.assert_close(p, want_p, rtol=0, atol=4 * torch.finfo(dtype).eps)
+    assert bool((p >= 0).all()) and torch.equal(p == 0, u <= 0)
+    # the draws are those of compiled.bernoulli at the same p (tail lanes included)
+    assert torch.equal(spikes, compiled.bernoulli(p, _gen(seed + 1)))

@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from snnkit.neurons import surrogate
+from snnkit.neurons import compiled, parallel, surrogate
 from snnkit.neurons.parallel import (
     DELTA_MODES,
     SPIKE_MODES,
@@ -253,7 +253,10 @@ def test_bernoulli_straight_through_multiplies_by_p():
     torch.testing.assert_close(grad, torch.tensor([0.0, 0.5, 3.0]))
 
 
-def test_gumbel_softmax_binary_seeded_rate_and_straight_through_gradient():
+@pytest.mark.parametrize("compiled_draws", [True, False])
+def test_gumbel_softmax_binary_seeded_rate_and_straight_through_gradient(monkeypatch, compiled_draws):
+    if not compiled_draws:
+        monkeypatch.setattr(parallel, "_compiled_draws", lambda t: False)
     u = torch.linspace(-2, 2, 9, dtype=torch.float64).repeat(4000, 1).requires_grad_()
     s = gumbel_softmax(u, torch.Generator().manual_seed(5))
     assert torch.equal(s, gumbel_softmax(u, torch.Generator().manual_seed(5)))
@@ -261,7 +264,10 @@ def test_gumbel_softmax_binary_seeded_rate_and_straight_through_gradient():
     # P(softmax([U + g0, -U + g1])[0] > 0.5) = P(g1 - g0 < 2U) = σ(2U)
     torch.testing.assert_close(s.mean(0), torch.sigmoid(2 * u.detach()[0]), atol=0.03, rtol=0)
     # gradient: that of the soft value y = σ(2U + L) with the same noise
-    uni = torch.rand(u.shape, dtype=u.dtype, generator=torch.Generator().manual_seed(5))
+    # (on CPU the compiled Philox stream, elsewhere torch's generator)
+    draw = compiled.uniform if compiled_draws else (lambda shape, dtype, gen: torch.rand(shape, dtype=dtype,
+                                                                                          generator=gen))
+    uni = draw(u.shape, u.dtype, torch.Generator().manual_seed(5))
     y = torch.sigmoid(2 * u.detach() + torch.log(uni) - torch.log1p(-uni))
     assert torch.equal(s, (y > 0.5).to(s.dtype))
     (grad,) = torch.autograd.grad(s.sum(), u)
