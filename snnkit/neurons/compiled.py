@@ -401,23 +401,24 @@ def _draw_trb(s, spk, key0, key1, hi0, hi1, wide):
 
 
 @njit(cache=True, nogil=True)
-def _gumbel_from_uniform(q, y, spk, inv_t, unit):
-    """``y``: the uniforms in, the two-class Gumbel softmax ``σ((logit v + 2U)/τ)`` out, from ``q = exp(-2U/τ)``:
-    ``v/(v + q(1 - v))`` at τ = 1, else ``1/(1 + q·((1 - v)/v)^(1/τ))``; ``spk = [y > 1/2]``. (A second pass
-    after the draws: fused into the block loop, the division kept the rounds from vectorising.)"""
-    one, half = y.dtype.type(1.0), y.dtype.type(0.5)
+def _gumbel_from_uniform(q, v, inv_t, unit):
+    """The two-class Gumbel softmax in place: ``q = exp(-2U/τ)`` in, ``y = σ((logit v + 2U)/τ)`` out in q's buffer
+    (``v/(v + q(1 - v))`` at τ = 1, else ``1/(1 + q·((1 - v)/v)^(1/τ))``); ``v`` the uniforms in, the spikes
+    ``[y > 1/2]`` out in v's buffer. (A second pass after the draws: fused into the block loop, the division
+    kept the rounds from vectorising.)"""
+    one, half = q.dtype.type(1.0), q.dtype.type(0.5)
     if unit:
-        for i in range(y.shape[0]):
-            v = y[i]
-            g = v / (v + q[i] * (one - v))
-            y[i] = g
-            spk[i] = one if g > half else one - one
+        for i in range(q.shape[0]):
+            u = v[i]
+            g = u / (u + q[i] * (one - u))
+            q[i] = g
+            v[i] = one if g > half else one - one
         return
-    for i in range(y.shape[0]):
-        v = y[i]
-        g = y.dtype.type(one / (one + q[i] * ((one - v) / v) ** inv_t))
-        y[i] = g
-        spk[i] = one if g > half else one - one
+    for i in range(q.shape[0]):
+        u = v[i]
+        g = q.dtype.type(one / (one + q[i] * ((one - u) / u) ** inv_t))
+        q[i] = g
+        v[i] = one if g > half else one - one
 
 
 def _philox_key(generator: torch.Generator | None) -> tuple[np.uint64, ...]:
@@ -480,11 +481,10 @@ def tanh_relu_bernoulli(u: Tensor, generator: torch.Generator | None) -> tuple[T
 
 def gumbel_softmax(u: Tensor, generator: torch.Generator | None, temperature: float) -> tuple[Tensor, Tensor]:
     """``(y, spikes)`` of the hard two-class Gumbel softmax: ``y = σ((logit v + 2U)/τ)`` for ``v`` the
-    :func:`uniform` draws, spikes ``[y > 1/2]``. ``exp(-2U/τ)`` is taken by torch (vectorised); the logit and
-    the sigmoid become one division, ``v/(v + q(1 - v))``, at τ = 1."""
-    q = torch.mul(u.detach(), -2.0 / temperature).exp_()
-    y = uniform(q.shape, q.dtype, generator)
-    spk = torch.empty_like(q)
-    _gumbel_from_uniform(q.view(-1).numpy(), y.view(-1).numpy(), spk.view(-1).numpy(), 1.0 / temperature,
-                         temperature == 1.0)
+    :func:`uniform` draws, spikes ``[y > 1/2]``. ``exp(-2U/τ)`` is taken by torch (vectorised) into the buffer
+    that then receives y, the draws into the one that then receives the spikes; the logit and the sigmoid
+    become one division, ``v/(v + q(1 - v))``, at τ = 1."""
+    y = torch.mul(u.detach(), -2.0 / temperature).exp_()
+    spk = uniform(y.shape, y.dtype, generator)
+    _gumbel_from_uniform(y.view(-1).numpy(), spk.view(-1).numpy(), 1.0 / temperature, temperature == 1.0)
     return y, spk
