@@ -174,18 +174,36 @@ def two_stage_scan(src: Tensor, first: Tensor, second: Tensor, out: Tensor, mid:
     return out
 
 
+@njit(inline="always")
+def _firing_grad(kind, q, g, scale, one):
+    """dL/dU of a stochastic firing from its saved probability (soft value) ``q`` and dL/dS ``g``, with the
+    torch expressions' operation order: SB ``(1 - p)·p·p·g``, TRB ``(g·p)·(1 - p²)``, GS ``(1 - y)·y·g·(2/τ)``."""
+    if kind == 0:
+        return (one - q) * q * q * g
+    if kind == 1:
+        return (g * q) * (one - q * q)
+    return (one - q) * q * g * scale
+
+
 @njit(cache=True, nogil=True)
-def _recurrence_backward(g, alpha, beta, omb, syn, mem, need_alpha, need_beta, out, d_alpha, d_beta):
+def _recurrence_backward(g, p, kind, scale, extra, has_extra, alpha, beta, omb, syn, mem, need_alpha, need_beta,
+                         out, d_alpha, d_beta):
     steps, n = g.shape
     a_next = np.zeros(n, dtype=out.dtype)
     c_next = np.zeros(n, dtype=out.dtype)
+    one = out.dtype.type(1.0)
     for t in range(steps - 1, -1, -1):
         for i in range(n):
+            gi = g[t, i]
+            if kind >= 0:  # g is dL/dS of a firing fused after the integration
+                gi = _firing_grad(kind, p[t, i], gi, scale, one)
+            if has_extra:  # dL/dU from the potential's other uses
+                gi = gi + extra[t, i]
             if t == steps - 1:
-                a = g[t, i]
+                a = gi
                 c = a
             else:
-                a = g[t, i] + beta[i] * a_next[i]
+                a = gi + beta[i] * a_next[i]
                 c = a + alpha[i] * c_next[i]
             o = c * omb[i]
             out[t, i] = o
@@ -201,11 +219,14 @@ def _recurrence_backward(g, alpha, beta, omb, syn, mem, need_alpha, need_beta, o
 
 
 def recurrence_backward(grad: Tensor, alpha: Tensor, beta: Tensor, syn: Tensor | None, mem: Tensor | None,
-                        need_alpha: bool, need_beta: bool) -> tuple[Tensor, Tensor | None, Tensor | None]:
+                        need_alpha: bool, need_beta: bool, firing: tuple[str, Tensor, float] | None = None,
+                        extra: Tensor | None = None) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """The backward of :class:`snnkit.neurons.parallel._Recurrence` in one reverse pass: ``(dL/dX [T, ...],
     dL/dα, dL/dβ)``, the decay gradients per element of one step (float64 sums; the caller reduces them to
     the decays' shapes), None where not needed. ``syn`` and ``mem`` (U): the forward's, needed for the decay
-    gradients."""
+    gradients. With ``firing = (kind, p, scale)`` (kind "SB", "TRB" or "GS", ``p`` the saved probability or
+    soft value, contiguous like ``grad``) ``grad`` is dL/dS of that firing and is turned into dL/dU on the way
+    (:func:`stochastic_backward`'s expressions); ``extra`` is added to dL/dU (the potential's other uses)."""
     steps, shape = grad.shape[0], grad.shape[1:]
     dtype = torch.promote_types(grad.dtype, beta.dtype)
     out = torch.empty(grad.shape, dtype=dtype)
@@ -214,7 +235,9 @@ def recurrence_backward(grad: Tensor, alpha: Tensor, beta: Tensor, syn: Tensor |
     d_beta = np.zeros(n if need_beta else 1)
     dummy = np.empty((1, 1), dtype=out.numpy().dtype)
     rows = (lambda t: t.detach().to(dtype).reshape(steps, -1).numpy() if t is not None else dummy)  # noqa: E731
-    _recurrence_backward(rows(grad), _flat(alpha, shape, dtype), _flat(beta, shape, dtype),
+    kind, p, scale = (-1, None, 1.0) if firing is None else (STOCHASTIC_KINDS[firing[0]], firing[1], firing[2])
+    _recurrence_backward(rows(grad), rows(p), kind, out.numpy().dtype.type(scale), rows(extra), extra is not None,
+                         _flat(alpha, shape, dtype), _flat(beta, shape, dtype),
                          _flat(1 - beta.to(dtype), shape, dtype), rows(syn if need_alpha or need_beta else None),
                          rows(mem if need_beta else None), bool(need_alpha), bool(need_beta),
                          out.view(steps, -1).numpy(), d_alpha, d_beta)
@@ -225,13 +248,7 @@ def recurrence_backward(grad: Tensor, alpha: Tensor, beta: Tensor, syn: Tensor |
 @njit(cache=True, nogil=True)
 def _stochastic_backward(kind, p, g, scale, one, out):
     for i in range(p.shape[0]):
-        q = p[i]
-        if kind == 0:  # SB: (1 - p)·p·p·g
-            out[i] = (one - q) * q * q * g[i]
-        elif kind == 1:  # TRB: (g·p)·(1 - p²)
-            out[i] = (g[i] * q) * (one - q * q)
-        else:  # GS: (1 - y)·y·g·(2/τ)
-            out[i] = (one - q) * q * g[i] * scale
+        out[i] = _firing_grad(kind, p[i], g[i], scale, one)
 
 
 STOCHASTIC_KINDS = {"SB": 0, "TRB": 1, "GS": 2}

@@ -236,3 +236,38 @@ def test_tanh_relu_bernoulli_is_the_stream_compared_with_relu_tanh(n, wide, seed
     assert bool((p >= 0).all()) and torch.equal(p == 0, u <= 0)
     # the draws are those of compiled.bernoulli at the same p (tail lanes included)
     assert torch.equal(spikes, compiled.bernoulli(p, _gen(seed + 1)))
+
+
+@pytest.mark.parametrize(("mode", "learn", "dtype", "use"),
+                         list(itertools.product(["SB", "TRB", "GS"], [False, True], [torch.float32, torch.float64],
+                                                ["spikes", "both", "membrane"])))
+def test_integrate_and_fire_fused_equals_the_composition(monkeypatch, mode, learn, dtype, use):
+    """paralif_multistep's one-function path (integration and stochastic firing, dL/dS turned into dL/dU inside
+    the reverse pass) against leaky_integrate then fire: the same spikes and potentials, the same gradients wrt
+    X and the decays, whether the loss uses the spikes, the potentials or both."""
+    from snnkit.neurons.parallel import paralif_multistep
+
+    x = _x((60, 3, 5), dtype, scale=2.0)
+    alpha = torch.full((5,), 0.9, dtype=dtype).requires_grad_(learn)
+    beta = torch.linspace(0.8, 0.97, 5, dtype=dtype).requires_grad_(learn)
+    inputs = [x, alpha, beta] if learn else [x]
+    results = []
+    for fused in (True, False):
+        with monkeypatch.context() as m:
+            if not fused:
+                m.setattr(parallel, "_fused_integrate_fire", lambda *a: False)
+            spikes, mem = paralif_multistep(x, alpha, beta, mode, generator=torch.Generator().manual_seed(3),
+                                            method="recurrence")
+            assert ("IntegrateFire" in type(spikes.grad_fn).__name__) == fused
+            g = torch.Generator().manual_seed(0)
+            w_s = torch.randn(spikes.shape, generator=g, dtype=dtype)
+            w_m = torch.randn(mem.shape, generator=g, dtype=dtype)
+            loss = {"spikes": (spikes * w_s).sum(), "membrane": (mem * w_m).sum(),
+                    "both": (spikes * w_s).sum() + (mem * w_m).sum()}[use]
+            grads = torch.autograd.grad(loss, inputs)
+            results.append(([spikes.detach(), mem.detach()], grads))
+    (out_f, grad_f), (out_c, grad_c) = results
+    assert torch.equal(out_f[0], out_c[0]) and torch.equal(out_f[1], out_c[1])
+    assert 0 < float(out_f[0].mean()) < 1
+    for a, b in zip(grad_f, grad_c):
+        torch.testing.assert_close(a, b, rtol=1e-6 if dtype == torch.float32 else 1e-12, atol=1e-7)
