@@ -476,12 +476,12 @@ def bernoulli(p: Tensor, generator: torch.Generator | None) -> Tensor:
     return out
 
 
-def tanh_relu_bernoulli(u: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+def tanh_relu_bernoulli(u: Tensor, generator: torch.Generator | None, inplace: bool = False) -> tuple[Tensor, Tensor]:
     """``(p, spikes)`` with ``p = relu(tanh U)``, spikes ``[uniform < p]`` (the stream of :func:`bernoulli`).
     torch's tanh is about four times slower than its sigmoid on this CPU, so p is taken as ``relu(2σ(2U) - 1)``
     (equal to round-off: an absolute difference of a few units of p's last place), the doubling, the relu and
-    the draws in one pass after torch's sigmoid."""
-    s = torch.mul(u.detach(), 2.0).sigmoid_()  # contiguous (a new tensor), one buffer
+    the draws in one pass after torch's sigmoid. ``inplace``: p is written into u's buffer (contiguous)."""
+    s = u.detach().mul_(2.0).sigmoid_() if inplace else torch.mul(u.detach(), 2.0).sigmoid_()
     spk = torch.empty_like(s)
     flat, spk_np = s.view(-1).numpy(), spk.view(-1).numpy()
     key = _philox_key(generator)
@@ -496,12 +496,13 @@ def tanh_relu_bernoulli(u: Tensor, generator: torch.Generator | None) -> tuple[T
     return s, spk
 
 
-def gumbel_softmax(u: Tensor, generator: torch.Generator | None, temperature: float) -> tuple[Tensor, Tensor]:
+def gumbel_softmax(u: Tensor, generator: torch.Generator | None, temperature: float,
+                   inplace: bool = False) -> tuple[Tensor, Tensor]:
     """``(y, spikes)`` of the hard two-class Gumbel softmax: ``y = σ((logit v + 2U)/τ)`` for ``v`` the
     :func:`uniform` draws, spikes ``[y > 1/2]``. ``exp(-2U/τ)`` is taken by torch (vectorised) into the buffer
     that then receives y, the draws into the one that then receives the spikes; the logit and the sigmoid
-    become one division, ``v/(v + q(1 - v))``, at τ = 1."""
-    y = torch.mul(u.detach(), -2.0 / temperature).exp_()
+    become one division, ``v/(v + q(1 - v))``, at τ = 1. ``inplace``: y is written into u's buffer (contiguous)."""
+    y = u.detach().mul_(-2.0 / temperature).exp_() if inplace else torch.mul(u.detach(), -2.0 / temperature).exp_()
     spk = uniform(y.shape, y.dtype, generator)
     _gumbel_from_uniform(y.view(-1).numpy(), spk.view(-1).numpy(), 1.0 / temperature, temperature == 1.0)
     return y, spk

@@ -57,6 +57,7 @@ __all__ = [
     "SPIKE_MODES",
     "DELTA_MODES",
     "STOCHASTIC_MODES",
+    "paralif_spikes",
     "decay",
     "default_method",
     "FFT_MAX_STEP_NUMEL",
@@ -244,41 +245,43 @@ class _Recurrence(torch.autograd.Function):
 
 class _IntegrateFire(torch.autograd.Function):
     """:class:`_Recurrence` and a stochastic firing (SB, TRB, GS) in one function, CPU only: the same forward
-    (compiled scan, then the compiled draws), returning ``(spikes, U)``; backward turns dL/dS into dL/dU inside
+    (compiled scan, then the compiled draws), returning ``(spikes, U)``, or the spikes alone with ``keep_mem``
+    False (then, without decay gradients, p takes U's buffer: one buffer less); backward turns dL/dS into dL/dU inside
     the compiled reverse pass (:func:`snnkit.neurons.compiled.recurrence_backward` with ``firing``), so dL/dU is
     never written out. Saves what the two functions save (p or y; syn and U for decay gradients). Equal to the
     two-function composition bit for bit (tested)."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, alpha: Tensor, beta: Tensor, mode: str,
-                generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    def forward(ctx: Any, x: Tensor, alpha: Tensor, beta: Tensor, mode: str, generator: torch.Generator | None,
+                keep_mem: bool) -> Tensor | tuple[Tensor, Tensor]:
         dtype = torch.promote_types(torch.result_type(x, alpha), torch.result_type(x, beta))
         alpha_c, beta_c = alpha.to(dtype), beta.to(dtype)
         need_decay = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
         syn = torch.empty(x.shape, dtype=dtype) if need_decay else None
         mem = torch.empty(x.shape, dtype=dtype)
         _compiled.two_stage_scan(x, alpha_c, beta_c, mem, syn, False, scale=1 - beta_c)
+        inplace = not (keep_mem or need_decay)  # U is not needed after p: p takes its buffer
         if mode == "SB":
-            p = torch.sigmoid(mem)
+            p = mem.sigmoid_() if inplace else torch.sigmoid(mem)
             spikes = _compiled.bernoulli(p, generator)
         elif mode == "TRB":
-            p, spikes = _compiled.tanh_relu_bernoulli(mem, generator)
+            p, spikes = _compiled.tanh_relu_bernoulli(mem, generator, inplace)
         else:
-            p, spikes = _compiled.gumbel_softmax(mem, generator, 1.0)
+            p, spikes = _compiled.gumbel_softmax(mem, generator, 1.0, inplace)
         ctx.save_for_backward(syn, mem if need_decay else None, alpha_c, beta_c, p)
         ctx.mode = mode
         ctx.shapes = (alpha.shape, beta.shape)
         ctx.dtypes = (x.dtype, alpha.dtype, beta.dtype)
         ctx.set_materialize_grads(False)
-        return spikes, mem
+        return (spikes, mem) if keep_mem else spikes
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, grad_s: Tensor | None, grad_mem: Tensor | None) -> tuple[Tensor | None, ...]:
+    def backward(ctx: Any, grad_s: Tensor | None, grad_mem: Tensor | None = None) -> tuple[Tensor | None, ...]:
         syn, mem, alpha, beta, p = ctx.saved_tensors
         need_x, need_alpha, need_beta = ctx.needs_input_grad[:3]
         if grad_s is None and grad_mem is None:
-            return None, None, None, None, None
+            return None, None, None, None, None, None
         firing = None
         if grad_s is not None:
             grad_s = grad_s.to(p.dtype).contiguous()
@@ -292,7 +295,7 @@ class _IntegrateFire(torch.autograd.Function):
         if grad_beta is not None:
             grad_beta = grad_beta.sum_to_size(ctx.shapes[1]).to(ctx.dtypes[2])
         grad_x = (b if b.dtype == ctx.dtypes[0] else b.to(ctx.dtypes[0])) if need_x else None
-        return grad_x, grad_alpha, grad_beta, None, None
+        return grad_x, grad_alpha, grad_beta, None, None, None
 
 
 def _fused_integrate_fire(x: Tensor, alpha: Tensor, beta: Tensor, mode: str, method: str) -> bool:
@@ -642,7 +645,7 @@ def paralif_multistep(
     if recurrent is None:
         alpha_t, beta_t = _as_tensor(alpha, x), _as_tensor(beta, x)
         if _fused_integrate_fire(x, alpha_t, beta_t, mode, method):  # integrate and fire in one function
-            return _IntegrateFire.apply(x, alpha_t, beta_t, mode, generator)
+            return _IntegrateFire.apply(x, alpha_t, beta_t, mode, generator, True)
     u_ff = leaky_integrate(x, alpha, beta, method)
     if recurrent is None:
         mem = u_ff
@@ -651,3 +654,26 @@ def paralif_multistep(
         hidden = fire(prev, mode, threshold, spike_fn, generator) if recurrent_fire else torch.relu(prev)
         mem = u_ff + leaky_integrate(x + recurrent(hidden), alpha, beta, method)
     return fire(mem, mode, threshold, spike_fn, generator), mem
+
+
+def paralif_spikes(
+    x: Tensor,
+    alpha: Scalar,
+    beta: Scalar,
+    mode: str,
+    threshold: Scalar = 1.0,
+    spike_fn: SpikeFunction | None = None,
+    generator: torch.Generator | None = None,
+    recurrent: Callable[[Tensor], Tensor] | None = None,
+    recurrent_fire: bool = True,
+    method: str = "auto",
+) -> Tensor:
+    """The spikes of :func:`paralif_multistep` alone (the same values and gradients). Where the potentials are
+    not returned, the one-function path of a stochastic mode on CPU writes p over them (one ``[T, ...]`` buffer
+    less at the peak of forward)."""
+    if recurrent is None:
+        alpha_t, beta_t = _as_tensor(alpha, x), _as_tensor(beta, x)
+        if _fused_integrate_fire(x, alpha_t, beta_t, mode, method):
+            return _IntegrateFire.apply(x, alpha_t, beta_t, mode, generator, False)
+    return paralif_multistep(x, alpha, beta, mode, threshold, spike_fn, generator, recurrent, recurrent_fire,
+                             method)[0]

@@ -39,6 +39,7 @@ from snnkit.neurons.parallel import (
     decay,
     leaky_integrate,
     paralif_multistep,
+    paralif_spikes,
 )
 
 __all__ = ["LeakyIntegrator", "SPSN", "ParaLIF", "NonSpiking", "SPSN_FIRINGS", "PARALIF_SURROGATES"]
@@ -279,7 +280,12 @@ class ParaLIF(LeakyIntegrator):
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:  # type: ignore[override]
         """Spikes ``[T, B, ...]`` for input current ``x`` ``[T, B, ...]``."""
-        return self.forward_with_state(x, generator)[0]
+        self._check(x)
+        return paralif_spikes(
+            x, self.alpha, self.beta, self.spike_mode, self.threshold, self.spike_fn,
+            generator if generator is not None else self.generator,
+            self.recurrent, self.recurrent_fire, self.method,
+        )
 
     def extra_repr(self) -> str:
         return (f"spike_mode={self.spike_mode!r}, threshold={float(self.threshold.detach().reshape(-1)[0]):.4g}, "

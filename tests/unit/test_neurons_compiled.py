@@ -240,12 +240,13 @@ def test_tanh_relu_bernoulli_is_the_stream_compared_with_relu_tanh(n, wide, seed
 
 @pytest.mark.parametrize(("mode", "learn", "dtype", "use"),
                          list(itertools.product(["SB", "TRB", "GS"], [False, True], [torch.float32, torch.float64],
-                                                ["spikes", "both", "membrane"])))
+                                                ["spikes", "both", "membrane", "spikes_only"])))
 def test_integrate_and_fire_fused_equals_the_composition(monkeypatch, mode, learn, dtype, use):
     """paralif_multistep's one-function path (integration and stochastic firing, dL/dS turned into dL/dU inside
     the reverse pass) against leaky_integrate then fire: the same spikes and potentials, the same gradients wrt
-    X and the decays, whether the loss uses the spikes, the potentials or both."""
-    from snnkit.neurons.parallel import paralif_multistep
+    X and the decays, whether the loss uses the spikes, the potentials or both; and paralif_spikes (p written
+    over the potentials) the same spikes and gradients."""
+    from snnkit.neurons.parallel import paralif_multistep, paralif_spikes
 
     x = _x((60, 3, 5), dtype, scale=2.0)
     alpha = torch.full((5,), 0.9, dtype=dtype).requires_grad_(learn)
@@ -258,12 +259,19 @@ def test_integrate_and_fire_fused_equals_the_composition(monkeypatch, mode, lear
                 m.setattr(parallel, "_fused_integrate_fire", lambda *a: False)
             spikes, mem = paralif_multistep(x, alpha, beta, mode, generator=torch.Generator().manual_seed(3),
                                             method="recurrence")
+            if use == "spikes_only":
+                alone = paralif_spikes(x, alpha, beta, mode, generator=torch.Generator().manual_seed(3),
+                                       method="recurrence")
+                assert torch.equal(alone, spikes)
+                spikes, use_ = alone, "spikes"
+            else:
+                use_ = use
             assert ("IntegrateFire" in type(spikes.grad_fn).__name__) == fused
             g = torch.Generator().manual_seed(0)
             w_s = torch.randn(spikes.shape, generator=g, dtype=dtype)
             w_m = torch.randn(mem.shape, generator=g, dtype=dtype)
             loss = {"spikes": (spikes * w_s).sum(), "membrane": (mem * w_m).sum(),
-                    "both": (spikes * w_s).sum() + (mem * w_m).sum()}[use]
+                    "both": (spikes * w_s).sum() + (mem * w_m).sum()}[use_]
             grads = torch.autograd.grad(loss, inputs)
             results.append(([spikes.detach(), mem.detach()], grads))
     (out_f, grad_f), (out_c, grad_c) = results
