@@ -620,6 +620,18 @@ def fire(
     return spike_fn(v - threshold)
 
 
+def _integrate_fire_fused(x: Tensor, alpha: Scalar, beta: Scalar, mode: str, generator: torch.Generator | None,
+                          recurrent: Callable[[Tensor], Tensor] | None, method: str,
+                          keep_mem: bool) -> Tensor | tuple[Tensor, Tensor] | None:
+    """:class:`_IntegrateFire` where it applies (no recurrence, :func:`_fused_integrate_fire`): ``(spikes, U)``
+    with ``keep_mem``, else the spikes; None where it does not apply."""
+    if recurrent is None:
+        alpha_t, beta_t = _as_tensor(alpha, x), _as_tensor(beta, x)
+        if _fused_integrate_fire(x, alpha_t, beta_t, mode, method):
+            return _IntegrateFire.apply(x, alpha_t, beta_t, mode, generator, keep_mem)
+    return None
+
+
 def paralif_multistep(
     x: Tensor,
     alpha: Scalar,
@@ -642,10 +654,9 @@ def paralif_multistep(
     ``U = U_ff + I(X + W_rec·h + b_rec)`` and ``S = fire(U)``. The recurrent input thus comes from the
     feed-forward potential's spikes, not from the layer's own output spikes, so the layer stays parallel.
     """
-    if recurrent is None:
-        alpha_t, beta_t = _as_tensor(alpha, x), _as_tensor(beta, x)
-        if _fused_integrate_fire(x, alpha_t, beta_t, mode, method):  # integrate and fire in one function
-            return _IntegrateFire.apply(x, alpha_t, beta_t, mode, generator, True)
+    fused = _integrate_fire_fused(x, alpha, beta, mode, generator, recurrent, method, keep_mem=True)
+    if fused is not None:
+        return fused
     u_ff = leaky_integrate(x, alpha, beta, method)
     if recurrent is None:
         mem = u_ff
@@ -671,9 +682,8 @@ def paralif_spikes(
     """The spikes of :func:`paralif_multistep` alone (the same values and gradients). Where the potentials are
     not returned, the one-function path of a stochastic mode on CPU writes p over them (one ``[T, ...]`` buffer
     less at the peak of forward)."""
-    if recurrent is None:
-        alpha_t, beta_t = _as_tensor(alpha, x), _as_tensor(beta, x)
-        if _fused_integrate_fire(x, alpha_t, beta_t, mode, method):
-            return _IntegrateFire.apply(x, alpha_t, beta_t, mode, generator, False)
+    fused = _integrate_fire_fused(x, alpha, beta, mode, generator, recurrent, method, keep_mem=False)
+    if fused is not None:
+        return fused
     return paralif_multistep(x, alpha, beta, mode, threshold, spike_fn, generator, recurrent, recurrent_fire,
                              method)[0]
