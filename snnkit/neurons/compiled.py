@@ -14,6 +14,8 @@ round-off (tested). Other devices and dtypes take the torch loops (:func:`on_cpu
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from numba import njit
@@ -139,38 +141,40 @@ def reverse_scan_(a: Tensor, k: Tensor, per_step: bool, shift: int = 1) -> Tenso
 
 
 @njit(cache=True, nogil=True)
-def _two_stage_scan(src, first, second, scale, out, mid, keep_mid, reverse, scaled):
+def _scan_rows(src, first, second, scale, out, mid, keep_mid, m_state, o_state, fresh, scaled):
+    """Rows of the two-stage scan, continuing from ``m_state`` / ``o_state`` (updated in place); ``fresh``: row 0
+    is the sequence's first step (``m_0 = src_0``, ``o_0 = m_0``)."""
     steps, n = src.shape
-    m_prev = np.zeros(n, dtype=out.dtype)
-    o_prev = np.zeros(n, dtype=out.dtype)
-    for idx in range(steps):
-        t = steps - 1 - idx if reverse else idx
+    for t in range(steps):
         tm = t if keep_mid else 0
         for i in range(n):
-            if idx == 0:
+            if fresh and t == 0:
                 m = src[t, i]
                 o = m
             else:
-                m = src[t, i] + first[i] * m_prev[i]
-                o = m + second[i] * o_prev[i]
+                m = src[t, i] + first[i] * m_state[i]
+                o = m + second[i] * o_state[i]
             mid[tm, i] = m
-            m_prev[i] = m
-            o_prev[i] = o
+            m_state[i] = m
+            o_state[i] = o
             out[t, i] = o * scale[i] if scaled else o
 
 
 def two_stage_scan(src: Tensor, first: Tensor, second: Tensor, out: Tensor, mid: Tensor | None,
-                   reverse: bool, scale: Tensor | None = None) -> Tensor:
-    """:func:`snnkit.neurons.parallel._two_stage_scan` compiled: ``m_t = src_t + first·m_{t∓1}``,
-    ``o_t = m_t + second·o_{t∓1}``, ``out_t = scale·o_t`` (``o_t`` without ``scale``) over ``[T, ...]`` tensors
+                   scale: Tensor | None = None) -> Tensor:
+    """:func:`snnkit.neurons.parallel._two_stage_scan` compiled (forward in time): ``m_t = src_t + first·m_{t-1}``,
+    ``o_t = m_t + second·o_{t-1}``, ``out_t = scale·o_t`` (``o_t`` without ``scale``) over ``[T, ...]`` tensors
     of one shape (``out`` and ``mid`` contiguous, the compute dtype; the factors broadcastable to one step)."""
     steps, shape, dtype = src.shape[0], src.shape[1:], out.dtype
     keep = mid is not None
-    mid_np = mid.view(steps, -1).numpy() if keep else np.empty((1, out[0].numel()), dtype=out.numpy().dtype)
+    n = out[0].numel()
+    np_dtype = out.numpy().dtype
+    mid_np = mid.view(steps, -1).numpy() if keep else np.empty((1, n), dtype=np_dtype)
     ones = torch.ones((), dtype=dtype)
-    _two_stage_scan(src.detach().to(dtype).reshape(steps, -1).numpy(), _flat(first, shape, dtype),
-                    _flat(second, shape, dtype), _flat(ones if scale is None else scale, shape, dtype),
-                    out.view(steps, -1).numpy(), mid_np, keep, bool(reverse), scale is not None)
+    _scan_rows(src.detach().to(dtype).reshape(steps, -1).numpy(), _flat(first, shape, dtype),
+               _flat(second, shape, dtype), _flat(ones if scale is None else scale, shape, dtype),
+               out.view(steps, -1).numpy(), mid_np, keep, np.zeros(n, np_dtype), np.zeros(n, np_dtype), True,
+               scale is not None)
     return out
 
 
@@ -187,10 +191,11 @@ def _firing_grad(kind, q, g, scale, one):
 
 @njit(cache=True, nogil=True)
 def _recurrence_backward(g, p, kind, scale, extra, has_extra, alpha, beta, omb, syn, mem, need_alpha, need_beta,
-                         out, d_alpha, d_beta):
+                         out, d_alpha, d_beta, a_next, c_next, last, prev_syn, prev_mem, has_prev):
+    """Rows ``T-1 … 0`` of the reverse pass, continuing from ``a_next`` / ``c_next`` (updated in place); ``last``:
+    the final row is the sequence's last step; ``has_prev``: ``prev_syn`` / ``prev_mem`` hold the step before
+    row 0 (the decay gradients' terms that reach across the rows' start)."""
     steps, n = g.shape
-    a_next = np.zeros(n, dtype=out.dtype)
-    c_next = np.zeros(n, dtype=out.dtype)
     one = out.dtype.type(1.0)
     for t in range(steps - 1, -1, -1):
         for i in range(n):
@@ -199,7 +204,7 @@ def _recurrence_backward(g, p, kind, scale, extra, has_extra, alpha, beta, omb, 
                 gi = _firing_grad(kind, p[t, i], gi, scale, one)
             if has_extra:  # dL/dU from the potential's other uses
                 gi = gi + extra[t, i]
-            if t == steps - 1:
+            if last and t == steps - 1:
                 a = gi
                 c = a
             else:
@@ -211,9 +216,14 @@ def _recurrence_backward(g, p, kind, scale, extra, has_extra, alpha, beta, omb, 
                 d = -(a * syn[t, i])
                 if t > 0:
                     d += a * mem[t - 1, i]
+                elif has_prev:
+                    d += a * prev_mem[i]
                 d_beta[i] += d
-            if need_alpha and t > 0:  # ∂syn_t/∂α = syn_{t-1}
-                d_alpha[i] += o * syn[t - 1, i]
+            if need_alpha:  # ∂syn_t/∂α = syn_{t-1}
+                if t > 0:
+                    d_alpha[i] += o * syn[t - 1, i]
+                elif has_prev:
+                    d_alpha[i] += o * prev_syn[i]
             a_next[i] = a
             c_next[i] = c
 
@@ -233,14 +243,16 @@ def recurrence_backward(grad: Tensor, alpha: Tensor, beta: Tensor, syn: Tensor |
     n = out[0].numel()
     d_alpha = np.zeros(n if need_alpha else 1)
     d_beta = np.zeros(n if need_beta else 1)
-    dummy = np.empty((1, 1), dtype=out.numpy().dtype)
+    np_dtype = out.numpy().dtype
+    dummy = np.empty((1, 1), dtype=np_dtype)
     rows = (lambda t: t.detach().to(dtype).reshape(steps, -1).numpy() if t is not None else dummy)  # noqa: E731
     kind, p, scale = (-1, None, 1.0) if firing is None else (STOCHASTIC_KINDS[firing[0]], firing[1], firing[2])
-    _recurrence_backward(rows(grad), rows(p), kind, out.numpy().dtype.type(scale), rows(extra), extra is not None,
+    _recurrence_backward(rows(grad), rows(p), kind, np_dtype.type(scale), rows(extra), extra is not None,
                          _flat(alpha, shape, dtype), _flat(beta, shape, dtype),
                          _flat(1 - beta.to(dtype), shape, dtype), rows(syn if need_alpha or need_beta else None),
                          rows(mem if need_beta else None), bool(need_alpha), bool(need_beta),
-                         out.view(steps, -1).numpy(), d_alpha, d_beta)
+                         out.view(steps, -1).numpy(), d_alpha, d_beta, np.zeros(n, np_dtype), np.zeros(n, np_dtype),
+                         True, dummy[0], dummy[0], False)
     per_step = (lambda d: torch.from_numpy(d).reshape(shape))  # noqa: E731
     return out, per_step(d_alpha) if need_alpha else None, per_step(d_beta) if need_beta else None
 
@@ -336,13 +348,13 @@ def _uniforms(j, key0, key1, hi0, hi1, wide):
 
 
 @njit(cache=True, nogil=True)
-def _draw_general(kind, src, out, start, key0, key1, hi0, hi1, wide):
+def _draw_general(kind, src, out, start, key0, key1, hi0, hi1, wide, base):
     """Elements ``start …`` of :func:`_draw_uniform` (kind 0) or :func:`_draw_bernoulli` (kind 1) lane by lane:
     the tail after the last whole block."""
     per = 2 if wide else 4
     one = out.dtype.type(1.0)
     for j in range(start // per, (out.shape[0] + per - 1) // per):
-        vals = _uniforms(j, key0, key1, hi0, hi1, wide)
+        vals = _uniforms(base + j, key0, key1, hi0, hi1, wide)
         for lane in range(min(per, out.shape[0] - j * per)):
             i = j * per + lane
             v = out.dtype.type(vals[lane])
@@ -356,15 +368,15 @@ def _draw_general(kind, src, out, start, key0, key1, hi0, hi1, wide):
 # blocks (a branch per lane inside the block loop kept it scalar, several times slower than torch.rand).
 
 @njit(cache=True, nogil=True)
-def _draw_uniform(out, key0, key1, hi0, hi1, wide):
+def _draw_uniform(out, key0, key1, hi0, hi1, wide, base):
     if wide:
         for j in range(out.shape[0] // 2):
-            w0, w1, w2, w3 = _words(j, key0, key1, hi0, hi1)
+            w0, w1, w2, w3 = _words(base + j, key0, key1, hi0, hi1)
             out[2 * j] = _open53(w0, w1)
             out[2 * j + 1] = _open53(w2, w3)
         return
     for j in range(out.shape[0] // 4):
-        w0, w1, w2, w3 = _words(j, key0, key1, hi0, hi1)
+        w0, w1, w2, w3 = _words(base + j, key0, key1, hi0, hi1)
         out[4 * j] = _open23(w0)
         out[4 * j + 1] = _open23(w1)
         out[4 * j + 2] = _open23(w2)
@@ -372,16 +384,16 @@ def _draw_uniform(out, key0, key1, hi0, hi1, wide):
 
 
 @njit(cache=True, nogil=True)
-def _draw_bernoulli(p, out, key0, key1, hi0, hi1, wide):
+def _draw_bernoulli(p, out, key0, key1, hi0, hi1, wide, base):
     one, zero = out.dtype.type(1.0), out.dtype.type(0.0)
     if wide:
         for j in range(out.shape[0] // 2):
-            w0, w1, w2, w3 = _words(j, key0, key1, hi0, hi1)
+            w0, w1, w2, w3 = _words(base + j, key0, key1, hi0, hi1)
             out[2 * j] = one if _open53(w0, w1) < p[2 * j] else zero
             out[2 * j + 1] = one if _open53(w2, w3) < p[2 * j + 1] else zero
         return
     for j in range(out.shape[0] // 4):
-        w0, w1, w2, w3 = _words(j, key0, key1, hi0, hi1)
+        w0, w1, w2, w3 = _words(base + j, key0, key1, hi0, hi1)
         i = 4 * j
         out[i] = one if _open23(w0) < p[i] else zero
         out[i + 1] = one if _open23(w1) < p[i + 1] else zero
@@ -398,18 +410,18 @@ def _trb_lane(v, s, spk, i, one, zero):
 
 
 @njit(cache=True, nogil=True)
-def _draw_trb(s, spk, key0, key1, hi0, hi1, wide):
+def _draw_trb(s, spk, key0, key1, hi0, hi1, wide, base):
     """ParaLIF's TRB: ``s = σ(2U)`` in, ``p = relu(2s - 1) = relu(tanh U)`` out in the same buffer, and
     ``spk = [uniform < p]`` (the uniforms of :func:`_draw_bernoulli`)."""
     one, zero = s.dtype.type(1.0), s.dtype.type(0.0)
     if wide:
         for j in range(s.shape[0] // 2):
-            w0, w1, w2, w3 = _words(j, key0, key1, hi0, hi1)
+            w0, w1, w2, w3 = _words(base + j, key0, key1, hi0, hi1)
             _trb_lane(_open53(w0, w1), s, spk, 2 * j, one, zero)
             _trb_lane(_open53(w2, w3), s, spk, 2 * j + 1, one, zero)
         return
     for j in range(s.shape[0] // 4):
-        w0, w1, w2, w3 = _words(j, key0, key1, hi0, hi1)
+        w0, w1, w2, w3 = _words(base + j, key0, key1, hi0, hi1)
         i = 4 * j
         _trb_lane(_open23(w0), s, spk, i, one, zero)
         _trb_lane(_open23(w1), s, spk, i + 1, one, zero)
@@ -445,34 +457,69 @@ def _philox_key(generator: torch.Generator | None) -> tuple[np.uint64, ...]:
     return tuple(np.uint64(w) for w in words)
 
 
-def _run_draw(src: Tensor | None, out: Tensor, generator: torch.Generator | None) -> None:
-    """``out = uniform`` (``src`` None) or ``out = [uniform < src]`` (Bernoulli(src)), in out's dtype."""
-    flat = out.view(-1).numpy()
-    src_np = src.reshape(-1).numpy() if src is not None else flat
-    key = _philox_key(generator)
-    wide = out.dtype == torch.float64
+def _draw_into(src: np.ndarray | None, out: np.ndarray, key: tuple[np.uint64, ...], base: int) -> None:
+    """``out = uniform`` (``src`` None) or ``out = [uniform < src]`` (Bernoulli(src)), flat arrays; the stream of
+    ``key`` from block ``base`` on, the last partial block lane by lane."""
+    wide = out.dtype == np.float64
     if src is None:
-        _draw_uniform(flat, *key, wide)
+        _draw_uniform(out, *key, wide, base)
     else:
-        _draw_bernoulli(src_np, flat, *key, wide)
+        _draw_bernoulli(src, out, *key, wide, base)
     per = 2 if wide else 4
-    start = flat.shape[0] // per * per
-    if start < flat.shape[0]:
-        _draw_general(0 if src is None else 1, src_np, flat, start, *key, wide)
+    start = out.shape[0] // per * per
+    if start < out.shape[0]:
+        _draw_general(0 if src is None else 1, out if src is None else src, out, start, *key, wide, base)
+
+
+@njit(cache=True, nogil=True)
+def _trb_probability(s):
+    """``s = σ(2U)`` in, ``p = relu(2s - 1)`` out in place: what :func:`_trb_lane` leaves in s, without the draws."""
+    one, zero = s.dtype.type(1.0), s.dtype.type(0.0)
+    for i in range(s.shape[0]):
+        q = s[i] + s[i] - one
+        s[i] = q if q > zero else zero
+
+
+def _trb_into(s: np.ndarray, spk: np.ndarray, key: tuple[np.uint64, ...], base: int) -> None:
+    """TRB from ``s = σ(2U)`` (flat): p into s's buffer, ``[uniform < p]`` into spk."""
+    wide = s.dtype == np.float64
+    _draw_trb(s, spk, *key, wide, base)
+    per = 2 if wide else 4
+    start = s.shape[0] // per * per
+    if start < s.shape[0]:  # the last partial block: p first, then the draws of its lanes
+        _trb_probability(s[start:])
+        _draw_general(1, s, spk, start, *key, wide, base)
+
+
+def _gumbel_into(q: np.ndarray, spk: np.ndarray, key: tuple[np.uint64, ...], base: int, temperature: float) -> None:
+    """The Gumbel softmax from ``q = exp(-2U/τ)`` (flat): y into q's buffer, the draws and then the spikes into
+    spk."""
+    _draw_into(None, spk, key, base)
+    _gumbel_from_uniform(q, spk, 1.0 / temperature, temperature == 1.0)
+
+
+def _flat_np(t: Tensor) -> np.ndarray:
+    return t.view(-1).numpy()
+
+
+def block_size(dtype: torch.dtype) -> int:
+    """Elements per Philox block: 4 float32 uniforms, 2 float64 ones. A tensor drawn in pieces gets the whole
+    tensor's draws when every piece but the last starts and ends on a block boundary."""
+    return 2 if dtype == torch.float64 else 4
 
 
 def uniform(shape: torch.Size | tuple[int, ...], dtype: torch.dtype, generator: torch.Generator | None) -> Tensor:
     """Uniform draws on (0, 1) of ``shape`` (float32: 23 random bits, float64: 53) from Philox4x32-10 keyed by
     ``generator``: the stream :func:`bernoulli` and :func:`gumbel_softmax` compare against."""
     out = torch.empty(shape, dtype=dtype)
-    _run_draw(None, out, generator)
+    _draw_into(None, _flat_np(out), _philox_key(generator), 0)
     return out
 
 
 def bernoulli(p: Tensor, generator: torch.Generator | None) -> Tensor:
     """Spikes ``[uniform(p.shape) < p]`` in p's dtype, in one pass (``p`` contiguous, CPU, float32/64)."""
     out = torch.empty_like(p, memory_format=torch.contiguous_format)
-    _run_draw(p.detach(), out, generator)
+    _draw_into(p.detach().reshape(-1).numpy(), _flat_np(out), _philox_key(generator), 0)
     return out
 
 
@@ -483,16 +530,7 @@ def tanh_relu_bernoulli(u: Tensor, generator: torch.Generator | None, inplace: b
     the draws in one pass after torch's sigmoid. ``inplace``: p is written into u's buffer (contiguous)."""
     s = u.detach().mul_(2.0).sigmoid_() if inplace else torch.mul(u.detach(), 2.0).sigmoid_()
     spk = torch.empty_like(s)
-    flat, spk_np = s.view(-1).numpy(), spk.view(-1).numpy()
-    key = _philox_key(generator)
-    wide = s.dtype == torch.float64
-    _draw_trb(flat, spk_np, *key, wide)
-    per = 2 if wide else 4
-    start = flat.shape[0] // per * per
-    if start < flat.shape[0]:  # the last partial block: p first, then the draws of its lanes
-        tail = s.view(-1)[start:]
-        tail.mul_(2).sub_(1).clamp_(min=0)
-        _draw_general(1, flat, spk_np, start, *key, wide)
+    _trb_into(_flat_np(s), _flat_np(spk), _philox_key(generator), 0)
     return s, spk
 
 
@@ -503,6 +541,113 @@ def gumbel_softmax(u: Tensor, generator: torch.Generator | None, temperature: fl
     that then receives y, the draws into the one that then receives the spikes; the logit and the sigmoid
     become one division, ``v/(v + q(1 - v))``, at τ = 1. ``inplace``: y is written into u's buffer (contiguous)."""
     y = u.detach().mul_(-2.0 / temperature).exp_() if inplace else torch.mul(u.detach(), -2.0 / temperature).exp_()
-    spk = uniform(y.shape, y.dtype, generator)
-    _gumbel_from_uniform(y.view(-1).numpy(), spk.view(-1).numpy(), 1.0 / temperature, temperature == 1.0)
+    spk = torch.empty_like(y)
+    _gumbel_into(_flat_np(y), _flat_np(spk), _philox_key(generator), 0, temperature)
     return y, spk
+
+
+# Integration and stochastic firing with the spikes as the only output, in chunks of time: the forward keeps no
+# [T, ...] buffer but the spikes (U and p live one chunk at a time, in cache); the backward recomputes each chunk's
+# U and p from the saved input, the scan's state at the chunk's start and the Philox key, then runs the reverse
+# pass over it. The same code as the whole-tensor functions above computes the values, chunk by chunk: the same
+# spikes, and p to round-off (torch's sigmoid may round a tensor's last elements differently).
+
+_CHUNK_ELEMENTS = 1 << 16
+
+
+def _chunk_rows(n: int, per: int) -> int:
+    """Steps per chunk: about ``_CHUNK_ELEMENTS`` elements, a multiple of the Philox block so that every chunk
+    but the last starts and ends on a block boundary."""
+    return max(per, _CHUNK_ELEMENTS // max(n, 1) // per * per)
+
+
+def _fire_rows(u: Tensor, mode: str, key: tuple[np.uint64, ...], base: int, spk: np.ndarray) -> None:
+    """The firing of potentials ``u`` (one chunk's rows, contiguous): p (y for GS) into u's buffer, the spikes into
+    ``spk`` (flat); the draws from block ``base`` of ``key``'s stream."""
+    if mode == "SB":
+        _draw_into(_flat_np(u.sigmoid_()), spk, key, base)
+    elif mode == "TRB":
+        _trb_into(_flat_np(u.mul_(2.0).sigmoid_()), spk, key, base)
+    else:
+        _gumbel_into(_flat_np(u.mul_(-2.0).exp_()), spk, key, base, 1.0)
+
+
+def _probability_rows(u: Tensor, mode: str, key: tuple[np.uint64, ...], base: int, p: Tensor,
+                      scratch: np.ndarray) -> None:
+    """What :func:`_fire_rows` leaves in u's buffer, written into ``p``; the draws only where the value needs them
+    (GS), into ``scratch``."""
+    if mode == "SB":
+        torch.sigmoid(u, out=p)
+    elif mode == "TRB":
+        _trb_probability(_flat_np(torch.mul(u, 2.0, out=p).sigmoid_()))
+    else:
+        _gumbel_into(_flat_np(torch.mul(u, -2.0, out=p).exp_()), scratch, key, base, 1.0)
+
+
+def _chunk_setup(x: Tensor, alpha: Tensor, beta: Tensor) -> tuple[Any, ...]:
+    steps, shape, dtype = x.shape[0], x.shape[1:], alpha.dtype
+    n = shape.numel()
+    per = block_size(dtype)
+    factors = _flat(alpha, shape, dtype), _flat(beta, shape, dtype), _flat(1 - beta, shape, dtype)
+    return steps, n, per, _chunk_rows(n, per), factors, x.detach().to(dtype).reshape(steps, n).numpy()
+
+
+def integrate_fire_spikes(x: Tensor, alpha: Tensor, beta: Tensor, mode: str,
+                          generator: torch.Generator | None) -> tuple[Tensor, tuple[Any, ...]]:
+    """Spikes of ``U = (1 - β)·V`` (:func:`two_stage_scan` of ``x`` with α, β) fired by ``mode`` (SB, TRB, GS at
+    τ = 1), and the state :func:`integrate_fire_spikes_backward` needs: the Philox key, the scan's two states at
+    each chunk's start, the chunk length. ``x`` contiguous ``[T, ...]``; α, β of the compute dtype, broadcastable
+    to one step. The spikes are those of the scan followed by :func:`bernoulli` of σ(U),
+    :func:`tanh_relu_bernoulli` or :func:`gumbel_softmax` over the whole tensor."""
+    steps, n, per, rows, (first, second, scale), xs = _chunk_setup(x, alpha, beta)
+    key = _philox_key(generator)
+    spikes = torch.empty((steps, n), dtype=alpha.dtype)
+    spk = spikes.numpy()
+    starts = range(0, steps, rows)
+    u = torch.empty((min(rows, steps), n), dtype=alpha.dtype)
+    u_np = u.numpy()
+    checkpoints = np.empty((len(starts), 2, n), dtype=u_np.dtype)
+    m_state, o_state = np.zeros(n, u_np.dtype), np.zeros(n, u_np.dtype)
+    mid = np.empty((1, n), dtype=u_np.dtype)
+    for c, t0 in enumerate(starts):
+        t1 = min(t0 + rows, steps)
+        checkpoints[c, 0], checkpoints[c, 1] = m_state, o_state
+        _scan_rows(xs[t0:t1], first, second, scale, u_np[:t1 - t0], mid, False, m_state, o_state, t0 == 0, True)
+        _fire_rows(u[:t1 - t0], mode, key, t0 * n // per, spk[t0:t1].reshape(-1))
+    return spikes.view(x.shape), (key, checkpoints, rows)
+
+
+def integrate_fire_spikes_backward(grad: Tensor, x: Tensor, alpha: Tensor, beta: Tensor, mode: str,
+                                   state: tuple[Any, ...], need_alpha: bool,
+                                   need_beta: bool) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """The backward of :func:`integrate_fire_spikes` for dL/dS ``grad``: ``(dL/dX, dL/dα, dL/dβ)`` as
+    :func:`recurrence_backward` with ``firing`` gives them from saved U and p, here recomputed chunk by chunk
+    (last chunk first) from ``x`` and ``state``."""
+    key, checkpoints, rows = state
+    steps, n, per, _, (first, second, scale), xs = _chunk_setup(x, alpha, beta)
+    np_dtype = checkpoints.dtype
+    need_decay = need_alpha or need_beta
+    g = grad.detach().to(alpha.dtype).reshape(steps, n).contiguous().numpy()
+    out = torch.empty((steps, n), dtype=alpha.dtype)
+    out_np = out.numpy()
+    d_alpha, d_beta = np.zeros(n if need_alpha else 1), np.zeros(n if need_beta else 1)
+    a_next, c_next = np.zeros(n, np_dtype), np.zeros(n, np_dtype)
+    size = min(rows, steps)
+    mem, p = torch.empty((size, n), dtype=alpha.dtype), torch.empty((size, n), dtype=alpha.dtype)
+    mem_np, p_np, scratch = mem.numpy(), p.numpy(), np.empty(size * n if mode == "GS" else 1, dtype=np_dtype)
+    mid = np.empty((size if need_decay else 1, n), dtype=np_dtype)
+    kind, fire_scale = STOCHASTIC_KINDS[mode], np_dtype.type(2.0 if mode == "GS" else 1.0)
+    for c in range(len(checkpoints) - 1, -1, -1):
+        t0 = c * rows
+        t1 = min(t0 + rows, steps)
+        length = t1 - t0
+        m_state, o_state = checkpoints[c, 0].copy(), checkpoints[c, 1].copy()
+        prev_mem = o_state * scale  # U at step t0 - 1, as the forward scan computed it
+        _scan_rows(xs[t0:t1], first, second, scale, mem_np[:length], mid, need_decay, m_state, o_state, t0 == 0,
+                   True)
+        _probability_rows(mem[:length], mode, key, t0 * n // per, p[:length], scratch[:length * n])
+        _recurrence_backward(g[t0:t1], p_np[:length], kind, fire_scale, mid, False, first, second, scale, mid,
+                             mem_np[:length], need_alpha, need_beta, out_np[t0:t1], d_alpha, d_beta, a_next, c_next,
+                             t1 == steps, checkpoints[c, 0], prev_mem, t0 > 0)
+    per_step = (lambda d: torch.from_numpy(d).reshape(x.shape[1:]))  # noqa: E731
+    return out.view(x.shape), per_step(d_alpha) if need_alpha else None, per_step(d_beta) if need_beta else None

@@ -201,7 +201,7 @@ class _Recurrence(torch.autograd.Function):
         syn = torch.empty(shape, dtype=dtype, device=x.device) if need_decay else None
         mem = torch.empty(shape, dtype=dtype, device=x.device)
         if _compiled.on_cpu(x, alpha_c, beta_c) and x.shape == shape:  # U = (1 - β)·V in the same pass
-            _compiled.two_stage_scan(x, alpha_c, beta_c, mem, syn, False, scale=1 - beta_c)
+            _compiled.two_stage_scan(x, alpha_c, beta_c, mem, syn, scale=1 - beta_c)
         else:
             _two_stage_scan(x, alpha_c, beta_c, mem, syn).mul_(1 - beta_c)
         ctx.save_for_backward(syn, mem if need_decay else None, alpha_c, beta_c)
@@ -217,13 +217,8 @@ class _Recurrence(torch.autograd.Function):
         steps = grad.shape[0]
         dtype = torch.promote_types(grad.dtype, beta.dtype)
         if _compiled.on_cpu(grad, alpha, beta):  # one reverse pass, the decay gradients summed on the way
-            b, grad_alpha, grad_beta = _compiled.recurrence_backward(grad, alpha, beta, syn, mem, need_alpha,
-                                                                     need_beta)
-            if grad_alpha is not None:
-                grad_alpha = grad_alpha.sum_to_size(ctx.shapes[0]).to(ctx.dtypes[1])
-            if grad_beta is not None:
-                grad_beta = grad_beta.sum_to_size(ctx.shapes[1]).to(ctx.dtypes[2])
-            return (b if b.dtype == ctx.dtypes[0] else b.to(ctx.dtypes[0])) if need_x else None, grad_alpha, grad_beta
+            return _compiled_grads(ctx, need_x, *_compiled.recurrence_backward(grad, alpha, beta, syn, mem,
+                                                                               need_alpha, need_beta))
         a = torch.empty(grad.shape, dtype=dtype, device=grad.device) if need_beta else None
         b = _two_stage_scan(grad, beta, alpha, torch.empty(grad.shape, dtype=dtype, device=grad.device), a,
                             reverse=True)
@@ -245,57 +240,95 @@ class _Recurrence(torch.autograd.Function):
 
 class _IntegrateFire(torch.autograd.Function):
     """:class:`_Recurrence` and a stochastic firing (SB, TRB, GS) in one function, CPU only: the same forward
-    (compiled scan, then the compiled draws), returning ``(spikes, U)``, or the spikes alone with ``keep_mem``
-    False (then, without decay gradients, p takes U's buffer: one buffer less); backward turns dL/dS into dL/dU inside
-    the compiled reverse pass (:func:`snnkit.neurons.compiled.recurrence_backward` with ``firing``), so dL/dU is
+    (compiled scan, then the compiled draws), returning ``(spikes, U)`` (:class:`_IntegrateFireSpikes` where U is
+    not wanted); backward turns dL/dS into dL/dU inside the compiled reverse pass (:func:`snnkit.neurons.compiled.recurrence_backward` with ``firing``), so dL/dU is
     never written out. Saves what the two functions save (p or y; syn and U for decay gradients). Equal to the
     two-function composition bit for bit (tested)."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, alpha: Tensor, beta: Tensor, mode: str, generator: torch.Generator | None,
-                keep_mem: bool) -> Tensor | tuple[Tensor, Tensor]:
+    def forward(ctx: Any, x: Tensor, alpha: Tensor, beta: Tensor, mode: str,
+                generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
         dtype = torch.promote_types(torch.result_type(x, alpha), torch.result_type(x, beta))
         alpha_c, beta_c = alpha.to(dtype), beta.to(dtype)
         need_decay = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
         syn = torch.empty(x.shape, dtype=dtype) if need_decay else None
         mem = torch.empty(x.shape, dtype=dtype)
-        _compiled.two_stage_scan(x, alpha_c, beta_c, mem, syn, False, scale=1 - beta_c)
-        inplace = not (keep_mem or need_decay)  # U is not needed after p: p takes its buffer
+        _compiled.two_stage_scan(x, alpha_c, beta_c, mem, syn, scale=1 - beta_c)
         if mode == "SB":
-            p = mem.sigmoid_() if inplace else torch.sigmoid(mem)
+            p = torch.sigmoid(mem)
             spikes = _compiled.bernoulli(p, generator)
         elif mode == "TRB":
-            p, spikes = _compiled.tanh_relu_bernoulli(mem, generator, inplace)
+            p, spikes = _compiled.tanh_relu_bernoulli(mem, generator)
         else:
-            p, spikes = _compiled.gumbel_softmax(mem, generator, 1.0, inplace)
+            p, spikes = _compiled.gumbel_softmax(mem, generator, 1.0)
         ctx.save_for_backward(syn, mem if need_decay else None, alpha_c, beta_c, p)
         ctx.mode = mode
         ctx.shapes = (alpha.shape, beta.shape)
         ctx.dtypes = (x.dtype, alpha.dtype, beta.dtype)
         ctx.set_materialize_grads(False)
-        return (spikes, mem) if keep_mem else spikes
+        return spikes, mem
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, grad_s: Tensor | None, grad_mem: Tensor | None = None) -> tuple[Tensor | None, ...]:
+    def backward(ctx: Any, grad_s: Tensor | None, grad_mem: Tensor | None) -> tuple[Tensor | None, ...]:
         syn, mem, alpha, beta, p = ctx.saved_tensors
         need_x, need_alpha, need_beta = ctx.needs_input_grad[:3]
         if grad_s is None and grad_mem is None:
-            return None, None, None, None, None, None
+            return None, None, None, None, None
         firing = None
         if grad_s is not None:
             grad_s = grad_s.to(p.dtype).contiguous()
             firing = (ctx.mode, p, 2.0 if ctx.mode == "GS" else 1.0)
         grad = grad_s if grad_s is not None else grad_mem
         extra = grad_mem.contiguous() if grad_s is not None and grad_mem is not None else None
-        b, grad_alpha, grad_beta = _compiled.recurrence_backward(grad, alpha, beta, syn, mem, need_alpha, need_beta,
-                                                                 firing, extra)
-        if grad_alpha is not None:
-            grad_alpha = grad_alpha.sum_to_size(ctx.shapes[0]).to(ctx.dtypes[1])
-        if grad_beta is not None:
-            grad_beta = grad_beta.sum_to_size(ctx.shapes[1]).to(ctx.dtypes[2])
-        grad_x = (b if b.dtype == ctx.dtypes[0] else b.to(ctx.dtypes[0])) if need_x else None
-        return grad_x, grad_alpha, grad_beta, None, None, None
+        grads = _compiled_grads(ctx, need_x, *_compiled.recurrence_backward(grad, alpha, beta, syn, mem, need_alpha,
+                                                                            need_beta, firing, extra))
+        return *grads, None, None
+
+
+class _IntegrateFireSpikes(torch.autograd.Function):
+    """:class:`_IntegrateFire` returning the spikes alone, in chunks of time
+    (:func:`snnkit.neurons.compiled.integrate_fire_spikes`): forward keeps no ``[T, ...]`` buffer but the spikes and
+    saves only its input X (with the scan's state at each chunk's start and the Philox key); backward recomputes
+    U and p chunk by chunk and runs the reverse pass over each (one ``[T, ...]`` buffer at the peak of forward and
+    of backward besides X, dL/dS and dL/dX, with or without decay gradients). The same spikes and gradients as
+    :class:`_IntegrateFire` (tested)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, alpha: Tensor, beta: Tensor, mode: str,
+                generator: torch.Generator | None) -> Tensor:
+        dtype = torch.promote_types(torch.result_type(x, alpha), torch.result_type(x, beta))
+        alpha_c, beta_c = alpha.to(dtype), beta.to(dtype)
+        spikes, ctx.state = _compiled.integrate_fire_spikes(x, alpha_c, beta_c, mode, generator)
+        ctx.save_for_backward(x, alpha_c, beta_c)
+        ctx.mode = mode
+        ctx.shapes = (alpha.shape, beta.shape)
+        ctx.dtypes = (x.dtype, alpha.dtype, beta.dtype)
+        ctx.set_materialize_grads(False)
+        return spikes
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_s: Tensor | None) -> tuple[Tensor | None, ...]:
+        if grad_s is None:
+            return None, None, None, None, None
+        x, alpha, beta = ctx.saved_tensors
+        need_x, need_alpha, need_beta = ctx.needs_input_grad[:3]
+        grads = _compiled_grads(ctx, need_x, *_compiled.integrate_fire_spikes_backward(
+            grad_s, x, alpha, beta, ctx.mode, ctx.state, need_alpha, need_beta))
+        return *grads, None, None
+
+
+def _compiled_grads(ctx: Any, need_x: bool, grad_x: Tensor, grad_alpha: Tensor | None,
+                    grad_beta: Tensor | None) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """The compiled backward's ``(dL/dX, dL/dα, dL/dβ)`` (the decay gradients per element of one step) reduced to
+    the decays' shapes and cast to the inputs' dtypes (``ctx.shapes``, ``ctx.dtypes``)."""
+    if grad_alpha is not None:
+        grad_alpha = grad_alpha.sum_to_size(ctx.shapes[0]).to(ctx.dtypes[1])
+    if grad_beta is not None:
+        grad_beta = grad_beta.sum_to_size(ctx.shapes[1]).to(ctx.dtypes[2])
+    return (grad_x if grad_x.dtype == ctx.dtypes[0] else grad_x.to(ctx.dtypes[0])) if need_x else None, grad_alpha, \
+        grad_beta
 
 
 def _fused_integrate_fire(x: Tensor, alpha: Tensor, beta: Tensor, mode: str, method: str) -> bool:
@@ -623,12 +656,14 @@ def fire(
 def _integrate_fire_fused(x: Tensor, alpha: Scalar, beta: Scalar, mode: str, generator: torch.Generator | None,
                           recurrent: Callable[[Tensor], Tensor] | None, method: str,
                           keep_mem: bool) -> Tensor | tuple[Tensor, Tensor] | None:
-    """:class:`_IntegrateFire` where it applies (no recurrence, :func:`_fused_integrate_fire`): ``(spikes, U)``
-    with ``keep_mem``, else the spikes; None where it does not apply."""
+    """:class:`_IntegrateFire` (``(spikes, U)``, ``keep_mem``) or :class:`_IntegrateFireSpikes` (the spikes) where
+    they apply (no recurrence, :func:`_fused_integrate_fire`); None where they do not."""
     if recurrent is None:
         alpha_t, beta_t = _as_tensor(alpha, x), _as_tensor(beta, x)
         if _fused_integrate_fire(x, alpha_t, beta_t, mode, method):
-            return _IntegrateFire.apply(x, alpha_t, beta_t, mode, generator, keep_mem)
+            if keep_mem:
+                return _IntegrateFire.apply(x, alpha_t, beta_t, mode, generator)
+            return _IntegrateFireSpikes.apply(x, alpha_t, beta_t, mode, generator)
     return None
 
 
@@ -679,9 +714,9 @@ def paralif_spikes(
     recurrent_fire: bool = True,
     method: str = "auto",
 ) -> Tensor:
-    """The spikes of :func:`paralif_multistep` alone (the same values and gradients). Where the potentials are
-    not returned, the one-function path of a stochastic mode on CPU writes p over them (one ``[T, ...]`` buffer
-    less at the peak of forward)."""
+    """The spikes of :func:`paralif_multistep` alone (the same values and gradients). A stochastic mode on CPU
+    without recurrence takes :class:`_IntegrateFireSpikes`: U and p live one chunk of time at a time, in forward
+    and (recomputed) in backward, so no ``[T, ...]`` buffer is kept but the spikes."""
     fused = _integrate_fire_fused(x, alpha, beta, mode, generator, recurrent, method, keep_mem=False)
     if fused is not None:
         return fused

@@ -238,6 +238,33 @@ def test_tanh_relu_bernoulli_is_the_stream_compared_with_relu_tanh(n, wide, seed
     assert torch.equal(spikes, compiled.bernoulli(p, _gen(seed + 1)))
 
 
+@pytest.mark.parametrize(("mode", "learn", "dtype", "chunk"),
+                         list(itertools.product(["SB", "TRB", "GS"], [False, True], [torch.float32, torch.float64],
+                                                [1, 200, 1 << 16])))
+def test_spikes_in_chunks_equal_the_whole_tensor_path(monkeypatch, mode, learn, dtype, chunk):
+    """paralif_spikes' chunked path (U and p one chunk of time at a time, recomputed in backward from X, the scan's
+    state at each chunk's start and the Philox key) against paralif_multistep's whole-tensor one-function path:
+    the same spikes and the same gradients wrt X and the decays (to round-off: torch's sigmoid may round a
+    tensor's last few elements differently from the same values inside a longer one, so p can differ in its last
+    place), for chunks of a Philox block's length in steps (``chunk`` 1: 4 steps float32, 2 float64), of 12 steps
+    (200 elements) and one chunk, with 15 neurons (blocks straddle steps) and 61 steps (a short last chunk, a
+    partial last block)."""
+    from snnkit.neurons.parallel import paralif_multistep, paralif_spikes
+
+    monkeypatch.setattr(compiled, "_CHUNK_ELEMENTS", chunk)
+    x = _x((61, 3, 5), dtype, scale=2.0)
+    alpha = torch.full((5,), 0.9, dtype=dtype).requires_grad_(learn)
+    beta = torch.linspace(0.8, 0.97, 5, dtype=dtype).requires_grad_(learn)
+    inputs = [x, alpha, beta] if learn else [x]
+    w = torch.randn(x.shape, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    got = paralif_spikes(x, alpha, beta, mode, generator=torch.Generator().manual_seed(3), method="recurrence")
+    want = paralif_multistep(x, alpha, beta, mode, generator=torch.Generator().manual_seed(3), method="recurrence")[0]
+    assert type(got.grad_fn).__name__.startswith("_IntegrateFireSpikes")
+    assert torch.equal(got, want) and 0 < float(got.detach().mean()) < 1
+    for a, b in zip(torch.autograd.grad((got * w).sum(), inputs), torch.autograd.grad((want * w).sum(), inputs)):
+        torch.testing.assert_close(a, b, rtol=1e-6 if dtype == torch.float32 else 1e-12, atol=1e-7)
+
+
 @pytest.mark.parametrize(("mode", "learn", "dtype", "use"),
                          list(itertools.product(["SB", "TRB", "GS"], [False, True], [torch.float32, torch.float64],
                                                 ["spikes", "both", "membrane", "spikes_only"])))
