@@ -14,6 +14,7 @@ round-off (tested). Other devices and dtypes take the torch loops (:func:`on_cpu
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -556,9 +557,10 @@ _CHUNK_ELEMENTS = 1 << 16
 
 
 def _chunk_rows(n: int, per: int) -> int:
-    """Steps per chunk: about ``_CHUNK_ELEMENTS`` elements, a multiple of the Philox block so that every chunk
-    but the last starts and ends on a block boundary."""
-    return max(per, _CHUNK_ELEMENTS // max(n, 1) // per * per)
+    """Steps per chunk: about ``_CHUNK_ELEMENTS`` elements (at least one step), so many steps that every chunk but
+    the last starts and ends on a Philox block boundary."""
+    step = per // math.gcd(n, per)
+    return max(step, _CHUNK_ELEMENTS // max(n, 1) // step * step)
 
 
 def _fire_rows(u: Tensor, mode: str, key: tuple[np.uint64, ...], base: int, spk: np.ndarray) -> None:

@@ -240,7 +240,7 @@ def test_tanh_relu_bernoulli_is_the_stream_compared_with_relu_tanh(n, wide, seed
 
 @pytest.mark.parametrize(("mode", "learn", "dtype", "chunk"),
                          list(itertools.product(["SB", "TRB", "GS"], [False, True], [torch.float32, torch.float64],
-                                                [1, 200, 1 << 16])))
+                                                [1, 200, 1 << 16, -1])))
 def test_spikes_in_chunks_equal_the_whole_tensor_path(monkeypatch, mode, learn, dtype, chunk):
     """paralif_spikes' chunked path (U and p one chunk of time at a time, recomputed in backward from X, the scan's
     state at each chunk's start and the Philox key) against paralif_multistep's whole-tensor one-function path:
@@ -248,13 +248,14 @@ def test_spikes_in_chunks_equal_the_whole_tensor_path(monkeypatch, mode, learn, 
     tensor's last few elements differently from the same values inside a longer one, so p can differ in its last
     place), for chunks of a Philox block's length in steps (``chunk`` 1: 4 steps float32, 2 float64), of 12 steps
     (200 elements) and one chunk, with 15 neurons (blocks straddle steps) and 61 steps (a short last chunk, a
-    partial last block)."""
+    partial last block); and with 16 neurons, chunks of one step."""
     from snnkit.neurons.parallel import paralif_multistep, paralif_spikes
 
-    monkeypatch.setattr(compiled, "_CHUNK_ELEMENTS", chunk)
-    x = _x((61, 3, 5), dtype, scale=2.0)
-    alpha = torch.full((5,), 0.9, dtype=dtype).requires_grad_(learn)
-    beta = torch.linspace(0.8, 0.97, 5, dtype=dtype).requires_grad_(learn)
+    monkeypatch.setattr(compiled, "_CHUNK_ELEMENTS", abs(chunk))
+    n = 4 if chunk < 0 else 5
+    x = _x((61, 3, n), dtype, scale=2.0)
+    alpha = torch.full((n,), 0.9, dtype=dtype).requires_grad_(learn)
+    beta = torch.linspace(0.8, 0.97, n, dtype=dtype).requires_grad_(learn)
     inputs = [x, alpha, beta] if learn else [x]
     w = torch.randn(x.shape, generator=torch.Generator().manual_seed(0), dtype=dtype)
     got = paralif_spikes(x, alpha, beta, mode, generator=torch.Generator().manual_seed(3), method="recurrence")
