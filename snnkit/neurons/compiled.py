@@ -554,6 +554,7 @@ def gumbel_softmax(u: Tensor, generator: torch.Generator | None, temperature: fl
 # spikes, and p to round-off (torch's sigmoid may round a tensor's last elements differently).
 
 _CHUNK_ELEMENTS = 1 << 16
+_SEGMENT_CHUNKS = 8  # chunks per saved scan state: the backward recomputes the states between (one extra scan)
 
 
 def _chunk_rows(n: int, per: int) -> int:
@@ -598,7 +599,7 @@ def integrate_fire_spikes(x: Tensor, alpha: Tensor, beta: Tensor, mode: str,
                           generator: torch.Generator | None) -> tuple[Tensor, tuple[Any, ...]]:
     """Spikes of ``U = (1 - β)·V`` (:func:`two_stage_scan` of ``x`` with α, β) fired by ``mode`` (SB, TRB, GS at
     τ = 1), and the state :func:`integrate_fire_spikes_backward` needs: the Philox key, the scan's two states at
-    each chunk's start, the chunk length. ``x`` contiguous ``[T, ...]``; α, β of the compute dtype, broadcastable
+    the start of every ``_SEGMENT_CHUNKS``-th chunk, the chunk length, that number. ``x`` contiguous ``[T, ...]``; α, β of the compute dtype, broadcastable
     to one step. The spikes are those of the scan followed by :func:`bernoulli` of σ(U),
     :func:`tanh_relu_bernoulli` or :func:`gumbel_softmax` over the whole tensor."""
     steps, n, per, rows, (first, second, scale), xs = _chunk_setup(x, alpha, beta)
@@ -608,15 +609,16 @@ def integrate_fire_spikes(x: Tensor, alpha: Tensor, beta: Tensor, mode: str,
     starts = range(0, steps, rows)
     u = torch.empty((min(rows, steps), n), dtype=alpha.dtype)
     u_np = u.numpy()
-    checkpoints = np.empty((len(starts), 2, n), dtype=u_np.dtype)
+    checkpoints = np.empty((-(-len(starts) // _SEGMENT_CHUNKS), 2, n), dtype=u_np.dtype)
     m_state, o_state = np.zeros(n, u_np.dtype), np.zeros(n, u_np.dtype)
     mid = np.empty((1, n), dtype=u_np.dtype)
     for c, t0 in enumerate(starts):
         t1 = min(t0 + rows, steps)
-        checkpoints[c, 0], checkpoints[c, 1] = m_state, o_state
+        if c % _SEGMENT_CHUNKS == 0:
+            checkpoints[c // _SEGMENT_CHUNKS, 0], checkpoints[c // _SEGMENT_CHUNKS, 1] = m_state, o_state
         _scan_rows(xs[t0:t1], first, second, scale, u_np[:t1 - t0], mid, False, m_state, o_state, t0 == 0, True)
         _fire_rows(u[:t1 - t0], mode, key, t0 * n // per, spk[t0:t1].reshape(-1))
-    return spikes.view(x.shape), (key, checkpoints, rows)
+    return spikes.view(x.shape), (key, checkpoints, rows, _SEGMENT_CHUNKS)
 
 
 def integrate_fire_spikes_backward(grad: Tensor, x: Tensor, alpha: Tensor, beta: Tensor, mode: str,
@@ -625,7 +627,7 @@ def integrate_fire_spikes_backward(grad: Tensor, x: Tensor, alpha: Tensor, beta:
     """The backward of :func:`integrate_fire_spikes` for dL/dS ``grad``: ``(dL/dX, dL/dα, dL/dβ)`` as
     :func:`recurrence_backward` with ``firing`` gives them from saved U and p, here recomputed chunk by chunk
     (last chunk first) from ``x`` and ``state``."""
-    key, checkpoints, rows = state
+    key, checkpoints, rows, per_segment = state
     steps, n, per, _, (first, second, scale), xs = _chunk_setup(x, alpha, beta)
     np_dtype = checkpoints.dtype
     need_decay = need_alpha or need_beta
@@ -639,17 +641,26 @@ def integrate_fire_spikes_backward(grad: Tensor, x: Tensor, alpha: Tensor, beta:
     mem_np, p_np, scratch = mem.numpy(), p.numpy(), np.empty(size * n if mode == "GS" else 1, dtype=np_dtype)
     mid = np.empty((size if need_decay else 1, n), dtype=np_dtype)
     kind, fire_scale = STOCHASTIC_KINDS[mode], np_dtype.type(2.0 if mode == "GS" else 1.0)
-    for c in range(len(checkpoints) - 1, -1, -1):
-        t0 = c * rows
-        t1 = min(t0 + rows, steps)
-        length = t1 - t0
-        m_state, o_state = checkpoints[c, 0].copy(), checkpoints[c, 1].copy()
-        prev_mem = o_state * scale  # U at step t0 - 1, as the forward scan computed it
-        _scan_rows(xs[t0:t1], first, second, scale, mem_np[:length], mid, need_decay, m_state, o_state, t0 == 0,
-                   True)
-        _probability_rows(mem[:length], mode, key, t0 * n // per, p[:length], scratch[:length * n])
-        _recurrence_backward(g[t0:t1], p_np[:length], kind, fire_scale, mid, False, first, second, scale, mid,
-                             mem_np[:length], need_alpha, need_beta, out_np[t0:t1], d_alpha, d_beta, a_next, c_next,
-                             t1 == steps, checkpoints[c, 0], prev_mem, t0 > 0)
+    local, discard = np.empty((per_segment, 2, n), dtype=np_dtype), np.empty((1, n), dtype=np_dtype)
+    for seg in range(len(checkpoints) - 1, -1, -1):
+        starts = range(seg * per_segment * rows, min((seg + 1) * per_segment * rows, steps), rows)
+        m_state, o_state = checkpoints[seg, 0].copy(), checkpoints[seg, 1].copy()
+        for j, t0 in enumerate(starts):  # the scan states at the segment's chunk starts, again
+            local[j, 0], local[j, 1] = m_state, o_state
+            if j < len(starts) - 1:
+                _scan_rows(xs[t0:t0 + rows], first, second, scale, mem_np, discard, False, m_state, o_state,
+                           t0 == 0, True)
+        for j in range(len(starts) - 1, -1, -1):
+            t0 = starts[j]
+            t1 = min(t0 + rows, steps)
+            length = t1 - t0
+            m_state, o_state = local[j, 0].copy(), local[j, 1].copy()
+            prev_mem = o_state * scale  # U at step t0 - 1, as the forward scan computed it
+            _scan_rows(xs[t0:t1], first, second, scale, mem_np[:length], mid, need_decay, m_state, o_state, t0 == 0,
+                       True)
+            _probability_rows(mem[:length], mode, key, t0 * n // per, p[:length], scratch[:length * n])
+            _recurrence_backward(g[t0:t1], p_np[:length], kind, fire_scale, mid, False, first, second, scale, mid,
+                                 mem_np[:length], need_alpha, need_beta, out_np[t0:t1], d_alpha, d_beta, a_next,
+                                 c_next, t1 == steps, local[j, 0], prev_mem, t0 > 0)
     per_step = (lambda d: torch.from_numpy(d).reshape(x.shape[1:]))  # noqa: E731
     return out.view(x.shape), per_step(d_alpha) if need_alpha else None, per_step(d_beta) if need_beta else None

@@ -240,41 +240,43 @@ class _Recurrence(torch.autograd.Function):
 
 class _IntegrateFire(torch.autograd.Function):
     """:class:`_Recurrence` and a stochastic firing (SB, TRB, GS) in one function, CPU only: the same forward
-    (compiled scan, then the compiled draws), returning ``(spikes, U)`` (:class:`_IntegrateFireSpikes` where U is
-    not wanted); backward turns dL/dS into dL/dU inside the compiled reverse pass (:func:`snnkit.neurons.compiled.recurrence_backward` with ``firing``), so dL/dU is
+    (compiled scan, then the compiled draws), returning ``(spikes, U)``, or the spikes alone with ``keep_mem``
+    False (then p takes U's buffer: one buffer less; with decay gradients :class:`_IntegrateFireSpikes` keeps
+    less); backward turns dL/dS into dL/dU inside the compiled reverse pass (:func:`snnkit.neurons.compiled.recurrence_backward` with ``firing``), so dL/dU is
     never written out. Saves what the two functions save (p or y; syn and U for decay gradients). Equal to the
     two-function composition bit for bit (tested)."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, alpha: Tensor, beta: Tensor, mode: str,
-                generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    def forward(ctx: Any, x: Tensor, alpha: Tensor, beta: Tensor, mode: str, generator: torch.Generator | None,
+                keep_mem: bool) -> Tensor | tuple[Tensor, Tensor]:
         dtype = torch.promote_types(torch.result_type(x, alpha), torch.result_type(x, beta))
         alpha_c, beta_c = alpha.to(dtype), beta.to(dtype)
         need_decay = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
         syn = torch.empty(x.shape, dtype=dtype) if need_decay else None
         mem = torch.empty(x.shape, dtype=dtype)
         _compiled.two_stage_scan(x, alpha_c, beta_c, mem, syn, scale=1 - beta_c)
+        inplace = not (keep_mem or need_decay)  # U is not needed after p: p takes its buffer
         if mode == "SB":
-            p = torch.sigmoid(mem)
+            p = mem.sigmoid_() if inplace else torch.sigmoid(mem)
             spikes = _compiled.bernoulli(p, generator)
         elif mode == "TRB":
-            p, spikes = _compiled.tanh_relu_bernoulli(mem, generator)
+            p, spikes = _compiled.tanh_relu_bernoulli(mem, generator, inplace)
         else:
-            p, spikes = _compiled.gumbel_softmax(mem, generator, 1.0)
+            p, spikes = _compiled.gumbel_softmax(mem, generator, 1.0, inplace)
         ctx.save_for_backward(syn, mem if need_decay else None, alpha_c, beta_c, p)
         ctx.mode = mode
         ctx.shapes = (alpha.shape, beta.shape)
         ctx.dtypes = (x.dtype, alpha.dtype, beta.dtype)
         ctx.set_materialize_grads(False)
-        return spikes, mem
+        return (spikes, mem) if keep_mem else spikes
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, grad_s: Tensor | None, grad_mem: Tensor | None) -> tuple[Tensor | None, ...]:
+    def backward(ctx: Any, grad_s: Tensor | None, grad_mem: Tensor | None = None) -> tuple[Tensor | None, ...]:
         syn, mem, alpha, beta, p = ctx.saved_tensors
         need_x, need_alpha, need_beta = ctx.needs_input_grad[:3]
         if grad_s is None and grad_mem is None:
-            return None, None, None, None, None
+            return None, None, None, None, None, None
         firing = None
         if grad_s is not None:
             grad_s = grad_s.to(p.dtype).contiguous()
@@ -283,11 +285,11 @@ class _IntegrateFire(torch.autograd.Function):
         extra = grad_mem.contiguous() if grad_s is not None and grad_mem is not None else None
         grads = _compiled_grads(ctx, need_x, *_compiled.recurrence_backward(grad, alpha, beta, syn, mem, need_alpha,
                                                                             need_beta, firing, extra))
-        return *grads, None, None
+        return *grads, None, None, None
 
 
 class _IntegrateFireSpikes(torch.autograd.Function):
-    """:class:`_IntegrateFire` returning the spikes alone, in chunks of time
+    """:class:`_IntegrateFire` returning the spikes alone, with decay gradients, in chunks of time
     (:func:`snnkit.neurons.compiled.integrate_fire_spikes`): forward keeps no ``[T, ...]`` buffer but the spikes and
     saves only its input X (with the scan's state at each chunk's start and the Philox key); backward recomputes
     U and p chunk by chunk and runs the reverse pass over each (one ``[T, ...]`` buffer at the peak of forward and
@@ -311,7 +313,7 @@ class _IntegrateFireSpikes(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: Any, grad_s: Tensor | None) -> tuple[Tensor | None, ...]:
         if grad_s is None:
-            return None, None, None, None, None
+            return None, None, None, None, None, None
         x, alpha, beta = ctx.saved_tensors
         need_x, need_alpha, need_beta = ctx.needs_input_grad[:3]
         grads = _compiled_grads(ctx, need_x, *_compiled.integrate_fire_spikes_backward(
@@ -661,8 +663,9 @@ def _integrate_fire_fused(x: Tensor, alpha: Scalar, beta: Scalar, mode: str, gen
     if recurrent is None:
         alpha_t, beta_t = _as_tensor(alpha, x), _as_tensor(beta, x)
         if _fused_integrate_fire(x, alpha_t, beta_t, mode, method):
-            if keep_mem:
-                return _IntegrateFire.apply(x, alpha_t, beta_t, mode, generator)
+            decay_grads = torch.is_grad_enabled() and (alpha_t.requires_grad or beta_t.requires_grad)
+            if keep_mem or not decay_grads:
+                return _IntegrateFire.apply(x, alpha_t, beta_t, mode, generator, keep_mem)
             return _IntegrateFireSpikes.apply(x, alpha_t, beta_t, mode, generator)
     return None
 
@@ -715,8 +718,9 @@ def paralif_spikes(
     method: str = "auto",
 ) -> Tensor:
     """The spikes of :func:`paralif_multistep` alone (the same values and gradients). A stochastic mode on CPU
-    without recurrence takes :class:`_IntegrateFireSpikes`: U and p live one chunk of time at a time, in forward
-    and (recomputed) in backward, so no ``[T, ...]`` buffer is kept but the spikes."""
+    without recurrence writes p over the potentials (one ``[T, ...]`` buffer less at the peak of forward); with
+    learnable decays it takes :class:`_IntegrateFireSpikes`: U and p live one chunk of time at a time, in forward
+    and (recomputed) in backward, so neither they nor the synaptic current are kept."""
     fused = _integrate_fire_fused(x, alpha, beta, mode, generator, recurrent, method, keep_mem=False)
     if fused is not None:
         return fused

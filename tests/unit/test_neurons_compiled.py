@@ -242,16 +242,19 @@ def test_tanh_relu_bernoulli_is_the_stream_compared_with_relu_tanh(n, wide, seed
                          list(itertools.product(["SB", "TRB", "GS"], [False, True], [torch.float32, torch.float64],
                                                 [1, 200, 1 << 16, -1])))
 def test_spikes_in_chunks_equal_the_whole_tensor_path(monkeypatch, mode, learn, dtype, chunk):
-    """paralif_spikes' chunked path (U and p one chunk of time at a time, recomputed in backward from X, the scan's
-    state at each chunk's start and the Philox key) against paralif_multistep's whole-tensor one-function path:
+    """paralif_spikes' chunked path with learnable decays (U and p one chunk of time at a time, recomputed in
+    backward from X, the scan's saved states and the Philox key; without learnable decays, its p-over-U path)
+    against paralif_multistep's whole-tensor one-function path:
     the same spikes and the same gradients wrt X and the decays (to round-off: torch's sigmoid may round a
     tensor's last few elements differently from the same values inside a longer one, so p can differ in its last
     place), for chunks of a Philox block's length in steps (``chunk`` 1: 4 steps float32, 2 float64), of 12 steps
     (200 elements) and one chunk, with 15 neurons (blocks straddle steps) and 61 steps (a short last chunk, a
-    partial last block); and with 16 neurons, chunks of one step."""
+    partial last block); and with 16 neurons, chunks of one step. The scan's state is saved every 3rd, every or
+    every 8th chunk (segments with a short last one)."""
     from snnkit.neurons.parallel import paralif_multistep, paralif_spikes
 
     monkeypatch.setattr(compiled, "_CHUNK_ELEMENTS", abs(chunk))
+    monkeypatch.setattr(compiled, "_SEGMENT_CHUNKS", {1: 3, 200: 1}.get(chunk, 8))  # states saved every 3rd / chunk
     n = 4 if chunk < 0 else 5
     x = _x((61, 3, n), dtype, scale=2.0)
     alpha = torch.full((n,), 0.9, dtype=dtype).requires_grad_(learn)
@@ -260,7 +263,7 @@ def test_spikes_in_chunks_equal_the_whole_tensor_path(monkeypatch, mode, learn, 
     w = torch.randn(x.shape, generator=torch.Generator().manual_seed(0), dtype=dtype)
     got = paralif_spikes(x, alpha, beta, mode, generator=torch.Generator().manual_seed(3), method="recurrence")
     want = paralif_multistep(x, alpha, beta, mode, generator=torch.Generator().manual_seed(3), method="recurrence")[0]
-    assert type(got.grad_fn).__name__.startswith("_IntegrateFireSpikes")
+    assert type(got.grad_fn).__name__.startswith("_IntegrateFireSpikes" if learn else "_IntegrateFireBackward")
     assert torch.equal(got, want) and 0 < float(got.detach().mean()) < 1
     for a, b in zip(torch.autograd.grad((got * w).sum(), inputs), torch.autograd.grad((want * w).sum(), inputs)):
         torch.testing.assert_close(a, b, rtol=1e-6 if dtype == torch.float32 else 1e-12, atol=1e-7)
