@@ -549,8 +549,8 @@ def gumbel_softmax(u: Tensor, generator: torch.Generator | None, temperature: fl
 
 # Integration and stochastic firing with the spikes as the only output, in chunks of time: the forward keeps no
 # [T, ...] buffer but the spikes (U and p live one chunk at a time, in cache); the backward recomputes each chunk's
-# U and p from the saved input, the scan's state at the chunk's start and the Philox key, then runs the reverse
-# pass over it. The same code as the whole-tensor functions above computes the values, chunk by chunk: the same
+# U and p from the saved input, the scan's states (saved every few chunks, the ones between recomputed) and the
+# Philox key, then runs the reverse pass over it. The same code as the whole-tensor functions above computes the values, chunk by chunk: the same
 # spikes, and p to round-off (torch's sigmoid may round a tensor's last elements differently).
 
 _CHUNK_ELEMENTS = 1 << 16
@@ -599,8 +599,8 @@ def integrate_fire_spikes(x: Tensor, alpha: Tensor, beta: Tensor, mode: str,
                           generator: torch.Generator | None) -> tuple[Tensor, tuple[Any, ...]]:
     """Spikes of ``U = (1 - β)·V`` (:func:`two_stage_scan` of ``x`` with α, β) fired by ``mode`` (SB, TRB, GS at
     τ = 1), and the state :func:`integrate_fire_spikes_backward` needs: the Philox key, the scan's two states at
-    the start of every ``_SEGMENT_CHUNKS``-th chunk, the chunk length, that number. ``x`` contiguous ``[T, ...]``; α, β of the compute dtype, broadcastable
-    to one step. The spikes are those of the scan followed by :func:`bernoulli` of σ(U),
+    the start of every ``_SEGMENT_CHUNKS``-th chunk, the chunk length, that number. ``x`` contiguous ``[T, ...]``;
+    α, β of the compute dtype, broadcastable to one step. The spikes are those of the scan followed by :func:`bernoulli` of σ(U),
     :func:`tanh_relu_bernoulli` or :func:`gumbel_softmax` over the whole tensor."""
     steps, n, per, rows, (first, second, scale), xs = _chunk_setup(x, alpha, beta)
     key = _philox_key(generator)

@@ -242,8 +242,8 @@ class _IntegrateFire(torch.autograd.Function):
     """:class:`_Recurrence` and a stochastic firing (SB, TRB, GS) in one function, CPU only: the same forward
     (compiled scan, then the compiled draws), returning ``(spikes, U)``, or the spikes alone with ``keep_mem``
     False (then p takes U's buffer: one buffer less; with decay gradients :class:`_IntegrateFireSpikes` keeps
-    less); backward turns dL/dS into dL/dU inside the compiled reverse pass (:func:`snnkit.neurons.compiled.recurrence_backward` with ``firing``), so dL/dU is
-    never written out. Saves what the two functions save (p or y; syn and U for decay gradients). Equal to the
+    less); backward turns dL/dS into dL/dU inside the compiled reverse pass
+    (:func:`snnkit.neurons.compiled.recurrence_backward` with ``firing``), so dL/dU is never written out. Saves what the two functions save (p or y; syn and U for decay gradients). Equal to the
     two-function composition bit for bit (tested)."""
 
     @staticmethod
@@ -291,9 +291,9 @@ class _IntegrateFire(torch.autograd.Function):
 class _IntegrateFireSpikes(torch.autograd.Function):
     """:class:`_IntegrateFire` returning the spikes alone, with decay gradients, in chunks of time
     (:func:`snnkit.neurons.compiled.integrate_fire_spikes`): forward keeps no ``[T, ...]`` buffer but the spikes and
-    saves only its input X (with the scan's state at each chunk's start and the Philox key); backward recomputes
-    U and p chunk by chunk and runs the reverse pass over each (one ``[T, ...]`` buffer at the peak of forward and
-    of backward besides X, dL/dS and dL/dX, with or without decay gradients). The same spikes and gradients as
+    saves only its input X (with the scan's state at every few chunks' start and the Philox key); backward
+    recomputes U and p chunk by chunk and runs the reverse pass over each (no ``[T, ...]`` buffer besides X, the
+    spikes, dL/dS and dL/dX; :class:`_IntegrateFire` keeps syn, U and p when decay gradients are needed). The same spikes and gradients as
     :class:`_IntegrateFire` (tested)."""
 
     @staticmethod
@@ -313,7 +313,7 @@ class _IntegrateFireSpikes(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: Any, grad_s: Tensor | None) -> tuple[Tensor | None, ...]:
         if grad_s is None:
-            return None, None, None, None, None, None
+            return None, None, None, None, None
         x, alpha, beta = ctx.saved_tensors
         need_x, need_alpha, need_beta = ctx.needs_input_grad[:3]
         grads = _compiled_grads(ctx, need_x, *_compiled.integrate_fire_spikes_backward(
