@@ -22,6 +22,8 @@ import torch
 from numba import njit
 from torch import Tensor
 
+from snnkit.neurons import buffers as _buffers
+
 __all__ = ["on_cpu", "bernoulli", "cuba_forward", "gumbel_softmax", "lif_forward", "recurrence_backward",
            "reverse_scan_", "stochastic_backward", "tanh_relu_bernoulli", "two_stage_scan", "uniform"]
 
@@ -195,38 +197,66 @@ def _recurrence_backward(g, p, kind, scale, extra, has_extra, alpha, beta, omb, 
                          out, d_alpha, d_beta, a_next, c_next, last, prev_syn, prev_mem, has_prev):
     """Rows ``T-1 … 0`` of the reverse pass, continuing from ``a_next`` / ``c_next`` (updated in place); ``last``:
     the final row is the sequence's last step; ``has_prev``: ``prev_syn`` / ``prev_mem`` hold the step before
-    row 0 (the decay gradients' terms that reach across the rows' start)."""
+    row 0 (the decay gradients' terms that reach across the rows' start).
+
+    Each row is a few passes over its n neurons, every branch outside the inner loops (one loop with them all
+    in it was three to five times slower: it did not vectorise): dL/dU_t into ``out``'s row, the recursion in
+    place there, then the decay gradients' sums. The same operations in the same order per element as
+    :func:`_firing_grad` and the recursion of :func:`recurrence_backward`'s docstring."""
     steps, n = g.shape
     one = out.dtype.type(1.0)
     for t in range(steps - 1, -1, -1):
-        for i in range(n):
-            gi = g[t, i]
-            if kind >= 0:  # g is dL/dS of a firing fused after the integration
-                gi = _firing_grad(kind, p[t, i], gi, scale, one)
-            if has_extra:  # dL/dU from the potential's other uses
-                gi = gi + extra[t, i]
-            if last and t == steps - 1:
-                a = gi
-                c = a
-            else:
-                a = gi + beta[i] * a_next[i]
+        o_t, g_t = out[t], g[t]
+        if kind == 0:  # SB: (1 - p)·p·p·g
+            p_t = p[t]
+            for i in range(n):
+                q = p_t[i]
+                o_t[i] = (one - q) * q * q * g_t[i]
+        elif kind == 1:  # TRB: (g·p)·(1 - p²)
+            p_t = p[t]
+            for i in range(n):
+                q = p_t[i]
+                o_t[i] = (g_t[i] * q) * (one - q * q)
+        elif kind == 2:  # GS: (1 - y)·y·g·(2/τ)
+            p_t = p[t]
+            for i in range(n):
+                q = p_t[i]
+                o_t[i] = (one - q) * q * g_t[i] * scale
+        else:
+            for i in range(n):
+                o_t[i] = g_t[i]
+        if has_extra:  # dL/dU from the potential's other uses
+            e_t = extra[t]
+            for i in range(n):
+                o_t[i] = o_t[i] + e_t[i]
+        if last and t == steps - 1:
+            for i in range(n):
+                a = o_t[i]
+                a_next[i] = a
+                c_next[i] = a
+                o_t[i] = a * omb[i]
+        else:
+            for i in range(n):
+                a = o_t[i] + beta[i] * a_next[i]
                 c = a + alpha[i] * c_next[i]
-            o = c * omb[i]
-            out[t, i] = o
-            if need_beta:  # ∂U_t/∂β = U_{t-1} - syn_t
-                d = -(a * syn[t, i])
-                if t > 0:
-                    d += a * mem[t - 1, i]
-                elif has_prev:
-                    d += a * prev_mem[i]
-                d_beta[i] += d
-            if need_alpha:  # ∂syn_t/∂α = syn_{t-1}
-                if t > 0:
-                    d_alpha[i] += o * syn[t - 1, i]
-                elif has_prev:
-                    d_alpha[i] += o * prev_syn[i]
-            a_next[i] = a
-            c_next[i] = c
+                a_next[i] = a
+                c_next[i] = c
+                o_t[i] = c * omb[i]
+        if need_beta:  # ∂U_t/∂β = U_{t-1} - syn_t
+            s_t = syn[t]
+            if t > 0 or has_prev:
+                m_prev = mem[t - 1] if t > 0 else prev_mem
+                for i in range(n):
+                    d = -(a_next[i] * s_t[i])
+                    d += a_next[i] * m_prev[i]
+                    d_beta[i] += d
+            else:
+                for i in range(n):
+                    d_beta[i] += -(a_next[i] * s_t[i])
+        if need_alpha and (t > 0 or has_prev):  # ∂syn_t/∂α = syn_{t-1}
+            s_prev = syn[t - 1] if t > 0 else prev_syn
+            for i in range(n):
+                d_alpha[i] += o_t[i] * s_prev[i]
 
 
 def recurrence_backward(grad: Tensor, alpha: Tensor, beta: Tensor, syn: Tensor | None, mem: Tensor | None,
@@ -240,7 +270,7 @@ def recurrence_backward(grad: Tensor, alpha: Tensor, beta: Tensor, syn: Tensor |
     (:func:`stochastic_backward`'s expressions); ``extra`` is added to dL/dU (the potential's other uses)."""
     steps, shape = grad.shape[0], grad.shape[1:]
     dtype = torch.promote_types(grad.dtype, beta.dtype)
-    out = torch.empty(grad.shape, dtype=dtype)
+    out = _buffers.empty(grad.shape, dtype)
     n = out[0].numel()
     d_alpha = np.zeros(n if need_alpha else 1)
     d_beta = np.zeros(n if need_beta else 1)
@@ -270,7 +300,7 @@ STOCHASTIC_KINDS = {"SB": 0, "TRB": 1, "GS": 2}
 def stochastic_backward(kind: str, p: Tensor, grad: Tensor, scale: float = 1.0) -> Tensor:
     """dL/dU of the straight-through stochastic firings from their saved probability (soft value) ``p`` and
     dL/dS ``grad`` (same shape, contiguous), in one pass with the torch expressions' operation order."""
-    out = torch.empty_like(p)
+    out = _buffers.empty(p.shape, p.dtype)
     _stochastic_backward(STOCHASTIC_KINDS[kind], p.reshape(-1).numpy(), grad.to(p.dtype).reshape(-1).numpy(),
                          p.new_tensor(scale).numpy()[()], p.new_tensor(1.0).numpy()[()],
                           out.view(-1).numpy())
@@ -512,14 +542,14 @@ def block_size(dtype: torch.dtype) -> int:
 def uniform(shape: torch.Size | tuple[int, ...], dtype: torch.dtype, generator: torch.Generator | None) -> Tensor:
     """Uniform draws on (0, 1) of ``shape`` (float32: 23 random bits, float64: 53) from Philox4x32-10 keyed by
     ``generator``: the stream :func:`bernoulli` and :func:`gumbel_softmax` compare against."""
-    out = torch.empty(shape, dtype=dtype)
+    out = _buffers.empty(shape, dtype)
     _draw_into(None, _flat_np(out), _philox_key(generator), 0)
     return out
 
 
 def bernoulli(p: Tensor, generator: torch.Generator | None) -> Tensor:
     """Spikes ``[uniform(p.shape) < p]`` in p's dtype, in one pass (``p`` contiguous, CPU, float32/64)."""
-    out = torch.empty_like(p, memory_format=torch.contiguous_format)
+    out = _buffers.empty(p.shape, p.dtype)
     _draw_into(p.detach().reshape(-1).numpy(), _flat_np(out), _philox_key(generator), 0)
     return out
 
@@ -530,7 +560,7 @@ def tanh_relu_bernoulli(u: Tensor, generator: torch.Generator | None, inplace: b
     (equal to round-off: an absolute difference of a few units of p's last place), the doubling, the relu and
     the draws in one pass after torch's sigmoid. ``inplace``: p is written into u's buffer (contiguous)."""
     s = u.detach().mul_(2.0).sigmoid_() if inplace else torch.mul(u.detach(), 2.0).sigmoid_()
-    spk = torch.empty_like(s)
+    spk = _buffers.empty(s.shape, s.dtype)
     _trb_into(_flat_np(s), _flat_np(spk), _philox_key(generator), 0)
     return s, spk
 
@@ -542,7 +572,7 @@ def gumbel_softmax(u: Tensor, generator: torch.Generator | None, temperature: fl
     that then receives y, the draws into the one that then receives the spikes; the logit and the sigmoid
     become one division, ``v/(v + q(1 - v))``, at τ = 1. ``inplace``: y is written into u's buffer (contiguous)."""
     y = u.detach().mul_(-2.0 / temperature).exp_() if inplace else torch.mul(u.detach(), -2.0 / temperature).exp_()
-    spk = torch.empty_like(y)
+    spk = _buffers.empty(y.shape, y.dtype)
     _gumbel_into(_flat_np(y), _flat_np(spk), _philox_key(generator), 0, temperature)
     return y, spk
 
@@ -604,7 +634,7 @@ def integrate_fire_spikes(x: Tensor, alpha: Tensor, beta: Tensor, mode: str,
     :func:`tanh_relu_bernoulli` or :func:`gumbel_softmax` over the whole tensor."""
     steps, n, per, rows, (first, second, scale), xs = _chunk_setup(x, alpha, beta)
     key = _philox_key(generator)
-    spikes = torch.empty((steps, n), dtype=alpha.dtype)
+    spikes = _buffers.empty((steps, n), alpha.dtype)
     spk = spikes.numpy()
     starts = range(0, steps, rows)
     u = torch.empty((min(rows, steps), n), dtype=alpha.dtype)
@@ -632,7 +662,7 @@ def integrate_fire_spikes_backward(grad: Tensor, x: Tensor, alpha: Tensor, beta:
     np_dtype = checkpoints.dtype
     need_decay = need_alpha or need_beta
     g = grad.detach().to(alpha.dtype).reshape(steps, n).contiguous().numpy()
-    out = torch.empty((steps, n), dtype=alpha.dtype)
+    out = _buffers.empty((steps, n), alpha.dtype)
     out_np = out.numpy()
     d_alpha, d_beta = np.zeros(n if need_alpha else 1), np.zeros(n if need_beta else 1)
     a_next, c_next = np.zeros(n, np_dtype), np.zeros(n, np_dtype)

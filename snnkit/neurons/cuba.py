@@ -71,6 +71,7 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 from snnkit.errors import ConfigError
+from snnkit.neurons import buffers as _buffers
 from snnkit.neurons import compiled as _compiled
 from snnkit.neurons import surrogate as _surrogate
 from snnkit.neurons.functional import RESETS
@@ -276,10 +277,10 @@ class _FusedCubaLIF(torch.autograd.Function):
         keep_pre = current and not state  # without U and syn to recompute it from, backward reads V itself
 
         def buffers(keep: bool) -> Tensor:
-            return torch.empty((shape[0] if keep else 2, *shape[1:]), dtype=dtype, device=dev)
+            return _buffers.empty((shape[0] if keep else 2, *shape[1:]), dtype, dev)
 
         syn, mem, pre = buffers(keep_syn), buffers(keep_mem), buffers(keep_pre) if current else None
-        spk = torch.empty(shape, dtype=dtype, device=dev)
+        spk = _buffers.empty(shape, dtype, dev)
         s_prev = torch.zeros(shape[1:], dtype=dtype, device=dev) if syn0 is None else syn0
         m_prev = torch.zeros(shape[1:], dtype=dtype, device=dev) if mem0 is None else mem0
         gain = 1 - b if spsn_gain else None

@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from snnkit.neurons import buffers as _buffers
 from snnkit.neurons import compiled as _compiled
 from snnkit.neurons.surrogate import SpikeFunction
 
@@ -149,8 +150,8 @@ class _FusedLIF(torch.autograd.Function):
         dtype = torch.promote_types(dtype, torch.result_type(x, thr))
         if mem0 is not None:
             dtype = torch.promote_types(dtype, mem0.dtype)
-        mem = torch.empty(x.shape, dtype=dtype, device=x.device)
-        spk = torch.empty(x.shape, dtype=dtype, device=x.device)
+        mem = _buffers.empty(x.shape, dtype, x.device)
+        spk = _buffers.empty(x.shape, dtype, x.device)
         m_prev = torch.zeros(x.shape[1:], dtype=dtype, device=x.device) if mem0 is None else mem0
         r0 = torch.gt(m_prev - thr, 0).to(dtype)  # r_0 = H(mem0 - θ)
         r = r0
@@ -219,7 +220,7 @@ class _FusedLIF(torch.autograd.Function):
 
         per_step = zero or not detach_reset
         grad_thr = None
-        acc = torch.empty(mem.shape, dtype=mem.dtype, device=mem.device)
+        acc = _buffers.empty(mem.shape, mem.dtype, mem.device)
         k_next: Tensor | None = None  # k_e of the chunk after the current one (its first step)
         for s, e in bounds:
             # G_t: the gradient reaching m_t directly, from s_t (through the surrogate) and from m_t as an output

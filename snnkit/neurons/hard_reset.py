@@ -42,6 +42,7 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 from snnkit.errors import ConfigError, check_positive_number
+from snnkit.neurons import buffers as _buffers
 from snnkit.neurons import surrogate as _surrogate
 from snnkit.neurons.surrogate import SpikeFunction
 
@@ -170,8 +171,8 @@ class _FusedNode(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         dtype = _state_dtype(x, v0)
         steps = x.shape[0]
-        h_all = torch.empty(x.shape, dtype=dtype, device=x.device)
-        spk = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+        h_all = _buffers.empty(x.shape, dtype, x.device)
+        spk = _buffers.empty(x.shape, x.dtype, x.device)
         v = torch.zeros(x.shape[1:], dtype=dtype, device=x.device) if v0 is None else v0.to(dtype, copy=True)
         charge_reset = 0.0 if v_reset is None else v_reset
         for t in range(steps):

@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from snnkit.neurons import buffers as _buffers
 from snnkit.neurons import compiled as _compiled
 from snnkit.neurons.surrogate import SpikeFunction
 
@@ -198,8 +199,8 @@ class _Recurrence(torch.autograd.Function):
         alpha_c, beta_c = alpha.to(dtype), beta.to(dtype)
         shape = torch.broadcast_shapes(x.shape, alpha.shape, beta.shape)
         need_decay = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
-        syn = torch.empty(shape, dtype=dtype, device=x.device) if need_decay else None
-        mem = torch.empty(shape, dtype=dtype, device=x.device)
+        syn = _buffers.empty(shape, dtype, x.device) if need_decay else None
+        mem = _buffers.empty(shape, dtype, x.device)
         if _compiled.on_cpu(x, alpha_c, beta_c) and x.shape == shape:  # U = (1 - β)·V in the same pass
             _compiled.two_stage_scan(x, alpha_c, beta_c, mem, syn, scale=1 - beta_c)
         else:
@@ -252,8 +253,8 @@ class _IntegrateFire(torch.autograd.Function):
         dtype = torch.promote_types(torch.result_type(x, alpha), torch.result_type(x, beta))
         alpha_c, beta_c = alpha.to(dtype), beta.to(dtype)
         need_decay = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
-        syn = torch.empty(x.shape, dtype=dtype) if need_decay else None
-        mem = torch.empty(x.shape, dtype=dtype)
+        syn = _buffers.empty(x.shape, dtype) if need_decay else None
+        mem = _buffers.empty(x.shape, dtype)
         _compiled.two_stage_scan(x, alpha_c, beta_c, mem, syn, scale=1 - beta_c)
         inplace = not (keep_mem or need_decay)  # U is not needed after p: p takes its buffer
         if mode == "SB":

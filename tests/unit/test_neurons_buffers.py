@@ -1,0 +1,119 @@
+"""snnkit.neurons.buffers: the huge-page buffers are ordinary tensors (shape, dtype, contiguity, writes, release),
+small and non-CPU requests take torch.empty, and every neuron kernel that allocates through them gives the same
+outputs and gradients bit for bit with them on and off."""
+
+from __future__ import annotations
+
+import gc
+import mmap
+
+import pytest
+import torch
+
+from snnkit.neurons import buffers
+from snnkit.neurons.cuba import CubaLIF
+from snnkit.neurons.hard_reset import LIFNode
+from snnkit.neurons.lif import LIF
+from snnkit.neurons.spsn import SPSN, ParaLIF
+
+needs_madvise = pytest.mark.skipif(not hasattr(mmap, "MADV_HUGEPAGE"), reason="mmap.MADV_HUGEPAGE is Linux-only")
+
+
+@pytest.fixture
+def huge(monkeypatch):
+    """Every CPU buffer of at least 1 byte goes through the huge-page path."""
+    monkeypatch.setattr(buffers, "MIN_BYTES", 1)
+    monkeypatch.setattr(buffers, "huge_pages_used", lambda: True)
+
+
+@needs_madvise
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bool, torch.uint8])
+@pytest.mark.parametrize("shape", [(3, 5, 7), (1,), (2, 1 << 20)])
+def test_huge_buffer_is_an_ordinary_contiguous_tensor(huge, shape, dtype):
+    t = buffers.empty(shape, dtype)
+    assert t.shape == shape and t.dtype == dtype and t.device.type == "cpu" and t.is_contiguous()
+    assert t.data_ptr() % (2 << 20) == 0  # starts on a huge-page boundary
+    t.fill_(1)
+    assert int(t.to(torch.int64).sum()) == t.numel()
+    assert torch.equal(t.clone(), t)
+
+
+def test_small_and_non_cpu_requests_take_torch_empty(monkeypatch):
+    monkeypatch.setattr(buffers, "huge_pages_used", lambda: True)
+    small = buffers.empty((4, 4), torch.float32)
+    assert small.shape == (4, 4) and small.untyped_storage().nbytes() == 64
+    meta = buffers.empty((1 << 30,), torch.float32, "meta")
+    assert meta.device.type == "meta" and meta.shape == (1 << 30,)
+    monkeypatch.setattr(buffers, "huge_pages_used", lambda: False)
+    big = buffers.empty((buffers.MIN_BYTES,), torch.uint8)
+    assert big.untyped_storage().nbytes() == buffers.MIN_BYTES  # no padded mapping
+
+
+def _rss_kb() -> int:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
+
+
+@needs_madvise
+def test_huge_buffers_are_released_with_their_last_view(huge):
+    gc.collect()
+    before = _rss_kb()
+    for _ in range(40):  # 40 × 16 MiB written and dropped: without release RSS would rise by 640 MiB
+        t = buffers.empty((4 << 20,), torch.float32)
+        view = t[1:]
+        del t
+        view.fill_(1.0)
+        del view
+    gc.collect()
+    assert _rss_kb() - before < 100 * 1024
+
+
+def _run(make, x):
+    torch.manual_seed(3)
+    layer = make()
+    x = x.clone().requires_grad_()
+    out = layer(x)
+    out = out[0] if isinstance(out, tuple) else out
+    g = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
+    grads = torch.autograd.grad((out * g).sum(), [x, *[p for p in layer.parameters() if p.requires_grad]])
+    return out.detach(), grads
+
+
+#: every step has 280 > FFT_MAX_STEP_NUMEL elements, so the parallel neurons take the compiled recurrence
+NEURONS = {
+    "lif": lambda: LIF(beta=0.9),
+    "lif_zero": lambda: LIF(beta=0.9, reset="zero"),
+    "cuba": lambda: CubaLIF.from_taus(5e-3, 10e-3, 1e-3, form="spsn"),
+    "cuba_learn": lambda: CubaLIF.from_taus(5e-3, 10e-3, 1e-3, learn_alpha=True, learn_beta=True),
+    "spsn_sb": lambda: SPSN(firing="SB", tau_mem=10e-3, tau_syn=10e-3, dt=1e-3),
+    "spsn_gs": lambda: SPSN(firing="GS", tau_mem=10e-3, tau_syn=10e-3, dt=1e-3),
+    "paralif_trb_learn": lambda: ParaLIF(spike_mode="TRB", tau_mem=10e-3, tau_syn=10e-3, dt=1e-3, n_neurons=70,
+                                         learn_tau=True),
+    "paralif_sb_fixed": lambda: ParaLIF(spike_mode="SB", tau_mem=10e-3, tau_syn=10e-3, dt=1e-3, n_neurons=70),
+    "lif_node": lambda: LIFNode(tau=2.0),
+}
+
+
+@needs_madvise
+@pytest.mark.parametrize("name", sorted(NEURONS))
+def test_neurons_give_the_same_results_with_huge_buffers(monkeypatch, name):
+    x = torch.randn(30, 4, 70, generator=torch.Generator().manual_seed(0)) * 0.8 + 0.4
+    plain = _run(NEURONS[name], x)
+    mapped = []
+    allocate = buffers.empty
+
+    def counting(shape, dtype, device=None):
+        t = allocate(shape, dtype, device)
+        mapped.append(t.data_ptr() % (2 << 20) == 0)
+        return t
+
+    with monkeypatch.context() as m:
+        m.setattr(buffers, "MIN_BYTES", 1)
+        m.setattr(buffers, "huge_pages_used", lambda: True)
+        m.setattr(buffers, "empty", counting)
+        with_huge = _run(NEURONS[name], x)
+    assert mapped and all(mapped)  # the kernels did allocate through the huge-page path
+    assert torch.equal(plain[0], with_huge[0])
+    assert len(plain[1]) == len(with_huge[1])
+    for a, b in zip(plain[1], with_huge[1]):
+        assert torch.equal(a, b)
