@@ -35,6 +35,9 @@ varying with the order in which each implementation frees them. Both apply to ev
 storages autograd keeps for backward after one forward (input excluded). ``out_mean``: the mean output (the
 firing rate for the spiking rows), a check that rows do alike work.
 
+``snnkit_huge_pages``: whether snnkit's kernels took their large buffers from huge-page mappings
+(``SNNKIT_HUGE_PAGES=1``, :mod:`snnkit.neurons.buffers`; off by default, and in the committed runs).
+
 Threads: ``torch.set_num_threads(1)`` unless ``--threads`` says otherwise (the machine is shared; one
 thread gives stable ratios). Every record names ``threads`` and ``torch``.
 
@@ -77,6 +80,7 @@ if str(ROOT) not in sys.path:
 from bench._common import PeakRSS, Record, malloc_trim, timed, write_records  # noqa: E402
 from bench._neuron_peers import FLOOR, IMPLS, PEERS, Unavailable, build  # noqa: E402
 from bench.lif import _saved_mb  # noqa: E402
+from snnkit.neurons.buffers import huge_pages_used  # noqa: E402
 
 OUT = ROOT / "reports" / "bench" / "neurons.json"
 INPUT_RATE = 0.05
@@ -281,7 +285,8 @@ def run_workload(w: Workload, impls: Sequence[str], args: argparse.Namespace) ->
                else peak_in_subprocess(w, name, args.threads))
         records.append({"workload": w.name, "impl": name, "device": "cpu", **res, **mem,
                         "batch": w.batch, "steps": w.steps, "n_in": w.n_in, "n_out": w.n_out,
-                        "threads": args.threads, "repeats": args.repeat, "torch": torch.__version__})
+                        "threads": args.threads, "repeats": args.repeat, "torch": torch.__version__,
+                        "snnkit_huge_pages": huge_pages_used()})
     print_workload(w, records)
     return records
 

@@ -117,3 +117,34 @@ def test_neurons_give_the_same_results_with_huge_buffers(monkeypatch, name):
     assert len(plain[1]) == len(with_huge[1])
     for a, b in zip(plain[1], with_huge[1]):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("value", [None, "0", "", "yes"])
+def test_huge_pages_are_off_unless_the_environment_says_1(monkeypatch, value):
+    buffers.huge_pages_used.cache_clear()
+    try:
+        if value is None:
+            monkeypatch.delenv("SNNKIT_HUGE_PAGES", raising=False)
+        else:
+            monkeypatch.setenv("SNNKIT_HUGE_PAGES", value)
+        assert buffers.huge_pages_used() is False
+        big = buffers.empty((buffers.MIN_BYTES,), torch.uint8)
+        assert big.untyped_storage().nbytes() == buffers.MIN_BYTES
+    finally:
+        buffers.huge_pages_used.cache_clear()
+
+
+@needs_madvise
+def test_huge_pages_follow_the_thp_mode_when_asked_for(monkeypatch, tmp_path):
+    buffers.huge_pages_used.cache_clear()
+    try:
+        monkeypatch.setenv("SNNKIT_HUGE_PAGES", "1")
+        for mode, want in (("always [madvise] never", True), ("[always] madvise never", False),
+                           ("always madvise [never]", False)):
+            path = tmp_path / mode.replace(" ", "_")
+            path.write_text(mode + "\n")
+            monkeypatch.setattr(buffers, "_THP_MODE", path)
+            buffers.huge_pages_used.cache_clear()
+            assert buffers.huge_pages_used() is want
+    finally:
+        buffers.huge_pages_used.cache_clear()
