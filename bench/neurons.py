@@ -35,6 +35,13 @@ varying with the order in which each implementation frees them. Both apply to ev
 storages autograd keeps for backward after one forward (input excluded). ``out_mean``: the mean output (the
 firing rate for the spiking rows), a check that rows do alike work.
 
+``neuron_fwd_ms`` / ``neuron_bwd_ms`` / ``neuron_fwd_bwd_ms``: the neuron's own share inside Linear + neuron, from
+a third interleaved pass: its forward, and the backward from the loss until the gradient reaches the Linear's
+output (a tensor hook); the floor's row gives the backward of ``⟨out, g⟩`` alone, which every row includes.
+Where the Linear dominates (W4: 95 % of the time, and its own time varies by ±15 % between repeats) the ratio
+of whole rows cannot tell the neurons apart; this one can. None for ``snntorch_leakyparallel``, whose
+``nn.RNN`` fuses the Linear with the neuron.
+
 ``snnkit_huge_pages``: whether snnkit's kernels took their large buffers from huge-page mappings
 (``SNNKIT_HUGE_PAGES=1``, :mod:`snnkit.neurons.buffers`; off by default, and in the committed runs).
 
@@ -78,7 +85,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench._common import PeakRSS, Record, malloc_trim, timed, write_records  # noqa: E402
-from bench._neuron_peers import FLOOR, IMPLS, PEERS, Unavailable, build  # noqa: E402
+from bench._neuron_peers import FLOOR, IMPLS, PEERS, LinearThen, Unavailable, build  # noqa: E402
 from bench.lif import _saved_mb  # noqa: E402
 from snnkit.neurons.buffers import huge_pages_used  # noqa: E402
 
@@ -143,8 +150,40 @@ def _forward_backward(layer: nn.Module, x: Tensor, g: Tensor) -> Callable[[], No
     return go
 
 
+def _neuron_share(layer: nn.Module, x: Tensor, g: Tensor) -> Callable[[], tuple[float, float]] | None:
+    """One forward+backward of a row, returning the neuron's own share in ms: (its forward; the backward from
+    the loss until the gradient reaches the Linear's output, ⟨out, g⟩'s own backward included). The floor's
+    row gives (0, that backward alone). None where the neuron is not a separate step (``LeakyParallel``)."""
+    if isinstance(layer, LinearThen):
+        fc = layer.fc
+
+        def neuron(current: Tensor) -> Tensor:
+            return layer.neuron(current) if layer.call is None else layer.call(layer.neuron, current)
+    elif layer.__class__ is nn.Linear:
+        fc, neuron = layer, None
+    else:
+        return None
+
+    def go() -> tuple[float, float]:
+        current = fc(x)
+        start = time.perf_counter()
+        out = neuron(current) if neuron is not None else current
+        mid = time.perf_counter()
+        reached: list[float] = []
+        current.register_hook(lambda grad: reached.append(time.perf_counter()))
+        loss = torch.dot(out.flatten(), g.flatten())
+        back = time.perf_counter()
+        loss.backward()
+        layer.zero_grad(set_to_none=True)
+        return (mid - start) * 1e3, (reached[0] - back) * 1e3
+
+    return go
+
+
 def time_rows(layers: dict[str, nn.Module], x: Tensor, g: Tensor, warmup: int, repeats: int) -> dict[str, Record]:
-    """``fwd_ms`` and ``fwd_bwd_ms`` of every row: medians of interleaved repeats (rows take turns)."""
+    """``fwd_ms`` and ``fwd_bwd_ms`` of every row, then the neuron's own share (``neuron_fwd_ms``,
+    ``neuron_bwd_ms``, ``neuron_fwd_bwd_ms``; None where it is not separable): medians of interleaved repeats
+    (rows take turns)."""
     out: dict[str, Record] = {name: {} for name in layers}
     for key, make in (("fwd_ms", lambda m: _forward(m, x)), ("fwd_bwd_ms", lambda m: _forward_backward(m, x, g))):
         calls = {name: make(layer) for name, layer in layers.items()}
@@ -158,6 +197,19 @@ def time_rows(layers: dict[str, nn.Module], x: Tensor, g: Tensor, warmup: int, r
         for name in layers:
             out[name][key] = statistics.median(samples[name])
             out[name][key.replace("_ms", "_min_ms")] = min(samples[name])
+    shares = {name: _neuron_share(layer, x, g) for name, layer in layers.items()}
+    parts: dict[str, list[tuple[float, float]]] = {name: [] for name, call in shares.items() if call is not None}
+    for name in parts:
+        for _ in range(warmup):
+            shares[name]()
+    for _ in range(repeats):
+        for name in parts:
+            parts[name].append(shares[name]())
+    for name in layers:
+        got = parts.get(name)
+        out[name]["neuron_fwd_ms"] = statistics.median(f for f, _ in got) if got else None
+        out[name]["neuron_bwd_ms"] = statistics.median(b for _, b in got) if got else None
+        out[name]["neuron_fwd_bwd_ms"] = statistics.median(f + b for f, b in got) if got else None
     for name, layer in layers.items():
         with torch.no_grad():
             out[name]["out_mean"] = float(layer(x).float().mean())
@@ -265,6 +317,16 @@ def print_workload(w: Workload, records: Sequence[Record]) -> None:
     print(f"/floor, /best peer: fwd_bwd_ms over {FLOOR}'s and over the fastest peer's"
           f" ({best['impl'] if best else 'none run'}); /snntorch: peak_delta_mb (peak_fixed_mb: glibc mmap "
           "threshold fixed at 1 MiB) over snntorch_leaky's")
+    split = [r for r in records if r.get("neuron_fwd_bwd_ms") is not None]
+    peers = [r for r in split if r["impl"] in PEERS]
+    best_split = min(peers, key=lambda r: r["neuron_fwd_bwd_ms"]) if peers else None
+    if split:
+        print(f"the neuron's own share of those fwd+bwd ({FLOOR}: 0 and the backward of <out, g> alone, which every"
+              " row's backward includes):")
+        for r in split:
+            print(f"  {r['impl']:<24}fwd {r['neuron_fwd_ms']:>8.1f}  bwd {r['neuron_bwd_ms']:>8.1f}  total "
+                  f"{r['neuron_fwd_bwd_ms']:>8.1f}  /best peer {ratio(r, best_split, 'neuron_fwd_bwd_ms'):>5}")
+        print(f"  (best peer here: {best_split['impl'] if best_split else 'none run'})")
 
 
 def run_workload(w: Workload, impls: Sequence[str], args: argparse.Namespace) -> list[Record]:
