@@ -69,9 +69,12 @@ class LinearThen(nn.Module):
         self.neuron = neuron
         self.call = call
 
-    def forward(self, x: Tensor) -> Tensor:
-        current = self.fc(x)
+    def fire(self, current: Tensor) -> Tensor:
+        """The neuron's output for the Linear's output ``current``."""
         return self.neuron(current) if self.call is None else self.call(self.neuron, current)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fire(self.fc(x))
 
 
 def _need(module: str, name: str) -> object:

@@ -154,11 +154,9 @@ def _neuron_share(layer: nn.Module, x: Tensor, g: Tensor) -> Callable[[], tuple[
     """One forward+backward of a row, returning the neuron's own share in ms: (its forward; the backward from
     the loss until the gradient reaches the Linear's output, ⟨out, g⟩'s own backward included). The floor's
     row gives (0, that backward alone). None where the neuron is not a separate step (``LeakyParallel``)."""
+    neuron: Callable[[Tensor], Tensor] | None
     if isinstance(layer, LinearThen):
-        fc = layer.fc
-
-        def neuron(current: Tensor) -> Tensor:
-            return layer.neuron(current) if layer.call is None else layer.call(layer.neuron, current)
+        fc, neuron = layer.fc, layer.fire
     elif layer.__class__ is nn.Linear:
         fc, neuron = layer, None
     else:

@@ -61,8 +61,8 @@ def huge_pages_used() -> bool:
 def empty(shape: torch.Size | tuple[int, ...], dtype: torch.dtype, device: torch.device | str | None = None) -> Tensor:
     """An uninitialised contiguous tensor, as ``torch.empty(shape, dtype=dtype, device=device)``; on CPU and at
     least :data:`MIN_BYTES`, in its own mapping advised for huge pages (see the module docstring)."""
-    size = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
-    if size < MIN_BYTES or (device is not None and torch.device(device).type != "cpu") or not huge_pages_used():
+    size = math.prod(shape) * dtype.itemsize
+    if not huge_pages_used() or size < MIN_BYTES or (device is not None and torch.device(device).type != "cpu"):
         return torch.empty(shape, dtype=dtype, device=device)
     length = -(-size // _HUGE) * _HUGE + _HUGE  # room to start on a 2 MiB boundary
     region = mmap.mmap(-1, length, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)

@@ -207,21 +207,19 @@ def _recurrence_backward(g, p, kind, scale, extra, has_extra, alpha, beta, omb, 
     one = out.dtype.type(1.0)
     for t in range(steps - 1, -1, -1):
         o_t, g_t = out[t], g[t]
-        if kind == 0:  # SB: (1 - p)·p·p·g
+        # one loop per firing kind, each passing its kind to _firing_grad as a constant (folded away when inlined)
+        if kind == 0:
             p_t = p[t]
             for i in range(n):
-                q = p_t[i]
-                o_t[i] = (one - q) * q * q * g_t[i]
-        elif kind == 1:  # TRB: (g·p)·(1 - p²)
+                o_t[i] = _firing_grad(0, p_t[i], g_t[i], scale, one)
+        elif kind == 1:
             p_t = p[t]
             for i in range(n):
-                q = p_t[i]
-                o_t[i] = (g_t[i] * q) * (one - q * q)
-        elif kind == 2:  # GS: (1 - y)·y·g·(2/τ)
+                o_t[i] = _firing_grad(1, p_t[i], g_t[i], scale, one)
+        elif kind == 2:
             p_t = p[t]
             for i in range(n):
-                q = p_t[i]
-                o_t[i] = (one - q) * q * g_t[i] * scale
+                o_t[i] = _firing_grad(2, p_t[i], g_t[i], scale, one)
         else:
             for i in range(n):
                 o_t[i] = g_t[i]
