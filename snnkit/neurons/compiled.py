@@ -25,7 +25,8 @@ from torch import Tensor
 from snnkit.neurons import buffers as _buffers
 
 __all__ = ["on_cpu", "bernoulli", "cuba_forward", "gumbel_softmax", "lif_forward", "recurrence_backward",
-           "reverse_scan_", "stochastic_backward", "tanh_relu_bernoulli", "two_stage_scan", "uniform"]
+           "reverse_scan_", "stochastic_backward", "tanh_relu_bernoulli", "two_stage_scan", "uniform", "PRESCALE",
+           "fire_prescaled"]
 
 
 def on_cpu(*tensors: Tensor | None) -> bool:
@@ -193,11 +194,12 @@ def _firing_grad(kind, q, g, scale, one):
 
 
 @njit(cache=True, nogil=True)
-def _recurrence_backward(g, p, kind, scale, extra, has_extra, alpha, beta, omb, syn, mem, need_alpha, need_beta,
-                         out, d_alpha, d_beta, a_next, c_next, last, prev_syn, prev_mem, has_prev):
+def _recurrence_backward(g, p, kind, scale, extra, has_extra, alpha, beta, omb, syn, mem, mem_scale, need_alpha,
+                         need_beta, out, d_alpha, d_beta, a_next, c_next, last, prev_syn, prev_mem, has_prev):
     """Rows ``T-1 … 0`` of the reverse pass, continuing from ``a_next`` / ``c_next`` (updated in place); ``last``:
     the final row is the sequence's last step; ``has_prev``: ``prev_syn`` / ``prev_mem`` hold the step before
-    row 0 (the decay gradients' terms that reach across the rows' start).
+    row 0 (the decay gradients' terms that reach across the rows' start). ``mem`` (and ``prev_mem``) hold U
+    times ``1 / mem_scale``, a power of two (:data:`PRESCALE`), so ``mem_scale·mem`` is U bit for bit.
 
     Each row is a few passes over its n neurons, every branch outside the inner loops (one loop with them all
     in it was three to five times slower: it did not vectorise): dL/dU_t into ``out``'s row, the recursion in
@@ -246,7 +248,7 @@ def _recurrence_backward(g, p, kind, scale, extra, has_extra, alpha, beta, omb, 
                 m_prev = mem[t - 1] if t > 0 else prev_mem
                 for i in range(n):
                     d = -(a_next[i] * s_t[i])
-                    d += a_next[i] * m_prev[i]
+                    d += a_next[i] * (mem_scale * m_prev[i])
                     d_beta[i] += d
             else:
                 for i in range(n):
@@ -279,7 +281,7 @@ def recurrence_backward(grad: Tensor, alpha: Tensor, beta: Tensor, syn: Tensor |
     _recurrence_backward(rows(grad), rows(p), kind, np_dtype.type(scale), rows(extra), extra is not None,
                          _flat(alpha, shape, dtype), _flat(beta, shape, dtype),
                          _flat(1 - beta.to(dtype), shape, dtype), rows(syn if need_alpha or need_beta else None),
-                         rows(mem if need_beta else None), bool(need_alpha), bool(need_beta),
+                         rows(mem if need_beta else None), np_dtype.type(1.0), bool(need_alpha), bool(need_beta),
                          out.view(steps, -1).numpy(), d_alpha, d_beta, np.zeros(n, np_dtype), np.zeros(n, np_dtype),
                          True, dummy[0], dummy[0], False)
     per_step = (lambda d: torch.from_numpy(d).reshape(shape))  # noqa: E731
@@ -552,27 +554,41 @@ def bernoulli(p: Tensor, generator: torch.Generator | None) -> Tensor:
     return out
 
 
-def tanh_relu_bernoulli(u: Tensor, generator: torch.Generator | None, inplace: bool = False) -> tuple[Tensor, Tensor]:
+def tanh_relu_bernoulli(u: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
     """``(p, spikes)`` with ``p = relu(tanh U)``, spikes ``[uniform < p]`` (the stream of :func:`bernoulli`).
     torch's tanh is about four times slower than its sigmoid on this CPU, so p is taken as ``relu(2σ(2U) - 1)``
     (equal to round-off: an absolute difference of a few units of p's last place), the doubling, the relu and
-    the draws in one pass after torch's sigmoid. ``inplace``: p is written into u's buffer (contiguous)."""
-    s = u.detach().mul_(2.0).sigmoid_() if inplace else torch.mul(u.detach(), 2.0).sigmoid_()
-    spk = _buffers.empty(s.shape, s.dtype)
-    _trb_into(_flat_np(s), _flat_np(spk), _philox_key(generator), 0)
-    return s, spk
+    the draws in one pass after torch's sigmoid (:func:`fire_prescaled`)."""
+    return fire_prescaled(torch.mul(u.detach(), 2.0), "TRB", generator)
 
 
-def gumbel_softmax(u: Tensor, generator: torch.Generator | None, temperature: float,
-                   inplace: bool = False) -> tuple[Tensor, Tensor]:
+def gumbel_softmax(u: Tensor, generator: torch.Generator | None, temperature: float) -> tuple[Tensor, Tensor]:
     """``(y, spikes)`` of the hard two-class Gumbel softmax: ``y = σ((logit v + 2U)/τ)`` for ``v`` the
     :func:`uniform` draws, spikes ``[y > 1/2]``. ``exp(-2U/τ)`` is taken by torch (vectorised) into the buffer
     that then receives y, the draws into the one that then receives the spikes; the logit and the sigmoid
-    become one division, ``v/(v + q(1 - v))``, at τ = 1. ``inplace``: y is written into u's buffer (contiguous)."""
-    y = u.detach().mul_(-2.0 / temperature).exp_() if inplace else torch.mul(u.detach(), -2.0 / temperature).exp_()
-    spk = _buffers.empty(y.shape, y.dtype)
-    _gumbel_into(_flat_np(y), _flat_np(spk), _philox_key(generator), 0, temperature)
-    return y, spk
+    become one division, ``v/(v + q(1 - v))``, at τ = 1 (:func:`fire_prescaled`)."""
+    v = torch.mul(u.detach(), -2.0 / temperature)
+    if temperature == 1.0:
+        return fire_prescaled(v, "GS", generator)
+    spk = _buffers.empty(v.shape, v.dtype)
+    _gumbel_into(_flat_np(v.exp_()), _flat_np(spk), _philox_key(generator), 0, temperature)
+    return v, spk
+
+
+#: The factor by which each stochastic firing (GS at τ = 1) scales U before its elementwise function: SB σ(U), TRB
+#: ``relu(2σ(2U) - 1)``, GS ``exp(-2U)``. A power of two, so folding it into the scan's output scale
+#: (``PRESCALE·(1 - β)`` instead of ``1 - β``) gives the scaled potentials bit for bit and saves a pass over them
+#: wherever U itself is not kept.
+PRESCALE = {"SB": 1.0, "TRB": 2.0, "GS": -2.0}
+
+
+def fire_prescaled(v: Tensor, mode: str, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    """``(p, spikes)`` of :func:`bernoulli` of σ(U) (SB), :func:`tanh_relu_bernoulli` (TRB) or :func:`gumbel_softmax`
+    at τ = 1 (GS, p the soft value) from ``v = PRESCALE[mode]·U`` (contiguous, CPU): p is written into v's buffer,
+    the draws from a fresh key of ``generator``."""
+    spk = _buffers.empty(v.shape, v.dtype)
+    _fire_rows(v, mode, _philox_key(generator), 0, _flat_np(spk))
+    return v, spk
 
 
 # Integration and stochastic firing with the spikes as the only output, in chunks of time: the forward keeps no
@@ -592,34 +608,36 @@ def _chunk_rows(n: int, per: int) -> int:
     return max(step, _CHUNK_ELEMENTS // max(n, 1) // step * step)
 
 
-def _fire_rows(u: Tensor, mode: str, key: tuple[np.uint64, ...], base: int, spk: np.ndarray) -> None:
-    """The firing of potentials ``u`` (one chunk's rows, contiguous): p (y for GS) into u's buffer, the spikes into
-    ``spk`` (flat); the draws from block ``base`` of ``key``'s stream."""
-    if mode == "SB":
-        _draw_into(_flat_np(u.sigmoid_()), spk, key, base)
+def _fire_rows(v: Tensor, mode: str, key: tuple[np.uint64, ...], base: int, spk: np.ndarray) -> None:
+    """The firing of scaled potentials ``v = PRESCALE[mode]·U`` (contiguous): p (y for GS) into v's buffer, the
+    spikes into ``spk`` (flat); the draws from block ``base`` of ``key``'s stream."""
+    if mode == "GS":
+        _gumbel_into(_flat_np(v.exp_()), spk, key, base, 1.0)
     elif mode == "TRB":
-        _trb_into(_flat_np(u.mul_(2.0).sigmoid_()), spk, key, base)
+        _trb_into(_flat_np(v.sigmoid_()), spk, key, base)
     else:
-        _gumbel_into(_flat_np(u.mul_(-2.0).exp_()), spk, key, base, 1.0)
+        _draw_into(_flat_np(v.sigmoid_()), spk, key, base)
 
 
-def _probability_rows(u: Tensor, mode: str, key: tuple[np.uint64, ...], base: int, p: Tensor,
+def _probability_rows(v: Tensor, mode: str, key: tuple[np.uint64, ...], base: int, p: Tensor,
                       scratch: np.ndarray) -> None:
-    """What :func:`_fire_rows` leaves in u's buffer, written into ``p``; the draws only where the value needs them
+    """What :func:`_fire_rows` leaves in v's buffer, written into ``p``; the draws only where the value needs them
     (GS), into ``scratch``."""
-    if mode == "SB":
-        torch.sigmoid(u, out=p)
+    if mode == "GS":
+        _gumbel_into(_flat_np(torch.exp(v, out=p)), scratch, key, base, 1.0)
     elif mode == "TRB":
-        _trb_probability(_flat_np(torch.mul(u, 2.0, out=p).sigmoid_()))
+        _trb_probability(_flat_np(torch.sigmoid(v, out=p)))
     else:
-        _gumbel_into(_flat_np(torch.mul(u, -2.0, out=p).exp_()), scratch, key, base, 1.0)
+        torch.sigmoid(v, out=p)
 
 
-def _chunk_setup(x: Tensor, alpha: Tensor, beta: Tensor) -> tuple[Any, ...]:
+def _chunk_setup(x: Tensor, alpha: Tensor, beta: Tensor, mode: str) -> tuple[Any, ...]:
+    """Sizes, the factors α, β, 1 - β and ``PRESCALE[mode]·(1 - β)`` (flat, one step), and x as rows."""
     steps, shape, dtype = x.shape[0], x.shape[1:], alpha.dtype
     n = shape.numel()
     per = block_size(dtype)
-    factors = _flat(alpha, shape, dtype), _flat(beta, shape, dtype), _flat(1 - beta, shape, dtype)
+    factors = (_flat(alpha, shape, dtype), _flat(beta, shape, dtype), _flat(1 - beta, shape, dtype),
+               _flat((1 - beta) * PRESCALE[mode], shape, dtype))
     return steps, n, per, _chunk_rows(n, per), factors, x.detach().to(dtype).reshape(steps, n).numpy()
 
 
@@ -630,7 +648,7 @@ def integrate_fire_spikes(x: Tensor, alpha: Tensor, beta: Tensor, mode: str,
     the start of every ``_SEGMENT_CHUNKS``-th chunk, the chunk length, that number. ``x`` contiguous ``[T, ...]``;
     α, β of the compute dtype, broadcastable to one step. The spikes are those of the scan followed by :func:`bernoulli` of σ(U),
     :func:`tanh_relu_bernoulli` or :func:`gumbel_softmax` over the whole tensor."""
-    steps, n, per, rows, (first, second, scale), xs = _chunk_setup(x, alpha, beta)
+    steps, n, per, rows, (first, second, _, scale), xs = _chunk_setup(x, alpha, beta, mode)
     key = _philox_key(generator)
     spikes = _buffers.empty((steps, n), alpha.dtype)
     spk = spikes.numpy()
@@ -656,8 +674,9 @@ def integrate_fire_spikes_backward(grad: Tensor, x: Tensor, alpha: Tensor, beta:
     :func:`recurrence_backward` with ``firing`` gives them from saved U and p, here recomputed chunk by chunk
     (last chunk first) from ``x`` and ``state``."""
     key, checkpoints, rows, per_segment = state
-    steps, n, per, _, (first, second, scale), xs = _chunk_setup(x, alpha, beta)
+    steps, n, per, _, (first, second, omb, scale), xs = _chunk_setup(x, alpha, beta, mode)
     np_dtype = checkpoints.dtype
+    mem_scale = np_dtype.type(1.0 / PRESCALE[mode])
     need_decay = need_alpha or need_beta
     g = grad.detach().to(alpha.dtype).reshape(steps, n).contiguous().numpy()
     out = _buffers.empty((steps, n), alpha.dtype)
@@ -683,12 +702,12 @@ def integrate_fire_spikes_backward(grad: Tensor, x: Tensor, alpha: Tensor, beta:
             t1 = min(t0 + rows, steps)
             length = t1 - t0
             m_state, o_state = local[j, 0].copy(), local[j, 1].copy()
-            prev_mem = o_state * scale  # U at step t0 - 1, as the forward scan computed it
+            prev_mem = o_state * scale  # PRESCALE·U at step t0 - 1, as the forward scan computed it
             _scan_rows(xs[t0:t1], first, second, scale, mem_np[:length], mid, need_decay, m_state, o_state, t0 == 0,
                        True)
             _probability_rows(mem[:length], mode, key, t0 * n // per, p[:length], scratch[:length * n])
-            _recurrence_backward(g[t0:t1], p_np[:length], kind, fire_scale, mid, False, first, second, scale, mid,
-                                 mem_np[:length], need_alpha, need_beta, out_np[t0:t1], d_alpha, d_beta, a_next,
-                                 c_next, t1 == steps, local[j, 0], prev_mem, t0 > 0)
+            _recurrence_backward(g[t0:t1], p_np[:length], kind, fire_scale, mid, False, first, second, omb, mid,
+                                 mem_np[:length], mem_scale, need_alpha, need_beta, out_np[t0:t1], d_alpha, d_beta,
+                                 a_next, c_next, t1 == steps, local[j, 0], prev_mem, t0 > 0)
     per_step = (lambda d: torch.from_numpy(d).reshape(x.shape[1:]))  # noqa: E731
     return out.view(x.shape), per_step(d_alpha) if need_alpha else None, per_step(d_beta) if need_beta else None

@@ -255,15 +255,18 @@ class _IntegrateFire(torch.autograd.Function):
         need_decay = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
         syn = _buffers.empty(x.shape, dtype) if need_decay else None
         mem = _buffers.empty(x.shape, dtype)
-        _compiled.two_stage_scan(x, alpha_c, beta_c, mem, syn, scale=1 - beta_c)
-        inplace = not (keep_mem or need_decay)  # U is not needed after p: p takes its buffer
-        if mode == "SB":
-            p = mem.sigmoid_() if inplace else torch.sigmoid(mem)
-            spikes = _compiled.bernoulli(p, generator)
-        elif mode == "TRB":
-            p, spikes = _compiled.tanh_relu_bernoulli(mem, generator, inplace)
+        if not (keep_mem or need_decay):  # U is not needed after p: the scan writes PRESCALE·U, p takes its buffer
+            _compiled.two_stage_scan(x, alpha_c, beta_c, mem, syn, scale=(1 - beta_c) * _compiled.PRESCALE[mode])
+            p, spikes = _compiled.fire_prescaled(mem, mode, generator)
         else:
-            p, spikes = _compiled.gumbel_softmax(mem, generator, 1.0, inplace)
+            _compiled.two_stage_scan(x, alpha_c, beta_c, mem, syn, scale=1 - beta_c)
+            if mode == "SB":
+                p = torch.sigmoid(mem)
+                spikes = _compiled.bernoulli(p, generator)
+            elif mode == "TRB":
+                p, spikes = _compiled.tanh_relu_bernoulli(mem, generator)
+            else:
+                p, spikes = _compiled.gumbel_softmax(mem, generator, 1.0)
         ctx.save_for_backward(syn, mem if need_decay else None, alpha_c, beta_c, p)
         ctx.mode = mode
         ctx.shapes = (alpha.shape, beta.shape)

@@ -238,6 +238,27 @@ def test_tanh_relu_bernoulli_is_the_stream_compared_with_relu_tanh(n, wide, seed
     assert torch.equal(spikes, compiled.bernoulli(p, _gen(seed + 1)))
 
 
+@pytest.mark.parametrize(("mode", "dtype"), list(itertools.product(["SB", "TRB", "GS"], [torch.float32, torch.float64])))
+def test_prescaled_scan_and_firing_equal_scaling_afterwards(mode, dtype):
+    """PRESCALE folded into the scan's output scale gives PRESCALE·U bit for bit (a power of two), and
+    fire_prescaled of it the p and spikes of the whole-tensor firings of U."""
+    x = _x((40, 3, 7), dtype, scale=2.0)
+    alpha, beta = torch.full((7,), 0.9, dtype=dtype), torch.linspace(0.6, 0.99, 7, dtype=dtype)
+    mem, scaled = torch.empty_like(x), torch.empty_like(x)
+    compiled.two_stage_scan(x, alpha, beta, mem, None, scale=1 - beta)
+    compiled.two_stage_scan(x, alpha, beta, scaled, None, scale=(1 - beta) * compiled.PRESCALE[mode])
+    assert torch.equal(scaled, mem * compiled.PRESCALE[mode])
+    p, spikes = compiled.fire_prescaled(scaled, mode, _gen(4))
+    assert p.data_ptr() == scaled.data_ptr()
+    if mode == "SB":
+        want_p, want_s = torch.sigmoid(mem), compiled.bernoulli(torch.sigmoid(mem), _gen(4))
+    elif mode == "TRB":
+        want_p, want_s = compiled.tanh_relu_bernoulli(mem, _gen(4))
+    else:
+        want_p, want_s = compiled.gumbel_softmax(mem, _gen(4), 1.0)
+    assert torch.equal(p, want_p) and torch.equal(spikes, want_s)
+
+
 @pytest.mark.parametrize(("mode", "learn", "dtype", "chunk"),
                          list(itertools.product(["SB", "TRB", "GS"], [False, True], [torch.float32, torch.float64],
                                                 [1, 200, 1 << 16, -1])))
