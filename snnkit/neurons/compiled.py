@@ -40,6 +40,33 @@ def _flat(t: Tensor, shape: torch.Size, dtype: torch.dtype) -> np.ndarray:
     return t.detach().to(dtype).expand(shape).reshape(-1).contiguous().numpy()
 
 
+#: The least period worth a loop of its own: shorter ones (a scalar decay) are spread over the whole step.
+MIN_PERIOD = 128
+
+
+def factor_axes(shape: torch.Size, *factors: Tensor) -> int:
+    """Index d such that the factors (broadcastable to one step ``shape``) vary only over ``shape[d:]``: element i
+    of a flat step takes factor ``i % prod(shape[d:])``. 0 (the whole step) where that period would be shorter
+    than :data:`MIN_PERIOD` elements, or where they vary over a leading axis too."""
+    bshape = torch.broadcast_shapes(*(f.shape for f in factors))
+    if len(bshape) > len(shape):
+        return 0
+    bs = (1,) * (len(shape) - len(bshape)) + tuple(bshape)
+    d = len(shape)
+    while d > 0 and bs[d - 1] == shape[d - 1]:
+        d -= 1
+    if any(v != 1 for v in bs[:d]) or math.prod(shape[d:]) < MIN_PERIOD:
+        return 0
+    return d
+
+
+def _period(t: Tensor, shape: torch.Size, d: int, dtype: torch.dtype) -> np.ndarray:
+    """``t``'s values over one period of a flat step (``shape[d:]``, :func:`factor_axes`), contiguous, of ``dtype``."""
+    lead = (1,) * d
+    full = t.detach().to(dtype).reshape((1,) * (len(shape) - t.dim()) + tuple(t.shape))
+    return full.expand(lead + tuple(shape[d:])).reshape(-1).contiguous().numpy()
+
+
 @njit(cache=True, nogil=True)
 def _lif_forward(x, m0, r0, b, thr, zero, spk, mem):
     steps, n = x.shape
@@ -147,21 +174,31 @@ def reverse_scan_(a: Tensor, k: Tensor, per_step: bool, shift: int = 1) -> Tenso
 @njit(cache=True, nogil=True)
 def _scan_rows(src, first, second, scale, out, mid, keep_mid, m_state, o_state, fresh, scaled):
     """Rows of the two-stage scan, continuing from ``m_state`` / ``o_state`` (updated in place); ``fresh``: row 0
-    is the sequence's first step (``m_0 = src_0``, ``o_0 = m_0``)."""
+    is the sequence's first step (``m_0 = src_0``, ``o_0 = m_0``). The factors hold one period (element i of a row
+    takes factor ``i % len(first)``)."""
     steps, n = src.shape
+    k = first.shape[0]
     for t in range(steps):
         tm = t if keep_mid else 0
-        for i in range(n):
-            if fresh and t == 0:
-                m = src[t, i]
-                o = m
-            else:
-                m = src[t, i] + first[i] * m_state[i]
-                o = m + second[i] * o_state[i]
-            mid[tm, i] = m
-            m_state[i] = m
-            o_state[i] = o
-            out[t, i] = o * scale[i] if scaled else o
+        for lo in range(0, n, k):  # one period at a time, as contiguous slices (the loop over them vectorises)
+            hi = lo + k
+            _scan_period(src[t, lo:hi], first, second, scale, out[t, lo:hi], mid[tm, lo:hi], m_state[lo:hi],
+                         o_state[lo:hi], fresh and t == 0, scaled)
+
+
+@njit(inline="always")
+def _scan_period(src, first, second, scale, out, mid, m_state, o_state, start, scaled):
+    for j in range(src.shape[0]):
+        if start:
+            m = src[j]
+            o = m
+        else:
+            m = src[j] + first[j] * m_state[j]
+            o = m + second[j] * o_state[j]
+        mid[j] = m
+        m_state[j] = m
+        o_state[j] = o
+        out[j] = o * scale[j] if scaled else o
 
 
 def two_stage_scan(src: Tensor, first: Tensor, second: Tensor, out: Tensor, mid: Tensor | None,
@@ -175,10 +212,12 @@ def two_stage_scan(src: Tensor, first: Tensor, second: Tensor, out: Tensor, mid:
     np_dtype = out.numpy().dtype
     mid_np = mid.view(steps, -1).numpy() if keep else np.empty((1, n), dtype=np_dtype)
     ones = torch.ones((), dtype=dtype)
-    _scan_rows(src.detach().to(dtype).reshape(steps, -1).numpy(), _flat(first, shape, dtype),
-               _flat(second, shape, dtype), _flat(ones if scale is None else scale, shape, dtype),
+    scale = ones if scale is None else scale
+    d = factor_axes(shape, first, second, scale)
+    _scan_rows(src.detach().to(dtype).reshape(steps, -1).numpy(), _period(first, shape, d, dtype),
+               _period(second, shape, d, dtype), _period(scale, shape, d, dtype),
                out.view(steps, -1).numpy(), mid_np, keep, np.zeros(n, np_dtype), np.zeros(n, np_dtype), True,
-               scale is not None)
+               scale is not ones)
     return out
 
 
@@ -199,64 +238,102 @@ def _recurrence_backward(g, p, kind, scale, extra, has_extra, alpha, beta, omb, 
     """Rows ``T-1 … 0`` of the reverse pass, continuing from ``a_next`` / ``c_next`` (updated in place); ``last``:
     the final row is the sequence's last step; ``has_prev``: ``prev_syn`` / ``prev_mem`` hold the step before
     row 0 (the decay gradients' terms that reach across the rows' start). ``mem`` (and ``prev_mem``) hold U
-    times ``1 / mem_scale``, a power of two (:data:`PRESCALE`), so ``mem_scale·mem`` is U bit for bit.
+    times ``1 / mem_scale``, a power of two (:data:`PRESCALE`), so ``mem_scale·mem`` is U bit for bit. The factors
+    and the decay gradients' sums ``d_alpha`` / ``d_beta`` hold one period: element i of a row takes factor
+    ``i % len(alpha)`` and adds to that sum.
 
     Each row is a few passes over its n neurons, every branch outside the inner loops (one loop with them all
-    in it was three to five times slower: it did not vectorise): dL/dU_t into ``out``'s row, the recursion in
-    place there, then the decay gradients' sums. The same operations in the same order per element as
+    in it was three to five times slower: it did not vectorise): dL/dU_t and the recursion into ``out``'s row in
+    one, then the decay gradients' sums. The same operations in the same order per element as
     :func:`_firing_grad` and the recursion of :func:`recurrence_backward`'s docstring."""
     steps, n = g.shape
+    k = alpha.shape[0]
     one = out.dtype.type(1.0)
     for t in range(steps - 1, -1, -1):
         o_t, g_t = out[t], g[t]
-        # one loop per firing kind, each passing its kind to _firing_grad as a constant (folded away when inlined)
-        if kind == 0:
-            p_t = p[t]
-            for i in range(n):
-                o_t[i] = _firing_grad(0, p_t[i], g_t[i], scale, one)
-        elif kind == 1:
-            p_t = p[t]
-            for i in range(n):
-                o_t[i] = _firing_grad(1, p_t[i], g_t[i], scale, one)
-        elif kind == 2:
-            p_t = p[t]
-            for i in range(n):
-                o_t[i] = _firing_grad(2, p_t[i], g_t[i], scale, one)
-        else:
-            for i in range(n):
-                o_t[i] = g_t[i]
-        if has_extra:  # dL/dU from the potential's other uses
+        first = last and t == steps - 1
+        if has_extra:  # dL/dU = the firing's + the potential's other uses, into out's row first
+            if kind >= 0:
+                p_t = p[t]
+                for i in range(n):
+                    o_t[i] = _firing_grad(kind, p_t[i], g_t[i], scale, one)
+            else:
+                o_t[:] = g_t
             e_t = extra[t]
             for i in range(n):
                 o_t[i] = o_t[i] + e_t[i]
-        if last and t == steps - 1:
-            for i in range(n):
-                a = o_t[i]
-                a_next[i] = a
-                c_next[i] = a
-                o_t[i] = a * omb[i]
+            for lo in range(0, n, k):
+                _reverse_period(-1, o_t[lo:lo + k], o_t[lo:lo + k], o_t[lo:lo + k], a_next[lo:lo + k],
+                                c_next[lo:lo + k], alpha, beta, omb, scale, one, first)
+        # one loop per firing kind, each passing its kind as a constant (folded away when inlined), over one period
+        # at a time as contiguous slices (the loops over them vectorise)
+        elif kind == 0:
+            for lo in range(0, n, k):
+                _reverse_period(0, g_t[lo:lo + k], p[t, lo:lo + k], o_t[lo:lo + k], a_next[lo:lo + k],
+                                c_next[lo:lo + k], alpha, beta, omb, scale, one, first)
+        elif kind == 1:
+            for lo in range(0, n, k):
+                _reverse_period(1, g_t[lo:lo + k], p[t, lo:lo + k], o_t[lo:lo + k], a_next[lo:lo + k],
+                                c_next[lo:lo + k], alpha, beta, omb, scale, one, first)
+        elif kind == 2:
+            for lo in range(0, n, k):
+                _reverse_period(2, g_t[lo:lo + k], p[t, lo:lo + k], o_t[lo:lo + k], a_next[lo:lo + k],
+                                c_next[lo:lo + k], alpha, beta, omb, scale, one, first)
         else:
-            for i in range(n):
-                a = o_t[i] + beta[i] * a_next[i]
-                c = a + alpha[i] * c_next[i]
-                a_next[i] = a
-                c_next[i] = c
-                o_t[i] = c * omb[i]
+            for lo in range(0, n, k):
+                _reverse_period(-1, g_t[lo:lo + k], g_t[lo:lo + k], o_t[lo:lo + k], a_next[lo:lo + k],
+                                c_next[lo:lo + k], alpha, beta, omb, scale, one, first)
         if need_beta:  # ∂U_t/∂β = U_{t-1} - syn_t
             s_t = syn[t]
             if t > 0 or has_prev:
                 m_prev = mem[t - 1] if t > 0 else prev_mem
-                for i in range(n):
-                    d = -(a_next[i] * s_t[i])
-                    d += a_next[i] * (mem_scale * m_prev[i])
-                    d_beta[i] += d
+                for lo in range(0, n, k):
+                    _beta_sums(a_next[lo:lo + k], s_t[lo:lo + k], m_prev[lo:lo + k], mem_scale, d_beta, True)
             else:
-                for i in range(n):
-                    d_beta[i] += -(a_next[i] * s_t[i])
+                for lo in range(0, n, k):
+                    _beta_sums(a_next[lo:lo + k], s_t[lo:lo + k], s_t[lo:lo + k], mem_scale, d_beta, False)
         if need_alpha and (t > 0 or has_prev):  # ∂syn_t/∂α = syn_{t-1}
             s_prev = syn[t - 1] if t > 0 else prev_syn
-            for i in range(n):
-                d_alpha[i] += o_t[i] * s_prev[i]
+            for lo in range(0, n, k):
+                _alpha_sums(o_t[lo:lo + k], s_prev[lo:lo + k], d_alpha)
+
+
+@njit(inline="always")
+def _reverse_period(kind, g, q, o, a_next, c_next, alpha, beta, omb, scale, one, first):
+    """The reverse recursion over one period: dL/dU (from dL/dS ``g`` and ``q`` by :func:`_firing_grad` of
+    ``kind``, or ``g`` itself for kind -1), dL/dX into ``o`` (``first``: the sequence's last step)."""
+    if first:
+        for j in range(o.shape[0]):
+            a = g[j] if kind < 0 else _firing_grad(kind, q[j], g[j], scale, one)
+            a_next[j] = a
+            c_next[j] = a
+            o[j] = a * omb[j]
+    else:
+        for j in range(o.shape[0]):
+            v = g[j] if kind < 0 else _firing_grad(kind, q[j], g[j], scale, one)
+            a = v + beta[j] * a_next[j]
+            c = a + alpha[j] * c_next[j]
+            a_next[j] = a
+            c_next[j] = c
+            o[j] = c * omb[j]
+
+
+@njit(inline="always")
+def _beta_sums(a, s, m_prev, mem_scale, d_beta, has_prev):
+    if has_prev:
+        for j in range(a.shape[0]):
+            d = -(a[j] * s[j])
+            d += a[j] * (mem_scale * m_prev[j])
+            d_beta[j] += d
+    else:
+        for j in range(a.shape[0]):
+            d_beta[j] += -(a[j] * s[j])
+
+
+@njit(inline="always")
+def _alpha_sums(o, s_prev, d_alpha):
+    for j in range(o.shape[0]):
+        d_alpha[j] += o[j] * s_prev[j]
 
 
 def recurrence_backward(grad: Tensor, alpha: Tensor, beta: Tensor, syn: Tensor | None, mem: Tensor | None,
@@ -272,20 +349,26 @@ def recurrence_backward(grad: Tensor, alpha: Tensor, beta: Tensor, syn: Tensor |
     dtype = torch.promote_types(grad.dtype, beta.dtype)
     out = _buffers.empty(grad.shape, dtype)
     n = out[0].numel()
-    d_alpha = np.zeros(n if need_alpha else 1)
-    d_beta = np.zeros(n if need_beta else 1)
+    d = factor_axes(shape, alpha, beta)
+    k = math.prod(shape[d:])
+    d_alpha = np.zeros(k if need_alpha else 1)
+    d_beta = np.zeros(k if need_beta else 1)
     np_dtype = out.numpy().dtype
     dummy = np.empty((1, 1), dtype=np_dtype)
     rows = (lambda t: t.detach().to(dtype).reshape(steps, -1).numpy() if t is not None else dummy)  # noqa: E731
     kind, p, scale = (-1, None, 1.0) if firing is None else (STOCHASTIC_KINDS[firing[0]], firing[1], firing[2])
     _recurrence_backward(rows(grad), rows(p), kind, np_dtype.type(scale), rows(extra), extra is not None,
-                         _flat(alpha, shape, dtype), _flat(beta, shape, dtype),
-                         _flat(1 - beta.to(dtype), shape, dtype), rows(syn if need_alpha or need_beta else None),
+                         _period(alpha, shape, d, dtype), _period(beta, shape, d, dtype),
+                         _period(1 - beta.to(dtype), shape, d, dtype), rows(syn if need_alpha or need_beta else None),
                          rows(mem if need_beta else None), np_dtype.type(1.0), bool(need_alpha), bool(need_beta),
                          out.view(steps, -1).numpy(), d_alpha, d_beta, np.zeros(n, np_dtype), np.zeros(n, np_dtype),
                          True, dummy[0], dummy[0], False)
-    per_step = (lambda d: torch.from_numpy(d).reshape(shape))  # noqa: E731
-    return out, per_step(d_alpha) if need_alpha else None, per_step(d_beta) if need_beta else None
+    return out, _per_step(d_alpha, shape, d) if need_alpha else None, _per_step(d_beta, shape, d) if need_beta else None
+
+
+def _per_step(sums: np.ndarray, shape: torch.Size, d: int) -> Tensor:
+    """A decay gradient's sums over one period, shaped ``(1,) * d + shape[d:]`` (for ``sum_to_size``)."""
+    return torch.from_numpy(sums).reshape((1,) * d + tuple(shape[d:]))
 
 
 @njit(cache=True, nogil=True)
@@ -632,13 +715,15 @@ def _probability_rows(v: Tensor, mode: str, key: tuple[np.uint64, ...], base: in
 
 
 def _chunk_setup(x: Tensor, alpha: Tensor, beta: Tensor, mode: str) -> tuple[Any, ...]:
-    """Sizes, the factors α, β, 1 - β and ``PRESCALE[mode]·(1 - β)`` (flat, one step), and x as rows."""
+    """Sizes, the factor axes d (:func:`factor_axes`), the factors α, β, 1 - β and ``PRESCALE[mode]·(1 - β)`` over
+    one period, and x as rows."""
     steps, shape, dtype = x.shape[0], x.shape[1:], alpha.dtype
     n = shape.numel()
     per = block_size(dtype)
-    factors = (_flat(alpha, shape, dtype), _flat(beta, shape, dtype), _flat(1 - beta, shape, dtype),
-               _flat((1 - beta) * PRESCALE[mode], shape, dtype))
-    return steps, n, per, _chunk_rows(n, per), factors, x.detach().to(dtype).reshape(steps, n).numpy()
+    d = factor_axes(shape, alpha, beta)
+    factors = (_period(alpha, shape, d, dtype), _period(beta, shape, d, dtype), _period(1 - beta, shape, d, dtype),
+               _period((1 - beta) * PRESCALE[mode], shape, d, dtype))
+    return steps, n, d, per, _chunk_rows(n, per), factors, x.detach().to(dtype).reshape(steps, n).numpy()
 
 
 def integrate_fire_spikes(x: Tensor, alpha: Tensor, beta: Tensor, mode: str,
@@ -648,7 +733,7 @@ def integrate_fire_spikes(x: Tensor, alpha: Tensor, beta: Tensor, mode: str,
     the start of every ``_SEGMENT_CHUNKS``-th chunk, the chunk length, that number. ``x`` contiguous ``[T, ...]``;
     α, β of the compute dtype, broadcastable to one step. The spikes are those of the scan followed by :func:`bernoulli` of σ(U),
     :func:`tanh_relu_bernoulli` or :func:`gumbel_softmax` over the whole tensor."""
-    steps, n, per, rows, (first, second, _, scale), xs = _chunk_setup(x, alpha, beta, mode)
+    steps, n, _, per, rows, (first, second, _, scale), xs = _chunk_setup(x, alpha, beta, mode)
     key = _philox_key(generator)
     spikes = _buffers.empty((steps, n), alpha.dtype)
     spk = spikes.numpy()
@@ -674,14 +759,14 @@ def integrate_fire_spikes_backward(grad: Tensor, x: Tensor, alpha: Tensor, beta:
     :func:`recurrence_backward` with ``firing`` gives them from saved U and p, here recomputed chunk by chunk
     (last chunk first) from ``x`` and ``state``."""
     key, checkpoints, rows, per_segment = state
-    steps, n, per, _, (first, second, omb, scale), xs = _chunk_setup(x, alpha, beta, mode)
+    steps, n, d, per, _, (first, second, omb, scale), xs = _chunk_setup(x, alpha, beta, mode)
     np_dtype = checkpoints.dtype
     mem_scale = np_dtype.type(1.0 / PRESCALE[mode])
     need_decay = need_alpha or need_beta
     g = grad.detach().to(alpha.dtype).reshape(steps, n).contiguous().numpy()
     out = _buffers.empty((steps, n), alpha.dtype)
     out_np = out.numpy()
-    d_alpha, d_beta = np.zeros(n if need_alpha else 1), np.zeros(n if need_beta else 1)
+    d_alpha, d_beta = np.zeros(first.shape[0] if need_alpha else 1), np.zeros(first.shape[0] if need_beta else 1)
     a_next, c_next = np.zeros(n, np_dtype), np.zeros(n, np_dtype)
     size = min(rows, steps)
     mem, p = torch.empty((size, n), dtype=alpha.dtype), torch.empty((size, n), dtype=alpha.dtype)
@@ -702,12 +787,13 @@ def integrate_fire_spikes_backward(grad: Tensor, x: Tensor, alpha: Tensor, beta:
             t1 = min(t0 + rows, steps)
             length = t1 - t0
             m_state, o_state = local[j, 0].copy(), local[j, 1].copy()
-            prev_mem = o_state * scale  # PRESCALE·U at step t0 - 1, as the forward scan computed it
+            prev_mem = (o_state.reshape(-1, scale.shape[0]) * scale).reshape(-1)  # PRESCALE·U at step t0 - 1
             _scan_rows(xs[t0:t1], first, second, scale, mem_np[:length], mid, need_decay, m_state, o_state, t0 == 0,
                        True)
             _probability_rows(mem[:length], mode, key, t0 * n // per, p[:length], scratch[:length * n])
             _recurrence_backward(g[t0:t1], p_np[:length], kind, fire_scale, mid, False, first, second, omb, mid,
                                  mem_np[:length], mem_scale, need_alpha, need_beta, out_np[t0:t1], d_alpha, d_beta,
                                  a_next, c_next, t1 == steps, local[j, 0], prev_mem, t0 > 0)
-    per_step = (lambda d: torch.from_numpy(d).reshape(x.shape[1:]))  # noqa: E731
-    return out.view(x.shape), per_step(d_alpha) if need_alpha else None, per_step(d_beta) if need_beta else None
+    shape = x.shape[1:]
+    return (out.view(x.shape), _per_step(d_alpha, shape, d) if need_alpha else None,
+            _per_step(d_beta, shape, d) if need_beta else None)

@@ -155,7 +155,7 @@ def _reduce_over_time(a: Tensor, b: Tensor, shape: torch.Size) -> Tensor:
         part = scratch[: min(rows, a2.shape[0] - i)]
         torch.mul(a2[i : i + rows], b2[i : i + rows], out=part)
         total += part.sum(0)
-    return total.reshape(a.shape[d:]).sum_to_size(shape)
+    return total.reshape((1,) * d + tuple(a.shape[d:])).sum_to_size(shape)  # shape may be (1, N)
 
 
 def _two_stage_scan(src: Tensor, first: Tensor, second: Tensor, out: Tensor, mid: Tensor | None,

@@ -106,6 +106,42 @@ def test_recurrence_compiled_equals_the_torch_loop(monkeypatch, learn, per_neuro
     _assert_same(results, *tol, exact_forward=False)
 
 
+@pytest.mark.parametrize(("step", "factor", "want"), [
+    ((64, 128), (128,), 1), ((64, 128), (1, 128), 1), ((64, 128), (), 0), ((64, 128), (64, 128), 0),
+    ((64, 128), (64, 1), 0), ((4, 8, 32), (8, 32), 1), ((4, 8, 32), (32,), 0), ((4, 200), (200,), 1),
+    ((4, 100), (100,), 0)])
+def test_factor_axes_finds_the_trailing_axes_the_factors_vary_over(step, factor, want):
+    """Per-neuron factors of a [B, N] step vary over its last axis (d = 1) when N ≥ MIN_PERIOD (128); scalars, a
+    factor that varies over a leading axis, and short periods take the whole step (d = 0)."""
+    assert compiled.factor_axes(torch.Size(step), torch.ones(factor)) == want
+
+
+@pytest.mark.parametrize(("factor_shape", "learn"), list(itertools.product([(6,), (1, 6), (), (3, 6)], [False, True])))
+def test_factors_over_one_period_equal_the_torch_loop(monkeypatch, factor_shape, learn):
+    """With MIN_PERIOD 1 the compiled scan and reverse pass take per-neuron factors over one period (element i of a
+    step takes factor i % N, the decay gradients summed per neuron): the same as the torch loop, for the
+    integration and for the chunked stochastic firing against the whole-tensor one."""
+    from snnkit.neurons.parallel import paralif_multistep, paralif_spikes
+
+    monkeypatch.setattr(compiled, "MIN_PERIOD", 1)
+    monkeypatch.setattr(compiled, "_CHUNK_ELEMENTS", 40)
+    x = _x((50, 3, 6), torch.float64)
+    gen = torch.Generator().manual_seed(2)
+    alpha = (0.8 + 0.15 * torch.rand(factor_shape, generator=gen, dtype=torch.float64)).requires_grad_(learn)
+    beta = (0.8 + 0.15 * torch.rand(factor_shape, generator=gen, dtype=torch.float64)).requires_grad_(learn)
+    inputs = [x] + ([alpha, beta] if learn else [])
+    results = _both(monkeypatch, lambda: leaky_integrate(x, alpha, beta, method="recurrence"), inputs)
+    _assert_same(results, 1e-10, 1e-10, exact_forward=False)
+    w = torch.randn(x.shape, generator=gen, dtype=x.dtype)
+    got = paralif_spikes(x, alpha, beta, "TRB", generator=torch.Generator().manual_seed(3), method="recurrence")
+    want = paralif_multistep(x, alpha, beta, "TRB", generator=torch.Generator().manual_seed(3),
+                             method="recurrence")[0]
+    assert torch.equal(got, want)
+    for a, b in zip(torch.autograd.grad((got * w).sum(), inputs), torch.autograd.grad((want * w).sum(), inputs)):
+        assert a.shape == b.shape
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("mode", ["SB", "TRB", "GS"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_stochastic_backward_compiled_equals_the_torch_expressions(monkeypatch, mode, dtype):
