@@ -45,9 +45,10 @@ MIN_PERIOD = 128
 
 
 def factor_axes(shape: torch.Size, *factors: Tensor) -> int:
-    """Index d such that the factors (broadcastable to one step ``shape``) vary only over ``shape[d:]``: element i
-    of a flat step takes factor ``i % prod(shape[d:])``. 0 (the whole step) where that period would be shorter
-    than :data:`MIN_PERIOD` elements, or where they vary over a leading axis too."""
+    """Index d such that the factors (broadcastable to one step ``shape``) are the same along ``shape[:d]``: element
+    i of a flat step takes factor ``i % prod(shape[d:])``. The largest such d whose period has at least
+    :data:`MIN_PERIOD` elements (a scalar or a short per-neuron factor is spread over more trailing axes), else 0
+    (the whole step), as where they vary over a leading axis."""
     bshape = torch.broadcast_shapes(*(f.shape for f in factors))
     if len(bshape) > len(shape):
         return 0
@@ -55,8 +56,10 @@ def factor_axes(shape: torch.Size, *factors: Tensor) -> int:
     d = len(shape)
     while d > 0 and bs[d - 1] == shape[d - 1]:
         d -= 1
-    if any(v != 1 for v in bs[:d]) or math.prod(shape[d:]) < MIN_PERIOD:
+    if any(v != 1 for v in bs[:d]):
         return 0
+    while d > 0 and math.prod(shape[d:]) < MIN_PERIOD:
+        d -= 1
     return d
 
 

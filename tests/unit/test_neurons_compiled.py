@@ -107,12 +107,13 @@ def test_recurrence_compiled_equals_the_torch_loop(monkeypatch, learn, per_neuro
 
 
 @pytest.mark.parametrize(("step", "factor", "want"), [
-    ((64, 128), (128,), 1), ((64, 128), (1, 128), 1), ((64, 128), (), 0), ((64, 128), (64, 128), 0),
-    ((64, 128), (64, 1), 0), ((4, 8, 32), (8, 32), 1), ((4, 8, 32), (32,), 0), ((4, 200), (200,), 1),
-    ((4, 100), (100,), 0)])
+    ((64, 128), (128,), 1), ((64, 128), (1, 128), 1), ((64, 128), (), 1), ((64, 128), (64, 128), 0),
+    ((64, 128), (64, 1), 0), ((4, 8, 32), (8, 32), 1), ((4, 8, 32), (32,), 1), ((4, 8, 32), (), 1),
+    ((4, 200), (200,), 1), ((4, 100), (100,), 0), ((4, 100), (), 0), ((3, 2, 100), (1, 100), 1)])
 def test_factor_axes_finds_the_trailing_axes_the_factors_vary_over(step, factor, want):
-    """Per-neuron factors of a [B, N] step vary over its last axis (d = 1) when N ≥ MIN_PERIOD (128); scalars, a
-    factor that varies over a leading axis, and short periods take the whole step (d = 0)."""
+    """Per-neuron factors of a [B, N] step repeat every N elements (d = 1) when N ≥ MIN_PERIOD (128), as do scalars;
+    shorter periods span more trailing axes (d = 0: the whole step), as do factors that vary over a leading
+    axis."""
     assert compiled.factor_axes(torch.Size(step), torch.ones(factor)) == want
 
 
