@@ -42,6 +42,12 @@ Where the Linear dominates (W4: 95 % of the time, and its own time varies by ±1
 of whole rows cannot tell the neurons apart; this one can. None for ``snntorch_leakyparallel``, whose
 ``nn.RNN`` fuses the Linear with the neuron.
 
+Paired ratios (``over_floor``, ``over_best_peer``, ``neuron_over_best_peer``, each with quartiles ``_q1`` / ``_q3``;
+:func:`add_paired_ratios`): repeat i of a row over repeat i of the floor, of the fastest peer, and (the neuron's
+share) of the peer with the smallest share, then the median over repeats. The rows of one repeat run within
+seconds of each other, so load that drifts over minutes (this machine: ±15 % between runs) divides out; the
+samples themselves are kept (``fwd_samples_ms``, ``fwd_bwd_samples_ms``, ``neuron_fwd_bwd_samples_ms``).
+
 ``snnkit_huge_pages``: whether snnkit's kernels took their large buffers from huge-page mappings
 (``SNNKIT_HUGE_PAGES=1``, :mod:`snnkit.neurons.buffers`; off by default, and in the committed runs).
 
@@ -195,6 +201,7 @@ def time_rows(layers: dict[str, nn.Module], x: Tensor, g: Tensor, warmup: int, r
         for name in layers:
             out[name][key] = statistics.median(samples[name])
             out[name][key.replace("_ms", "_min_ms")] = min(samples[name])
+            out[name][key.replace("_ms", "_samples_ms")] = samples[name]
     shares = {name: _neuron_share(layer, x, g) for name, layer in layers.items()}
     parts: dict[str, list[tuple[float, float]]] = {name: [] for name, call in shares.items() if call is not None}
     for name in parts:
@@ -208,6 +215,7 @@ def time_rows(layers: dict[str, nn.Module], x: Tensor, g: Tensor, warmup: int, r
         out[name]["neuron_fwd_ms"] = statistics.median(f for f, _ in got) if got else None
         out[name]["neuron_bwd_ms"] = statistics.median(b for _, b in got) if got else None
         out[name]["neuron_fwd_bwd_ms"] = statistics.median(f + b for f, b in got) if got else None
+        out[name]["neuron_fwd_bwd_samples_ms"] = [f + b for f, b in got] if got else None
     for name, layer in layers.items():
         with torch.no_grad():
             out[name]["out_mean"] = float(layer(x).float().mean())
@@ -289,6 +297,34 @@ def _fastest_peer(records: Sequence[Record]) -> Record | None:
     return min(peers, key=lambda r: r["fwd_bwd_ms"]) if peers else None
 
 
+def _quartiles(values: Sequence[float]) -> tuple[float, float, float]:
+    if len(values) < 2:
+        return values[0], values[0], values[0]
+    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q2, q3
+
+
+def add_paired_ratios(records: Sequence[Record]) -> None:
+    """Ratios of repeats taken side by side: repeat i of a row over repeat i of the floor (``over_floor``), of the
+    fastest peer by median (``over_best_peer``), and the neuron's share over that of the peer with the smallest
+    share (``neuron_over_best_peer``); each the median and quartiles (``_q1``, ``_q3``) over repeats. The rows of a
+    repeat run one after the other within seconds, so load that changes over minutes divides out, which a ratio
+    of two medians does not do."""
+    floor = next((r for r in records if r["impl"] == FLOOR), None)
+    best = _fastest_peer(records)
+    shares = [r for r in records if r["impl"] in PEERS and r.get("neuron_fwd_bwd_samples_ms")]
+    best_share = min(shares, key=lambda r: r["neuron_fwd_bwd_ms"]) if shares else None
+    for r in records:
+        for key, base, field in (("over_floor", floor, "fwd_bwd_samples_ms"),
+                                 ("over_best_peer", best, "fwd_bwd_samples_ms"),
+                                 ("neuron_over_best_peer", best_share, "neuron_fwd_bwd_samples_ms")):
+            num, den = r.get(field), base.get(field) if base is not None else None
+            if not num or not den:
+                r[key] = r[key + "_q1"] = r[key + "_q3"] = None
+                continue
+            r[key + "_q1"], r[key], r[key + "_q3"] = _quartiles([a / b for a, b in zip(num, den)])
+
+
 def print_workload(w: Workload, records: Sequence[Record]) -> None:
     """One table per workload: times, memory, and ratios to the floor and to the fastest peer."""
     floor = next((r for r in records if r["impl"] == FLOOR), None)
@@ -315,6 +351,12 @@ def print_workload(w: Workload, records: Sequence[Record]) -> None:
     print(f"/floor, /best peer: fwd_bwd_ms over {FLOOR}'s and over the fastest peer's"
           f" ({best['impl'] if best else 'none run'}); /snntorch: peak_delta_mb (peak_fixed_mb: glibc mmap "
           "threshold fixed at 1 MiB) over snntorch_leaky's")
+    print("paired: the median and quartiles over repeats of repeat i's time over repeat i of the floor / the best "
+          "peer (load that drifts between repeats divides out):")
+    for r in records:
+        cells = [f"{r[k + '_q1']:.2f} {r[k]:.2f} {r[k + '_q3']:.2f}" if r.get(k) is not None else "-"
+                 for k in ("over_floor", "over_best_peer", "neuron_over_best_peer")]
+        print(f"  {r['impl']:<24}/floor {cells[0]:<16} /best peer {cells[1]:<16} neuron /best peer's {cells[2]}")
     split = [r for r in records if r.get("neuron_fwd_bwd_ms") is not None]
     peers = [r for r in split if r["impl"] in PEERS]
     best_split = min(peers, key=lambda r: r["neuron_fwd_bwd_ms"]) if peers else None
@@ -347,6 +389,7 @@ def run_workload(w: Workload, impls: Sequence[str], args: argparse.Namespace) ->
                         "batch": w.batch, "steps": w.steps, "n_in": w.n_in, "n_out": w.n_out,
                         "threads": args.threads, "repeats": args.repeat, "torch": torch.__version__,
                         "snnkit_huge_pages": huge_pages_used()})
+    add_paired_ratios(records)
     print_workload(w, records)
     return records
 
