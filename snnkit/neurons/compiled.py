@@ -24,7 +24,7 @@ from torch import Tensor
 
 from snnkit.neurons import buffers as _buffers
 
-__all__ = ["on_cpu", "bernoulli", "cuba_forward", "gumbel_softmax", "lif_forward", "recurrence_backward",
+__all__ = ["on_cpu", "bernoulli", "cuba_forward", "gumbel_softmax", "lif_backward", "lif_forward", "recurrence_backward",
            "reverse_scan_", "stochastic_backward", "tanh_relu_bernoulli", "two_stage_scan", "uniform", "PRESCALE",
            "fire_prescaled"]
 
@@ -99,6 +99,111 @@ def lif_forward(x: Tensor, m_prev: Tensor, r0: Tensor, b: Tensor, thr: Tensor, z
     xs = x.detach().to(dtype).reshape(steps, -1).numpy()
     _lif_forward(xs, _flat(m_prev, shape, dtype), _flat(r0, shape, dtype), _flat(b, shape, dtype),
                  _flat(thr, shape, dtype), bool(zero), spk.view(steps, -1).numpy(), mem.view(steps, -1).numpy())
+
+
+@njit(inline="always")
+def _surrogate(kind, u, c1, c2, one):
+    """dS/dU of :mod:`snnkit.neurons.surrogate`'s spike functions with their torch expressions' operation order:
+    kind 0 ATan ``(1/((u·c1)² + 1))·c2`` (c1 = πα/2, c2 = α/2), kind 1 FastSigmoid ``1/(|u|·c1 + 1)²``
+    (c1 = the slope)."""
+    if kind == 0:
+        v = u * c1
+        return (one / (v * v + one)) * c2
+    v = abs(u) * c1 + one
+    return one / (v * v)
+
+
+@njit(inline="always")
+def _lif_k(variant, sg, m, thr, b, c1, c2, one):
+    """k_{t+1} = ∂m_{t+1}/∂m_t from m_t (the reset r_{t+1} = H(m_t - θ)), as functional's ``k_of``: variant 0
+    (subtract, detached reset) b; 1 (zero, detached) b·(1 - r); 2 (zero) b·(1 - r) - (b·m)·σ'(m - θ); 3
+    (subtract) b - θ·σ'(m - θ)."""
+    if variant == 0:
+        return b
+    if variant == 3:
+        return b - thr * _surrogate(sg, m - thr, c1, c2, one)
+    r = one if m > thr else one - one
+    k = b * (one - r)
+    if variant == 2:
+        k = k - (b * m) * _surrogate(sg, m - thr, c1, c2, one)
+    return k
+
+
+@njit(inline="always")
+def _lif_back_period(variant, sg, o, o_next, m, b, thr, c1, c2, one):
+    """``o_t += k_{t+1}·o_{t+1}`` over one period (``m`` the row m_t, ``o`` G_t in, a_t out)."""
+    for j in range(o.shape[0]):
+        o[j] = o[j] + _lif_k(variant, sg, m[j], thr[j], b[j], c1, c2, one) * o_next[j]
+
+
+@njit(cache=True, nogil=True)
+def _lif_backward(g_spk, has_spk, g_mem, has_mem, mem, b, thr, sg, c1, c2, variant, out):
+    """Rows ``T-1 … 0`` of the LIF's reverse recursion ``a_t = G_t + k_{t+1}·a_{t+1}`` into ``out`` (a_t =
+    dL/dx_t), with ``G_t = dL/ds_t·σ'(m_t - θ) + dL/dm_t``; the factors hold one period (:func:`factor_axes`)."""
+    steps, n = mem.shape
+    k = b.shape[0]
+    one = out.dtype.type(1.0)
+    for t in range(steps - 1, -1, -1):
+        o_t, m_t = out[t], mem[t]
+        if has_spk:  # G_t: one loop per surrogate, its kind a constant
+            g_t = g_spk[t]
+            if sg == 0:
+                for lo in range(0, n, k):
+                    for j in range(k):
+                        o_t[lo + j] = g_t[lo + j] * _surrogate(0, m_t[lo + j] - thr[j], c1, c2, one)
+            else:
+                for lo in range(0, n, k):
+                    for j in range(k):
+                        o_t[lo + j] = g_t[lo + j] * _surrogate(1, m_t[lo + j] - thr[j], c1, c2, one)
+            if has_mem:
+                gm = g_mem[t]
+                for i in range(n):
+                    o_t[i] = o_t[i] + gm[i]
+        else:
+            o_t[:] = g_mem[t]
+        if t == steps - 1:
+            continue
+        o_n = out[t + 1]
+        for lo in range(0, n, k):  # one loop per (variant, surrogate), both constants
+            hi = lo + k
+            if variant == 0:
+                _lif_back_period(0, 0, o_t[lo:hi], o_n[lo:hi], m_t[lo:hi], b, thr, c1, c2, one)
+            elif variant == 1:
+                _lif_back_period(1, 0, o_t[lo:hi], o_n[lo:hi], m_t[lo:hi], b, thr, c1, c2, one)
+            elif variant == 2 and sg == 0:
+                _lif_back_period(2, 0, o_t[lo:hi], o_n[lo:hi], m_t[lo:hi], b, thr, c1, c2, one)
+            elif variant == 2:
+                _lif_back_period(2, 1, o_t[lo:hi], o_n[lo:hi], m_t[lo:hi], b, thr, c1, c2, one)
+            elif sg == 0:
+                _lif_back_period(3, 0, o_t[lo:hi], o_n[lo:hi], m_t[lo:hi], b, thr, c1, c2, one)
+            else:
+                _lif_back_period(3, 1, o_t[lo:hi], o_n[lo:hi], m_t[lo:hi], b, thr, c1, c2, one)
+
+
+#: Surrogates the compiled LIF backward evaluates: name -> (kind, c1, c2) from the spike function's parameter.
+LIF_SURROGATES = {"atan": lambda f: (0, math.pi / 2 * f.alpha, f.alpha / 2),
+                  "fast_sigmoid": lambda f: (1, f.slope, 0.0)}
+
+
+def lif_backward(g_spk: Tensor | None, g_mem: Tensor | None, mem: Tensor, b: Tensor, thr: Tensor, spike_fn: Any,
+                 zero: bool, detach_reset: bool) -> Tensor:
+    """dL/dx ``[T, ...]`` of :class:`snnkit.neurons.functional._FusedLIF` in one reverse pass over ``mem`` (the
+    saved membranes, contiguous; b and θ broadcastable to one step): G_t, k_{t+1} (recomputing the reset from
+    m_t with the forward's comparison) and the recursion per element, where the torch path takes about ten
+    elementwise passes per step. ``spike_fn`` one of :data:`LIF_SURROGATES`."""
+    steps, shape, dtype = mem.shape[0], mem.shape[1:], mem.dtype
+    sg, c1, c2 = LIF_SURROGATES[spike_fn.name](spike_fn)
+    d = factor_axes(shape, b, thr)
+    out = _buffers.empty(mem.shape, dtype)
+    rows = (lambda t: t.detach().to(dtype).reshape(steps, -1).contiguous().numpy())  # noqa: E731
+    dummy = np.empty((1, 1), dtype=out.numpy().dtype)
+    variant = (2 if not detach_reset else 1) if zero else (3 if not detach_reset else 0)
+    np_t = out.numpy().dtype.type
+    _lif_backward(rows(g_spk) if g_spk is not None else dummy, g_spk is not None,
+                  rows(g_mem) if g_mem is not None else dummy, g_mem is not None, mem.view(steps, -1).numpy(),
+                  _period(b, shape, d, dtype), _period(thr, shape, d, dtype), sg, np_t(c1), np_t(c2), variant,
+                  out.view(steps, -1).numpy())
+    return out
 
 
 @njit(cache=True, nogil=True)

@@ -36,7 +36,7 @@ from torch.autograd.function import once_differentiable
 
 from snnkit.neurons import buffers as _buffers
 from snnkit.neurons import compiled as _compiled
-from snnkit.neurons.surrogate import SpikeFunction
+from snnkit.neurons.surrogate import ATan, FastSigmoid, SpikeFunction
 
 __all__ = [
     "LIFParameters",
@@ -49,6 +49,9 @@ __all__ = [
 RESETS: tuple[str, ...] = ("subtract", "zero")
 #: values per time chunk in the fused backward (its temporaries are this size, not [T, ...])
 _CHUNK_ELEMENTS = 1 << 18
+#: Spike functions whose surrogate the compiled backward (:func:`snnkit.neurons.compiled.lif_backward`) evaluates
+#: (exactly these classes: a subclass may change ``grad``).
+_COMPILED_SURROGATES = (ATan, FastSigmoid)
 
 Scalar = float | Tensor
 SpikeFn = Callable[[Tensor], Tensor]
@@ -220,9 +223,15 @@ class _FusedLIF(torch.autograd.Function):
 
         per_step = zero or not detach_reset
         grad_thr = None
-        acc = _buffers.empty(mem.shape, mem.dtype, mem.device)
+        if (not need_thr and type(ctx.spike_fn) in _COMPILED_SURROGATES and mem.is_contiguous()
+                and _compiled.on_cpu(mem, b, thr, g_spk, g_mem)):  # the loop below in one compiled pass
+            acc = _compiled.lif_backward(g_spk, g_mem, mem, b, thr, ctx.spike_fn, zero, detach_reset)
+            bounds_done = True
+        else:
+            acc = _buffers.empty(mem.shape, mem.dtype, mem.device)
+            bounds_done = False
         k_next: Tensor | None = None  # k_e of the chunk after the current one (its first step)
-        for s, e in bounds:
+        for s, e in [] if bounds_done else bounds:
             # G_t: the gradient reaching m_t directly, from s_t (through the surrogate) and from m_t as an output
             part = acc[s:e]
             if g_spk is not None:
@@ -240,7 +249,7 @@ class _FusedLIF(torch.autograd.Function):
             k = k_of(*prev_reset(s, e)) if per_step else b
             _compiled.reverse_scan_(part, k, per_step)
             k_next = k[0] if per_step else k
-        del k
+            del k
         grad_m0 = None
         if need_m0 and ctx.has_mem0:
             grad_m0 = (k_of(mem0, r0) * acc[0]).to(mem0_saved.dtype)
