@@ -136,25 +136,38 @@ def _lif_back_period(variant, sg, o, o_next, m, b, thr, c1, c2, one):
         o[j] = o[j] + _lif_k(variant, sg, m[j], thr[j], b[j], c1, c2, one) * o_next[j]
 
 
+@njit(inline="always")
+def _lif_g_period(sg, sums, o, g, m, thr, c1, c2, one, d_thr):
+    """``o = g·σ'(m - θ)`` over one period; ``sums``: also added to ``d_thr`` (θ's gradient through the spikes)."""
+    for j in range(o.shape[0]):
+        v = g[j] * _surrogate(sg, m[j] - thr[j], c1, c2, one)
+        o[j] = v
+        if sums:
+            d_thr[j] += v
+
+
 @njit(cache=True, nogil=True)
-def _lif_backward(g_spk, has_spk, g_mem, has_mem, mem, b, thr, sg, c1, c2, variant, out):
+def _lif_backward(g_spk, has_spk, g_mem, has_mem, mem, b, thr, sg, c1, c2, variant, need_thr, d_thr, out):
     """Rows ``T-1 … 0`` of the LIF's reverse recursion ``a_t = G_t + k_{t+1}·a_{t+1}`` into ``out`` (a_t =
-    dL/dx_t), with ``G_t = dL/ds_t·σ'(m_t - θ) + dL/dm_t``; the factors hold one period (:func:`factor_axes`)."""
+    dL/dx_t), with ``G_t = dL/ds_t·σ'(m_t - θ) + dL/dm_t``; the factors hold one period (:func:`factor_axes`).
+    ``need_thr``: ``d_thr`` (one period, float64) receives Σ_t dL/ds_t·σ'(m_t - θ)."""
     steps, n = mem.shape
     k = b.shape[0]
     one = out.dtype.type(1.0)
     for t in range(steps - 1, -1, -1):
         o_t, m_t = out[t], mem[t]
-        if has_spk:  # G_t: one loop per surrogate, its kind a constant
+        if has_spk:  # G_t: one loop per (surrogate, sums), both constants
             g_t = g_spk[t]
-            if sg == 0:
-                for lo in range(0, n, k):
-                    for j in range(k):
-                        o_t[lo + j] = g_t[lo + j] * _surrogate(0, m_t[lo + j] - thr[j], c1, c2, one)
-            else:
-                for lo in range(0, n, k):
-                    for j in range(k):
-                        o_t[lo + j] = g_t[lo + j] * _surrogate(1, m_t[lo + j] - thr[j], c1, c2, one)
+            for lo in range(0, n, k):
+                hi = lo + k
+                if sg == 0 and need_thr:
+                    _lif_g_period(0, True, o_t[lo:hi], g_t[lo:hi], m_t[lo:hi], thr, c1, c2, one, d_thr)
+                elif sg == 0:
+                    _lif_g_period(0, False, o_t[lo:hi], g_t[lo:hi], m_t[lo:hi], thr, c1, c2, one, d_thr)
+                elif need_thr:
+                    _lif_g_period(1, True, o_t[lo:hi], g_t[lo:hi], m_t[lo:hi], thr, c1, c2, one, d_thr)
+                else:
+                    _lif_g_period(1, False, o_t[lo:hi], g_t[lo:hi], m_t[lo:hi], thr, c1, c2, one, d_thr)
             if has_mem:
                 gm = g_mem[t]
                 for i in range(n):
@@ -186,11 +199,13 @@ LIF_SURROGATES = {"atan": lambda f: (0, math.pi / 2 * f.alpha, f.alpha / 2),
 
 
 def lif_backward(g_spk: Tensor | None, g_mem: Tensor | None, mem: Tensor, b: Tensor, thr: Tensor, spike_fn: Any,
-                 zero: bool, detach_reset: bool) -> Tensor:
-    """dL/dx ``[T, ...]`` of :class:`snnkit.neurons.functional._FusedLIF` in one reverse pass over ``mem`` (the
-    saved membranes, contiguous; b and θ broadcastable to one step): G_t, k_{t+1} (recomputing the reset from
-    m_t with the forward's comparison) and the recursion per element, where the torch path takes about ten
-    elementwise passes per step. ``spike_fn`` one of :data:`LIF_SURROGATES`."""
+                 zero: bool, detach_reset: bool, need_thr: bool = False) -> tuple[Tensor, Tensor | None]:
+    """``(dL/dx [T, ...], θ's gradient through the spikes)`` of :class:`snnkit.neurons.functional._FusedLIF` in one
+    reverse pass over ``mem`` (the saved membranes, contiguous; b and θ broadcastable to one step): G_t, k_{t+1}
+    (recomputing the reset from m_t with the forward's comparison) and the recursion per element, where the torch
+    path takes about ten elementwise passes per step. The second item, with ``need_thr``, is
+    ``-Σ_t dL/ds_t·σ'(m_t - θ)`` summed to θ's shape (float64; θ's terms through the reset are the caller's), else
+    None. ``spike_fn`` one of :data:`LIF_SURROGATES`."""
     steps, shape, dtype = mem.shape[0], mem.shape[1:], mem.dtype
     sg, c1, c2 = LIF_SURROGATES[spike_fn.name](spike_fn)
     d = factor_axes(shape, b, thr)
@@ -199,11 +214,13 @@ def lif_backward(g_spk: Tensor | None, g_mem: Tensor | None, mem: Tensor, b: Ten
     dummy = np.empty((1, 1), dtype=out.numpy().dtype)
     variant = (2 if not detach_reset else 1) if zero else (3 if not detach_reset else 0)
     np_t = out.numpy().dtype.type
+    sums = need_thr and g_spk is not None
+    d_thr = np.zeros(math.prod(shape[d:]) if sums else 1)
     _lif_backward(rows(g_spk) if g_spk is not None else dummy, g_spk is not None,
                   rows(g_mem) if g_mem is not None else dummy, g_mem is not None, mem.view(steps, -1).numpy(),
                   _period(b, shape, d, dtype), _period(thr, shape, d, dtype), sg, np_t(c1), np_t(c2), variant,
-                  out.view(steps, -1).numpy())
-    return out
+                  sums, d_thr, out.view(steps, -1).numpy())
+    return out, (-_per_step(d_thr, shape, d)).sum_to_size(thr.shape) if sums else None
 
 
 @njit(cache=True, nogil=True)

@@ -223,9 +223,12 @@ class _FusedLIF(torch.autograd.Function):
 
         per_step = zero or not detach_reset
         grad_thr = None
-        if (not need_thr and type(ctx.spike_fn) in _COMPILED_SURROGATES and mem.is_contiguous()
+        if (type(ctx.spike_fn) in _COMPILED_SURROGATES and mem.is_contiguous()
                 and _compiled.on_cpu(mem, b, thr, g_spk, g_mem)):  # the loop below in one compiled pass
-            acc = _compiled.lif_backward(g_spk, g_mem, mem, b, thr, ctx.spike_fn, zero, detach_reset)
+            acc, grad_thr = _compiled.lif_backward(g_spk, g_mem, mem, b, thr, ctx.spike_fn, zero, detach_reset,
+                                                   need_thr)
+            if grad_thr is not None:
+                grad_thr = grad_thr.to(thr.dtype)
             bounds_done = True
         else:
             acc = _buffers.empty(mem.shape, mem.dtype, mem.device)

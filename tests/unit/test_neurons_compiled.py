@@ -73,12 +73,13 @@ def test_lif_compiled_equals_the_torch_loop(monkeypatch, reset, detach, per_neur
     _assert_same(results, *((1e-5, 1e-5) if dtype == torch.float32 else (1e-10, 1e-10)))
 
 
-@pytest.mark.parametrize(("reset", "detach", "per_neuron", "mem0", "surrogate"),
+@pytest.mark.parametrize(("reset", "detach", "per_neuron", "mem0", "surrogate", "learn_thr"),
                          list(itertools.product(["subtract", "zero"], [True, False], [False, True], [False, True],
-                                                [ATan(alpha=2.0), FastSigmoid(slope=5.0)])))
-def test_lif_compiled_backward_equals_the_torch_loop(monkeypatch, reset, detach, per_neuron, mem0, surrogate):
-    """The one-pass compiled LIF backward (θ not learnable; per-neuron factors over one period, MIN_PERIOD 1)
-    against the torch chunk loop, with the loss on the spikes and the membranes, β learnable."""
+                                                [ATan(alpha=2.0), FastSigmoid(slope=5.0)], [False, True])))
+def test_lif_compiled_backward_equals_the_torch_loop(monkeypatch, reset, detach, per_neuron, mem0, surrogate,
+                                                     learn_thr):
+    """The one-pass compiled LIF backward (per-neuron factors over one period, MIN_PERIOD 1) against the torch
+    chunk loop, with the loss on the spikes and the membranes, β learnable, θ learnable or not."""
     monkeypatch.setattr(compiled, "MIN_PERIOD", 1)
     calls = []
     real = compiled.lif_backward
@@ -86,10 +87,10 @@ def test_lif_compiled_backward_equals_the_torch_loop(monkeypatch, reset, detach,
     x = _x((40, 3, 5), torch.float64)
     beta = torch.linspace(0.7, 0.95, 5, dtype=torch.float64) if per_neuron else torch.tensor(0.85, dtype=x.dtype)
     beta.requires_grad_()
-    thr = torch.full((5,) if per_neuron else (), 0.7, dtype=torch.float64)
+    thr = torch.full((5,) if per_neuron else (), 0.7, dtype=torch.float64).requires_grad_(learn_thr)
     m0 = _x((3, 5), torch.float64, seed=2) if mem0 else None
     params = LIFParameters(beta=beta, threshold=thr, reset=reset, detach_reset=detach)
-    inputs = [x, beta] + ([m0] if mem0 else [])
+    inputs = [x, beta] + ([thr] if learn_thr else []) + ([m0] if mem0 else [])
     results = _both(monkeypatch, lambda: lif_multistep(x, params, surrogate, m0), inputs)
     assert len(calls) == 1 and results[0][0][0].sum() > 0
     _assert_same(results, 1e-10, 1e-10)
