@@ -48,6 +48,11 @@ share) of the peer with the smallest share, then the median over repeats. The ro
 seconds of each other, so load that drifts over minutes (this machine: ±15 % between runs) divides out; the
 samples themselves are kept (``fwd_samples_ms``, ``fwd_bwd_samples_ms``, ``neuron_fwd_bwd_samples_ms``).
 
+``snnkit_buffer_pool_mb``: how many MiB of freed large buffers snnkit's kernels keep for reuse
+(``SNNKIT_BUFFER_POOL_MB``, default 1024, :mod:`snnkit.neurons.buffers`): the timed repeats reuse them, as a
+training loop does; the memory children empty the pool before the measured step, so its peak counts every
+buffer the step maps.
+
 ``snnkit_huge_pages``: whether snnkit's kernels took their large buffers from huge-page mappings
 (``SNNKIT_HUGE_PAGES=1``, :mod:`snnkit.neurons.buffers`; off by default, and in the committed runs).
 
@@ -93,7 +98,7 @@ if str(ROOT) not in sys.path:
 from bench._common import PeakRSS, Record, malloc_trim, timed, write_records  # noqa: E402
 from bench._neuron_peers import FLOOR, IMPLS, PEERS, LinearThen, Unavailable, build  # noqa: E402
 from bench.lif import _saved_mb  # noqa: E402
-from snnkit.neurons.buffers import huge_pages_used  # noqa: E402
+from snnkit.neurons.buffers import clear_pool, huge_pages_used, pool_limit  # noqa: E402
 
 OUT = ROOT / "reports" / "bench" / "neurons.json"
 INPUT_RATE = 0.05
@@ -252,6 +257,7 @@ def peak_child(spec: str, impl: str, threads: int) -> dict[str, Any]:
     step()  # warm-up
     saved = _saved_mb(layer, x)
     gc.collect()
+    clear_pool()  # snnkit's kept buffers are not resident before the step: the step maps what it needs afresh
     malloc_trim()
     if _reset_peak():
         before = _status_kb("VmRSS")
@@ -388,7 +394,7 @@ def run_workload(w: Workload, impls: Sequence[str], args: argparse.Namespace) ->
         records.append({"workload": w.name, "impl": name, "device": "cpu", **res, **mem,
                         "batch": w.batch, "steps": w.steps, "n_in": w.n_in, "n_out": w.n_out,
                         "threads": args.threads, "repeats": args.repeat, "torch": torch.__version__,
-                        "snnkit_huge_pages": huge_pages_used()})
+                        "snnkit_huge_pages": huge_pages_used(), "snnkit_buffer_pool_mb": pool_limit() >> 20})
     add_paired_ratios(records)
     print_workload(w, records)
     return records

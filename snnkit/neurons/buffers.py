@@ -19,10 +19,17 @@ virtual machine this repository was built on (one thread, Linear + neuron, forwa
   huge-page faults took up to ~8 ms of system time each (the hypervisor backing memory that the guest had
   freed, it seems), and the LIF's backward 532 ms instead of 230.
 
-Everything else takes :func:`torch.empty`: small buffers (under :data:`MIN_BYTES`), other devices, systems
-without ``MADV_HUGEPAGE``, THP modes ``always`` (the kernel maps huge pages anyway) or ``never``. The tensors
-are ordinary contiguous CPU tensors; their storage is not resizable, and is unmapped when its last view is
-freed.
+**Reuse.** Independently of huge pages, a freed large buffer's mapping is kept for the next request of the same
+size (``SNNKIT_BUFFER_POOL_MB``, default 1024: the most bytes kept; 0 turns reuse off), as PyTorch's CUDA caching
+allocator keeps device memory: a training loop then maps and faults its neurons' buffers once, not at every step
+(at W4 two of them per layer, forward and backward: ~140 ms of faults per step on this machine). A mapping goes
+back to the pool when the last view of its tensor is freed (a finalizer on the array that wraps it), so a buffer
+still in use is never handed out twice. :func:`clear_pool` drops what is kept (the benchmark does so before it
+measures peak memory).
+
+Everything else takes :func:`torch.empty`: small buffers (under :data:`MIN_BYTES`), other devices, and (with the
+pool off) systems without ``MADV_HUGEPAGE`` or THP modes ``always`` (the kernel maps huge pages anyway) or
+``never``. The tensors are ordinary contiguous CPU tensors; their storage is not resizable.
 """
 
 from __future__ import annotations
@@ -31,12 +38,17 @@ import functools
 import math
 import mmap
 import os
+import threading
+import weakref
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["MIN_BYTES", "empty", "huge_pages_used"]
+from snnkit.errors import ConfigError
+
+__all__ = ["MIN_BYTES", "clear_pool", "empty", "huge_pages_used", "pool_limit", "pooled_bytes"]
 
 #: Buffers smaller than this come from :func:`torch.empty` (the heap serves them without page faults once warm).
 MIN_BYTES = 8 << 20
@@ -58,18 +70,73 @@ def huge_pages_used() -> bool:
     return "[madvise]" in text
 
 
+@functools.cache
+def pool_limit() -> int:
+    """The most bytes of freed buffers kept for reuse: ``SNNKIT_BUFFER_POOL_MB`` MiB (read once; default 1024, 0:
+    no reuse). Raises ConfigError for a value that is not a whole number ≥ 0."""
+    text = os.environ.get("SNNKIT_BUFFER_POOL_MB", "1024").strip()
+    if not text.isdigit():
+        raise ConfigError("SNNKIT_BUFFER_POOL_MB", text, "a whole number of MiB ≥ 0 (0 turns buffer reuse off)",
+                          where="environment")
+    return int(text) << 20
+
+
+_pool: dict[int, list[mmap.mmap]] = {}
+_pool_lock = threading.RLock()  # re-entrant: a finalizer may run (garbage collection) while it is held
+_pooled = [0]
+
+
+def pooled_bytes() -> int:
+    """Bytes of freed buffers kept for reuse now."""
+    return _pooled[0]
+
+
+def clear_pool() -> None:
+    """Drop every kept mapping (each is unmapped once nothing else refers to it)."""
+    with _pool_lock:
+        _pool.clear()
+        _pooled[0] = 0
+
+
+def _give_back(region: mmap.mmap, length: int) -> None:
+    """Finalizer of a buffer's array: its mapping goes back to the pool, if the pool has room."""
+    with _pool_lock:
+        if _pooled[0] + length <= pool_limit():
+            _pool.setdefault(length, []).append(region)
+            _pooled[0] += length
+
+
+def _take(length: int) -> mmap.mmap | None:
+    with _pool_lock:
+        kept = _pool.get(length)
+        if not kept:
+            return None
+        _pooled[0] -= length
+        return kept.pop()
+
+
 def empty(shape: torch.Size | tuple[int, ...], dtype: torch.dtype, device: torch.device | str | None = None) -> Tensor:
     """An uninitialised contiguous tensor, as ``torch.empty(shape, dtype=dtype, device=device)``; on CPU and at
-    least :data:`MIN_BYTES`, in its own mapping advised for huge pages (see the module docstring)."""
+    least :data:`MIN_BYTES`, in its own mapping, reused from the pool where one of its size was freed and advised
+    for huge pages where asked (see the module docstring)."""
     size = math.prod(shape) * dtype.itemsize
-    if not huge_pages_used() or size < MIN_BYTES or (device is not None and torch.device(device).type != "cpu"):
+    if size < MIN_BYTES or (device is not None and torch.device(device).type != "cpu") or not (
+            huge_pages_used() or pool_limit()):
         return torch.empty(shape, dtype=dtype, device=device)
-    length = -(-size // _HUGE) * _HUGE + _HUGE  # room to start on a 2 MiB boundary
-    region = mmap.mmap(-1, length, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    try:
-        region.madvise(mmap.MADV_HUGEPAGE)
-    except OSError:  # a kernel without THP: an ordinary mapping, still correct
-        pass
-    raw = torch.frombuffer(region, dtype=torch.uint8)  # holds the mapping until the last view is freed
-    start = -raw.data_ptr() % _HUGE
+    huge = huge_pages_used()
+    align = _HUGE if huge else mmap.PAGESIZE  # mmap returns page-aligned memory; a huge page needs room to align
+    length = -(-size // align) * align + (align if huge else 0)
+    region = _take(length)
+    if region is None:
+        region = mmap.mmap(-1, length, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        if huge:
+            try:
+                region.madvise(mmap.MADV_HUGEPAGE)
+            except OSError:  # a kernel without THP: an ordinary mapping, still correct
+                pass
+    array = np.frombuffer(region, dtype=np.uint8)  # holds the mapping until the last view is freed
+    if pool_limit():
+        weakref.finalize(array, _give_back, region, length).atexit = False
+    raw = torch.from_numpy(array)
+    start = -raw.data_ptr() % align
     return raw[start:start + size].view(dtype).view(shape)

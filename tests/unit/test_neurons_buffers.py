@@ -24,6 +24,19 @@ def huge(monkeypatch):
     """Every CPU buffer of at least 1 byte goes through the huge-page path."""
     monkeypatch.setattr(buffers, "MIN_BYTES", 1)
     monkeypatch.setattr(buffers, "huge_pages_used", lambda: True)
+    yield
+    buffers.clear_pool()
+
+
+@pytest.fixture
+def pool(monkeypatch):
+    """Buffers of at least 1 byte are mapped and reused (huge pages off), in an empty pool of 64 MiB."""
+    monkeypatch.setattr(buffers, "MIN_BYTES", 1)
+    monkeypatch.setattr(buffers, "huge_pages_used", lambda: False)
+    monkeypatch.setattr(buffers, "pool_limit", lambda: 64 << 20)
+    buffers.clear_pool()
+    yield
+    buffers.clear_pool()
 
 
 @needs_madvise
@@ -40,6 +53,7 @@ def test_huge_buffer_is_an_ordinary_contiguous_tensor(huge, shape, dtype):
 
 def test_small_and_non_cpu_requests_take_torch_empty(monkeypatch):
     monkeypatch.setattr(buffers, "huge_pages_used", lambda: True)
+    monkeypatch.setattr(buffers, "pool_limit", lambda: 0)
     small = buffers.empty((4, 4), torch.float32)
     assert small.shape == (4, 4) and small.untyped_storage().nbytes() == 64
     meta = buffers.empty((1 << 30,), torch.float32, "meta")
@@ -127,6 +141,7 @@ def test_huge_pages_are_off_unless_the_environment_says_1(monkeypatch, value):
             monkeypatch.delenv("SNNKIT_HUGE_PAGES", raising=False)
         else:
             monkeypatch.setenv("SNNKIT_HUGE_PAGES", value)
+        monkeypatch.setattr(buffers, "pool_limit", lambda: 0)
         assert buffers.huge_pages_used() is False
         big = buffers.empty((buffers.MIN_BYTES,), torch.uint8)
         assert big.untyped_storage().nbytes() == buffers.MIN_BYTES
@@ -148,3 +163,74 @@ def test_huge_pages_follow_the_thp_mode_when_asked_for(monkeypatch, tmp_path):
             assert buffers.huge_pages_used() is want
     finally:
         buffers.huge_pages_used.cache_clear()
+
+
+def test_a_freed_buffer_is_reused_and_one_in_use_is_not(pool):
+    a = buffers.empty((3 << 20,), torch.float32)  # 12 MiB: a mapping of 12 MiB
+    a.fill_(2.0)
+    b = buffers.empty((3 << 20,), torch.float32)
+    assert a.data_ptr() != b.data_ptr()
+    ptr, view = a.data_ptr(), a[5:]
+    del a
+    gc.collect()
+    assert buffers.pooled_bytes() == 0  # its view still holds it
+    c = buffers.empty((3 << 20,), torch.float32)
+    assert c.data_ptr() != ptr and float(view[0]) == 2.0
+    del view
+    gc.collect()
+    assert buffers.pooled_bytes() == 12 << 20
+    d = buffers.empty((3 << 20,), torch.float32)
+    assert d.data_ptr() == ptr and buffers.pooled_bytes() == 0
+    assert d.shape == (3 << 20,) and d.is_contiguous()
+    e = buffers.empty((1 << 20,), torch.float64)  # another size: a mapping of its own
+    assert e.data_ptr() not in (ptr, b.data_ptr(), c.data_ptr())
+
+
+def test_the_pool_keeps_at_most_its_limit_and_clears(pool):
+    bufs = [buffers.empty((3 << 20,), torch.float32) for _ in range(6)]  # 6 × 12 MiB mappings
+    del bufs
+    gc.collect()
+    assert buffers.pooled_bytes() == 5 * (12 << 20)  # five kept (of 64 MiB), the sixth unmapped
+    buffers.clear_pool()
+    assert buffers.pooled_bytes() == 0
+
+
+@pytest.fixture
+def fresh_limit():
+    """pool_limit reads the environment again (its cache is cleared before and after)."""
+    buffers.pool_limit.cache_clear()
+    yield
+    buffers.pool_limit.cache_clear()
+
+
+@pytest.mark.parametrize(("value", "want"), [(None, 1024 << 20), ("0", 0), ("16", 16 << 20), (" 8 ", 8 << 20)])
+def test_pool_limit_reads_the_environment(monkeypatch, fresh_limit, value, want):
+    if value is None:
+        monkeypatch.delenv("SNNKIT_BUFFER_POOL_MB", raising=False)
+    else:
+        monkeypatch.setenv("SNNKIT_BUFFER_POOL_MB", value)
+    assert buffers.pool_limit() == want
+
+
+@pytest.mark.parametrize("value", ["-1", "lots", "1.5"])
+def test_a_bad_pool_limit_names_the_variable_and_what_is_allowed(monkeypatch, fresh_limit, value):
+    from snnkit.errors import ConfigError
+
+    monkeypatch.setenv("SNNKIT_BUFFER_POOL_MB", value)
+    with pytest.raises(ConfigError, match="SNNKIT_BUFFER_POOL_MB.*whole number"):
+        buffers.pool_limit()
+
+
+@pytest.mark.parametrize("name", ["lif", "paralif_trb_learn", "spsn_gs"])
+def test_neurons_give_the_same_results_with_reused_buffers(pool, name):
+    """Two runs in a row through pooled buffers (the second reusing the first's, garbage and all) and one through
+    torch.empty give the same outputs and gradients bit for bit."""
+    x = torch.randn(30, 4, 70, generator=torch.Generator().manual_seed(0)) * 0.8 + 0.4
+    first, second = _run(NEURONS[name], x), _run(NEURONS[name], x)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(buffers, "MIN_BYTES", 1 << 62)
+        plain = _run(NEURONS[name], x)
+    for run in (first, second):
+        assert torch.equal(run[0], plain[0])
+        for a, b in zip(run[1], plain[1]):
+            assert torch.equal(a, b)
