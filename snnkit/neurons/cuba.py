@@ -342,7 +342,7 @@ class _FusedCubaLIF(torch.autograd.Function):
         gain = 1 - b if spsn_gain else None
         need_mu = need_x or need_s0 or need_a
         dtype = ctx.dtype  # the forward's (the placeholders of unsaved buffers are float32)
-        grad = torch.empty(g_any.shape, dtype=dtype, device=g_any.device)  # λ, then μ = dL/dX, block by block
+        grad = _buffers.empty(g_any.shape, dtype, g_any.device)  # λ, then μ = dL/dX, block by block
         block = max(1, _CHUNK_ELEMENTS // max(1, g_any[0].numel()))
         grad_a = grad_b = grad_thr = grad_m0 = None
         lam_next = mu_next = None  # carried into the block before: λ_e ("current") or k_e·λ_e ("previous"), μ_e
