@@ -120,10 +120,9 @@ def empty(shape: torch.Size | tuple[int, ...], dtype: torch.dtype, device: torch
     least :data:`MIN_BYTES`, in its own mapping, reused from the pool where one of its size was freed and advised
     for huge pages where asked (see the module docstring)."""
     size = math.prod(shape) * dtype.itemsize
-    if size < MIN_BYTES or (device is not None and torch.device(device).type != "cpu") or not (
-            huge_pages_used() or pool_limit()):
-        return torch.empty(shape, dtype=dtype, device=device)
     huge = huge_pages_used()
+    if size < MIN_BYTES or (device is not None and torch.device(device).type != "cpu") or not (huge or pool_limit()):
+        return torch.empty(shape, dtype=dtype, device=device)
     align = _HUGE if huge else mmap.PAGESIZE  # mmap returns page-aligned memory; a huge page needs room to align
     length = -(-size // align) * align + (align if huge else 0)
     region = _take(length)

@@ -23,6 +23,7 @@ from numba import njit
 from torch import Tensor
 
 from snnkit.neurons import buffers as _buffers
+from snnkit.neurons.surrogate import ATan, FastSigmoid
 
 __all__ = ["on_cpu", "bernoulli", "cuba_forward", "gumbel_softmax", "lif_backward", "lif_forward", "recurrence_backward",
            "reverse_scan_", "stochastic_backward", "tanh_relu_bernoulli", "two_stage_scan", "uniform", "PRESCALE",
@@ -193,9 +194,10 @@ def _lif_backward(g_spk, has_spk, g_mem, has_mem, mem, b, thr, sg, c1, c2, varia
                 _lif_back_period(3, 1, o_t[lo:hi], o_n[lo:hi], m_t[lo:hi], b, thr, c1, c2, one)
 
 
-#: Surrogates the compiled LIF backward evaluates: name -> (kind, c1, c2) from the spike function's parameter.
-LIF_SURROGATES = {"atan": lambda f: (0, math.pi / 2 * f.alpha, f.alpha / 2),
-                  "fast_sigmoid": lambda f: (1, f.slope, 0.0)}
+#: Spike functions whose surrogate the compiled LIF backward evaluates (exactly these classes: a subclass may change
+#: ``grad``): class -> (kind, c1, c2) of :func:`_surrogate` from the spike function's parameter.
+LIF_SURROGATES = {ATan: lambda f: (0, math.pi / 2 * f.alpha, f.alpha / 2),
+                  FastSigmoid: lambda f: (1, f.slope, 0.0)}
 
 
 def lif_backward(g_spk: Tensor | None, g_mem: Tensor | None, mem: Tensor, b: Tensor, thr: Tensor, spike_fn: Any,
@@ -207,7 +209,7 @@ def lif_backward(g_spk: Tensor | None, g_mem: Tensor | None, mem: Tensor, b: Ten
     ``-Σ_t dL/ds_t·σ'(m_t - θ)`` summed to θ's shape (float64; θ's terms through the reset are the caller's), else
     None. ``spike_fn`` one of :data:`LIF_SURROGATES`."""
     steps, shape, dtype = mem.shape[0], mem.shape[1:], mem.dtype
-    sg, c1, c2 = LIF_SURROGATES[spike_fn.name](spike_fn)
+    sg, c1, c2 = LIF_SURROGATES[type(spike_fn)](spike_fn)
     d = factor_axes(shape, b, thr)
     out = _buffers.empty(mem.shape, dtype)
     rows = (lambda t: t.detach().to(dtype).reshape(steps, -1).contiguous().numpy())  # noqa: E731

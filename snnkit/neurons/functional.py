@@ -36,7 +36,7 @@ from torch.autograd.function import once_differentiable
 
 from snnkit.neurons import buffers as _buffers
 from snnkit.neurons import compiled as _compiled
-from snnkit.neurons.surrogate import ATan, FastSigmoid, SpikeFunction
+from snnkit.neurons.surrogate import SpikeFunction
 
 __all__ = [
     "LIFParameters",
@@ -49,9 +49,6 @@ __all__ = [
 RESETS: tuple[str, ...] = ("subtract", "zero")
 #: values per time chunk in the fused backward (its temporaries are this size, not [T, ...])
 _CHUNK_ELEMENTS = 1 << 18
-#: Spike functions whose surrogate the compiled backward (:func:`snnkit.neurons.compiled.lif_backward`) evaluates
-#: (exactly these classes: a subclass may change ``grad``).
-_COMPILED_SURROGATES = (ATan, FastSigmoid)
 
 Scalar = float | Tensor
 SpikeFn = Callable[[Tensor], Tensor]
@@ -223,36 +220,34 @@ class _FusedLIF(torch.autograd.Function):
 
         per_step = zero or not detach_reset
         grad_thr = None
-        if (type(ctx.spike_fn) in _COMPILED_SURROGATES and mem.is_contiguous()
+        if (type(ctx.spike_fn) in _compiled.LIF_SURROGATES and mem.is_contiguous()
                 and _compiled.on_cpu(mem, b, thr, g_spk, g_mem)):  # the loop below in one compiled pass
             acc, grad_thr = _compiled.lif_backward(g_spk, g_mem, mem, b, thr, ctx.spike_fn, zero, detach_reset,
                                                    need_thr)
             if grad_thr is not None:
                 grad_thr = grad_thr.to(thr.dtype)
-            bounds_done = True
         else:
             acc = _buffers.empty(mem.shape, mem.dtype, mem.device)
-            bounds_done = False
-        k_next: Tensor | None = None  # k_e of the chunk after the current one (its first step)
-        for s, e in [] if bounds_done else bounds:
-            # G_t: the gradient reaching m_t directly, from s_t (through the surrogate) and from m_t as an output
-            part = acc[s:e]
-            if g_spk is not None:
-                torch.mul(g_spk[s:e], sg_fn(mem[s:e] - thr), out=part)
-                if need_thr:  # s_t depends on θ through m_t - θ
-                    piece = -part.sum_to_size(thr.shape)
-                    grad_thr = piece if grad_thr is None else grad_thr + piece
-                if g_mem is not None:
-                    part.add_(g_mem[s:e])
-            else:
-                part.copy_(g_mem[s:e])
-            # reverse recurrence a_t = G_t + k_{t+1}·a_{t+1}, in place (a_t = dL/dm_t = dL/dx_t)
-            if e < steps:
-                part[-1].addcmul_(k_next, acc[e])
-            k = k_of(*prev_reset(s, e)) if per_step else b
-            _compiled.reverse_scan_(part, k, per_step)
-            k_next = k[0] if per_step else k
-            del k
+            k_next: Tensor | None = None  # k_e of the chunk after the current one (its first step)
+            for s, e in bounds:
+                # G_t: the gradient reaching m_t directly, from s_t (through the surrogate) and from m_t as an output
+                part = acc[s:e]
+                if g_spk is not None:
+                    torch.mul(g_spk[s:e], sg_fn(mem[s:e] - thr), out=part)
+                    if need_thr:  # s_t depends on θ through m_t - θ
+                        piece = -part.sum_to_size(thr.shape)
+                        grad_thr = piece if grad_thr is None else grad_thr + piece
+                    if g_mem is not None:
+                        part.add_(g_mem[s:e])
+                else:
+                    part.copy_(g_mem[s:e])
+                # reverse recurrence a_t = G_t + k_{t+1}·a_{t+1}, in place (a_t = dL/dm_t = dL/dx_t)
+                if e < steps:
+                    part[-1].addcmul_(k_next, acc[e])
+                k = k_of(*prev_reset(s, e)) if per_step else b
+                _compiled.reverse_scan_(part, k, per_step)
+                k_next = k[0] if per_step else k
+                del k
         grad_m0 = None
         if need_m0 and ctx.has_mem0:
             grad_m0 = (k_of(mem0, r0) * acc[0]).to(mem0_saved.dtype)
