@@ -37,6 +37,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from snnkit.neurons.buffers import donate
+
 DT = 1e-3
 TAU = 20e-3
 BETA = math.exp(-DT / TAU)
@@ -61,7 +63,11 @@ def kaiming_linear(n_in: int, n_out: int) -> nn.Linear:
 
 
 class LinearThen(nn.Module):
-    """``neuron(fc(x))`` for a time-first ``x``; ``call(neuron, current)`` adapts a neuron's calling style."""
+    """``neuron(fc(x))`` for a time-first ``x``; ``call(neuron, current)`` adapts a neuron's calling style.
+
+    The Linear's output is made only for the neuron, so it is handed over with
+    :func:`snnkit.neurons.buffers.donate` (as a user's layer would): the snnkit neurons that support it keep their
+    state in its memory; the peers ignore the mark."""
 
     def __init__(self, fc: nn.Module, neuron: nn.Module, call: Callable[[nn.Module, Tensor], Tensor] | None = None):
         super().__init__()
@@ -74,7 +80,7 @@ class LinearThen(nn.Module):
         return self.neuron(current) if self.call is None else self.call(self.neuron, current)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fire(self.fc(x))
+        return self.fire(donate(self.fc(x)))
 
 
 def _need(module: str, name: str) -> object:

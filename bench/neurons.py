@@ -98,7 +98,7 @@ if str(ROOT) not in sys.path:
 from bench._common import PeakRSS, Record, malloc_trim, timed, write_records  # noqa: E402
 from bench._neuron_peers import FLOOR, IMPLS, PEERS, LinearThen, Unavailable, build  # noqa: E402
 from bench.lif import _saved_mb  # noqa: E402
-from snnkit.neurons.buffers import clear_pool, huge_pages_used, pool_limit  # noqa: E402
+from snnkit.neurons.buffers import clear_pool, donate, huge_pages_used, pool_limit  # noqa: E402
 
 OUT = ROOT / "reports" / "bench" / "neurons.json"
 INPUT_RATE = 0.05
@@ -176,7 +176,7 @@ def _neuron_share(layer: nn.Module, x: Tensor, g: Tensor) -> Callable[[], tuple[
     def go() -> tuple[float, float]:
         current = fc(x)
         start = time.perf_counter()
-        out = neuron(current) if neuron is not None else current
+        out = neuron(donate(current)) if neuron is not None else current  # as LinearThen.forward
         mid = time.perf_counter()
         reached: list[float] = []
         current.register_hook(lambda grad: reached.append(time.perf_counter()))

@@ -39,6 +39,7 @@ from torch import Tensor, nn
 from snnkit.config import NO_RESULT_EFFECT, NotebookParams, register
 from snnkit.data.sequences import PADS, last_step, masked_max, masked_mean, time_mask
 from snnkit.errors import ConfigError, check_positive_int, check_positive_number
+from snnkit.neurons.buffers import donate
 
 __all__ = ["LOSS_MODES", "NEURONS", "PARALIF_MODES", "ShdNet", "SpsnShdParams"]
 
@@ -178,7 +179,7 @@ class ShdNet(nn.Module):
             current = fc(h)
             if mask is not None:
                 current = current * mask
-            h = neuron(current)
+            h = neuron(donate(current))  # made for the neuron alone: it may keep its state there
             if mask is not None:
                 h = h * mask
         out = self.readout(self.readout_fc(h) if mask is None else self.readout_fc(h) * mask)

@@ -148,15 +148,20 @@ def _lif_g_period(sg, sums, o, g, m, thr, c1, c2, one, d_thr):
 
 
 @njit(cache=True, nogil=True)
-def _lif_backward(g_spk, has_spk, g_mem, has_mem, mem, b, thr, sg, c1, c2, variant, need_thr, d_thr, out):
+def _lif_backward(g_spk, has_spk, g_mem, has_mem, mem, b, thr, sg, c1, c2, variant, need_thr, d_thr, out, alias,
+                  scratch):
     """Rows ``T-1 … 0`` of the LIF's reverse recursion ``a_t = G_t + k_{t+1}·a_{t+1}`` into ``out`` (a_t =
     dL/dx_t), with ``G_t = dL/ds_t·σ'(m_t - θ) + dL/dm_t``; the factors hold one period (:func:`factor_axes`).
-    ``need_thr``: ``d_thr`` (one period, float64) receives Σ_t dL/ds_t·σ'(m_t - θ)."""
+    ``need_thr``: ``d_thr`` (one period, float64) receives Σ_t dL/ds_t·σ'(m_t - θ). ``alias``: ``out`` is ``mem``
+    (row t is read only before it is written: m_t is first copied to ``scratch``, one row)."""
     steps, n = mem.shape
     k = b.shape[0]
     one = out.dtype.type(1.0)
     for t in range(steps - 1, -1, -1):
         o_t, m_t = out[t], mem[t]
+        if alias:
+            scratch[:] = m_t
+            m_t = scratch
         if has_spk:  # G_t: one loop per (surrogate, sums), both constants
             g_t = g_spk[t]
             for lo in range(0, n, k):
@@ -201,17 +206,19 @@ LIF_SURROGATES = {ATan: lambda f: (0, math.pi / 2 * f.alpha, f.alpha / 2),
 
 
 def lif_backward(g_spk: Tensor | None, g_mem: Tensor | None, mem: Tensor, b: Tensor, thr: Tensor, spike_fn: Any,
-                 zero: bool, detach_reset: bool, need_thr: bool = False) -> tuple[Tensor, Tensor | None]:
+                 zero: bool, detach_reset: bool, need_thr: bool = False,
+                 in_place: bool = False) -> tuple[Tensor, Tensor | None]:
     """``(dL/dx [T, ...], θ's gradient through the spikes)`` of :class:`snnkit.neurons.functional._FusedLIF` in one
     reverse pass over ``mem`` (the saved membranes, contiguous; b and θ broadcastable to one step): G_t, k_{t+1}
     (recomputing the reset from m_t with the forward's comparison) and the recursion per element, where the torch
     path takes about ten elementwise passes per step. The second item, with ``need_thr``, is
     ``-Σ_t dL/ds_t·σ'(m_t - θ)`` summed to θ's shape (float64; θ's terms through the reset are the caller's), else
-    None. ``spike_fn`` one of :data:`LIF_SURROGATES`."""
+    None. ``spike_fn`` one of :data:`LIF_SURROGATES`. ``in_place``: dL/dx is written over ``mem`` (returned as the
+    first item), for a caller that owns the membranes and needs them no longer."""
     steps, shape, dtype = mem.shape[0], mem.shape[1:], mem.dtype
     sg, c1, c2 = LIF_SURROGATES[type(spike_fn)](spike_fn)
     d = factor_axes(shape, b, thr)
-    out = _buffers.empty(mem.shape, dtype)
+    out = mem if in_place else _buffers.empty(mem.shape, dtype)
     rows = (lambda t: t.detach().to(dtype).reshape(steps, -1).contiguous().numpy())  # noqa: E731
     dummy = np.empty((1, 1), dtype=out.numpy().dtype)
     variant = (2 if not detach_reset else 1) if zero else (3 if not detach_reset else 0)
@@ -221,7 +228,8 @@ def lif_backward(g_spk: Tensor | None, g_mem: Tensor | None, mem: Tensor, b: Ten
     _lif_backward(rows(g_spk) if g_spk is not None else dummy, g_spk is not None,
                   rows(g_mem) if g_mem is not None else dummy, g_mem is not None, mem.view(steps, -1).numpy(),
                   _period(b, shape, d, dtype), _period(thr, shape, d, dtype), sg, np_t(c1), np_t(c2), variant,
-                  sums, d_thr, out.view(steps, -1).numpy())
+                  sums, d_thr, out.view(steps, -1).numpy(), in_place,
+                  np.empty(math.prod(shape) if in_place else 1, dtype=dummy.dtype))
     return out, (-_per_step(d_thr, shape, d)).sum_to_size(thr.shape) if sums else None
 
 
@@ -465,16 +473,19 @@ def _alpha_sums(o, s_prev, d_alpha):
 
 def recurrence_backward(grad: Tensor, alpha: Tensor, beta: Tensor, syn: Tensor | None, mem: Tensor | None,
                         need_alpha: bool, need_beta: bool, firing: tuple[str, Tensor, float] | None = None,
-                        extra: Tensor | None = None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+                        extra: Tensor | None = None,
+                        out: Tensor | None = None) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """The backward of :class:`snnkit.neurons.parallel._Recurrence` in one reverse pass: ``(dL/dX [T, ...],
     dL/dα, dL/dβ)``, the decay gradients per element of one step (float64 sums; the caller reduces them to
     the decays' shapes), None where not needed. ``syn`` and ``mem`` (U): the forward's, needed for the decay
     gradients. With ``firing = (kind, p, scale)`` (kind "SB", "TRB" or "GS", ``p`` the saved probability or
     soft value, contiguous like ``grad``) ``grad`` is dL/dS of that firing and is turned into dL/dU on the way
-    (:func:`stochastic_backward`'s expressions); ``extra`` is added to dL/dU (the potential's other uses)."""
+    (:func:`stochastic_backward`'s expressions); ``extra`` is added to dL/dU (the potential's other uses).
+    ``out``: where dL/dX goes (contiguous, the compute dtype; it may be ``p``, read per element before it is
+    written), else a new buffer."""
     steps, shape = grad.shape[0], grad.shape[1:]
     dtype = torch.promote_types(grad.dtype, beta.dtype)
-    out = _buffers.empty(grad.shape, dtype)
+    out = _buffers.empty(grad.shape, dtype) if out is None else out
     n = out[0].numel()
     d = factor_axes(shape, alpha, beta)
     k = math.prod(shape[d:])
@@ -795,8 +806,10 @@ PRESCALE = {"SB": 1.0, "TRB": 2.0, "GS": -2.0}
 def fire_prescaled(v: Tensor, mode: str, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
     """``(p, spikes)`` of :func:`bernoulli` of σ(U) (SB), :func:`tanh_relu_bernoulli` (TRB) or :func:`gumbel_softmax`
     at τ = 1 (GS, p the soft value) from ``v = PRESCALE[mode]·U`` (contiguous, CPU): p is written into v's buffer,
-    the draws from a fresh key of ``generator``."""
-    spk = _buffers.empty(v.shape, v.dtype)
+    the draws from a fresh key of ``generator``. The spikes are a plain tensor, not a pooled buffer: they are the
+    caller's (the next layer keeps them until its backward), and a pooled buffer would stay resident after they
+    are freed, through this neuron's backward."""
+    spk = torch.empty(v.shape, dtype=v.dtype)
     _fire_rows(v, mode, _philox_key(generator), 0, _flat_np(spk))
     return v, spk
 
@@ -862,7 +875,7 @@ def integrate_fire_spikes(x: Tensor, alpha: Tensor, beta: Tensor, mode: str,
     :func:`tanh_relu_bernoulli` or :func:`gumbel_softmax` over the whole tensor."""
     steps, n, _, per, rows, (first, second, _, scale), xs = _chunk_setup(x, alpha, beta, mode)
     key = _philox_key(generator)
-    spikes = _buffers.empty((steps, n), alpha.dtype)
+    spikes = torch.empty((steps, n), dtype=alpha.dtype)  # the caller's: not pooled (see fire_prescaled)
     spk = spikes.numpy()
     starts = range(0, steps, rows)
     u = torch.empty((min(rows, steps), n), dtype=alpha.dtype)
@@ -881,17 +894,18 @@ def integrate_fire_spikes(x: Tensor, alpha: Tensor, beta: Tensor, mode: str,
 
 def integrate_fire_spikes_backward(grad: Tensor, x: Tensor, alpha: Tensor, beta: Tensor, mode: str,
                                    state: tuple[Any, ...], need_alpha: bool,
-                                   need_beta: bool) -> tuple[Tensor, Tensor | None, Tensor | None]:
+                                   need_beta: bool, in_place: bool = False) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """The backward of :func:`integrate_fire_spikes` for dL/dS ``grad``: ``(dL/dX, dL/dα, dL/dβ)`` as
     :func:`recurrence_backward` with ``firing`` gives them from saved U and p, here recomputed chunk by chunk
-    (last chunk first) from ``x`` and ``state``."""
+    (last chunk first) from ``x`` and ``state``. ``in_place``: dL/dX is written over ``x`` (contiguous, the
+    compute dtype), whose chunks are read only before they are written (the state scans read earlier chunks)."""
     key, checkpoints, rows, per_segment = state
     steps, n, d, per, _, (first, second, omb, scale), xs = _chunk_setup(x, alpha, beta, mode)
     np_dtype = checkpoints.dtype
     mem_scale = np_dtype.type(1.0 / PRESCALE[mode])
     need_decay = need_alpha or need_beta
     g = grad.detach().to(alpha.dtype).reshape(steps, n).contiguous().numpy()
-    out = _buffers.empty((steps, n), alpha.dtype)
+    out = x.detach().view(steps, n) if in_place else _buffers.empty((steps, n), alpha.dtype)
     out_np = out.numpy()
     d_alpha, d_beta = np.zeros(first.shape[0] if need_alpha else 1), np.zeros(first.shape[0] if need_beta else 1)
     a_next, c_next = np.zeros(n, np_dtype), np.zeros(n, np_dtype)

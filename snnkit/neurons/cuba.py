@@ -74,6 +74,7 @@ from snnkit.errors import ConfigError
 from snnkit.neurons import buffers as _buffers
 from snnkit.neurons import compiled as _compiled
 from snnkit.neurons import surrogate as _surrogate
+from snnkit.neurons.buffers import is_donated
 from snnkit.neurons.functional import RESETS
 from snnkit.neurons.parallel import decay
 from snnkit.neurons.surrogate import SpikeFunction
@@ -194,16 +195,21 @@ def cuba_lif_multistep(
 
 
 def cuba_lif_spikes(
-    x: Tensor, params: CubaLIFParameters, spike_fn: SpikeFn, syn0: Tensor | None = None, mem0: Tensor | None = None
+    x: Tensor, params: CubaLIFParameters, spike_fn: SpikeFn, syn0: Tensor | None = None, mem0: Tensor | None = None,
+    *, donate: bool = False,
 ) -> Tensor:
     """Spikes only (``cuba_lif_multistep(...)[0]``, same numbers and gradients): the fused kernel then keeps
-    only the per-step tensors its backward pass needs (e.g. not the synaptic currents unless α or β learn)."""
+    only the per-step tensors its backward pass needs (e.g. not the synaptic currents unless α or β learn).
+
+    ``donate=True`` (:func:`snnkit.neurons.buffers.donate`; on the compiled CPU path, with ``x`` contiguous and
+    of the compute dtype): the saved ``[T, ...]`` buffer is written over ``x`` and backward writes dL/dX over it,
+    so ``x`` may not be read after the call and the graph not backpropagated twice. Elsewhere it is ignored."""
     if not isinstance(spike_fn, SpikeFunction) or x.shape[0] == 0:
         return cuba_lif_multistep_reference(x, params, spike_fn, syn0, mem0)[0]
     a = _as_tensor(params.alpha, x).clamp(0, 1)
     b = _as_tensor(params.beta, x).clamp(0, 1)
     thr = _as_tensor(params.threshold, x)
-    return _FusedCubaLIF.apply(x, syn0, mem0, a, b, thr, _flags(params, False), spike_fn)
+    return _FusedCubaLIF.apply(x, syn0, mem0, a, b, thr, _flags(params, False), spike_fn, donate)
 
 
 def _flags(params: CubaLIFParameters, state: bool) -> tuple[bool, ...]:
@@ -262,6 +268,7 @@ class _FusedCubaLIF(torch.autograd.Function):
         thr: Tensor,
         flags: tuple[bool, ...],
         spike_fn: SpikeFunction,
+        donate: bool = False,
     ) -> tuple[Tensor, Tensor, Tensor] | Tensor:
         ctx.set_materialize_grads(False)
         zero, detach, spsn_gain, current, state = flags
@@ -279,16 +286,23 @@ class _FusedCubaLIF(torch.autograd.Function):
         def buffers(keep: bool) -> Tensor:
             return _buffers.empty((shape[0] if keep else 2, *shape[1:]), dtype, dev)
 
-        syn, mem, pre = buffers(keep_syn), buffers(keep_mem), buffers(keep_pre) if current else None
-        spk = _buffers.empty(shape, dtype, dev)
         s_prev = torch.zeros(shape[1:], dtype=dtype, device=dev) if syn0 is None else syn0
         m_prev = torch.zeros(shape[1:], dtype=dtype, device=dev) if mem0 is None else mem0
+        # on CPU the loop below runs compiled, the same operations in the same order (bit for bit)
+        compiled = _compiled.on_cpu(x, s_prev, m_prev, a, b, thr)
+        # a donated input holds the saved [T, ...] buffer (V for "current", else U: written where x_t was read),
+        # and backward writes dL/dX over it
+        ctx.donated = donate and compiled and not state and x.dtype == dtype and x.is_contiguous()
+        syn = buffers(keep_syn)
+        mem = x.detach() if ctx.donated and not current else buffers(keep_mem)
+        pre = (x.detach() if ctx.donated else buffers(keep_pre)) if current else None
+        # the spikes are the caller's (the next layer keeps them until its backward): not a pooled buffer, which
+        # would stay resident after they are freed, through this neuron's backward
+        spk = torch.empty(shape, dtype=dtype, device=dev)
         gain = 1 - b if spsn_gain else None
         drive = torch.empty(shape[1:], dtype=dtype, device=dev) if spsn_gain else None
         r0 = None if current else torch.gt(m_prev, thr).to(dtype)
         r = r0
-        # on CPU the loop below runs compiled, the same operations in the same order (bit for bit)
-        compiled = _compiled.on_cpu(x, s_prev, m_prev, a, b, thr, spk)
         if compiled:
             _compiled.cuba_forward(x, s_prev, m_prev, r0, a, b, gain, thr, current, zero, syn, mem, pre, spk)
         for t in range(0 if compiled else shape[0]):
@@ -328,21 +342,25 @@ class _FusedCubaLIF(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, *grads: Tensor | None) -> tuple[Tensor | None, ...]:
-        syn, mem, pre, syn0, mem0, r0, a, b, thr = ctx.saved_tensors
+        _buffers.ensure_unspent(ctx, "CubaLIF")
+        syn, mem, pre, syn0, mem0, r0, a, b, thr = (t.detach() for t in ctx.saved_tensors)
         zero, detach, spsn_gain, current, state = ctx.flags
         g_spk, g_syn, g_mem = grads if state else (grads[0], None, None)
         syn0 = syn0 if ctx.dtypes[1] is not None else None
         mem0 = mem0 if ctx.dtypes[2] is not None else None
         need_x, need_s0, need_m0, need_a, need_b, need_thr = ctx.needs_input_grad[:6]
         if g_spk is None and g_syn is None and g_mem is None:
-            return (None,) * 8
+            return (None,) * 9
         sg = ctx.spike_fn.grad
         g_any = next(g for g in (g_spk, g_syn, g_mem) if g is not None)
         steps = g_any.shape[0]
         gain = 1 - b if spsn_gain else None
         need_mu = need_x or need_s0 or need_a
         dtype = ctx.dtype  # the forward's (the placeholders of unsaved buffers are float32)
-        grad = _buffers.empty(g_any.shape, dtype, g_any.device)  # λ, then μ = dL/dX, block by block
+        # λ, then μ = dL/dX, block by block; over the donated buffer (V or U), whose block is copied before
+        # λ is written there (the steps before the block are read only before their own block is written)
+        in_place = ctx.donated
+        grad = (pre if current else mem) if in_place else _buffers.empty(g_any.shape, dtype, g_any.device)
         block = max(1, _CHUNK_ELEMENTS // max(1, g_any[0].numel()))
         grad_a = grad_b = grad_thr = grad_m0 = None
         lam_next = mu_next = None  # carried into the block before: λ_e ("current") or k_e·λ_e ("previous"), μ_e
@@ -352,6 +370,8 @@ class _FusedCubaLIF(torch.autograd.Function):
             syn_c = syn[s:e] if syn.numel() else None
             if not pre.numel():
                 m_prev = _prev(mem, mem0, s, e)
+                if in_place and s > 0:
+                    m_prev = m_prev.clone()
             elif need_b:  # U_{t-1} from V_{t-1} and S_{t-1}, with the forward's operations
                 v_prev = _prev(pre, None, s, e)
                 s_prev = torch.gt(v_prev, thr, out=torch.empty_like(v_prev))  # S_{t-1} (none before step 0)
@@ -362,9 +382,9 @@ class _FusedCubaLIF(torch.autograd.Function):
                 if s == 0 and mem0 is not None:
                     m_prev[0] = mem0
             if not current:
-                v = mem[s:e]
+                v = mem[s:e].clone() if in_place else mem[s:e]
             elif pre.numel():
-                v = pre[s:e]
+                v = pre[s:e].clone() if in_place else pre[s:e]
             else:  # V_t = b·U_{t-1} + g·syn_t, exactly as the forward computed it
                 v = torch.mul(b, m_prev).add_(syn_c if gain is None else gain * syn_c)
             # S_t, compared as the forward did, where it is read: ρ_t ("current", zero) and ∂U_t/∂θ
@@ -449,10 +469,11 @@ class _FusedCubaLIF(torch.autograd.Function):
                     grad_a = _add(grad_a, _dot(lam, _prev(syn, syn0, s, e), a.shape))
         if need_thr and grad_thr is None:
             grad_thr = torch.zeros_like(thr)
+        ctx.spent = in_place
         grad_x = (grad if grad.dtype == ctx.dtypes[0] else grad.to(ctx.dtypes[0])) if need_x else None
         grad_s0 = (a * mu_next).to(ctx.dtypes[1]) if need_s0 and syn0 is not None else None
         grad_m0 = grad_m0.to(ctx.dtypes[2]) if grad_m0 is not None else None
-        return grad_x, grad_s0, grad_m0, grad_a, grad_b, grad_thr, None, None
+        return grad_x, grad_s0, grad_m0, grad_a, grad_b, grad_thr, None, None, None
 
 
 # ------------------------------------------------------------------------------------------------ module
@@ -605,7 +626,9 @@ class CubaLIF(nn.Module):
     def forward(self, x: Tensor, syn0: Tensor | None = None, mem0: Tensor | None = None) -> Tensor:
         """Spikes ``[T, B, ...]`` for input current ``x`` ``[T, B, ...]`` (forward hooks see the spikes)."""
         self._check_input(x)
-        return cuba_lif_spikes(x, self.params, self.spike_fn, syn0, mem0)
+        # a donated input (snnkit.neurons.buffers.donate) may hold the saved state, unless a hook is there to see it
+        donate = is_donated(x) and not (self._forward_hooks or self._forward_pre_hooks)
+        return cuba_lif_spikes(x, self.params, self.spike_fn, syn0, mem0, donate=donate)
 
     def forward_with_state(
         self, x: Tensor, syn0: Tensor | None = None, mem0: Tensor | None = None

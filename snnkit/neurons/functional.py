@@ -116,19 +116,24 @@ def lif_multistep_reference(
 
 
 def lif_multistep(
-    x: Tensor, params: LIFParameters, spike_fn: SpikeFn, mem0: Tensor | None = None
+    x: Tensor, params: LIFParameters, spike_fn: SpikeFn, mem0: Tensor | None = None, *, donate: bool = False
 ) -> tuple[Tensor, Tensor]:
     """Run LIF over time: ``x`` is ``[T, ...]`` input current; returns ``(spikes, membranes)``, both ``[T, ...]``.
 
     ``mem0`` (shape ``x.shape[1:]``, default zeros) is the membrane before the first step. With a spike
     function from :mod:`snnkit.neurons.surrogate` this runs the fused kernel (same numbers as
     :func:`lif_multistep_reference`, much less time and memory); other callables use the reference loop.
+
+    ``donate=True`` (see :func:`snnkit.neurons.buffers.donate`): on the compiled CPU path, with ``x`` contiguous
+    and of the compute dtype, the membranes are written over ``x`` and the backward pass writes dL/dx over them
+    (where β and θ need no gradient through them), so neither ``x`` nor the returned membranes may be read after
+    the call, nor after backward; a second backward through the same graph then raises. Elsewhere it is ignored.
     """
     if not isinstance(spike_fn, SpikeFunction) or x.shape[0] == 0:
         return lif_multistep_reference(x, params, spike_fn, mem0)
     beta = _as_tensor(params.beta, x).clamp(0, 1)
     thr = _as_tensor(params.threshold, x)
-    return _FusedLIF.apply(x, mem0, beta, thr, params.reset == "zero", params.detach_reset, spike_fn)
+    return _FusedLIF.apply(x, mem0, beta, thr, params.reset == "zero", params.detach_reset, spike_fn, donate)
 
 
 class _FusedLIF(torch.autograd.Function):
@@ -144,19 +149,24 @@ class _FusedLIF(torch.autograd.Function):
         zero: bool,
         detach_reset: bool,
         spike_fn: SpikeFunction,
+        donate: bool = False,
     ) -> tuple[Tensor, Tensor]:
         ctx.set_materialize_grads(False)
         dtype = torch.result_type(x, b)
         dtype = torch.promote_types(dtype, torch.result_type(x, thr))
         if mem0 is not None:
             dtype = torch.promote_types(dtype, mem0.dtype)
-        mem = _buffers.empty(x.shape, dtype, x.device)
-        spk = _buffers.empty(x.shape, dtype, x.device)
         m_prev = torch.zeros(x.shape[1:], dtype=dtype, device=x.device) if mem0 is None else mem0
+        # on CPU the loop below runs compiled, the same operations in the same order (bit for bit)
+        compiled = _compiled.on_cpu(x, m_prev, b, thr)
+        # a donated input holds the membranes (m_t is written where x_t was read, element by element)
+        ctx.donated = donate and compiled and x.dtype == dtype and x.is_contiguous()
+        mem = x.detach() if ctx.donated else _buffers.empty(x.shape, dtype, x.device)
+        # the spikes are the caller's (the next layer keeps them until its backward): not a pooled buffer, which
+        # would stay resident after they are freed, through this neuron's backward
+        spk = torch.empty(x.shape, dtype=dtype, device=x.device)
         r0 = torch.gt(m_prev - thr, 0).to(dtype)  # r_0 = H(mem0 - θ)
         r = r0
-        # on CPU the loop below runs compiled, the same operations in the same order (bit for bit)
-        compiled = _compiled.on_cpu(x, m_prev, b, thr, mem)
         if compiled:
             _compiled.lif_forward(x, m_prev, r0, b, thr, zero, spk, mem)
         for t in range(0 if compiled else x.shape[0]):
@@ -184,10 +194,12 @@ class _FusedLIF(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, g_spk: Tensor | None, g_mem: Tensor | None) -> tuple[Tensor | None, ...]:
+        _buffers.ensure_unspent(ctx, "LIF")
         mem, mem0_saved, r0, b, thr = ctx.saved_tensors
+        mem = mem.detach()
         need_x, need_m0, need_b, need_thr = ctx.needs_input_grad[:4]
         if g_spk is None and g_mem is None:
-            return (None,) * 7
+            return (None,) * 8
         steps = mem.shape[0]
         zero, detach_reset = ctx.zero, ctx.detach_reset
         sg_fn = ctx.spike_fn.grad
@@ -222,8 +234,12 @@ class _FusedLIF(torch.autograd.Function):
         grad_thr = None
         if (type(ctx.spike_fn) in _compiled.LIF_SURROGATES and mem.is_contiguous()
                 and _compiled.on_cpu(mem, b, thr, g_spk, g_mem)):  # the loop below in one compiled pass
+            # the membranes are read no more once the recursion has passed them, unless β's or θ's gradient (their
+            # reset terms) needs them: then a donated buffer is not overwritten
+            in_place = ctx.donated and not (need_b or need_thr)
             acc, grad_thr = _compiled.lif_backward(g_spk, g_mem, mem, b, thr, ctx.spike_fn, zero, detach_reset,
-                                                   need_thr)
+                                                   need_thr, in_place)
+            ctx.spent = in_place
             if grad_thr is not None:
                 grad_thr = grad_thr.to(thr.dtype)
         else:
@@ -296,4 +312,4 @@ class _FusedLIF(torch.autograd.Function):
             elif reset_part is not None:
                 grad_thr = grad_thr + reset_part
         grad_x = (acc if acc.dtype == ctx.x_dtype else acc.to(ctx.x_dtype)) if need_x else None
-        return grad_x, grad_m0, grad_b, grad_thr, None, None, None
+        return grad_x, grad_m0, grad_b, grad_thr, None, None, None, None

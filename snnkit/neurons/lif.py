@@ -5,7 +5,9 @@ per layer, Konstantaropoulos et al., arXiv 2508.14140) and the spike function; t
 core. No state survives between calls: every ``forward`` starts from a zero membrane (or ``mem0``).
 
 ``forward`` returns only the spike tensor ``[T, B, ...]``, so ``register_forward_hook`` on a LIF module
-sees the spikes as ``output`` (the recorders of firing rates and rasters rely on this).
+sees the spikes as ``output`` (the recorders of firing rates and rasters rely on this). An input marked with
+:func:`snnkit.neurons.buffers.donate` (a Linear's output made only for this neuron) holds the membranes afterwards
+and saves a ``[T, B, ...]`` buffer, unless the module has hooks (they would see it overwritten).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from torch import Tensor, nn
 
 from snnkit.errors import ConfigError
 from snnkit.neurons import surrogate as _surrogate
+from snnkit.neurons.buffers import is_donated
 from snnkit.neurons.functional import RESETS, LIFParameters, lif_multistep, lif_step
 
 __all__ = ["LIF"]
@@ -99,7 +102,9 @@ class LIF(nn.Module):
     def forward(self, x: Tensor, mem0: Tensor | None = None) -> Tensor:
         """Spikes ``[T, B, ...]`` for input current ``x`` ``[T, B, ...]``, starting from ``mem0`` (zeros)."""
         self._check_time_first(x)
-        spk, _ = lif_multistep(x, self.params, self.spike_fn, mem0)
+        # a donated input (snnkit.neurons.buffers.donate) may hold the membranes, unless a hook is there to see it
+        donate = is_donated(x) and not (self._forward_hooks or self._forward_pre_hooks)
+        spk, _ = lif_multistep(x, self.params, self.spike_fn, mem0, donate=donate)
         return spk
 
     def forward_with_state(self, x: Tensor, mem0: Tensor | None = None) -> tuple[Tensor, Tensor]:

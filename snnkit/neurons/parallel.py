@@ -249,12 +249,14 @@ class _IntegrateFire(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, alpha: Tensor, beta: Tensor, mode: str, generator: torch.Generator | None,
-                keep_mem: bool) -> Tensor | tuple[Tensor, Tensor]:
+                keep_mem: bool, donate: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         dtype = torch.promote_types(torch.result_type(x, alpha), torch.result_type(x, beta))
         alpha_c, beta_c = alpha.to(dtype), beta.to(dtype)
         need_decay = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
         syn = _buffers.empty(x.shape, dtype) if need_decay else None
-        mem = _buffers.empty(x.shape, dtype)
+        # a donated input takes U, then p (each element written where it was read), and backward's dL/dX over p
+        ctx.donated = donate and not (keep_mem or need_decay) and x.dtype == dtype
+        mem = x.detach() if ctx.donated else _buffers.empty(x.shape, dtype)
         if not (keep_mem or need_decay):  # U is not needed after p: the scan writes PRESCALE·U, p takes its buffer
             _compiled.two_stage_scan(x, alpha_c, beta_c, mem, syn, scale=(1 - beta_c) * _compiled.PRESCALE[mode])
             p, spikes = _compiled.fire_prescaled(mem, mode, generator)
@@ -277,19 +279,22 @@ class _IntegrateFire(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_s: Tensor | None, grad_mem: Tensor | None = None) -> tuple[Tensor | None, ...]:
+        _buffers.ensure_unspent(ctx, "stochastic parallel neuron")
         syn, mem, alpha, beta, p = ctx.saved_tensors
         need_x, need_alpha, need_beta = ctx.needs_input_grad[:3]
         if grad_s is None and grad_mem is None:
-            return None, None, None, None, None, None
+            return None, None, None, None, None, None, None
         firing = None
         if grad_s is not None:
             grad_s = grad_s.to(p.dtype).contiguous()
             firing = (ctx.mode, p, 2.0 if ctx.mode == "GS" else 1.0)
         grad = grad_s if grad_s is not None else grad_mem
         extra = grad_mem.contiguous() if grad_s is not None and grad_mem is not None else None
+        out = p.detach() if ctx.donated else None  # the donated buffer: dL/dX over p
         grads = _compiled_grads(ctx, need_x, *_compiled.recurrence_backward(grad, alpha, beta, syn, mem, need_alpha,
-                                                                            need_beta, firing, extra))
-        return *grads, None, None, None
+                                                                            need_beta, firing, extra, out))
+        ctx.spent = ctx.donated
+        return *grads, None, None, None, None
 
 
 class _IntegrateFireSpikes(torch.autograd.Function):
@@ -302,9 +307,10 @@ class _IntegrateFireSpikes(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, alpha: Tensor, beta: Tensor, mode: str,
-                generator: torch.Generator | None) -> Tensor:
+                generator: torch.Generator | None, donate: bool = False) -> Tensor:
         dtype = torch.promote_types(torch.result_type(x, alpha), torch.result_type(x, beta))
         alpha_c, beta_c = alpha.to(dtype), beta.to(dtype)
+        ctx.donated = donate and x.dtype == dtype  # backward then writes dL/dX over the saved x
         spikes, ctx.state = _compiled.integrate_fire_spikes(x, alpha_c, beta_c, mode, generator)
         ctx.save_for_backward(x, alpha_c, beta_c)
         ctx.mode = mode
@@ -316,13 +322,15 @@ class _IntegrateFireSpikes(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_s: Tensor | None) -> tuple[Tensor | None, ...]:
+        _buffers.ensure_unspent(ctx, "stochastic parallel neuron")
         if grad_s is None:
-            return None, None, None, None, None
+            return None, None, None, None, None, None
         x, alpha, beta = ctx.saved_tensors
         need_x, need_alpha, need_beta = ctx.needs_input_grad[:3]
         grads = _compiled_grads(ctx, need_x, *_compiled.integrate_fire_spikes_backward(
-            grad_s, x, alpha, beta, ctx.mode, ctx.state, need_alpha, need_beta))
-        return *grads, None, None
+            grad_s, x, alpha, beta, ctx.mode, ctx.state, need_alpha, need_beta, ctx.donated))
+        ctx.spent = ctx.donated
+        return *grads, None, None, None
 
 
 def _compiled_grads(ctx: Any, need_x: bool, grad_x: Tensor, grad_alpha: Tensor | None,
@@ -661,16 +669,17 @@ def fire(
 
 def _integrate_fire_fused(x: Tensor, alpha: Scalar, beta: Scalar, mode: str, generator: torch.Generator | None,
                           recurrent: Callable[[Tensor], Tensor] | None, method: str,
-                          keep_mem: bool) -> Tensor | tuple[Tensor, Tensor] | None:
+                          keep_mem: bool, donate: bool = False) -> Tensor | tuple[Tensor, Tensor] | None:
     """:class:`_IntegrateFire` (``(spikes, U)``, ``keep_mem``) or :class:`_IntegrateFireSpikes` (the spikes) where
-    they apply (no recurrence, :func:`_fused_integrate_fire`); None where they do not."""
+    they apply (no recurrence, :func:`_fused_integrate_fire`); None where they do not. ``donate``: see
+    :func:`paralif_spikes`."""
     if recurrent is None:
         alpha_t, beta_t = _as_tensor(alpha, x), _as_tensor(beta, x)
         if _fused_integrate_fire(x, alpha_t, beta_t, mode, method):
             decay_grads = torch.is_grad_enabled() and (alpha_t.requires_grad or beta_t.requires_grad)
             if keep_mem or not decay_grads:
-                return _IntegrateFire.apply(x, alpha_t, beta_t, mode, generator, keep_mem)
-            return _IntegrateFireSpikes.apply(x, alpha_t, beta_t, mode, generator)
+                return _IntegrateFire.apply(x, alpha_t, beta_t, mode, generator, keep_mem, donate)
+            return _IntegrateFireSpikes.apply(x, alpha_t, beta_t, mode, generator, donate)
     return None
 
 
@@ -720,12 +729,19 @@ def paralif_spikes(
     recurrent: Callable[[Tensor], Tensor] | None = None,
     recurrent_fire: bool = True,
     method: str = "auto",
+    *,
+    donate: bool = False,
 ) -> Tensor:
     """The spikes of :func:`paralif_multistep` alone (the same values and gradients). A stochastic mode on CPU
     without recurrence writes p over the potentials (one ``[T, ...]`` buffer less at the peak of forward); with
     learnable decays it takes :class:`_IntegrateFireSpikes`: U and p live one chunk of time at a time, in forward
-    and (recomputed) in backward, so neither they nor the synaptic current are kept."""
-    fused = _integrate_fire_fused(x, alpha, beta, mode, generator, recurrent, method, keep_mem=False)
+    and (recomputed) in backward, so neither they nor the synaptic current are kept.
+
+    ``donate=True`` (:func:`snnkit.neurons.buffers.donate`; on those two paths, with ``x`` of the compute dtype):
+    U and p are written over ``x`` (without decay gradients), and backward writes dL/dX over what it saved (p, or
+    ``x`` itself), so ``x`` may not be read after the call and the graph not backpropagated twice. Elsewhere it is
+    ignored."""
+    fused = _integrate_fire_fused(x, alpha, beta, mode, generator, recurrent, method, keep_mem=False, donate=donate)
     if fused is not None:
         return fused
     return paralif_multistep(x, alpha, beta, mode, threshold, spike_fn, generator, recurrent, recurrent_fire,

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from snnkit.errors import ConfigError
 from snnkit.neurons import surrogate as _surrogate
+from snnkit.neurons.buffers import is_donated
 from snnkit.neurons.parallel import (
     DELTA_MODES,
     METHODS,
@@ -281,10 +282,12 @@ class ParaLIF(LeakyIntegrator):
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:  # type: ignore[override]
         """Spikes ``[T, B, ...]`` for input current ``x`` ``[T, B, ...]``."""
         self._check(x)
+        # a donated input (snnkit.neurons.buffers.donate) may hold the neuron's state, unless a hook is there to see it
+        donate = is_donated(x) and not (self._forward_hooks or self._forward_pre_hooks)
         return paralif_spikes(
             x, self.alpha, self.beta, self.spike_mode, self.threshold, self.spike_fn,
             generator if generator is not None else self.generator,
-            self.recurrent, self.recurrent_fire, self.method,
+            self.recurrent, self.recurrent_fire, self.method, donate=donate,
         )
 
     def extra_repr(self) -> str:

@@ -1,0 +1,125 @@
+"""Donated inputs (snnkit.neurons.buffers.donate): a neuron that keeps its saved state in its donated input's memory,
+and writes the input gradient over it in backward, gives the same spikes and gradients bit for bit as without the
+mark; the mark is really used (the input's memory changes); a second backward through the same graph raises; hooks,
+views and other dtypes turn it off."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from torch import nn
+
+from snnkit.neurons import buffers
+from snnkit.neurons.cuba import CubaLIF
+from snnkit.neurons.lif import LIF
+from snnkit.neurons.spsn import SPSN, ParaLIF
+from snnkit.neurons.surrogate import ATan, FastSigmoid
+
+TAUS = {"tau_mem": 0.02, "tau_syn": 0.02, "dt": 1e-3, "method": "recurrence"}  # "auto" takes the FFT for so few neurons
+
+
+def _lif(reset: str, detach: bool, learn_beta: bool, learn_thr: bool, surrogate) -> nn.Module:
+    return LIF(beta=0.8, reset=reset, detach_reset=detach, learn_beta=learn_beta, learn_threshold=learn_thr,
+               surrogate=surrogate)
+
+
+def _cuba(form: str, reset: str, detach: bool, learn: bool) -> nn.Module:
+    neuron = CubaLIF.from_taus(0.02, 0.02, 1e-3, form=form, reset=reset, surrogate=FastSigmoid(slope=25.0))
+    neuron.detach_reset = detach
+    if learn:  # α, β and θ learnable: backward needs the saved state after the recursion
+        for name in ("alpha", "beta", "threshold"):
+            value = getattr(neuron, name).clone()
+            delattr(neuron, name)
+            setattr(neuron, name, nn.Parameter(value))
+    return neuron
+
+
+NEURONS = (
+    [pytest.param(lambda a=a: _lif(*a), id=f"lif-{a[0]}-{a[1]}-{a[2]}-{a[3]}-{type(a[4]).__name__}")
+     for a in itertools.product(["subtract", "zero"], [True, False], [False, True], [False, True],
+                                [ATan(alpha=2.0), FastSigmoid(slope=25.0)])]
+    + [pytest.param(lambda a=a: _cuba(*a), id=f"cuba-{a[0]}-{a[1]}-{a[2]}-{a[3]}")
+       for a in itertools.product(["spsn", "snntorch"], ["subtract", "zero"], [True, False], [False, True])]
+    + [pytest.param(lambda f=f: SPSN(firing=f, **TAUS), id=f"spsn-{f}") for f in ("SB", "GS")]
+    + [pytest.param(lambda m=m, lt=lt: ParaLIF(m, **TAUS, n_neurons=24, learn_tau=lt), id=f"paralif-{m}-{lt}")
+       for m, lt in itertools.product(("SB", "TRB", "GS"), (False, True))]
+)
+
+
+def _run(neuron: nn.Module, fc: nn.Linear, x: torch.Tensor, g: torch.Tensor, donate: bool):
+    """Spikes, the Linear's gradients, the neuron's parameter gradients, and whether the Linear's output changed
+    (it holds the neuron's state or, after backward, the input gradient where it was donated)."""
+    fc.zero_grad()
+    neuron.zero_grad()
+    if hasattr(neuron, "generator"):
+        neuron.generator = torch.Generator().manual_seed(3)
+    h = fc(x) * 3
+    kept = h.detach().clone()
+    if donate:
+        buffers.donate(h)
+    s = neuron(h)
+    (s * g).sum().backward()
+    changed = not torch.equal(h.detach(), kept)
+    grads = [p.grad.clone() for p in neuron.parameters() if p.grad is not None]
+    return s.detach(), fc.weight.grad.clone(), fc.bias.grad.clone(), grads, changed
+
+
+@pytest.mark.parametrize("make", NEURONS)
+@pytest.mark.parametrize("steps", [1, 6, 150])
+def test_donated_input_gives_the_same_spikes_and_gradients(make, steps):
+    torch.manual_seed(steps)
+    neuron, fc = make(), nn.Linear(10, 24)
+    x, g = torch.randn(steps, 5, 10), torch.randn(steps, 5, 24)
+    plain = _run(neuron, fc, x, g, donate=False)
+    donated = _run(neuron, fc, x, g, donate=True)
+    assert not plain[4]  # without the mark the input is left alone
+    # with it, the neuron's state or the input gradient went there (but one LIF step's membrane is its input, and
+    # with a learnable β or θ the LIF's backward leaves it)
+    assert donated[4] or steps == 1
+    for a, b in zip(plain[:3], donated[:3]):
+        assert torch.equal(a, b)
+    assert len(plain[3]) == len(donated[3])
+    for a, b in zip(plain[3], donated[3]):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("make", [NEURONS[0], NEURONS[-8], NEURONS[-6], NEURONS[-1]])
+def test_second_backward_through_a_donated_input_raises(make):
+    neuron, fc = make(), nn.Linear(10, 24)
+    s = neuron(buffers.donate(fc(torch.randn(20, 4, 10))))
+    loss = (s * torch.randn_like(s)).sum()
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="donate"):
+        loss.backward()
+
+
+def test_hooks_views_and_dtypes_turn_donation_off():
+    lif, fc = LIF(), nn.Linear(10, 24)
+    x = torch.randn(8, 3, 10)
+    seen = []
+    handle = lif.register_forward_hook(lambda m, args, out: seen.append(args[0].detach().clone()))
+    h = fc(x)
+    kept = h.detach().clone()
+    lif(buffers.donate(h))
+    handle.remove()
+    assert torch.equal(seen[0], kept) and torch.equal(h.detach(), kept)  # the hook saw the input current
+    h = fc(x)
+    view = buffers.donate(h[:, :2])
+    assert buffers.is_donated(view) and not buffers.is_donated(h)
+    kept = h.detach().clone()
+    lif(view)  # a donated view that is not contiguous: ignored
+    assert torch.equal(h.detach(), kept)
+    h = buffers.donate(fc(x))
+    kept = h.detach().clone()
+    lif(h, mem0=torch.zeros(3, 24, dtype=torch.float64))  # a float64 state: the compute dtype is not the input's
+    assert torch.equal(h.detach(), kept)
+
+
+def test_donate_marks_only_that_tensor():
+    t = torch.zeros(4)
+    assert not buffers.is_donated(t)
+    assert buffers.donate(t) is t and buffers.is_donated(t)
+    assert not buffers.is_donated(t.view(4)) and not buffers.is_donated(t.clone())
+    assert not buffers.is_donated(None) and not buffers.is_donated(1.0)
