@@ -59,7 +59,7 @@ from torch import Tensor
 
 from snnkit.errors import ConfigError
 
-__all__ = ["MIN_BYTES", "clear_pool", "donate", "empty", "ensure_unspent", "huge_pages_used", "is_donated", "pool_limit", "pooled_bytes"]
+__all__ = ["MIN_BYTES", "adopt", "clear_pool", "donate", "empty", "ensure_unspent", "huge_pages_used", "is_donated", "pool_limit", "pooled_bytes"]
 
 #: Buffers smaller than this come from :func:`torch.empty` (the heap serves them without page faults once warm).
 MIN_BYTES = 8 << 20
@@ -175,3 +175,10 @@ def ensure_unspent(ctx: object, neuron: str) -> None:
         raise RuntimeError(f"backward through a {neuron} whose input was donated (snnkit.neurons.buffers.donate) a "
                            "second time: the first backward wrote the input gradient over the saved state. Do not "
                            "donate the input where the graph is backpropagated more than once (retain_graph=True).")
+
+
+def adopt(t: Tensor) -> Tensor:
+    """A tensor over the memory of ``t`` (contiguous, CPU, a numpy dtype) with a version counter of its own, for a kernel
+    that takes a donated input over as its buffer: in-place torch operations on it do not count as modifications of
+    the input, which autograd does not allow inside a function's forward (it corrupts the input's autograd state)."""
+    return torch.from_numpy(t.detach().numpy())

@@ -905,7 +905,7 @@ def integrate_fire_spikes_backward(grad: Tensor, x: Tensor, alpha: Tensor, beta:
     mem_scale = np_dtype.type(1.0 / PRESCALE[mode])
     need_decay = need_alpha or need_beta
     g = grad.detach().to(alpha.dtype).reshape(steps, n).contiguous().numpy()
-    out = x.detach().view(steps, n) if in_place else _buffers.empty((steps, n), alpha.dtype)
+    out = _buffers.adopt(x).view(steps, n) if in_place else _buffers.empty((steps, n), alpha.dtype)
     out_np = out.numpy()
     d_alpha, d_beta = np.zeros(first.shape[0] if need_alpha else 1), np.zeros(first.shape[0] if need_beta else 1)
     a_next, c_next = np.zeros(n, np_dtype), np.zeros(n, np_dtype)

@@ -294,8 +294,8 @@ class _FusedCubaLIF(torch.autograd.Function):
         # and backward writes dL/dX over it
         ctx.donated = donate and compiled and not state and x.dtype == dtype and x.is_contiguous()
         syn = buffers(keep_syn)
-        mem = x.detach() if ctx.donated and not current else buffers(keep_mem)
-        pre = (x.detach() if ctx.donated else buffers(keep_pre)) if current else None
+        mem = _buffers.adopt(x) if ctx.donated and not current else buffers(keep_mem)
+        pre = (_buffers.adopt(x) if ctx.donated else buffers(keep_pre)) if current else None
         # the spikes are the caller's (the next layer keeps them until its backward): not a pooled buffer, which
         # would stay resident after they are freed, through this neuron's backward
         spk = torch.empty(shape, dtype=dtype, device=dev)

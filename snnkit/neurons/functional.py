@@ -161,7 +161,7 @@ class _FusedLIF(torch.autograd.Function):
         compiled = _compiled.on_cpu(x, m_prev, b, thr)
         # a donated input holds the membranes (m_t is written where x_t was read, element by element)
         ctx.donated = donate and compiled and x.dtype == dtype and x.is_contiguous()
-        mem = x.detach() if ctx.donated else _buffers.empty(x.shape, dtype, x.device)
+        mem = _buffers.adopt(x) if ctx.donated else _buffers.empty(x.shape, dtype, x.device)
         # the spikes are the caller's (the next layer keeps them until its backward): not a pooled buffer, which
         # would stay resident after they are freed, through this neuron's backward
         spk = torch.empty(x.shape, dtype=dtype, device=x.device)

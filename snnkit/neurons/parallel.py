@@ -256,7 +256,7 @@ class _IntegrateFire(torch.autograd.Function):
         syn = _buffers.empty(x.shape, dtype) if need_decay else None
         # a donated input takes U, then p (each element written where it was read), and backward's dL/dX over p
         ctx.donated = donate and not (keep_mem or need_decay) and x.dtype == dtype
-        mem = x.detach() if ctx.donated else _buffers.empty(x.shape, dtype)
+        mem = _buffers.adopt(x) if ctx.donated else _buffers.empty(x.shape, dtype)
         if not (keep_mem or need_decay):  # U is not needed after p: the scan writes PRESCALE·U, p takes its buffer
             _compiled.two_stage_scan(x, alpha_c, beta_c, mem, syn, scale=(1 - beta_c) * _compiled.PRESCALE[mode])
             p, spikes = _compiled.fire_prescaled(mem, mode, generator)
