@@ -14,6 +14,8 @@ W4    256    50     2048 → 2048   G2GNet's hidden layer
 The rows (``bench/_neuron_peers.py`` describes each and its settings): ``linear_only`` (the floor),
 ``snnkit_lif``, ``snnkit_cuba_lif``, ``snnkit_spsn_sb``, ``snnkit_spsn_gs``, ``snnkit_paralif``,
 ``snntorch_leaky`` (a Python loop over T), ``snntorch_leakyparallel``, ``spikingjelly_lif``, ``norse_lif``.
+Every row hands the Linear's output to its neuron marked with :func:`snnkit.neurons.buffers.donate`, as
+snnkit's own SHD network does: snnkit's neurons keep their saved state in it (the peers ignore the mark).
 
 Fields of a record: ``fwd_ms`` (one forward with autograd on, as in training) and ``fwd_bwd_ms`` (forward,
 then backward of the loss ``⟨out, g⟩`` (a dot product with a fixed random ``g``: no intermediate tensor),
