@@ -624,7 +624,9 @@ class CubaLIF(nn.Module):
                                  self.input_gain, self.reset_from)
 
     def forward(self, x: Tensor, syn0: Tensor | None = None, mem0: Tensor | None = None) -> Tensor:
-        """Spikes ``[T, B, ...]`` for input current ``x`` ``[T, B, ...]`` (forward hooks see the spikes)."""
+        """Spikes ``[T, B, ...]`` for input current ``x`` ``[T, B, ...]`` (forward hooks see the spikes). An ``x``
+        marked with :func:`snnkit.neurons.buffers.donate` may hold the saved state and then its gradient (see
+        :func:`cuba_lif_spikes`)."""
         self._check_input(x)
         # a donated input (snnkit.neurons.buffers.donate) may hold the saved state, unless a hook is there to see it
         donate = is_donated(x) and not (self._forward_hooks or self._forward_pre_hooks)

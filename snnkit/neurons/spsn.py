@@ -280,7 +280,9 @@ class ParaLIF(LeakyIntegrator):
         )
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:  # type: ignore[override]
-        """Spikes ``[T, B, ...]`` for input current ``x`` ``[T, B, ...]``."""
+        """Spikes ``[T, B, ...]`` for input current ``x`` ``[T, B, ...]``. An ``x`` marked with
+        :func:`snnkit.neurons.buffers.donate` may hold the neuron's state and then its gradient (see
+        :func:`snnkit.neurons.parallel.paralif_spikes`)."""
         self._check(x)
         # a donated input (snnkit.neurons.buffers.donate) may hold the neuron's state, unless a hook is there to see it
         donate = is_donated(x) and not (self._forward_hooks or self._forward_pre_hooks)
