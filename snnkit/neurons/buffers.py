@@ -59,7 +59,8 @@ from torch import Tensor
 
 from snnkit.errors import ConfigError
 
-__all__ = ["MIN_BYTES", "adopt", "clear_pool", "donate", "empty", "ensure_unspent", "huge_pages_used", "is_donated", "pool_limit", "pooled_bytes"]
+__all__ = ["MIN_BYTES", "adopt", "clear_pool", "donate", "empty", "ensure_unspent", "huge_pages_used", "is_donated",
+           "may_take", "pool_limit", "pooled_bytes"]
 
 #: Buffers smaller than this come from :func:`torch.empty` (the heap serves them without page faults once warm).
 MIN_BYTES = 8 << 20
@@ -165,6 +166,12 @@ def donate(t: Tensor) -> Tensor:
 def is_donated(t: object) -> bool:
     """Whether ``t`` was marked by :func:`donate` (a view or copy of a donated tensor is not)."""
     return getattr(t, _DONATED, False) is True
+
+
+def may_take(module: torch.nn.Module, t: object) -> bool:
+    """Whether the neuron ``module`` may take its input ``t``'s memory over: ``t`` is donated and the module has no
+    forward or pre-forward hooks (a hook receives the input, which would then hold the neuron's state)."""
+    return is_donated(t) and not (module._forward_hooks or module._forward_pre_hooks)
 
 
 def ensure_unspent(ctx: object, neuron: str) -> None:

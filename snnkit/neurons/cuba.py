@@ -74,7 +74,7 @@ from snnkit.errors import ConfigError
 from snnkit.neurons import buffers as _buffers
 from snnkit.neurons import compiled as _compiled
 from snnkit.neurons import surrogate as _surrogate
-from snnkit.neurons.buffers import is_donated
+from snnkit.neurons.buffers import may_take
 from snnkit.neurons.functional import RESETS
 from snnkit.neurons.parallel import decay
 from snnkit.neurons.surrogate import SpikeFunction
@@ -628,9 +628,7 @@ class CubaLIF(nn.Module):
         marked with :func:`snnkit.neurons.buffers.donate` may hold the saved state and then its gradient (see
         :func:`cuba_lif_spikes`)."""
         self._check_input(x)
-        # a donated input (snnkit.neurons.buffers.donate) may hold the saved state, unless a hook is there to see it
-        donate = is_donated(x) and not (self._forward_hooks or self._forward_pre_hooks)
-        return cuba_lif_spikes(x, self.params, self.spike_fn, syn0, mem0, donate=donate)
+        return cuba_lif_spikes(x, self.params, self.spike_fn, syn0, mem0, donate=may_take(self, x))
 
     def forward_with_state(
         self, x: Tensor, syn0: Tensor | None = None, mem0: Tensor | None = None

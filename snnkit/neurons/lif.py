@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from snnkit.errors import ConfigError
 from snnkit.neurons import surrogate as _surrogate
-from snnkit.neurons.buffers import is_donated
+from snnkit.neurons.buffers import may_take
 from snnkit.neurons.functional import RESETS, LIFParameters, lif_multistep, lif_step
 
 __all__ = ["LIF"]
@@ -102,9 +102,7 @@ class LIF(nn.Module):
     def forward(self, x: Tensor, mem0: Tensor | None = None) -> Tensor:
         """Spikes ``[T, B, ...]`` for input current ``x`` ``[T, B, ...]``, starting from ``mem0`` (zeros)."""
         self._check_time_first(x)
-        # a donated input (snnkit.neurons.buffers.donate) may hold the membranes, unless a hook is there to see it
-        donate = is_donated(x) and not (self._forward_hooks or self._forward_pre_hooks)
-        spk, _ = lif_multistep(x, self.params, self.spike_fn, mem0, donate=donate)
+        spk, _ = lif_multistep(x, self.params, self.spike_fn, mem0, donate=may_take(self, x))
         return spk
 
     def forward_with_state(self, x: Tensor, mem0: Tensor | None = None) -> tuple[Tensor, Tensor]:

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from snnkit.errors import ConfigError
 from snnkit.neurons import surrogate as _surrogate
-from snnkit.neurons.buffers import is_donated
+from snnkit.neurons.buffers import may_take
 from snnkit.neurons.parallel import (
     DELTA_MODES,
     METHODS,
@@ -284,12 +284,10 @@ class ParaLIF(LeakyIntegrator):
         :func:`snnkit.neurons.buffers.donate` may hold the neuron's state and then its gradient (see
         :func:`snnkit.neurons.parallel.paralif_spikes`)."""
         self._check(x)
-        # a donated input (snnkit.neurons.buffers.donate) may hold the neuron's state, unless a hook is there to see it
-        donate = is_donated(x) and not (self._forward_hooks or self._forward_pre_hooks)
         return paralif_spikes(
             x, self.alpha, self.beta, self.spike_mode, self.threshold, self.spike_fn,
             generator if generator is not None else self.generator,
-            self.recurrent, self.recurrent_fire, self.method, donate=donate,
+            self.recurrent, self.recurrent_fire, self.method, donate=may_take(self, x),
         )
 
     def extra_repr(self) -> str:
