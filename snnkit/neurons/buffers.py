@@ -39,8 +39,11 @@ and their backward pass writes the input gradient over that state, so a Linear +
 buffers at its peak instead of three (the W1 benchmark, batch 64, T = 1000, 128 neurons, float32: 62–67 MiB
 instead of 94–97). The caller promises not to read the tensor afterwards; a neuron with forward hooks ignores the
 mark (a hook receives the input), and a second backward through the same graph raises (the state is spent). The
-neurons' spike outputs are plain tensors, not pooled: the next layer keeps them until its own backward, and a
-pooled buffer would stay resident after they are freed.
+neurons' spike outputs are not pooled: the next layer keeps them until its own backward, and a pooled buffer would
+stay resident after they are freed. They come from :func:`output`, a heap block with a few KiB of slack, which a
+later allocation of their size can take over once they are freed (without the slack, glibc's aligned allocations
+cannot reuse a freed block of exactly their size, and with its default mmap threshold the W1 step's peak held a third
+``[T, B, N]`` block, depending on the heap's layout).
 """
 
 from __future__ import annotations
@@ -59,8 +62,8 @@ from torch import Tensor
 
 from snnkit.errors import ConfigError
 
-__all__ = ["MIN_BYTES", "adopt", "clear_pool", "donate", "empty", "ensure_unspent", "huge_pages_used", "is_donated",
-           "may_take", "pool_limit", "pooled_bytes"]
+__all__ = ["MIN_BYTES", "OUTPUT_MIN_BYTES", "OUTPUT_SLACK", "adopt", "clear_pool", "donate", "empty", "ensure_unspent",
+           "huge_pages_used", "is_donated", "may_take", "output", "pool_limit", "pooled_bytes"]
 
 #: Buffers smaller than this come from :func:`torch.empty` (the heap serves them without page faults once warm).
 MIN_BYTES = 8 << 20
@@ -151,6 +154,33 @@ def empty(shape: torch.Size | tuple[int, ...], dtype: torch.dtype, device: torch
     raw = torch.from_numpy(array)
     start = -raw.data_ptr() % align
     return raw[start:start + size].view(dtype).view(shape)
+
+
+#: CPU outputs of at least this many bytes get :data:`OUTPUT_SLACK` bytes of slack (see :func:`output`)
+OUTPUT_MIN_BYTES = 128 << 10
+#: Extra bytes behind a large output (more than an aligned allocation's padding: glibc's alignment slack and
+#: minimal chunk, 64 + 32 bytes for PyTorch's 64-byte-aligned blocks)
+OUTPUT_SLACK = 4096
+
+
+def output(shape: torch.Size | tuple[int, ...], dtype: torch.dtype, device: torch.device | str | None = None) -> Tensor:
+    """An uninitialised contiguous tensor for a neuron's output (its spikes), as ``torch.empty``, whose block a
+    later request of the same size can take over once the output is freed.
+
+    PyTorch allocates CPU memory 64-byte aligned (``posix_memalign``). glibc serves an aligned request of n bytes
+    from a free block of at least n + 64 + 32 bytes, and gives back the slack it did not use, so a freed block of
+    exactly n bytes is too small for the next aligned request of n bytes. Where nothing free lies beside it (a
+    small tensor allocated after it pins the heap), that request extends the heap instead, and the freed block
+    stays resident beside it. In a Linear + neuron step whose loss frees the spikes early (the benchmark's
+    ⟨spikes, g⟩), the gradient that reaches the spikes is such a request: with glibc's default (dynamic) mmap
+    threshold, the W1 step's peak then held three ``[T, B, N]`` blocks instead of two (94 MiB instead of 63 for
+    the LIF, depending on the heap's layout). The output is a view of a block :data:`OUTPUT_SLACK` bytes longer
+    (CPU tensors of at least :data:`OUTPUT_MIN_BYTES`), which such a request fits. Elsewhere: ``torch.empty``."""
+    size = math.prod(shape) * dtype.itemsize
+    if size < OUTPUT_MIN_BYTES or (device is not None and torch.device(device).type != "cpu"):
+        return torch.empty(shape, dtype=dtype, device=device)
+    flat = torch.empty(size + OUTPUT_SLACK, dtype=torch.uint8, device=device)
+    return flat[:size].view(dtype).view(shape)
 
 
 _DONATED = "_snnkit_donated"

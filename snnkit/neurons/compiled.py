@@ -791,7 +791,7 @@ def gumbel_softmax(u: Tensor, generator: torch.Generator | None, temperature: fl
     v = torch.mul(u.detach(), -2.0 / temperature)
     if temperature == 1.0:
         return fire_prescaled(v, "GS", generator)
-    spk = _buffers.empty(v.shape, v.dtype)
+    spk = _buffers.output(v.shape, v.dtype)
     _gumbel_into(_flat_np(v.exp_()), _flat_np(spk), _philox_key(generator), 0, temperature)
     return v, spk
 
@@ -806,10 +806,10 @@ PRESCALE = {"SB": 1.0, "TRB": 2.0, "GS": -2.0}
 def fire_prescaled(v: Tensor, mode: str, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
     """``(p, spikes)`` of :func:`bernoulli` of σ(U) (SB), :func:`tanh_relu_bernoulli` (TRB) or :func:`gumbel_softmax`
     at τ = 1 (GS, p the soft value) from ``v = PRESCALE[mode]·U`` (contiguous, CPU): p is written into v's buffer,
-    the draws from a fresh key of ``generator``. The spikes are a plain tensor, not a pooled buffer: they are the
-    caller's (the next layer keeps them until its backward), and a pooled buffer would stay resident after they
-    are freed, through this neuron's backward."""
-    spk = torch.empty(v.shape, dtype=v.dtype)
+    the draws from a fresh key of ``generator``. The spikes are a :func:`buffers.output <snnkit.neurons.buffers.output>`,
+    not a pooled buffer: they are the caller's (the next layer keeps them until its backward), and a pooled buffer
+    would stay resident after they are freed, through this neuron's backward."""
+    spk = _buffers.output(v.shape, v.dtype)
     _fire_rows(v, mode, _philox_key(generator), 0, _flat_np(spk))
     return v, spk
 
@@ -875,7 +875,7 @@ def integrate_fire_spikes(x: Tensor, alpha: Tensor, beta: Tensor, mode: str,
     :func:`tanh_relu_bernoulli` or :func:`gumbel_softmax` over the whole tensor."""
     steps, n, _, per, rows, (first, second, _, scale), xs = _chunk_setup(x, alpha, beta, mode)
     key = _philox_key(generator)
-    spikes = torch.empty((steps, n), dtype=alpha.dtype)  # the caller's: not pooled (see fire_prescaled)
+    spikes = _buffers.output((steps, n), alpha.dtype)  # the caller's: not pooled (see fire_prescaled)
     spk = spikes.numpy()
     starts = range(0, steps, rows)
     u = torch.empty((min(rows, steps), n), dtype=alpha.dtype)

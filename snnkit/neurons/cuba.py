@@ -297,8 +297,8 @@ class _FusedCubaLIF(torch.autograd.Function):
         mem = _buffers.adopt(x) if ctx.donated and not current else buffers(keep_mem)
         pre = (_buffers.adopt(x) if ctx.donated else buffers(keep_pre)) if current else None
         # the spikes are the caller's (the next layer keeps them until its backward): not a pooled buffer, which
-        # would stay resident after they are freed, through this neuron's backward
-        spk = torch.empty(shape, dtype=dtype, device=dev)
+        # would stay resident after they are freed, through this neuron's backward (buffers.output: see there)
+        spk = _buffers.output(shape, dtype, dev)
         gain = 1 - b if spsn_gain else None
         drive = torch.empty(shape[1:], dtype=dtype, device=dev) if spsn_gain else None
         r0 = None if current else torch.gt(m_prev, thr).to(dtype)

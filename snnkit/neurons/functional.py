@@ -162,10 +162,10 @@ class _FusedLIF(torch.autograd.Function):
         # a donated input holds the membranes (m_t is written where x_t was read, element by element)
         ctx.donated = donate and compiled and x.dtype == dtype and x.is_contiguous()
         mem = _buffers.adopt(x) if ctx.donated else _buffers.empty(x.shape, dtype, x.device)
-        # the spikes are the caller's (the next layer keeps them until its backward): not a pooled buffer, which
-        # would stay resident after they are freed, through this neuron's backward
-        spk = torch.empty(x.shape, dtype=dtype, device=x.device)
         r0 = torch.gt(m_prev - thr, 0).to(dtype)  # r_0 = H(mem0 - θ)
+        # the spikes are the caller's (the next layer keeps them until its backward): not a pooled buffer, which
+        # would stay resident after they are freed, through this neuron's backward (buffers.output: see there)
+        spk = _buffers.output(x.shape, dtype, x.device)
         r = r0
         if compiled:
             _compiled.lif_forward(x, m_prev, r0, b, thr, zero, spk, mem)

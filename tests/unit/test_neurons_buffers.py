@@ -234,3 +234,36 @@ def test_neurons_give_the_same_results_with_reused_buffers(pool, name):
         assert torch.equal(run[0], plain[0])
         for a, b in zip(run[1], plain[1]):
             assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+@pytest.mark.parametrize("shape", [(3, 5, 7), (100, 8, 64), (7, 1 << 16)])
+def test_an_output_is_an_ordinary_contiguous_tensor_with_slack_when_large(shape, dtype):
+    t = buffers.output(shape, dtype)
+    assert t.shape == shape and t.dtype == dtype and t.device.type == "cpu" and t.is_contiguous()
+    assert t.storage_offset() == 0
+    size = t.numel() * dtype.itemsize
+    large = size >= buffers.OUTPUT_MIN_BYTES
+    assert t.untyped_storage().nbytes() == size + (buffers.OUTPUT_SLACK if large else 0)
+    t.fill_(2)
+    assert float(t.double().sum()) == 2 * t.numel()
+    assert torch.equal(t.clone(), t)
+
+
+def test_an_output_on_another_device_takes_torch_empty():
+    meta = buffers.output((1 << 30,), torch.float32, "meta")
+    assert meta.device.type == "meta" and meta.shape == (1 << 30,)
+
+
+@pytest.mark.parametrize("name", ["lif", "cuba", "spsn_sb", "spsn_gs", "paralif_trb_learn", "paralif_sb_fixed"])
+def test_large_spike_outputs_carry_the_slack(name):
+    """The neurons' spikes come from buffers.output (their freed block fits a same-sized aligned allocation)."""
+    x = torch.randn(100, 8, 64, generator=torch.Generator().manual_seed(0))  # 200 KiB in float32
+    if "paralif" in name:
+        layer = ParaLIF(spike_mode="TRB" if "trb" in name else "SB", tau_mem=10e-3, tau_syn=10e-3, dt=1e-3,
+                        n_neurons=64, learn_tau="learn" in name)
+    else:
+        layer = NEURONS[name]()
+    spk = layer(x)
+    spk = spk[0] if isinstance(spk, tuple) else spk
+    assert spk.untyped_storage().nbytes() == spk.numel() * spk.dtype.itemsize + buffers.OUTPUT_SLACK
