@@ -38,7 +38,8 @@ stochastic firing and no recurrence) then write their saved state into its memor
 and their backward pass writes the input gradient over that state, so a Linear + neuron step holds two ``[T, ...]``
 buffers at its peak instead of three (the W1 benchmark, batch 64, T = 1000, 128 neurons, float32: 62–67 MiB
 instead of 94–97). The caller promises not to read the tensor afterwards; a neuron with forward hooks ignores the
-mark (a hook receives the input), and a second backward through the same graph raises (the state is spent). The
+mark (a hook receives the input) unless every one is marked :func:`input_blind`, and a second backward through the
+same graph raises (the state is spent). The
 neurons' spike outputs are not pooled: the next layer keeps them until its own backward, and a pooled buffer would
 stay resident after they are freed. They come from :func:`output`, a heap block with a few KiB of slack, which a
 later allocation of their size can take over once they are freed (without the slack, glibc's aligned allocations
@@ -54,7 +55,9 @@ import mmap
 import os
 import threading
 import weakref
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -63,7 +66,7 @@ from torch import Tensor
 from snnkit.errors import ConfigError
 
 __all__ = ["MIN_BYTES", "OUTPUT_MIN_BYTES", "OUTPUT_SLACK", "adopt", "clear_pool", "donate", "empty", "ensure_unspent",
-           "huge_pages_used", "is_donated", "may_take", "output", "pool_limit", "pooled_bytes"]
+           "huge_pages_used", "input_blind", "is_donated", "may_take", "output", "pool_limit", "pooled_bytes"]
 
 #: Buffers smaller than this come from :func:`torch.empty` (the heap serves them without page faults once warm).
 MIN_BYTES = 8 << 20
@@ -198,10 +201,27 @@ def is_donated(t: object) -> bool:
     return getattr(t, _DONATED, False) is True
 
 
+_INPUT_BLIND = "_snnkit_input_blind"
+
+
+def input_blind(hook: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark the forward (or pre-forward) hook ``hook`` as one that keeps no reference to the module's input, and
+    return it: a neuron with only such hooks still takes a donated input over (:func:`may_take`). The activity
+    recorder of :mod:`snnkit.train.activity` marks its hooks on modules whose output alone is watched."""
+    setattr(hook, _INPUT_BLIND, True)
+    return hook
+
+
 def may_take(module: torch.nn.Module, t: object) -> bool:
-    """Whether the neuron ``module`` may take its input ``t``'s memory over: ``t`` is donated and the module has no
-    forward or pre-forward hooks (a hook receives the input, which would then hold the neuron's state)."""
-    return is_donated(t) and not (module._forward_hooks or module._forward_pre_hooks)
+    """Whether the neuron ``module`` may take its input ``t``'s memory over: ``t`` is donated and every forward or
+    pre-forward hook of the module is marked :func:`input_blind` (any other hook receives the input, which would then
+    hold the neuron's state)."""
+    if not is_donated(t):
+        return False
+    glob = torch.nn.modules.module  # hooks registered for every module (register_module_forward_hook) count too
+    every = (module._forward_hooks, module._forward_pre_hooks, getattr(glob, "_global_forward_hooks", {}),
+             getattr(glob, "_global_forward_pre_hooks", {}))
+    return all(getattr(hook, _INPUT_BLIND, False) is True for hooks in every for hook in hooks.values())
 
 
 def ensure_unspent(ctx: object, neuron: str) -> None:

@@ -45,6 +45,7 @@ from torch import Tensor, nn
 from snnkit.errors import ConfigError, check_positive_int
 from snnkit.sparse.hebbian import CoactivityWindow, cosine_from_sums
 from snnkit.sparse.layers import MaskedLinear, clear_masked_state
+from snnkit.train.activity import Output
 from snnkit.train.loop import Callback
 
 __all__ = ["GROW_RULES", "PRUNE_RULES", "REGROW_MODES", "DynamicSparseTraining", "prune_and_grow", "rewire_count"]
@@ -169,8 +170,9 @@ class DynamicSparseTraining(Callback):
         # reset when a window starts, holds it (memory of one batch's sums, not `window` of them)
         return CoactivityWindow(self.window, running=self.window < self.every)
 
-    def watch(self, model: nn.Module) -> list[str]:
-        return self.attach(model)
+    def watch(self, model: nn.Module) -> list[str | Output]:
+        self.attach(model)  # the masked layers' input (pre-synaptic), the spiking modules' output (post-synaptic)
+        return [*self.layers, *(Output(post) for post in self.post_of.values())]
 
     # -------------------------------------------------------------------------------------- hooks
     def _records_step(self, step: int) -> bool:

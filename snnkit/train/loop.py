@@ -52,7 +52,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from snnkit.errors import CheckpointError, ConfigError, check_positive_int, check_positive_number
 from snnkit.train import distributed as dist_utils
-from snnkit.train.activity import Activity, ActivityRecorder
+from snnkit.train.activity import Activity, ActivityRecorder, Output
 from snnkit.train.checkpoint import save_checkpoint
 from snnkit.train.state import LAST_CHECKPOINT, PREV_CHECKPOINT, RunState
 from snnkit.utils import params_hash, resolve_device, seed_everything
@@ -88,9 +88,11 @@ class Callback:
     def on_fit_start(self, trainer: Trainer) -> None:
         """Called once at the start of :meth:`Trainer.fit`."""
 
-    def watch(self, model: nn.Module) -> Iterable[str | nn.Module]:
+    def watch(self, model: nn.Module) -> Iterable[str | nn.Module | Output]:
         """Modules (or their names in ``model.named_modules()``) whose training activity this callback
-        reads from ``trainer.activity[name]`` (see :mod:`snnkit.train.activity`). Called at fit start."""
+        reads from ``trainer.activity[name]`` (see :mod:`snnkit.train.activity`); ``Output(name)`` where it
+        reads only the output (the input is then not kept, and a neuron may take a donated input over).
+        Called at fit start."""
         return ()
 
     def on_epoch_start(self, trainer: Trainer, epoch: int) -> None:

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from snnkit.data.sequences import time_mask
 from snnkit.errors import ConfigError, check_nonneg_int, check_positive_number
+from snnkit.train.activity import Output
 from snnkit.train.loop import Callback
 from snnkit.train.monitor import input_lengths
 
@@ -64,8 +65,8 @@ class FiringRateRegulariser(Callback):
         self.target = (float(target[0]), float(target[1]))
         self.last: dict[str, float] | None = None  # λ, target, penalty of the latest step (None in warm-up)
 
-    def watch(self, model: nn.Module) -> list[str]:
-        return list(self.modules)
+    def watch(self, model: nn.Module) -> list[Output]:
+        return [Output(name) for name in self.modules]
 
     def schedule(self, step: int, steps_per_epoch: int, epochs: int) -> tuple[float, float] | None:
         """``(λ, target)`` in force at optimiser step ``step`` (0-based: the step being taken); None in the
@@ -140,9 +141,9 @@ class SpikeCountRegulariser(Callback):
         self.last: float | None = None
         self._model: nn.Module | None = None
 
-    def watch(self, model: nn.Module) -> list[str]:
+    def watch(self, model: nn.Module) -> list[str | Output]:
         self._model = model
-        return ["", *self.modules]
+        return ["", *(Output(name) for name in self.modules)]  # the root's input holds the lengths
 
     def extra_loss(self, trainer: Any, outputs: Any, targets: Any) -> Tensor | None:
         spikes = [trainer.activity[name].output for name in self.modules]

@@ -11,7 +11,9 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from snnkit.errors import ConfigError
+from snnkit.neurons import buffers
 from snnkit.train import Callback, Trainer
+from snnkit.train.activity import ActivityRecorder, Output
 
 T, B, N_IN, N_HID, N_OUT = 5, 12, 6, 8, 3
 
@@ -150,7 +152,7 @@ def test_evaluation_is_not_recorded_and_modules_can_be_given_directly() -> None:
     assert recorded == [0] and len(cb.seen) == 1
 
 
-@pytest.mark.parametrize("bad", ["nope", nn.Linear(2, 2)])
+@pytest.mark.parametrize("bad", ["nope", nn.Linear(2, 2), Output("nope"), Output(nn.Linear(2, 2))])
 def test_unknown_watched_module_is_a_config_error(bad) -> None:
     class Bad(Callback):
         def watch(self, model):
@@ -158,3 +160,25 @@ def test_unknown_watched_module_is_a_config_error(bad) -> None:
 
     with pytest.raises(ConfigError, match="watch"):
         _trainer(LoopNet(), [Bad()]).fit(_data())
+
+
+def test_an_output_watch_keeps_no_input_unless_another_item_watches_the_module() -> None:
+    model = RateNet()
+    x = torch.randn(B, N_IN)
+    want = torch.sigmoid(model.fc1(x))
+    with ActivityRecorder(model, [Output("act"), Output(model.fc1), "fc2"]) as rec:
+        rec.recording = True
+        model(x)
+        act, fc1, fc2 = rec.activity["act"], rec.activity["fc1"], rec.activity["fc2"]
+        torch.testing.assert_close(act.output, want, rtol=0, atol=0)
+        assert fc1.output.shape == (B, N_HID) and fc2.input.shape == (B, N_HID)
+        with pytest.raises(RuntimeError, match="'act'.*output only"):
+            _ = act.input
+        assert not act._inputs and not fc1._inputs  # nothing of the input is held
+        assert all(getattr(h, "_snnkit_input_blind", False) for h in model.act._forward_hooks.values())
+        assert not any(getattr(h, "_snnkit_input_blind", False) for h in model.fc2._forward_hooks.values())
+    with ActivityRecorder(model, [Output("act"), "act"]) as rec:  # both: the input is kept
+        rec.recording = True
+        model(x)
+        assert rec.activity["act"].input.shape == (B, N_HID)
+        assert not buffers.may_take(model.act, buffers.donate(torch.zeros(1)))

@@ -141,3 +141,59 @@ def test_donated_input_keeps_its_autograd_state(make):
     h.register_hook(lambda grad: seen.append(grad.clone()))
     (s * torch.randn_like(s)).sum().backward()
     assert len(seen) == 1 and seen[0].shape == h.shape and bool(torch.isfinite(seen[0]).all())
+
+
+def test_input_blind_hooks_keep_donation_on_and_other_hooks_turn_it_off():
+    lif, fc = LIF(), nn.Linear(10, 24)
+    x = torch.randn(8, 3, 10)
+    outputs = []
+    handle = lif.register_forward_hook(buffers.input_blind(lambda m, args, out: outputs.append(out)))
+    h = buffers.donate(fc(x))
+    kept = h.detach().clone()
+    assert buffers.may_take(lif, h)
+    spikes = lif(h)
+    assert not torch.equal(h.detach(), kept)  # taken over: it holds the membranes now
+    assert outputs[0] is spikes
+    pre = lif.register_forward_pre_hook(lambda m, args: None)  # an ordinary pre-hook beside it: off
+    assert not buffers.may_take(lif, buffers.donate(fc(x)))
+    pre.remove()
+    handle.remove()
+    glob = nn.modules.module.register_module_forward_hook(lambda m, args, out: None)  # hooks on every module count
+    try:
+        assert not buffers.may_take(lif, buffers.donate(fc(x)))
+    finally:
+        glob.remove()
+    assert buffers.may_take(lif, buffers.donate(fc(x))) and not buffers.may_take(lif, fc(x))
+
+
+@pytest.mark.parametrize("neuron", ["LIF", "SPSN-SB"])
+def test_shd_training_under_the_spike_regulariser_donates_the_hidden_currents(neuron):
+    """The regulariser watches the hidden neurons' output only, so their hooks do not turn donation off: every
+    hidden neuron of ShdNet may take its Linear's output over, and the recorded spikes keep their graph."""
+    import snnkit.neurons.cuba
+    import snnkit.neurons.spsn
+    from snnkit.models.shd import ShdNet
+    from snnkit.train.activity import ActivityRecorder
+    from snnkit.train.regularise import SpikeCountRegulariser
+
+    torch.manual_seed(0)
+    net = ShdNet(20, 4, neuron=neuron, hidden_size=16, nb_layers=2)
+    reg = SpikeCountRegulariser([f"neurons.{i}" for i in range(2)], reg_thr=0.1)
+    taken = []
+
+    def spy(module, x):
+        taken.append(buffers.may_take(module, x))
+        return taken[-1]
+
+    x = (torch.rand(30, 5, 20) < 0.3).float()
+    lengths = torch.full((5,), 30)
+    with ActivityRecorder(net, reg.watch(net)) as rec, pytest.MonkeyPatch.context() as m:
+        m.setattr(snnkit.neurons.cuba, "may_take", spy)
+        m.setattr(snnkit.neurons.spsn, "may_take", spy)
+        rec.recording = True
+        net((x, lengths))
+        spikes = [rec.activity[name].output for name in reg.modules]
+        with pytest.raises(RuntimeError, match="neurons.0"):
+            _ = rec.activity["neurons.0"].input
+        assert rec.activity[""].input[1] is lengths  # the root's input is kept: it holds the lengths
+    assert taken == [True, True] and all(s.requires_grad for s in spikes)
