@@ -821,7 +821,7 @@ def fire_prescaled(v: Tensor, mode: str, generator: torch.Generator | None) -> t
 # spikes, and p to round-off (torch's sigmoid may round a tensor's last elements differently).
 
 _CHUNK_ELEMENTS = 1 << 16
-_SEGMENT_CHUNKS = 8  # chunks per saved scan state: the backward recomputes the states between (one extra scan)
+_SEGMENT_CHUNKS = 8  # chunks per saved scan state: the backward keeps one segment's U and synaptic currents
 
 
 def _chunk_rows(n: int, per: int) -> int:
@@ -896,9 +896,11 @@ def integrate_fire_spikes_backward(grad: Tensor, x: Tensor, alpha: Tensor, beta:
                                    state: tuple[Any, ...], need_alpha: bool,
                                    need_beta: bool, in_place: bool = False) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """The backward of :func:`integrate_fire_spikes` for dL/dS ``grad``: ``(dL/dX, dL/dα, dL/dβ)`` as
-    :func:`recurrence_backward` with ``firing`` gives them from saved U and p, here recomputed chunk by chunk
-    (last chunk first) from ``x`` and ``state``. ``in_place``: dL/dX is written over ``x`` (contiguous, the
-    compute dtype), whose chunks are read only before they are written (the state scans read earlier chunks)."""
+    :func:`recurrence_backward` with ``firing`` gives them from saved U and p, here recomputed from ``x`` and
+    ``state`` segment by segment, last first (one scan of the segment's rows from its saved state, keeping its U
+    and synaptic currents), then the probabilities and the reverse pass chunk by chunk, last first. ``in_place``:
+    dL/dX is written over ``x`` (contiguous, the compute dtype): a segment's rows are read by its scan before any
+    of them is written, and the segments before it, done later, read only their own rows."""
     key, checkpoints, rows, per_segment = state
     steps, n, d, per, _, (first, second, omb, scale), xs = _chunk_setup(x, alpha, beta, mode)
     np_dtype = checkpoints.dtype
@@ -909,38 +911,34 @@ def integrate_fire_spikes_backward(grad: Tensor, x: Tensor, alpha: Tensor, beta:
     out_np = out.numpy()
     d_alpha, d_beta = np.zeros(first.shape[0] if need_alpha else 1), np.zeros(first.shape[0] if need_beta else 1)
     a_next, c_next = np.zeros(n, np_dtype), np.zeros(n, np_dtype)
-    size = min(rows, steps)
-    mem, p = torch.empty((size, n), dtype=alpha.dtype), torch.empty((size, n), dtype=alpha.dtype)
-    mem_np, p_np, scratch = mem.numpy(), p.numpy(), np.empty(size * n if mode == "GS" else 1, dtype=np_dtype)
-    mid = np.empty((size if need_decay else 1, n), dtype=np_dtype)
+    # one segment's U (times PRESCALE) and synaptic currents, from one scan of its rows; each chunk then reads its
+    # rows, and the row before it (the decay gradients' terms across the chunk's start) from there or, for the
+    # segment's first chunk, from the saved state
+    size = min(rows * per_segment, steps)
+    mem = torch.empty((size, n), dtype=alpha.dtype)
+    mem_np, p = mem.numpy(), torch.empty((min(rows, steps), n), dtype=alpha.dtype)
+    p_np, scratch = p.numpy(), np.empty(min(rows, steps) * n if mode == "GS" else 1, dtype=np_dtype)
+    syn = np.empty((size if need_decay else 1, n), dtype=np_dtype)
     kind, fire_scale = STOCHASTIC_KINDS[mode], np_dtype.type(2.0 if mode == "GS" else 1.0)
-    local, discard = np.empty((per_segment, 2, n), dtype=np_dtype), np.empty((1, n), dtype=np_dtype)
-    # the scan's running state and PRESCALE·U at the step before a chunk: written in place, chunk after chunk (fresh
-    # arrays of a step's size for each would be fresh memory, faulted in: ~0.1 s at batch 256 × 2048 × 50 steps)
     m_state, o_state, prev_mem = np.empty(n, np_dtype), np.empty(n, np_dtype), np.empty(n, np_dtype)
-    prev_rows = prev_mem.reshape(-1, scale.shape[0])
     for seg in range(len(checkpoints) - 1, -1, -1):
-        starts = range(seg * per_segment * rows, min((seg + 1) * per_segment * rows, steps), rows)
+        s0 = seg * per_segment * rows
+        s1 = min(s0 + per_segment * rows, steps)
         np.copyto(m_state, checkpoints[seg, 0])
         np.copyto(o_state, checkpoints[seg, 1])
-        for j, t0 in enumerate(starts):  # the scan states at the segment's chunk starts, again
-            local[j, 0], local[j, 1] = m_state, o_state
-            if j < len(starts) - 1:
-                _scan_rows(xs[t0:t0 + rows], first, second, scale, mem_np, discard, False, m_state, o_state,
-                           t0 == 0, True)
-        for j in range(len(starts) - 1, -1, -1):
-            t0 = starts[j]
+        np.multiply(o_state.reshape(-1, scale.shape[0]), scale, out=prev_mem.reshape(-1, scale.shape[0]))
+        _scan_rows(xs[s0:s1], first, second, scale, mem_np[:s1 - s0], syn, need_decay, m_state, o_state, s0 == 0,
+                   True)
+        for t0 in range(s0 + (s1 - 1 - s0) // rows * rows, s0 - 1, -rows):  # the segment's chunks, last first
             t1 = min(t0 + rows, steps)
-            length = t1 - t0
-            np.copyto(m_state, local[j, 0])
-            np.copyto(o_state, local[j, 1])
-            np.multiply(o_state.reshape(-1, scale.shape[0]), scale, out=prev_rows)  # PRESCALE·U at step t0 - 1
-            _scan_rows(xs[t0:t1], first, second, scale, mem_np[:length], mid, need_decay, m_state, o_state, t0 == 0,
-                       True)
-            _probability_rows(mem[:length], mode, key, t0 * n // per, p[:length], scratch[:length * n])
-            _recurrence_backward(g[t0:t1], p_np[:length], kind, fire_scale, mid, False, first, second, omb, mid,
-                                 mem_np[:length], mem_scale, need_alpha, need_beta, out_np[t0:t1], d_alpha, d_beta,
-                                 a_next, c_next, t1 == steps, local[j, 0], prev_mem, t0 > 0)
+            r0, r1 = t0 - s0, t1 - s0
+            _probability_rows(mem[r0:r1], mode, key, t0 * n // per, p[:r1 - r0], scratch[:(r1 - r0) * n])
+            syn_rows = syn[r0:r1] if need_decay else syn
+            prev_syn = checkpoints[seg, 0] if r0 == 0 else syn[r0 - 1] if need_decay else syn[0]
+            _recurrence_backward(g[t0:t1], p_np[:r1 - r0], kind, fire_scale, syn_rows, False, first, second, omb,
+                                 syn_rows, mem_np[r0:r1], mem_scale, need_alpha, need_beta, out_np[t0:t1], d_alpha,
+                                 d_beta, a_next, c_next, t1 == steps, prev_syn, prev_mem if r0 == 0 else
+                                 mem_np[r0 - 1], t0 > 0)
     shape = x.shape[1:]
     return (out.view(x.shape), _per_step(d_alpha, shape, d) if need_alpha else None,
             _per_step(d_beta, shape, d) if need_beta else None)
