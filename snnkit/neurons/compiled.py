@@ -934,11 +934,12 @@ def integrate_fire_spikes_backward(grad: Tensor, x: Tensor, alpha: Tensor, beta:
             r0, r1 = t0 - s0, t1 - s0
             _probability_rows(mem[r0:r1], mode, key, t0 * n // per, p[:r1 - r0], scratch[:(r1 - r0) * n])
             syn_rows = syn[r0:r1] if need_decay else syn
-            prev_syn = checkpoints[seg, 0] if r0 == 0 else syn[r0 - 1] if need_decay else syn[0]
+            # the row before the chunk (only the decay gradients read it; syn holds rows only where they are needed)
+            prev_syn, prev_u = (checkpoints[seg, 0], prev_mem) if r0 == 0 or not need_decay else \
+                (syn[r0 - 1], mem_np[r0 - 1])
             _recurrence_backward(g[t0:t1], p_np[:r1 - r0], kind, fire_scale, syn_rows, False, first, second, omb,
                                  syn_rows, mem_np[r0:r1], mem_scale, need_alpha, need_beta, out_np[t0:t1], d_alpha,
-                                 d_beta, a_next, c_next, t1 == steps, prev_syn, prev_mem if r0 == 0 else
-                                 mem_np[r0 - 1], t0 > 0)
+                                 d_beta, a_next, c_next, t1 == steps, prev_syn, prev_u, t0 > 0)
     shape = x.shape[1:]
     return (out.view(x.shape), _per_step(d_alpha, shape, d) if need_alpha else None,
             _per_step(d_beta, shape, d) if need_beta else None)

@@ -18,9 +18,9 @@ A callback that reads only a module's output says so by watching :class:`Output`
 callback watching a module does, its input is not kept (``.input`` then raises), and its hook is marked
 :func:`~snnkit.neurons.buffers.input_blind`, so a neuron watched that way still takes a donated input over
 (:func:`~snnkit.neurons.buffers.donate`: the hidden layers of ``ShdNet`` under the spike regulariser keep one
-``[T, B, N]`` buffer less). The hooks record only inside the training forward (not in evaluation, nor in a forward a callback runs
-itself), a watched module that did not run in that forward has no entry, and ``trainer.activity`` is
-emptied after ``on_step_end``, so nothing outlives its step.
+``[T, B, N]`` buffer less). The hooks record only inside the training forward (not in evaluation, nor in a
+forward a callback runs itself), a watched module that did not run in that forward has no entry, and
+``trainer.activity`` is emptied after ``on_step_end``, so nothing outlives its step.
 """
 
 from __future__ import annotations
