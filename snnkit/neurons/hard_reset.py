@@ -172,7 +172,7 @@ class _FusedNode(torch.autograd.Function):
         dtype = _state_dtype(x, v0)
         steps = x.shape[0]
         h_all = _buffers.empty(x.shape, dtype, x.device)
-        spk = _buffers.empty(x.shape, x.dtype, x.device)
+        spk = _buffers.output(x.shape, x.dtype, x.device)  # the caller's, not saved: not pooled (see buffers.output)
         v = torch.zeros(x.shape[1:], dtype=dtype, device=x.device) if v0 is None else v0.to(dtype, copy=True)
         charge_reset = 0.0 if v_reset is None else v_reset
         for t in range(steps):

@@ -255,7 +255,8 @@ def test_an_output_on_another_device_takes_torch_empty():
     assert meta.device.type == "meta" and meta.shape == (1 << 30,)
 
 
-@pytest.mark.parametrize("name", ["lif", "cuba", "spsn_sb", "spsn_gs", "paralif_trb_learn", "paralif_sb_fixed"])
+@pytest.mark.parametrize("name", ["lif", "cuba", "spsn_sb", "spsn_gs", "paralif_trb_learn", "paralif_sb_fixed",
+                                  "lif_node"])
 def test_large_spike_outputs_carry_the_slack(name):
     """The neurons' spikes come from buffers.output (their freed block fits a same-sized aligned allocation)."""
     x = torch.randn(100, 8, 64, generator=torch.Generator().manual_seed(0))  # 200 KiB in float32
