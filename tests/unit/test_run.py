@@ -161,6 +161,15 @@ def test_installed_package_writes_reports_and_reads_git_of_the_cwd(tmp_path, mon
     assert run_mod.default_reports_root() == work / "reports"
     head = run_mod.git_info()
     assert head["commit"] and head["dirty"] is False  # the project's repository, clean
+    (work / "reports" / "nb" / "run").mkdir(parents=True)
+    (work / "reports" / "nb" / "run" / "metrics.json").write_text("{}")
+    assert run_mod.git_info()["dirty"] is False  # what runs write under reports/ is not code
+    (work / "notebooks" / "b.ipynb").write_text("{}")
+    assert run_mod.git_info()["dirty"] is True  # an untracked file elsewhere is
+    (work / "notebooks" / "b.ipynb").unlink()
+    (work / "notebooks" / "a.ipynb").write_text("[]")
+    assert run_mod.git_info()["dirty"] is True  # and so is a changed tracked file
+    (work / "notebooks" / "a.ipynb").write_text("{}")
     monkeypatch.chdir(work / "notebooks" / "..")  # the project root itself
     assert run_mod.default_reports_root() == work / "reports"
     deeper = work / "data" / "raw"
