@@ -1,6 +1,7 @@
 """snnkit.experiments.stdp: S1C1 encoding, the layer-by-layer STDP / R-STDP trainer (Mozafari et al.,
 Pattern Recognition 94:87-95, 2019) on a tiny subset of the embedded MNIST, scoring, saving and loading,
-the finished-run skip, and an exact resume after SIGKILL in each of mozafari2018's three phases."""
+the finished-run skip, and an exact resume after SIGKILL in each of mozafari2018's three phases and in the
+STDP and alternating R-STDP phases of deepr2024_greedy."""
 
 from __future__ import annotations
 
@@ -114,6 +115,22 @@ def test_saved_weights_reload_to_the_same_predictions(fitted, sets, tmp_path):
     assert a["pred"].shape == (30,)
 
 
+@pytest.mark.parametrize("model", ["deep2024", "deepr2024", "deepr2024_greedy", "inception2024", "majority2024"])
+def test_every_model_reloads_to_the_same_predictions(model, sets, tmp_path):
+    """The other networks (several STDP layers, parallel branches, three voting decisions): weights saved from
+    one initialisation and loaded into another give the same decisions, scores and branch votes."""
+    net = StdpNet(model, seed=0)
+    path = tmp_path / "net.pt"
+    torch.save(net.state_dict(), path)
+    fresh = StdpNet(model, seed=123)
+    assert any(not torch.equal(fresh.weight(n), net.weight(n)) for n in net.layer_names)
+    fresh.load_state_dict(torch.load(path, weights_only=True))
+    waves = from_times(sets["test"].times[:8], T)
+    a, b = net.decide(waves), fresh.decide(waves)
+    for key in ("pred", "scores", "branch_pred"):
+        assert torch.equal(a[key], b[key]), key
+
+
 def test_a_finished_run_is_loaded_not_trained_again(fitted, sets, monkeypatch):
     def _no_training(*args, **kwargs):
         raise AssertionError("a finished run was trained again")
@@ -175,30 +192,42 @@ def _script():
     return stdp_resume
 
 
-@pytest.fixture(scope="module")
-def killed_and_resumed(tmp_path_factory) -> dict:
-    """An uninterrupted run, and a run SIGKILLed once in each phase and resumed (the last resume in-process)."""
+# where each model's run is killed: (sample counter, (done, phase, epoch) found in the last checkpoint)
+KILLS = {
+    # L1 (sample 12 of 24), L2 (16 of 24), the second R-STDP epoch of L3 (12 of 24)
+    "mozafari2018": [(12, (False, 0, 0)), (24 + 16, (False, 1, 0)), (72 + 12, (False, 2, 1))],
+    # the four-phase model whose R-STDP learners take turns: L3 STDP (12 of 24), then the second R-STDP epoch
+    # (12 of 24), where the alternation must resume with the other layer
+    "deepr2024_greedy": [(48 + 12, (False, 2, 0)), (96 + 12, (False, 3, 1))],
+}
+
+
+@pytest.fixture(scope="module", params=sorted(KILLS))
+def killed_and_resumed(request, tmp_path_factory) -> dict:
+    """An uninterrupted run, and a run SIGKILLed once at each of KILLS[model] and resumed (the last resume
+    in-process)."""
     mod = _script()
-    tmp = tmp_path_factory.mktemp("stdp_sigkill")
-    reference = mod.train(None)  # no checkpoints: they change nothing
+    model = request.param
+    tmp = tmp_path_factory.mktemp(f"stdp_sigkill_{model}")
+    reference = mod.train(None, model=model)  # no checkpoints: they change nothing
     n = mod.N_TRAIN
     ckpt, steps = tmp / "ck", tmp / "steps"
-    cmd = [sys.executable, str(SCRIPT), str(ckpt), str(tmp / "out.pt"), str(steps)]
+    cmd = [sys.executable, str(SCRIPT), str(ckpt), str(tmp / "out.pt"), str(steps), model]
     positions = []
-    # kill in L1 (sample 12 of 24), in L2 (16 of 24), in the second R-STDP epoch of L3 (12 of 24)
-    for sample in (n // 2, n + 16, 3 * n + n // 2):
+    for sample, _ in KILLS[model]:
         sigkill.kill_after(cmd, steps, sample, extra=0.0)
         state, _, _ = load_latest([ckpt / LAST_CHECKPOINT, ckpt / PREV_CHECKPOINT])
         positions.append((state["done"], state["trainer"]["phase"], state["trainer"]["epoch"], state["trainer"]["pos"]))
-    resumed = mod.train(str(ckpt))
-    return {"reference": reference, "resumed": resumed, "positions": positions, "n": n,
+    resumed = mod.train(str(ckpt), model=model)
+    return {"model": model, "reference": reference, "resumed": resumed, "positions": positions, "n": n,
             "done": load_checkpoint(ckpt / LAST_CHECKPOINT)["done"]}
 
 
 def test_sigkill_lands_mid_epoch_in_each_phase(killed_and_resumed):
     n = killed_and_resumed["n"]
     positions = killed_and_resumed["positions"]
-    assert [(done, phase, epoch) for done, phase, epoch, _ in positions] == [(False, 0, 0), (False, 1, 0), (False, 2, 1)]
+    assert [(done, phase, epoch) for done, phase, epoch, _ in positions] == \
+        [where for _, where in KILLS[killed_and_resumed["model"]]]
     assert all(0 < pos < n for *_, pos in positions), positions
     assert killed_and_resumed["resumed"]["resumed_from"] is not None and killed_and_resumed["done"]
 
@@ -212,14 +241,11 @@ def test_sigkill_resume_gives_bit_identical_weights(killed_and_resumed):
 
 def test_sigkill_resume_gives_the_same_history(killed_and_resumed):
     ref, got = killed_and_resumed["reference"]["history"], killed_and_resumed["resumed"]["history"]
-    assert [r["phase"] for r in ref] == ["l1", "l2", "l3", "l3"]
+    expected = {"mozafari2018": ["l1", "l2", "l3", "l3"], "deepr2024_greedy": ["l1", "l2", "l3", "rl", "rl"]}
+    assert [r["phase"] for r in ref] == expected[killed_and_resumed["model"]]
     assert got == ref
-
-
-def test_sigkill_resume_gives_the_same_rstdp_history(killed_and_resumed):
-    ref, got = killed_and_resumed["reference"]["history"], killed_and_resumed["resumed"]["history"]
-    assert [r for r in got if r["phase"] == "l3"] == [r for r in ref if r["phase"] == "l3"]
-    assert [r["phase"] for r in got] == [r["phase"] for r in ref]
+    if killed_and_resumed["model"] == "deepr2024_greedy":  # the turns survive the kill in the second epoch
+        assert [r["learners"] for r in got if r["phase"] == "rl"] == ["conv3", "conv4"]
 
 
 @pytest.mark.parametrize("patience", [1])

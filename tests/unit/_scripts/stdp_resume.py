@@ -1,10 +1,11 @@
-"""mozafari2018 (Mozafari et al., Pattern Recognition 94:87-95, 2019) trained by
-:class:`snnkit.experiments.stdp.LayerwiseTrainer` on a tiny subset of the embedded MNIST; used by
+"""mozafari2018 (Mozafari et al., Pattern Recognition 94:87-95, 2019), or another of the five networks, trained
+by :class:`snnkit.experiments.stdp.LayerwiseTrainer` on a tiny subset of the embedded MNIST; used by
 tests/unit/test_experiments_stdp.py to SIGKILL it in each phase and check the resume is exact.
 
 It checkpoints after every chunk of ``learn_batch`` samples (``every_seconds`` tiny) and appends the trainer's
 sample counter to the STEPS file after each chunk (after the checkpoint of that chunk), so the test can kill it
-after a chosen sample. Phases: L1 STDP (samples 1-24), L2 STDP (25-48), L3 R-STDP two epochs (49-96).
+after a chosen sample. mozafari2018's phases: L1 STDP (samples 1-24), L2 STDP (25-48), L3 R-STDP two epochs
+(49-96); a model with four phases (:data:`EPOCHS_BY_MODEL`) has L3 STDP at 49-72 and two R-STDP epochs at 73-120.
 The doubling and the adaptive R-STDP blocks are short (8 samples each) so their counters cross the kills.
 """
 
@@ -24,6 +25,8 @@ from snnkit.models.stdp_nets import StdpNet
 
 N_TRAIN, N_VAL = 24, 12
 EPOCHS = [1, 1, 2]
+EPOCHS_BY_MODEL = {"mozafari2018": EPOCHS, "majority2024": EPOCHS, "deep2024": [1, 1, 1, 2],
+                   "inception2024": [1, 1, 1, 2], "deepr2024": [1, 1, 1, 2], "deepr2024_greedy": [1, 1, 1, 2]}
 PARAMS = {"model": "mozafari2018", "dataset": "mnist-embedded", "epochs": EPOCHS, "learn_batch": 4,
           "adaptive_every": 8, "eval_batch": 64, "patience": 5, "shuffle": True, "doubling_every": 8,
           "max_a_plus": 0.15, "seed": 0}
@@ -49,8 +52,8 @@ def data() -> tuple[EncodedSet, EncodedSet]:
     return train, val
 
 
-def train(ckpt_dir: str | None, steps_file: Path | None = None) -> dict:
-    params = validate("stdp_mnist", PARAMS)
+def train(ckpt_dir: str | None, steps_file: Path | None = None, model: str = "mozafari2018") -> dict:
+    params = validate("stdp_mnist", {**PARAMS, "model": model, "epochs": EPOCHS_BY_MODEL[model]})
     train_set, val_set = data()
     net = StdpNet(params["model"], time_steps=params["time_steps"], seed=params["seed"])
     trainer = _ReportingTrainer(net, params, ckpt_dir=ckpt_dir, run_hash=RUN_HASH, every_seconds=1e-9)
@@ -62,11 +65,11 @@ def train(ckpt_dir: str | None, steps_file: Path | None = None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``stdp_resume.py CKPT_DIR OUT [STEPS]``: train (resuming from CKPT_DIR), save weights and history."""
+    """``stdp_resume.py CKPT_DIR OUT [STEPS [MODEL]]``: train (resuming from CKPT_DIR), save weights and history."""
     args = sys.argv[1:] if argv is None else argv
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
-    result = train(args[0], Path(args[2]) if len(args) > 2 else None)
+    result = train(args[0], Path(args[2]) if len(args) > 2 else None, *args[3:4])
     del result["resumed_from"]
     torch.save(result, args[1])
     return 0
