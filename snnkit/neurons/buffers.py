@@ -40,10 +40,10 @@ buffers at its peak instead of three (the W1 benchmark, batch 64, T = 1000, 128 
 instead of 94–97). The caller promises not to read the tensor afterwards; a neuron with forward hooks ignores the
 mark (a hook receives the input) unless every one is marked :func:`input_blind`, and a second backward through the
 same graph raises (the state is spent). The neurons' spike outputs are not pooled: the next layer keeps them until its
-own backward, and a pooled buffer would stay resident after they are freed. They come from :func:`output`, a heap block with a few KiB of slack, which a
-later allocation of their size can take over once they are freed (without the slack, glibc's aligned allocations
-cannot reuse a freed block of exactly their size, and with its default mmap threshold the W1 step's peak held a third
-``[T, B, N]`` block, depending on the heap's layout).
+own backward, and a pooled buffer would stay resident after they are freed. They come from :func:`output`, a heap
+block with a few KiB of slack, which a later allocation of their size can take over once they are freed (without
+the slack, glibc's aligned allocations cannot reuse a freed block of exactly their size, and with its default mmap
+threshold the W1 step's peak held a third ``[T, B, N]`` block, depending on the heap's layout).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ tests/unit/test_experiments_stdp.py to SIGKILL it in each phase and check the re
 It checkpoints after every chunk of ``learn_batch`` samples (``every_seconds`` tiny) and appends the trainer's
 sample counter to the STEPS file after each chunk (after the checkpoint of that chunk), so the test can kill it
 after a chosen sample. mozafari2018's phases: L1 STDP (samples 1-24), L2 STDP (25-48), L3 R-STDP two epochs
-(49-96); a model with four phases (:data:`EPOCHS_BY_MODEL`) has L3 STDP at 49-72 and two R-STDP epochs at 73-120.
+(49-96). Every model gets one epoch per STDP phase and two of R-STDP (:func:`epochs_of`), so a model with four
+phases has L3 STDP at 49-72 and two R-STDP epochs at 73-120.
 The doubling and the adaptive R-STDP blocks are short (8 samples each) so their counters cross the kills.
 """
 
@@ -21,12 +22,10 @@ from snnkit.config import validate
 from snnkit.data import load_dataset
 from snnkit.data.sampling import stratified_subset
 from snnkit.experiments.stdp import EncodedSet, LayerwiseTrainer, encode
-from snnkit.models.stdp_nets import StdpNet
+from snnkit.models.stdp_nets import StdpNet, model_phases
 
 N_TRAIN, N_VAL = 24, 12
 EPOCHS = [1, 1, 2]
-EPOCHS_BY_MODEL = {"mozafari2018": EPOCHS, "majority2024": EPOCHS, "deep2024": [1, 1, 1, 2],
-                   "inception2024": [1, 1, 1, 2], "deepr2024": [1, 1, 1, 2], "deepr2024_greedy": [1, 1, 1, 2]}
 PARAMS = {"model": "mozafari2018", "dataset": "mnist-embedded", "epochs": EPOCHS, "learn_batch": 4,
           "adaptive_every": 8, "eval_batch": 64, "patience": 5, "shuffle": True, "doubling_every": 8,
           "max_a_plus": 0.15, "seed": 0}
@@ -52,8 +51,13 @@ def data() -> tuple[EncodedSet, EncodedSet]:
     return train, val
 
 
+def epochs_of(model: str) -> list[int]:
+    """One epoch for each of ``model``'s STDP phases, two for its final R-STDP phase (mozafari2018: EPOCHS)."""
+    return [1] * (len(model_phases(model)) - 1) + [2]
+
+
 def train(ckpt_dir: str | None, steps_file: Path | None = None, model: str = "mozafari2018") -> dict:
-    params = validate("stdp_mnist", {**PARAMS, "model": model, "epochs": EPOCHS_BY_MODEL[model]})
+    params = validate("stdp_mnist", {**PARAMS, "model": model, "epochs": epochs_of(model)})
     train_set, val_set = data()
     net = StdpNet(params["model"], time_steps=params["time_steps"], seed=params["seed"])
     trainer = _ReportingTrainer(net, params, ckpt_dir=ckpt_dir, run_hash=RUN_HASH, every_seconds=1e-9)
