@@ -41,7 +41,7 @@ from snnkit.config import NO_RESULT_EFFECT, NotebookParams, register
 from snnkit.errors import ConfigError
 from snnkit.stdp import functional as sf
 from snnkit.stdp import learning as sl
-from snnkit.stdp.compiled import stdp_step_events
+from snnkit.stdp.compiled import apply_counts_events, layer_counts_events, stdp_step_events
 
 __all__ = ["LayerSpec", "Block", "StdpNet", "MODELS", "build_model", "model_phases", "StdpMnistParams",
            "to_times", "from_times"]
@@ -542,10 +542,14 @@ class StdpNet(nn.Module):
         potentials; larger batches go one step at a time, folding each step's potentials into the counts (and,
         with ``values``, the potential where a neuron first crosses θ) while they are small enough to stay in
         cache. With non-negative weights (all layers here: their bounds) potentials never decrease, so both equal
-        counting ``fire``'s spikes on the full wave."""
+        counting ``fire``'s spikes on the full wave. On CPU (with :attr:`compiled`) the counts come from the
+        event-driven loop nest instead (:func:`~snnkit.stdp.compiled.layer_counts_events`: work in proportion to
+        the input spikes; the same counts up to float32 round-off at θ)."""
         spec = self.specs[name]
         padded = self._times_pad(times, spec.sides)
         weight = self.weight(name)
+        if self.compiled and times.device.type == "cpu":
+            return (padded, *layer_counts_events(weight, times, spec.sides, self.time_steps, spec.threshold, values))
         if padded.shape[0] <= _SMALL_BATCH:
             return (padded, *self._counts_time_major(spec, padded, values))
         counts = value = None
@@ -742,7 +746,10 @@ class StdpNet(nn.Module):
             good = torch.tensor(rates[name][0], dtype=w.dtype)
             bad = torch.tensor(rates[name][1], dtype=w.dtype)
             per = torch.where(reward[name][:, None], good, bad)[:, None, :].expand(-1, spec.out_channels, -1)
-            sl.apply_counts(w, pre, post, winners, per, False, *spec.rstdp_bounds, True)
+            if self.compiled and w.device.type == "cpu":  # one loop over the winners: the same result, bit for bit
+                apply_counts_events(w, pre, post, winners, per, False, *spec.rstdp_bounds)
+            else:
+                sl.apply_counts(w, pre, post, winners, per, False, *spec.rstdp_bounds, True)
 
 
 def build_model(params: dict[str, Any], *, n_classes: int = 10, input_size: int = 28) -> StdpNet:

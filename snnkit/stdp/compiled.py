@@ -29,17 +29,15 @@ import numpy as np
 import torch
 from numba import njit
 
-__all__ = ["dog_filter_maps", "latency_times_rows", "local_normalization_maps", "stdp_step_events"]
+__all__ = ["apply_counts_events", "dog_filter_maps", "latency_times_rows", "layer_counts_events",
+           "local_normalization_maps", "stdp_step_events"]
 
 
 @njit(cache=True, nogil=True)
-def _settle(times, s, top, left, wt, kh, kw, ho, wo, t_steps, theta, acc, first, value, feature, stamp,
-            ev_c, ev_y, ev_x, start, touched):
-    """Sample ``s``: ``first[p]`` (the step where position ``p`` first fires, -1 if never), ``value[p]``,
-    ``feature[p]``; returns the number of positions that fire."""
+def _bucket(times, s, t_steps, top, left, start, ev_c, ev_y, ev_x):
+    """Sample ``s``'s input spikes sorted by step (a counting sort): the events of step ``t`` are
+    ``start[t] <= e < start[t + 1]``, at ``(ev_c[e], ev_y[e], ev_x[e])`` in the padded frame."""
     c_in, h_in, w_in = times.shape[1], times.shape[2], times.shape[3]
-    n_feat = wt.shape[1]
-    # bucket the input spikes by step (counting sort); coordinates in the padded frame
     start[:] = 0
     for c in range(c_in):
         for y in range(h_in):
@@ -58,26 +56,55 @@ def _settle(times, s, top, left, wt, kh, kw, ho, wo, t_steps, theta, acc, first,
                     e = fill[t]
                     ev_c[e], ev_y[e], ev_x[e] = c, y + top, x + left
                     fill[t] = e + 1
+
+
+@njit(cache=True, nogil=True)
+def _event_buffers(hw, n_in, t_steps):
+    """Scratch of :func:`_bucket` and :func:`_scatter_step` for ``hw`` output positions and ``n_in`` inputs:
+    ``(closed, stamp, touched, ev_c, ev_y, ev_x, start)``."""
+    return (np.empty(hw, dtype=np.bool_), np.empty(hw, dtype=np.int64), np.empty(hw, dtype=np.int64),
+            np.empty(n_in, dtype=np.int64), np.empty(n_in, dtype=np.int64), np.empty(n_in, dtype=np.int64),
+            np.empty(t_steps + 1, dtype=np.int64))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _scatter_step(t, start, ev_c, ev_y, ev_x, wt, kh, kw, ho, wo, acc, closed, stamp, touched):
+    """Step ``t``'s input spikes add their weights to the potentials ``acc[p, :]`` of the open positions their
+    receptive field reaches (``closed[p]``: no longer needed); returns how many positions were touched, listed in
+    ``touched`` (``stamp[p] == t`` marks them)."""
+    n_feat = wt.shape[1]
+    n_touched = 0
+    for e in range(start[t], start[t + 1]):
+        c, yp, xp = ev_c[e], ev_y[e], ev_x[e]
+        for y in range(max(0, yp - kh + 1), min(ho, yp + 1)):
+            for x in range(max(0, xp - kw + 1), min(wo, xp + 1)):
+                p = y * wo + x
+                if closed[p]:
+                    continue
+                row = (c * kh + yp - y) * kw + xp - x
+                for f in range(n_feat):
+                    acc[p, f] += wt[row, f]
+                if stamp[p] != t:
+                    stamp[p] = t
+                    touched[n_touched] = p
+                    n_touched += 1
+    return n_touched
+
+
+@njit(cache=True, nogil=True)
+def _settle(times, s, top, left, wt, kh, kw, ho, wo, t_steps, theta, acc, first, value, feature, closed, stamp,
+            ev_c, ev_y, ev_x, start, touched):
+    """Sample ``s``: ``first[p]`` (the step where position ``p`` first fires, -1 if never), ``value[p]``,
+    ``feature[p]``; returns the number of positions that fire."""
+    n_feat = wt.shape[1]
+    _bucket(times, s, t_steps, top, left, start, ev_c, ev_y, ev_x)
     acc[:, :] = 0
     first[:] = -1
+    closed[:] = False
     stamp[:] = -1
     n_live = 0
     for t in range(t_steps):
-        n_touched = 0
-        for e in range(start[t], start[t + 1]):
-            c, yp, xp = ev_c[e], ev_y[e], ev_x[e]
-            for y in range(max(0, yp - kh + 1), min(ho, yp + 1)):
-                for x in range(max(0, xp - kw + 1), min(wo, xp + 1)):
-                    p = y * wo + x
-                    if first[p] >= 0:
-                        continue
-                    row = (c * kh + yp - y) * kw + xp - x
-                    for f in range(n_feat):
-                        acc[p, f] += wt[row, f]
-                    if stamp[p] != t:
-                        stamp[p] = t
-                        touched[n_touched] = p
-                        n_touched += 1
+        n_touched = _scatter_step(t, start, ev_c, ev_y, ev_x, wt, kh, kw, ho, wo, acc, closed, stamp, touched)
         for i in range(n_touched):
             p = touched[i]
             best, arg = acc[p, 0], 0
@@ -86,6 +113,7 @@ def _settle(times, s, top, left, wt, kh, kw, ho, wo, t_steps, theta, acc, first,
                     best, arg = acc[p, f], f
             if best > theta:
                 first[p], value[p], feature[p] = t, best, arg
+                closed[p] = True
                 n_live += 1
     return n_live
 
@@ -137,11 +165,48 @@ def _update(weight, times, s, top, left, f, y, x, t_win, t_steps, a_plus, a_minu
                 t_in = t_steps  # padding: silent
                 if 0 <= yi < h_in and 0 <= xi < w_in:
                     t_in = times[s, c, yi, xi]
-                a = a_plus if t_in <= t_win else a_minus
-                cur = weight[f, c, i, j]
-                step = a * ((cur - lb) * (ub - cur)) if stabilizer else a
-                new = min(max(cur + step, lb), ub)
-                weight[f, c, i, j] = lb if new - lb < tiny else new
+                _bump(weight, f, c, i, j, a_plus if t_in <= t_win else a_minus, stabilizer, lb, ub, tiny)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _bump(weight, f, c, i, j, a, stabilizer, lb, ub, tiny):
+    """One weight's STDP change at rate ``a``: stabiliser, bounds, the snap of a subnormal distance to ``lb``."""
+    cur = weight[f, c, i, j]
+    step = a * ((cur - lb) * (ub - cur)) if stabilizer else a
+    new = min(max(cur + step, lb), ub)
+    weight[f, c, i, j] = lb if new - lb < tiny else new
+
+
+@njit(cache=True, nogil=True)
+def _apply_counts(weight, pre, post, winners, rates, stabilizer, lb, ub, tiny):
+    c_in, kh, kw = weight.shape[1], weight.shape[2], weight.shape[3]
+    for s in range(winners.shape[0]):
+        for n in range(winners.shape[1]):
+            f, y, x = winners[s, n, 0], winners[s, n, 1], winners[s, n, 2]
+            if f < 0:
+                continue
+            t_post = post[s, f, y, x]
+            a_plus, a_minus = rates[s, f, 0], rates[s, f, 1]
+            for c in range(c_in):
+                for i in range(kh):
+                    for j in range(kw):
+                        a = a_plus if pre[s, c, y + i, x + j] >= t_post else a_minus
+                        _bump(weight, f, c, i, j, a, stabilizer, lb, ub, tiny)
+
+
+def apply_counts_events(weight: torch.Tensor, pre: torch.Tensor, post: torch.Tensor, winners: torch.Tensor,
+                        rates: torch.Tensor, stabilizer: bool, lb: float, ub: float) -> torch.Tensor:
+    """:func:`snnkit.stdp.learning.apply_counts` in place on a contiguous CPU ``weight`` (float32/64) as one loop
+    over the winners in order (sample, then winner): the same arithmetic per weight, so the same result bit for
+    bit. ``pre`` ``[B, C, H, W]`` and ``post`` ``[B, F, H', W']`` spiking-step counts, ``winners`` ``[B, K, 3]``
+    (-1 rows skipped), ``rates`` ``[B, F, 2]``. Returns ``weight``, its version counter moved on."""
+    np_dt = np.float32 if weight.dtype == torch.float32 else np.float64
+    _apply_counts(weight.detach().numpy(), pre.to(torch.int64).contiguous().numpy(),
+                  post.to(torch.int64).contiguous().numpy(), winners.to(torch.int64).contiguous().numpy(),
+                  rates.to(weight.dtype).contiguous().numpy(), bool(stabilizer), np_dt(lb), np_dt(ub),
+                  np_dt(np.finfo(np_dt).tiny))
+    torch.autograd.graph.increment_version(weight)  # written through numpy: caches keyed on the version see it
+    return weight
 
 
 @njit(cache=True, nogil=True)
@@ -155,18 +220,12 @@ def _step(weight, wt, times, top, bottom, left, right, t_steps, theta, k, r, rat
     first = np.empty(hw, dtype=np.int64)
     value = np.empty(hw, dtype=weight.dtype)
     feature = np.empty(hw, dtype=np.int64)
-    stamp = np.empty(hw, dtype=np.int64)
-    touched = np.empty(hw, dtype=np.int64)
-    n_in = c_in * h_in * w_in
-    ev_c = np.empty(n_in, dtype=np.int64)
-    ev_y = np.empty(n_in, dtype=np.int64)
-    ev_x = np.empty(n_in, dtype=np.int64)
-    start = np.empty(t_steps + 1, dtype=np.int64)
+    closed, stamp, touched, ev_c, ev_y, ev_x, start = _event_buffers(hw, c_in * h_in * w_in, t_steps)
     firsts = np.empty((b, k), dtype=np.int64)
     counts = np.zeros(b, dtype=np.int64)
     for s in range(b):  # every sample against the weights at the start of the step
-        if _settle(times, s, top, left, wt, kh, kw, ho, wo, t_steps, theta, acc, first, value, feature, stamp,
-                   ev_c, ev_y, ev_x, start, touched):
+        if _settle(times, s, top, left, wt, kh, kw, ho, wo, t_steps, theta, acc, first, value, feature, closed,
+                   stamp, ev_c, ev_y, ev_x, start, touched):
             counts[s] = _winners(first, value, feature, ho, wo, t_steps, k, r, winners[s])
             for j in range(counts[s]):
                 firsts[s, j] = first[winners[s, j, 1] * wo + winners[s, j, 2]]
@@ -197,7 +256,69 @@ def stdp_step_events(weight: torch.Tensor, times: torch.Tensor, sides: tuple[int
     _step(w_np, wt, t_np, top, bottom, left, right, int(time_steps), np_dt(threshold), int(k), int(radius),
           rates.to(dt).contiguous().numpy(), bool(stabilizer), np_dt(lb), np_dt(ub), np_dt(np.finfo(np_dt).tiny),
           winners)
+    torch.autograd.graph.increment_version(weight)  # written through numpy: caches keyed on the version see it
     return torch.from_numpy(winners)
+
+
+@njit(cache=True, nogil=True)
+def _counts(wt, times, top, left, kh, kw, ho, wo, t_steps, theta, with_values, counts, value):
+    b, c_in, h_in, w_in = times.shape
+    n_feat = wt.shape[1]
+    hw = ho * wo
+    acc = np.empty((hw, n_feat), dtype=wt.dtype)
+    fired = np.empty(hw, dtype=np.int64)  # how many features of a position fired
+    # closed[p]: every feature of p fired, its potentials are no longer needed
+    closed, stamp, touched, ev_c, ev_y, ev_x, start = _event_buffers(hw, c_in * h_in * w_in, t_steps)
+    for s in range(b):
+        _bucket(times, s, t_steps, top, left, start, ev_c, ev_y, ev_x)
+        acc[:, :] = 0
+        fired[:] = 0
+        closed[:] = False
+        stamp[:] = -1
+        for t in range(t_steps):
+            n_touched = _scatter_step(t, start, ev_c, ev_y, ev_x, wt, kh, kw, ho, wo, acc, closed, stamp, touched)
+            steps_left = t_steps - t  # a neuron crossing θ at step t spikes at every step from t on
+            for i in range(n_touched):
+                p = touched[i]
+                for f in range(n_feat):
+                    if counts[s, p, f] == 0 and acc[p, f] > theta:
+                        counts[s, p, f] = steps_left
+                        fired[p] += 1
+                        if with_values:
+                            value[s, p, f] = acc[p, f]
+                closed[p] = fired[p] == n_feat
+
+
+def layer_counts_events(weight: torch.Tensor, times: torch.Tensor, sides: tuple[int, int, int, int],
+                        time_steps: int, threshold: float, values: bool = False
+                        ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Spiking-step counts of every neuron of a conv layer (stride 1) with non-negative weights ``[F, C, kh, kw]``
+    on CPU: int64 ``[B, F, H', W']``, ``T - t`` for a neuron whose potential first exceeds θ at step ``t`` (0 if
+    never), and with ``values`` its potential then (0 if never), from the input first-spike times ``[B, C, H, W]``
+    (uint8, ``time_steps`` = silent) padded by ``sides`` ``(left, right, top, bottom)`` with silence.
+
+    Event-driven: each input spike adds its weights to the ``kh·kw`` positions whose receptive field holds it, at
+    its step, and only the positions touched in a step are compared with θ after it — work in proportion to the
+    input spikes, where a convolution of every step costs ``T`` dense convolutions. The potentials are summed in
+    input-spike order, so a potential within float32 round-off of θ may cross here and not in the convolution (and
+    the reverse). No argument checks (the model checks its layers at construction)."""
+    f_out, _, kh, kw = weight.shape
+    left, right, top, bottom = (int(v) for v in sides)
+    b, _, h_in, w_in = times.shape
+    ho, wo = h_in + top + bottom - kh + 1, w_in + left + right - kw + 1
+    wt = weight.detach().reshape(f_out, -1).t().contiguous().numpy()
+    t_np = times.contiguous().numpy()
+    if t_np.dtype != np.uint8:
+        t_np = t_np.astype(np.int64)
+    counts = np.zeros((b, ho * wo, f_out), dtype=np.int32)
+    value = np.zeros((b, ho * wo, f_out) if values else (0, 0, 0), dtype=wt.dtype)
+    _counts(wt, t_np, top, left, kh, kw, ho, wo, int(time_steps), wt.dtype.type(threshold), bool(values), counts,
+            value)
+
+    def layout(a: np.ndarray) -> torch.Tensor:  # [B, H'·W', F] -> [B, F, H', W']
+        return torch.from_numpy(a).view(b, ho, wo, f_out).permute(0, 3, 1, 2).contiguous()
+
+    return layout(counts).long(), (layout(value) if values else None)
 
 
 # ------------------------------------------------------------------------------------------- S1C1 encoding

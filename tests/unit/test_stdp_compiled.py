@@ -1,6 +1,8 @@
 """snnkit.stdp.compiled: the event-driven STDP step against the public wave operators (``fire``,
 ``pointwise_inhibition``, ``get_k_winners``, ``stdp``) on random layers, and against the tensor path of
-:meth:`StdpNet.stdp_step` over T from 1 to 200. The weights are multiples of 1/32, so every potential is exact in
+:meth:`StdpNet.stdp_step` over T from 1 to 200; the event-driven spike counts (every neuron of a layer) against
+``fire`` on the full wave and against the tensor path of the networks' forward passes; the compiled update from
+spike counts against :func:`snnkit.stdp.learning.apply_counts`. The weights are multiples of 1/32, so every potential is exact in
 float32 whatever the order of summation and the paths must agree bit for bit (ties included: coarse weights make
 equal potentials common)."""
 
@@ -17,7 +19,7 @@ from hypothesis import strategies as st
 from snnkit.models.stdp_nets import StdpNet, from_times
 from snnkit.stdp import functional as sf
 from snnkit.stdp import learning as sl
-from snnkit.stdp.compiled import stdp_step_events
+from snnkit.stdp.compiled import apply_counts_events, layer_counts_events, stdp_step_events
 
 
 def _dyadic(shape: tuple[int, ...], g: torch.Generator, lo: float = 0.0, hi: float = 1.0) -> torch.Tensor:
@@ -86,13 +88,13 @@ def test_compiled_step_updates_only_the_winners_kernels_in_place():
     g = torch.Generator().manual_seed(0)
     times = torch.randint(0, 30, (2, 6, 28, 28), generator=g).clamp(max=15).to(torch.uint8)
     w = net.weight("conv1")
-    before = w.clone()
+    before, version = w.clone(), w._version
     winners = stdp_step_events(w, times, net.specs["conv1"].sides, 15, 15.0, 5, 3,
                                torch.tensor([[0.004, -0.003]] * 2), True, (0.0, 1.0))
     won = winners[..., 0][winners[..., 0] >= 0].unique()
     changed = (w != before).flatten(1).any(dim=1).nonzero().squeeze(1)
     assert won.numel() > 0 and torch.equal(changed, won)
-    assert net.weight("conv1") is w  # in place
+    assert net.weight("conv1") is w and w._version > version  # in place, and the version counter moved on
 
 
 def test_a_trained_layer_continues_identically_after_a_deep_copy():
@@ -108,3 +110,85 @@ def test_a_trained_layer_continues_identically_after_a_deep_copy():
         a, b_ = net.stdp_step("conv1", data[i:i + 1], rates), twin.stdp_step("conv1", data[i:i + 1], rates)
         assert torch.equal(a, b_)
     assert torch.equal(net.weight("conv1"), twin.weight("conv1"))
+
+
+# ------------------------------------------------------------------------------ event-driven spike counts
+@settings(max_examples=80, deadline=None)
+@given(c=st.integers(1, 4), f=st.integers(1, 6), kh=st.integers(1, 4), kw=st.integers(1, 4),
+       h=st.integers(0, 6), w=st.integers(0, 6), sides=st.tuples(*[st.integers(0, 2)] * 4),
+       t_steps=st.sampled_from([1, 2, 3, 7, 15, 40]), b=st.integers(1, 4),
+       theta=st.sampled_from([0.0, 0.5, 1.0, 2.5]), values=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_event_counts_equal_fire_on_the_full_wave(c, f, kh, kw, h, w, sides, t_steps, b, theta, values, seed):
+    """Every neuron's spiking-step count is the number of steps its potential exceeds θ on the full wave, and
+    its value the potential at the first of them (0 for a neuron that never fires); silent samples included."""
+    g = torch.Generator().manual_seed(seed)
+    h, w = h + max(1, kh - sides[2] - sides[3]), w + max(1, kw - sides[0] - sides[1])
+    weight = _dyadic((f, c, kh, kw), g)
+    times = torch.randint(0, t_steps + 2, (b, c, h, w), generator=g).clamp(max=t_steps).to(torch.uint8)
+    times[-1] = t_steps
+    pot = F.conv2d(sf.pad(from_times(times, t_steps), sides).flatten(0, 1), weight).unflatten(0, (b, t_steps))
+    above = pot > theta
+    want_counts = above.sum(dim=1)
+    first = above.long().argmax(dim=1, keepdim=True)
+    want_values = torch.where(want_counts > 0, pot.gather(1, first).squeeze(1), 0.0)
+    counts, got_values = layer_counts_events(weight, times, sides, t_steps, theta, values)
+    assert counts.dtype == torch.long and torch.equal(counts, want_counts)
+    if values:
+        assert torch.equal(got_values, want_values)
+    else:
+        assert got_values is None
+
+
+@pytest.mark.parametrize("model", ["deepr2024", "inception2024", "majority2024"])
+@pytest.mark.parametrize("t_steps", [1, 15, 40])
+def test_compiled_and_tensor_forward_passes_agree(model, t_steps):
+    """The feature caches (every block) and the R-STDP training forward (winners, counts, predictions) of the
+    compiled and tensor paths, on dyadic weights: identical, with something firing at every layer."""
+    g = torch.Generator().manual_seed(t_steps)
+    nets = [StdpNet(model, time_steps=t_steps, seed=4) for _ in range(2)]
+    for name in nets[0].layer_names:
+        lo = 0.0 if nets[0].specs[name].threshold is None else 0.5
+        weight = _dyadic(tuple(nets[0].weight(name).shape), g, lo, 1.0)
+        for net, compiled in zip(nets, (True, False)):
+            net.weight(name).copy_(weight)
+            net.compiled = compiled
+    times = torch.randint(0, t_steps * 2, (9, 6, 28, 28), generator=g).clamp(max=t_steps).to(torch.uint8)
+    times[4] = t_steps
+    last = len(nets[0].arch.blocks) - 1
+    for block in range(1, last + 1):
+        got, want = (net.features_times(times, block) for net in nets)
+        assert torch.equal(got, want), f"block {block}"
+        assert bool((got < t_steps).any()), f"block {block}: nothing fires, not a meaningful check"
+    learners = [p.learners for p in nets[0].phases if p.rule == "rstdp"][0]
+    block = min(i for i, b_ in enumerate(nets[0].arch.blocks) if any(s.name in learners for s in b_.layers))
+    cached = nets[0].features_times(times, block)
+    got, want = (net.rstdp_forward(block, cached, learners) for net in nets)
+    assert torch.equal(got["pred"], want["pred"]) and torch.equal(got["branch_pred"], want["branch_pred"])
+    assert got["ctx"].keys() == want["ctx"].keys()
+    for name in got["ctx"]:
+        for a, b_ in zip(got["ctx"][name], want["ctx"][name]):
+            assert torch.equal(a, b_), name
+
+
+@settings(max_examples=60, deadline=None)
+@given(c=st.integers(1, 3), f=st.integers(1, 5), kh=st.integers(1, 3), kw=st.integers(1, 3), b=st.integers(1, 4),
+       k=st.integers(1, 4), t_steps=st.sampled_from([1, 3, 15]), stabilizer=st.booleans(),
+       bounds=st.sampled_from([(0.0, 1.0), (0.2, 0.8)]), seed=st.integers(0, 2 ** 16))
+def test_compiled_update_equals_apply_counts(c, f, kh, kw, b, k, t_steps, stabilizer, bounds, seed):
+    """Any float weights, winners with repeated features within and across samples and -1 rows, per-sample and
+    per-feature rates of both signs: the same weights bit for bit (the same arithmetic, in the same order)."""
+    g = torch.Generator().manual_seed(seed)
+    h, w = kh + 2, kw + 2
+    weight = torch.rand(f, c, kh, kw, generator=g) * (bounds[1] - bounds[0]) + bounds[0]
+    pre = torch.randint(0, t_steps + 1, (b, c, h, w), generator=g)
+    post = torch.randint(0, t_steps + 1, (b, f, h - kh + 1, w - kw + 1), generator=g)
+    winners = torch.stack([torch.randint(-1, f, (b, k), generator=g), torch.randint(0, h - kh + 1, (b, k), generator=g),
+                           torch.randint(0, w - kw + 1, (b, k), generator=g)], dim=2)
+    winners[winners[..., 0] < 0] = -1
+    rates = (torch.rand(b, f, 2, generator=g) - 0.5) * 0.2
+    want = sl.apply_counts(weight, pre, post, winners, rates, stabilizer, *bounds, False)
+    got = weight.clone()
+    version = got._version
+    assert apply_counts_events(got, pre, post, winners, rates, stabilizer, *bounds) is got
+    assert torch.equal(got, want)
+    assert got._version > version  # what the decision layers' cached matrices are keyed on
