@@ -8,7 +8,10 @@ PIP     = $(PY) -m pip
 STAMP   = $(VENV)/.snnkit-installed
 # PROFILE: any params/<notebook>/<profile>.yaml (e.g. smoke, paper, cpu)
 PROFILE ?= smoke
-JOBS    ?= 1
+NPROC  := $(shell nproc 2>/dev/null || echo 1)
+# JOBS: runs at once, each in its own kernel with the cores shared out; the smoke profile's runs are small and
+# mostly kernel start-up, so they take every core (the stdp_mnist smoke: 73 s with 2 jobs, 141 s with 1)
+JOBS    ?= $(if $(filter smoke,$(PROFILE)),$(NPROC),1)
 
 .PHONY: install reports list test lint lab bench embedded clean-reports strip
 
