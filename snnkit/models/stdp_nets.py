@@ -41,7 +41,13 @@ from snnkit.config import NO_RESULT_EFFECT, NotebookParams, register
 from snnkit.errors import ConfigError
 from snnkit.stdp import functional as sf
 from snnkit.stdp import learning as sl
-from snnkit.stdp.compiled import apply_counts_events, layer_counts_events, stdp_step_events
+from snnkit.stdp.compiled import (
+    apply_counts_events,
+    last_potentials_events,
+    layer_counts_events,
+    stdp_step_events,
+    transposed,
+)
 
 __all__ = ["LayerSpec", "Block", "StdpNet", "MODELS", "build_model", "model_phases", "StdpMnistParams",
            "to_times", "from_times"]
@@ -342,14 +348,27 @@ class StdpNet(nn.Module):
             self.weight(spec.name).clamp_(*(spec.rstdp_bounds if spec.threshold is None else spec.bounds))
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickling and deep copies leave out the cached decision matrices (rebuilt on demand)."""
-        state = dict(super().__getstate__())  # a copy: the module keeps its cache
+        """Pickling and deep copies leave out the cached decision matrices and transposed weights (rebuilt on
+        demand)."""
+        state = dict(super().__getstate__())  # a copy: the module keeps its caches
         state.pop("_dense_cache", None)
+        state.pop("_wt_cache", None)
         return state
 
     # ----------------------------------------------------------------------------------- access
     def weight(self, name: str) -> torch.Tensor:
         return getattr(self, f"w_{name}")
+
+    def _transposed(self, name: str) -> torch.Tensor:
+        """Layer ``name``'s weight with its features last (:func:`~snnkit.stdp.compiled.transposed`), the layout
+        of the compiled event-driven loops; cached until the weight's version counter moves (every in-place
+        change: :meth:`rstdp_step` writes the cached copy too and keeps it, anything else rebuilds it)."""
+        weight = self.weight(name)
+        stamp = (weight.data_ptr(), weight._version)
+        cache = self.__dict__.setdefault("_wt_cache", {})
+        if name not in cache or cache[name][0] != stamp:
+            cache[name] = (stamp, transposed(weight))
+        return cache[name][1]
 
     @property
     def layer_names(self) -> list[str]:
@@ -549,7 +568,8 @@ class StdpNet(nn.Module):
         padded = self._times_pad(times, spec.sides)
         weight = self.weight(name)
         if self.compiled and times.device.type == "cpu":
-            return (padded, *layer_counts_events(weight, times, spec.sides, self.time_steps, spec.threshold, values))
+            return (padded, *layer_counts_events(weight, times, spec.sides, self.time_steps, spec.threshold, values,
+                                                 wt=self._transposed(name)))
         if padded.shape[0] <= _SMALL_BATCH:
             return (padded, *self._counts_time_major(spec, padded, values))
         counts = value = None
@@ -707,7 +727,9 @@ class StdpNet(nn.Module):
 
         Threshold R-STDP layers among ``learners`` (``deepr2024``'s third) take their k winners after pointwise
         inhibition (the spikes passed on are not inhibited, as in the seed); a decision layer takes its single
-        winner at the last step."""
+        winner at the last step. On CPU (with :attr:`compiled`) a decision layer's last-step potentials are
+        summed spike by spike (:func:`~snnkit.stdp.compiled.last_potentials_events`; equal to the convolution up to
+        float round-off)."""
         ctx: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         t = self.time_steps
         for i in range(block, len(self.arch.blocks) - 1):
@@ -723,7 +745,11 @@ class StdpNet(nn.Module):
         preds = []
         for spec in self.arch.blocks[-1].layers:
             padded = self._times_pad(times, spec.sides)
-            last = F.conv2d((padded < t).to(torch.float32), self.weight(spec.name))
+            if self.compiled and times.device.type == "cpu":  # event-driven: work in proportion to the input spikes
+                last = last_potentials_events(self.weight(spec.name), times, spec.sides, t,
+                                              wt=self._transposed(spec.name))
+            else:
+                last = F.conv2d((padded < t).to(self.weight(spec.name).dtype), self.weight(spec.name))
             cls, idx, _ = self._winner_class(spec.name, last)
             hw = last.shape[2] * last.shape[3]
             winners = torch.stack([idx // hw, (idx % hw) // last.shape[3], idx % last.shape[3]], dim=1)
@@ -747,7 +773,9 @@ class StdpNet(nn.Module):
             bad = torch.tensor(rates[name][1], dtype=w.dtype)
             per = torch.where(reward[name][:, None], good, bad)[:, None, :].expand(-1, spec.out_channels, -1)
             if self.compiled and w.device.type == "cpu":  # one loop over the winners: the same result, bit for bit
-                apply_counts_events(w, pre, post, winners, per, False, *spec.rstdp_bounds)
+                mirror = self._transposed(name)  # written alongside, so the event-driven forward reads it as is
+                apply_counts_events(w, pre, post, winners, per, False, *spec.rstdp_bounds, mirror=mirror)
+                self._wt_cache[name] = ((w.data_ptr(), w._version), mirror)
             else:
                 sl.apply_counts(w, pre, post, winners, per, False, *spec.rstdp_bounds, True)
 

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from numba import njit
 
-__all__ = ["apply_counts_events", "dog_filter_maps", "latency_times_rows", "layer_counts_events",
-           "local_normalization_maps", "stdp_step_events"]
+__all__ = ["apply_counts_events", "dog_filter_maps", "last_potentials_events", "latency_times_rows",
+           "layer_counts_events", "local_normalization_maps", "stdp_step_events", "transposed"]
 
 
 @njit(cache=True, nogil=True)
@@ -81,9 +81,9 @@ def _scatter_step(t, start, ev_c, ev_y, ev_x, wt, kh, kw, ho, wo, acc, closed, s
                 p = y * wo + x
                 if closed[p]:
                     continue
-                row = (c * kh + yp - y) * kw + xp - x
+                pot, w_row = acc[p], wt[(c * kh + yp - y) * kw + xp - x]  # 1-D rows: the loop vectorises
                 for f in range(n_feat):
-                    acc[p, f] += wt[row, f]
+                    pot[f] += w_row[f]
                 if stamp[p] != t:
                     stamp[p] = t
                     touched[n_touched] = p
@@ -178,8 +178,9 @@ def _bump(weight, f, c, i, j, a, stabilizer, lb, ub, tiny):
 
 
 @njit(cache=True, nogil=True)
-def _apply_counts(weight, pre, post, winners, rates, stabilizer, lb, ub, tiny):
+def _apply_counts(weight, pre, post, winners, rates, stabilizer, lb, ub, tiny, mirror):
     c_in, kh, kw = weight.shape[1], weight.shape[2], weight.shape[3]
+    mirrored = mirror.shape[0] > 0
     for s in range(winners.shape[0]):
         for n in range(winners.shape[1]):
             f, y, x = winners[s, n, 0], winners[s, n, 1], winners[s, n, 2]
@@ -192,19 +193,30 @@ def _apply_counts(weight, pre, post, winners, rates, stabilizer, lb, ub, tiny):
                     for j in range(kw):
                         a = a_plus if pre[s, c, y + i, x + j] >= t_post else a_minus
                         _bump(weight, f, c, i, j, a, stabilizer, lb, ub, tiny)
+                        if mirrored:
+                            mirror[(c * kh + i) * kw + j, f] = weight[f, c, i, j]
+
+
+def transposed(weight: torch.Tensor) -> torch.Tensor:
+    """``[C·kh·kw, F]``: a conv weight ``[F, C, kh, kw]`` with its features last (contiguous), the layout the
+    event-driven loops read (one input spike adds a contiguous row of ``F`` weights per output position)."""
+    return weight.detach().reshape(weight.shape[0], -1).t().contiguous()
 
 
 def apply_counts_events(weight: torch.Tensor, pre: torch.Tensor, post: torch.Tensor, winners: torch.Tensor,
-                        rates: torch.Tensor, stabilizer: bool, lb: float, ub: float) -> torch.Tensor:
+                        rates: torch.Tensor, stabilizer: bool, lb: float, ub: float,
+                        mirror: torch.Tensor | None = None) -> torch.Tensor:
     """:func:`snnkit.stdp.learning.apply_counts` in place on a contiguous CPU ``weight`` (float32/64) as one loop
     over the winners in order (sample, then winner): the same arithmetic per weight, so the same result bit for
     bit. ``pre`` ``[B, C, H, W]`` and ``post`` ``[B, F, H', W']`` spiking-step counts, ``winners`` ``[B, K, 3]``
-    (-1 rows skipped), ``rates`` ``[B, F, 2]``. Returns ``weight``, its version counter moved on."""
+    (-1 rows skipped), ``rates`` ``[B, F, 2]``. ``mirror``: the weight's :func:`transposed` copy, kept equal to
+    it (each changed weight is written to both). Returns ``weight``, its version counter moved on."""
     np_dt = np.float32 if weight.dtype == torch.float32 else np.float64
+    mirror_np = mirror.numpy() if mirror is not None else np.empty((0, 0), dtype=np_dt)
     _apply_counts(weight.detach().numpy(), pre.to(torch.int64).contiguous().numpy(),
                   post.to(torch.int64).contiguous().numpy(), winners.to(torch.int64).contiguous().numpy(),
                   rates.to(weight.dtype).contiguous().numpy(), bool(stabilizer), np_dt(lb), np_dt(ub),
-                  np_dt(np.finfo(np_dt).tiny))
+                  np_dt(np.finfo(np_dt).tiny), mirror_np)
     torch.autograd.graph.increment_version(weight)  # written through numpy: caches keyed on the version see it
     return weight
 
@@ -246,10 +258,8 @@ def stdp_step_events(weight: torch.Tensor, times: torch.Tensor, sides: tuple[int
     dt = weight.dtype
     np_dt = np.float32 if dt == torch.float32 else np.float64
     w_np = weight.detach().numpy()
-    wt = weight.detach().reshape(weight.shape[0], -1).t().contiguous().numpy()
-    t_np = times.contiguous().numpy()
-    if t_np.dtype != np.uint8:
-        t_np = t_np.astype(np.int64)
+    wt = transposed(weight).numpy()
+    t_np = _times_array(times)
     winners = np.full((times.shape[0], int(k), 3), -1, dtype=np.int64)
     left, right, top, bottom = (int(v) for v in sides)
     lb, ub = bounds
@@ -290,7 +300,7 @@ def _counts(wt, times, top, left, kh, kw, ho, wo, t_steps, theta, with_values, c
 
 
 def layer_counts_events(weight: torch.Tensor, times: torch.Tensor, sides: tuple[int, int, int, int],
-                        time_steps: int, threshold: float, values: bool = False
+                        time_steps: int, threshold: float, values: bool = False, wt: torch.Tensor | None = None
                         ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Spiking-step counts of every neuron of a conv layer (stride 1) with non-negative weights ``[F, C, kh, kw]``
     on CPU: int64 ``[B, F, H', W']``, ``T - t`` for a neuron whose potential first exceeds θ at step ``t`` (0 if
@@ -301,24 +311,68 @@ def layer_counts_events(weight: torch.Tensor, times: torch.Tensor, sides: tuple[
     its step, and only the positions touched in a step are compared with θ after it — work in proportion to the
     input spikes, where a convolution of every step costs ``T`` dense convolutions. The potentials are summed in
     input-spike order, so a potential within float32 round-off of θ may cross here and not in the convolution (and
-    the reverse). No argument checks (the model checks its layers at construction)."""
-    f_out, _, kh, kw = weight.shape
-    left, right, top, bottom = (int(v) for v in sides)
-    b, _, h_in, w_in = times.shape
-    ho, wo = h_in + top + bottom - kh + 1, w_in + left + right - kw + 1
-    wt = weight.detach().reshape(f_out, -1).t().contiguous().numpy()
-    t_np = times.contiguous().numpy()
-    if t_np.dtype != np.uint8:
-        t_np = t_np.astype(np.int64)
+    the reverse). ``wt``: the weight's :func:`transposed` copy when the caller keeps one. No argument checks (the
+    model checks its layers at construction)."""
+    wt_np, t_np, (top, left, kh, kw, ho, wo) = _event_inputs(weight, times, sides, wt)
+    b, f_out = times.shape[0], weight.shape[0]
     counts = np.zeros((b, ho * wo, f_out), dtype=np.int32)
-    value = np.zeros((b, ho * wo, f_out) if values else (0, 0, 0), dtype=wt.dtype)
-    _counts(wt, t_np, top, left, kh, kw, ho, wo, int(time_steps), wt.dtype.type(threshold), bool(values), counts,
-            value)
+    value = np.zeros((b, ho * wo, f_out) if values else (0, 0, 0), dtype=wt_np.dtype)
+    _counts(wt_np, t_np, top, left, kh, kw, ho, wo, int(time_steps), wt_np.dtype.type(threshold), bool(values),
+            counts, value)
+    return _features_first(counts, ho, wo).long(), (_features_first(value, ho, wo) if values else None)
 
-    def layout(a: np.ndarray) -> torch.Tensor:  # [B, H'·W', F] -> [B, F, H', W']
-        return torch.from_numpy(a).view(b, ho, wo, f_out).permute(0, 3, 1, 2).contiguous()
 
-    return layout(counts).long(), (layout(value) if values else None)
+def _times_array(times: torch.Tensor) -> np.ndarray:
+    """First-spike times as the loops read them: uint8 as it is, any other integer dtype widened to int64."""
+    t_np = times.contiguous().numpy()
+    return t_np if t_np.dtype == np.uint8 else t_np.astype(np.int64)
+
+
+def _event_inputs(weight: torch.Tensor, times: torch.Tensor, sides: tuple[int, int, int, int],
+                  wt: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int, int, int]]:
+    """What the scatter loops read: the transposed weight (``wt``, or made here), the times array, and the
+    geometry ``(top, left, kh, kw, H', W')`` of the layer on the input padded by ``sides``."""
+    _, _, kh, kw = weight.shape
+    left, right, top, bottom = (int(v) for v in sides)
+    h_in, w_in = times.shape[2], times.shape[3]
+    geometry = (top, left, kh, kw, h_in + top + bottom - kh + 1, w_in + left + right - kw + 1)
+    return (transposed(weight) if wt is None else wt).numpy(), _times_array(times), geometry
+
+
+def _features_first(a: np.ndarray, ho: int, wo: int) -> torch.Tensor:
+    """``[B, H'·W', F]`` (the loops' layout) as a contiguous ``[B, F, H', W']`` tensor."""
+    return torch.from_numpy(a).view(a.shape[0], ho, wo, a.shape[2]).permute(0, 3, 1, 2).contiguous()
+
+
+@njit(cache=True, nogil=True)
+def _last_potentials(wt, times, top, left, kh, kw, ho, wo, t_steps, out):
+    b, c_in, h_in, w_in = times.shape
+    closed, stamp, touched, ev_c, ev_y, ev_x, start = _event_buffers(ho * wo, c_in * h_in * w_in, t_steps)
+    closed[:] = False  # nothing settles: every spike of every step is summed
+    acc = np.empty((ho * wo, wt.shape[1]), dtype=wt.dtype)  # C-contiguous: the sums over features vectorise
+    for s in range(b):
+        _bucket(times, s, t_steps, top, left, start, ev_c, ev_y, ev_x)
+        acc[:, :] = 0
+        stamp[:] = -1
+        for t in range(t_steps):
+            _scatter_step(t, start, ev_c, ev_y, ev_x, wt, kh, kw, ho, wo, acc, closed, stamp, touched)
+        out[s] = acc
+
+
+def last_potentials_events(weight: torch.Tensor, times: torch.Tensor, sides: tuple[int, int, int, int],
+                           time_steps: int, wt: torch.Tensor | None = None) -> torch.Tensor:
+    """Potentials at the last step ``[B, F, H', W']`` of a conv layer (stride 1) ``[F, C, kh, kw]`` on CPU (what a
+    decision layer reads) from the input first-spike times ``[B, C, H, W]`` (uint8, ``time_steps`` = silent)
+    padded by ``sides`` ``(left, right, top, bottom)`` with silence: each input spike adds its weights to the
+    ``kh·kw`` positions whose receptive field holds it. Work in proportion to the input spikes: mozafari2018's
+    decision reads 250 × 4 × 4 inputs, about a quarter of them firing, padded to 8 × 8, in about half the time
+    of convolving the padded map. Summed in input-spike order (by step, then channel, row, column): equal to the
+    convolution up to float round-off (exactly, for weights that are multiples of a power of two). ``wt``: the
+    weight's :func:`transposed` copy when the caller keeps one."""
+    wt_np, t_np, (top, left, kh, kw, ho, wo) = _event_inputs(weight, times, sides, wt)
+    out = np.empty((times.shape[0], ho * wo, weight.shape[0]), dtype=wt_np.dtype)
+    _last_potentials(wt_np, t_np, top, left, kh, kw, ho, wo, int(time_steps), out)
+    return _features_first(out, ho, wo)
 
 
 # ------------------------------------------------------------------------------------------- S1C1 encoding

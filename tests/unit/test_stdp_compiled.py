@@ -1,8 +1,9 @@
 """snnkit.stdp.compiled: the event-driven STDP step against the public wave operators (``fire``,
 ``pointwise_inhibition``, ``get_k_winners``, ``stdp``) on random layers, and against the tensor path of
 :meth:`StdpNet.stdp_step` over T from 1 to 200; the event-driven spike counts (every neuron of a layer) against
-``fire`` on the full wave and against the tensor path of the networks' forward passes; the compiled update from
-spike counts against :func:`snnkit.stdp.learning.apply_counts`. The weights are multiples of 1/32, so every potential is exact in
+``fire`` on the full wave and against the tensor path of the networks' forward passes; the event-driven
+last-step potentials (the decision layers) against the convolution; the compiled update from spike counts against
+:func:`snnkit.stdp.learning.apply_counts`, and the transposed copy it keeps in step. The weights are multiples of 1/32, so every potential is exact in
 float32 whatever the order of summation and the paths must agree bit for bit (ties included: coarse weights make
 equal potentials common)."""
 
@@ -19,7 +20,13 @@ from hypothesis import strategies as st
 from snnkit.models.stdp_nets import StdpNet, from_times
 from snnkit.stdp import functional as sf
 from snnkit.stdp import learning as sl
-from snnkit.stdp.compiled import apply_counts_events, layer_counts_events, stdp_step_events
+from snnkit.stdp.compiled import (
+    apply_counts_events,
+    last_potentials_events,
+    layer_counts_events,
+    stdp_step_events,
+    transposed,
+)
 
 
 def _dyadic(shape: tuple[int, ...], g: torch.Generator, lo: float = 0.0, hi: float = 1.0) -> torch.Tensor:
@@ -139,7 +146,7 @@ def test_event_counts_equal_fire_on_the_full_wave(c, f, kh, kw, h, w, sides, t_s
         assert got_values is None
 
 
-@pytest.mark.parametrize("model", ["deepr2024", "inception2024", "majority2024"])
+@pytest.mark.parametrize("model", ["mozafari2018", "deepr2024", "inception2024", "majority2024"])
 @pytest.mark.parametrize("t_steps", [1, 15, 40])
 def test_compiled_and_tensor_forward_passes_agree(model, t_steps):
     """The feature caches (every block) and the R-STDP training forward (winners, counts, predictions) of the
@@ -192,3 +199,48 @@ def test_compiled_update_equals_apply_counts(c, f, kh, kw, b, k, t_steps, stabil
     assert apply_counts_events(got, pre, post, winners, rates, stabilizer, *bounds) is got
     assert torch.equal(got, want)
     assert got._version > version  # what the decision layers' cached matrices are keyed on
+    mirrored, mirror = weight.clone(), transposed(weight)
+    apply_counts_events(mirrored, pre, post, winners, rates, stabilizer, *bounds, mirror=mirror)
+    assert torch.equal(mirrored, want) and torch.equal(mirror, transposed(want))
+
+
+# ------------------------------------------------------------------------------ last-step potentials
+@settings(max_examples=80, deadline=None)
+@given(c=st.integers(1, 4), f=st.integers(1, 6), kh=st.integers(1, 5), kw=st.integers(1, 5),
+       h=st.integers(0, 6), w=st.integers(0, 6), sides=st.tuples(*[st.integers(0, 2)] * 4),
+       t_steps=st.sampled_from([1, 2, 15, 40]), b=st.integers(1, 4), keep_wt=st.booleans(),
+       seed=st.integers(0, 2 ** 16))
+def test_event_last_potentials_equal_the_convolution(c, f, kh, kw, h, w, sides, t_steps, b, keep_wt, seed):
+    """The potentials at the last step (every input spike of every step summed) equal the convolution of the padded
+    last-step spikes, with the transposed copy passed in or made inside; silent samples give zeros."""
+    g = torch.Generator().manual_seed(seed)
+    h, w = h + max(1, kh - sides[2] - sides[3]), w + max(1, kw - sides[0] - sides[1])
+    weight = _dyadic((f, c, kh, kw), g)
+    times = torch.randint(0, t_steps + 2, (b, c, h, w), generator=g).clamp(max=t_steps).to(torch.uint8)
+    times[-1] = t_steps
+    want = F.conv2d(F.pad((times < t_steps).float(), sides), weight)
+    got = last_potentials_events(weight, times, sides, t_steps, wt=transposed(weight) if keep_wt else None)
+    assert got.shape == want.shape and got.is_contiguous()
+    assert torch.equal(got, want)
+    assert not bool(got[-1].any())
+
+
+def test_the_networks_transposed_weights_follow_every_change():
+    """R-STDP steps write the cached transposed decision weight alongside the weight (the same tensor is kept, and
+    it equals the weight transposed); any other in-place change (a checkpoint loaded) makes a new one."""
+    net = StdpNet("mozafari2018", seed=3)
+    g = torch.Generator().manual_seed(0)
+    times = torch.randint(0, 16, (8, *net.output_shape(1)), generator=g).clamp(max=15).to(torch.uint8)
+    targets = torch.randint(0, 10, (8,), generator=g)
+    rates = {"conv3": (net.specs["conv3"].reward, net.specs["conv3"].punish)}
+    kept = net._transposed("conv3")
+    for start in range(0, 8, 2):
+        out = net.rstdp_forward(2, times[start:start + 2], ("conv3",))
+        net.rstdp_step(("conv3",), out, {"conv3": out["pred"] == targets[start:start + 2]}, rates)
+        assert net._transposed("conv3") is kept
+        assert torch.equal(kept, transposed(net.weight("conv3")))
+    before = copy.deepcopy(net.state_dict())
+    assert not torch.equal(before["w_conv3"], StdpNet("mozafari2018", seed=3).weight("conv3"))
+    net.load_state_dict(StdpNet("mozafari2018", seed=3).state_dict())
+    fresh = net._transposed("conv3")
+    assert fresh is not kept and torch.equal(fresh, transposed(net.weight("conv3")))
