@@ -244,3 +244,27 @@ def test_the_networks_transposed_weights_follow_every_change():
     net.load_state_dict(StdpNet("mozafari2018", seed=3).state_dict())
     fresh = net._transposed("conv3")
     assert fresh is not kept and torch.equal(fresh, transposed(net.weight("conv3")))
+
+
+@pytest.mark.parametrize(("batch", "fired", "events"), [(1, 0.9, True), (4, 0.9, True), (8, 0.2, True),
+                                                        (8, 0.9, False)])
+def test_the_decision_forward_sums_spikes_when_the_batch_is_small_or_sparse(monkeypatch, batch, fired, events):
+    """The R-STDP forward of a decision layer takes the spike sums for small or sparse batches and the convolution
+    for large dense ones; either way the same decisions and learning context as the tensor path (dyadic weights)."""
+    import snnkit.models.stdp_nets as stdp_nets
+
+    calls = []
+    real = stdp_nets.last_potentials_events
+    monkeypatch.setattr(stdp_nets, "last_potentials_events", lambda *a, **k: calls.append(1) or real(*a, **k))
+    g = torch.Generator().manual_seed(batch)
+    nets = [StdpNet("mozafari2018", seed=1) for _ in range(2)]
+    weight = _dyadic(tuple(nets[0].weight("conv3").shape), g)
+    for net, compiled in zip(nets, (True, False)):
+        net.weight("conv3").copy_(weight)
+        net.compiled = compiled
+    times = torch.where(torch.rand(batch, *nets[0].output_shape(1), generator=g) < fired, 0, 15).to(torch.uint8)
+    got, want = (net.rstdp_forward(2, times, ("conv3",)) for net in nets)
+    assert bool(calls) == events
+    assert torch.equal(got["pred"], want["pred"]) and bool((got["pred"] >= 0).all())
+    for a, b_ in zip(got["ctx"]["conv3"], want["ctx"]["conv3"]):
+        assert torch.equal(a, b_)
