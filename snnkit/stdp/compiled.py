@@ -25,12 +25,14 @@ the weights' dtype, as the tensor path does with Python scalars.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 from numba import njit
 
-__all__ = ["apply_counts_events", "dog_filter_maps", "last_potentials_events", "latency_times_rows",
-           "layer_counts_events", "local_normalization_maps", "stdp_step_events", "transposed"]
+__all__ = ["apply_counts_events", "dog_filter_maps", "fired_pooled_events", "last_potentials_events",
+           "latency_times_rows", "layer_counts_events", "local_normalization_maps", "stdp_step_events", "transposed"]
 
 
 @njit(cache=True, nogil=True)
@@ -373,6 +375,74 @@ def last_potentials_events(weight: torch.Tensor, times: torch.Tensor, sides: tup
     out = np.empty((times.shape[0], ho * wo, weight.shape[0]), dtype=wt_np.dtype)
     _last_potentials(wt_np, t_np, top, left, kh, kw, ho, wo, int(time_steps), out)
     return _features_first(out, ho, wo)
+
+
+@njit(cache=True, nogil=True)
+def _fired_pooled(wt, bits, top, left, kh, kw, ho, wo, theta, window, stride, out_pad, out):
+    b, h_in, w_in, c_in = bits.shape
+    n_feat = wt.shape[1]
+    po_h, po_w = out.shape[1], out.shape[2]
+    acc = np.empty((ho * wo, n_feat), dtype=wt.dtype)  # one sample's potentials: stays in cache
+    best = np.empty(n_feat, dtype=wt.dtype)
+    for s in range(b):
+        acc[:, :] = 0
+        for yi in range(h_in):  # input spikes in (row, column, channel) order
+            for xi in range(w_in):
+                for c in range(c_in):
+                    if bits[s, yi, xi, c] == 0:
+                        continue
+                    yp, xp = yi + top, xi + left
+                    for y in range(max(0, yp - kh + 1), min(ho, yp + 1)):
+                        for x in range(max(0, xp - kw + 1), min(wo, xp + 1)):
+                            pot, w_row = acc[y * wo + x], wt[(c * kh + yp - y) * kw + xp - x]
+                            for f in range(n_feat):
+                                pot[f] += w_row[f]
+        for py in range(po_h):  # the largest potential per window (the padding: silent), then θ
+            for px in range(po_w):
+                best[:] = 0
+                for y in range(max(0, py * stride - out_pad), min(ho, py * stride - out_pad + window)):
+                    for x in range(max(0, px * stride - out_pad), min(wo, px * stride - out_pad + window)):
+                        pot = acc[y * wo + x]
+                        for f in range(n_feat):
+                            best[f] = max(best[f], pot[f])
+                o = out[s, py, px]
+                for f in range(n_feat):
+                    o[f] = 1.0 if best[f] > theta else 0.0
+
+
+def fired_pooled_events(weight: torch.Tensor, spikes: torch.Tensor, sides: tuple[int, int, int, int],
+                        threshold: float, pool: tuple[int, int] | None = None, out_pad: int = 0,
+                        wt: torch.Tensor | None = None, jobs: int = 1) -> torch.Tensor:
+    """A threshold layer's pooled spikes at the last step from its input's spikes ``[B, C, H, W]`` (0/1 floats) on
+    CPU: the conv (stride 1, weight ``[F, C, kh, kw]``, input padded by ``sides`` ``(left, right, top, bottom)``)
+    as spike sums — each input spike adds its weights to the ``kh·kw`` positions whose receptive field holds it,
+    work in proportion to the input spikes — then, per pooling window (``pool`` ``(window, stride)``, over the
+    output zero-padded by ``out_pad``), fired where the largest potential exceeds θ (max pooling of the spikes,
+    since θ ≥ 0). One sample's potentials stay in cache and only the pooled spikes are written.
+
+    Returns ``[B, F, H'', W'']`` in the weight's dtype, laid out channels-last (the layout the next convolution takes fastest).
+    Summed in input-spike order (row, column, channel): equal to the convolution up to float round-off, so a
+    potential within round-off of θ may fire here and not there (exactly equal for weights that are multiples
+    of a power of two). ``wt``: the weight's :func:`transposed` copy when the caller keeps one; ``jobs``: threads,
+    each over a contiguous share of the batch (the loops release the GIL)."""
+    wt_np = (transposed(weight) if wt is None else wt).numpy()
+    bits = np.ascontiguousarray(spikes.detach().to(torch.uint8).permute(0, 2, 3, 1).numpy())  # [B, H, W, C]
+    f_out, _, kh, kw = weight.shape
+    left, right, top, bottom = (int(v) for v in sides)
+    b, h_in, w_in = bits.shape[:3]
+    ho, wo = h_in + top + bottom - kh + 1, w_in + left + right - kw + 1
+    window, stride = pool if pool is not None else (1, 1)
+    po_h, po_w = (ho + 2 * out_pad - window) // stride + 1, (wo + 2 * out_pad - window) // stride + 1
+    out = np.empty((b, po_h, po_w, f_out), dtype=wt_np.dtype)
+    args = (top, left, kh, kw, ho, wo, wt_np.dtype.type(threshold), int(window), int(stride), int(out_pad))
+    n_shares = max(1, min(int(jobs), b))
+    shares = [(i * b // n_shares, (i + 1) * b // n_shares) for i in range(n_shares)]
+    if len(shares) == 1:
+        _fired_pooled(wt_np, bits, *args, out)
+    else:
+        with ThreadPoolExecutor(len(shares)) as pool_:
+            list(pool_.map(lambda se: _fired_pooled(wt_np, bits[se[0]:se[1]], *args, out[se[0]:se[1]]), shares))
+    return torch.from_numpy(out).permute(0, 3, 1, 2)
 
 
 # ------------------------------------------------------------------------------------------- S1C1 encoding

@@ -23,7 +23,15 @@ from hypothesis import strategies as st
 
 from snnkit.config import validate
 from snnkit.errors import ConfigError
-from snnkit.models.stdp_nets import MODELS, LayerSpec, StdpNet, from_times, model_phases, to_times
+from snnkit.models.stdp_nets import (
+    MODELS,
+    LayerSpec,
+    StdpNet,
+    _pooled_input,
+    from_times,
+    model_phases,
+    to_times,
+)
 from snnkit.stdp import functional as sf
 from snnkit.stdp import learning as sl
 
@@ -133,6 +141,29 @@ def test_decide_fast_path_equals_full_waves(model, reweight):
     n_branches = len(net.arch.blocks[-1].layers)
     assert fast["branch_pred"].shape == (8, n_branches) and fast["scores"].shape == (8, 10)
     assert int((fast["pred"] >= 0).sum()) >= 2 and int((fast["pred"] < 0).sum()) >= 1  # decided and silent
+
+
+@given(size=st.integers(3, 16), kernel=st.integers(1, 5), sides=st.tuples(*[st.integers(0, 2)] * 4),
+       window=st.integers(1, 4), stride=st.integers(1, 4), seed=st.integers(0, 2**16))
+def test_pooled_input_crop_keeps_every_pooled_output(size, kernel, sides, window, stride, seed):
+    spec = LayerSpec("c", 2, 3, kernel, 0.0, pad=sides, pool=(window, stride))
+    out = size + sides[0] + sides[1] - kernel + 1
+    if out < window or size + sides[2] + sides[3] - kernel + 1 != out:
+        return  # no such layer (kernel or window larger than the map; the maps here are square)
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.rand(2, 2, size, size, generator=g) < 0.5).float()
+    w = torch.randint(0, 16, (3, 2, kernel, kernel), generator=g).float() / 16  # dyadic: every sum exact
+    ref = F.max_pool2d(F.conv2d(F.pad(x, spec.sides), w), *spec.pool)
+    rows, cols, crop_sides = _pooled_input(spec, size, size)
+    assert rows <= size and cols <= size and all(0 <= a <= b for a, b in zip(crop_sides, spec.sides))
+    got = F.max_pool2d(F.conv2d(F.pad(x[:, :, :rows, :cols], crop_sides), w), *spec.pool)
+    assert torch.equal(got, ref)
+
+
+def test_pooled_input_crops_mozafari2018_layer2():
+    spec = StdpNet("mozafari2018").specs["conv2"]  # 3x3, pad 1, 14x14 -> pool 3 stride 3 reads 12x12
+    assert _pooled_input(spec, 14, 14) == (13, 13, (1, 0, 1, 0))
+    assert _pooled_input(StdpNet("mozafari2018").specs["conv1"], 28, 28) == (28, 28, (2, 2, 2, 2))
 
 
 @pytest.mark.parametrize("model", sorted(MODELS))

@@ -2,7 +2,8 @@
 ``pointwise_inhibition``, ``get_k_winners``, ``stdp``) on random layers, and against the tensor path of
 :meth:`StdpNet.stdp_step` over T from 1 to 200; the event-driven spike counts (every neuron of a layer) against
 ``fire`` on the full wave and against the tensor path of the networks' forward passes; the event-driven
-last-step potentials (the decision layers) against the convolution; the compiled update from spike counts against
+last-step potentials (the decision layers) and pooled spikes (the threshold layers on the inference path) against
+the convolution; the compiled update from spike counts against
 :func:`snnkit.stdp.learning.apply_counts`, and the transposed copy it keeps in step. The weights are multiples of 1/32, so every potential is exact in
 float32 whatever the order of summation and the paths must agree bit for bit (ties included: coarse weights make
 equal potentials common)."""
@@ -22,6 +23,7 @@ from snnkit.stdp import functional as sf
 from snnkit.stdp import learning as sl
 from snnkit.stdp.compiled import (
     apply_counts_events,
+    fired_pooled_events,
     last_potentials_events,
     layer_counts_events,
     stdp_step_events,
@@ -268,3 +270,56 @@ def test_the_decision_forward_sums_spikes_when_the_batch_is_small_or_sparse(monk
     assert torch.equal(got["pred"], want["pred"]) and bool((got["pred"] >= 0).all())
     for a, b_ in zip(got["ctx"]["conv3"], want["ctx"]["conv3"]):
         assert torch.equal(a, b_)
+
+
+# ------------------------------------------------------------------------------ last-step pooled spikes
+@settings(max_examples=80, deadline=None)
+@given(c=st.integers(1, 4), f=st.integers(1, 9), k=st.integers(1, 5), h=st.integers(0, 7),
+       sides=st.tuples(*[st.integers(0, 2)] * 4), window=st.integers(1, 3), stride=st.integers(1, 3),
+       out_pad=st.integers(0, 2), theta=st.sampled_from([0.0, 0.5, 1.5, 3.0]), b=st.integers(1, 5),
+       jobs=st.integers(1, 3), channels_last=st.booleans(), double=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_pooled_spikes_equal_convolution_threshold_and_pooling(c, f, k, h, sides, window, stride, out_pad, theta, b,
+                                                              jobs, channels_last, double, seed):
+    """Spike sums, θ and max pooling in one pass equal the convolution of the padded spikes, fired where above θ,
+    zero-padded by ``out_pad`` and max-pooled — for any thread count, input layout and weight dtype."""
+    g = torch.Generator().manual_seed(seed)
+    size = h + max(1, k - min(sides[0] + sides[1], sides[2] + sides[3]))  # every padded side >= k
+    weight = _dyadic((f, c, k, k), g).to(torch.float64 if double else torch.float32)
+    x = (torch.rand(b, c, size, size, generator=g) < 0.4).to(weight.dtype)
+    x[-1] = 0
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    fired = F.conv2d(F.pad(x, sides), weight).gt(theta).to(weight.dtype)
+    fired = F.pad(fired, (out_pad,) * 4)
+    if fired.shape[2] < window or fired.shape[3] < window:
+        return  # no such layer (the pooling window is larger than its input)
+    want = F.max_pool2d(fired, window, stride)
+    got = fired_pooled_events(weight, x, sides, theta, (window, stride), out_pad,
+                              wt=transposed(weight) if jobs == 2 else None, jobs=jobs)
+    assert got.dtype == weight.dtype and got.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(got, want)
+    assert not bool(got[-1].any())
+
+
+@pytest.mark.parametrize("model", ["mozafari2018", "inception2024"])
+@pytest.mark.parametrize(("fired", "events"), [(0.05, True), (0.5, False)])
+def test_inference_sums_spikes_when_a_blocks_input_is_sparse(monkeypatch, model, fired, events):
+    """The last-step inference path sums the spikes of a sparse block input (the compiled pass) and convolves a
+    dense one; either way the same spikes as the tensor path (dyadic weights), branches and output padding
+    included."""
+    import snnkit.models.stdp_nets as stdp_nets
+
+    calls = []
+    real = stdp_nets.fired_pooled_events
+    monkeypatch.setattr(stdp_nets, "fired_pooled_events", lambda *a, **k: calls.append(1) or real(*a, **k))
+    g = torch.Generator().manual_seed(7)
+    nets = [StdpNet(model, seed=2) for _ in range(2)]
+    for name in nets[0].layer_names:
+        weight = _dyadic(tuple(nets[0].weight(name).shape), g, 0.0, 0.5)
+        for net in nets:
+            net.weight(name).copy_(weight)
+    nets[1].compiled = False
+    x = (torch.rand(6, *nets[0].output_shape(0), generator=g) < fired).float()
+    got, want = (net.last_step_features(x, len(net.arch.blocks) - 1, start=1) for net in nets)
+    assert bool(calls) == events
+    assert torch.equal(got, want) and got.is_contiguous()
