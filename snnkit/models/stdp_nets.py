@@ -74,6 +74,8 @@ _EVENT_DENSITY_MAX = 0.4
 #: spike sums take 0.25-0.4x the convolution's time at 5 % firing, 0.5-0.65x at 10 %, 0.65-1.3x at 20 %, more
 #: than the convolution from about 25 % (mozafari2018's layer 2 reads about 9 % in the paper run, layer 1 25 %)
 _LAST_STEP_EVENTS_MAX = 0.15
+#: the per-layer caches a network derives from its weights (:meth:`StdpNet._versioned`), rebuilt on demand
+_CACHES = ("_dense_cache", "_wt_cache")
 STDP_RATES = (0.004, -0.003)
 
 
@@ -324,6 +326,22 @@ def _pooled_input(spec: LayerSpec, h: int, w: int) -> tuple[int, int, tuple[int,
     return rows, cols, (left, used_w + k - 1 - left - cols, top, used_h + k - 1 - top - rows)
 
 
+def _unrolled(weight: torch.Tensor, spec: LayerSpec, h: int, w: int) -> torch.Tensor:
+    """``[C·h·w, F·h'·w']``: the convolution of ``weight`` (padding ``spec.sides``) on an ``h × w`` input as a
+    matrix (:meth:`StdpNet._decision_matrix`)."""
+    left, right, top, bottom = spec.sides
+    k = spec.kernel
+    ho, wo = h + top + bottom - k + 1, w + left + right - k + 1
+    # out[f, py, px] = sum_{c, qy, qx} weight[f, c, qy - py + top, qx - px + left] * x[c, qy, qx]
+    ky = torch.arange(h)[:, None] - torch.arange(ho)[None, :] + top    # [h, ho]
+    kx = torch.arange(w)[:, None] - torch.arange(wo)[None, :] + left   # [w, wo]
+    valid = ((ky >= 0) & (ky < k))[:, :, None, None] & ((kx >= 0) & (kx < k))[None, None]  # [h, ho, w, wo]
+    g = weight[:, :, ky.clamp(0, k - 1)][..., kx.clamp(0, k - 1)]      # [F, C, h, ho, w, wo]
+    g = torch.where(valid, g, 0.0)
+    matrix = g.permute(1, 2, 4, 0, 3, 5).reshape(spec.in_channels * h * w, spec.out_channels * ho * wo)
+    return matrix.contiguous()
+
+
 class StdpNet(nn.Module):
     """One of the :data:`MODELS`, its weights as buffers (no gradients), batched ``[B, T, C, H, W]``.
 
@@ -386,8 +404,8 @@ class StdpNet(nn.Module):
         """Pickling and deep copies leave out the cached decision matrices and transposed weights (rebuilt on
         demand)."""
         state = dict(super().__getstate__())  # a copy: the module keeps its caches
-        state.pop("_dense_cache", None)
-        state.pop("_wt_cache", None)
+        for cache in _CACHES:
+            state.pop(cache, None)
         return state
 
     # ----------------------------------------------------------------------------------- access
@@ -398,12 +416,21 @@ class StdpNet(nn.Module):
         """Layer ``name``'s weight with its features last (:func:`~snnkit.stdp.compiled.transposed`), the layout
         of the compiled event-driven loops; cached until the weight's version counter moves (every in-place
         change: :meth:`rstdp_step` writes the cached copy too and keeps it, anything else rebuilds it)."""
+        return self._versioned("_wt_cache", name, (), lambda: transposed(self.weight(name)))
+
+    def _stamp(self, name: str, key: tuple) -> tuple:
         weight = self.weight(name)
-        stamp = (weight.data_ptr(), weight._version)
-        cache = self.__dict__.setdefault("_wt_cache", {})
-        if name not in cache or cache[name][0] != stamp:
-            cache[name] = (stamp, transposed(weight))
-        return cache[name][1]
+        return (weight.data_ptr(), weight._version, *key)
+
+    def _versioned(self, cache: str, name: str, key: tuple, build: Any) -> Any:
+        """What ``build()`` derives from layer ``name``'s weight, kept in the per-layer cache ``cache`` (one of
+        :data:`_CACHES`, left out of pickles and copies) until the weight changes: keyed on its storage and its
+        version counter, which every in-place change moves, and on ``key``."""
+        stamp = self._stamp(name, key)
+        entries = self.__dict__.setdefault(cache, {})
+        if name not in entries or entries[name][0] != stamp:
+            entries[name] = (stamp, build())
+        return entries[name][1]
 
     @property
     def layer_names(self) -> list[str]:
@@ -512,19 +539,7 @@ class StdpNet(nn.Module):
         ho, wo = h + top + bottom - k + 1, w + left + right - k + 1
         if weight.numel() // (k * k) * h * w * ho * wo > _DENSE_DECISION_MAX:
             return None
-        stamp = (name, h, w, weight.data_ptr(), weight._version)
-        cache = self.__dict__.setdefault("_dense_cache", {})
-        if name in cache and cache[name][0] == stamp:
-            return cache[name][1]
-        # out[f, py, px] = sum_{c, qy, qx} weight[f, c, qy - py + top, qx - px + left] * x[c, qy, qx]
-        ky = torch.arange(h)[:, None] - torch.arange(ho)[None, :] + top    # [h, ho]
-        kx = torch.arange(w)[:, None] - torch.arange(wo)[None, :] + left   # [w, wo]
-        valid = ((ky >= 0) & (ky < k))[:, :, None, None] & ((kx >= 0) & (kx < k))[None, None]  # [h, ho, w, wo]
-        g = weight[:, :, ky.clamp(0, k - 1)][..., kx.clamp(0, k - 1)]      # [F, C, h, ho, w, wo]
-        g = torch.where(valid, g, 0.0)
-        matrix = g.permute(1, 2, 4, 0, 3, 5).reshape(spec.in_channels * h * w, spec.out_channels * ho * wo)
-        cache[name] = (stamp, matrix.contiguous())
-        return cache[name][1]
+        return self._versioned("_dense_cache", name, (h, w), lambda: _unrolled(weight, spec, h, w))
 
     def _winner_class(self, name: str, pot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(class, flat winner, per-class score)`` of a decision layer's last-step potentials ``[B, F, H, W]``:
@@ -820,7 +835,7 @@ class StdpNet(nn.Module):
             if self.compiled and w.device.type == "cpu":  # one loop over the winners: the same result, bit for bit
                 mirror = self._transposed(name)  # written alongside, so the event-driven forward reads it as is
                 apply_counts_events(w, pre, post, winners, per, False, *spec.rstdp_bounds, mirror=mirror)
-                self._wt_cache[name] = ((w.data_ptr(), w._version), mirror)
+                self._wt_cache[name] = (self._stamp(name, ()), mirror)
             else:
                 sl.apply_counts(w, pre, post, winners, per, False, *spec.rstdp_bounds, True)
 
