@@ -71,7 +71,7 @@ _EVENT_DENSITY_MAX = 0.4
 #: on the last-step inference path on CPU, a threshold block whose input has at most this fraction of spikes sums
 #: them one by one (compiled, fused with θ and the pooling) instead of convolving. Measured on this CPU, one
 #: thread, 500 samples, for the five models' layer shapes (6 -> 30 on 28 x 28 up to 150 -> 250 on 7 x 7): the
-#: spike sums take 0.25-0.4x the convolution's time at 5 % firing, 0.5-0.65x at 10 %, 0.65-1.3x at 20 %, more
+#: spike sums take 0.25-0.4x the convolution's time at 5 % firing, 0.45-0.65x at 10 %, 0.65-1.3x at 20 %, more
 #: than the convolution from about 25 % (mozafari2018's layer 2 reads about 9 % in the paper run, layer 1 25 %)
 _LAST_STEP_EVENTS_MAX = 0.15
 #: the per-layer caches a network derives from its weights (:meth:`StdpNet._versioned`), rebuilt on demand

@@ -420,8 +420,8 @@ def fired_pooled_events(weight: torch.Tensor, spikes: torch.Tensor, sides: tuple
     output zero-padded by ``out_pad``), fired where the largest potential exceeds θ (max pooling of the spikes,
     since θ ≥ 0). One sample's potentials stay in cache and only the pooled spikes are written.
 
-    Returns ``[B, F, H'', W'']`` in the weight's dtype, laid out channels-last (the layout the next convolution takes fastest).
-    Summed in input-spike order (row, column, channel): equal to the convolution up to float round-off, so a
+    Returns ``[B, F, H'', W'']`` in the weight's dtype, laid out channels-last (the layout the next convolution
+    takes fastest). Summed in input-spike order (row, column, channel): equal to the convolution up to float round-off, so a
     potential within round-off of θ may fire here and not there (exactly equal for weights that are multiples
     of a power of two). ``wt``: the weight's :func:`transposed` copy when the caller keeps one; ``jobs``: threads,
     each over a contiguous share of the batch (the loops release the GIL)."""
