@@ -157,9 +157,10 @@ def _param_value(key: str, value: Any) -> Any:
 def git_info(root: str | os.PathLike | None = None) -> dict[str, Any]:
     """``{"commit": sha or None, "dirty": bool or None}`` of the repository holding ``root`` (default: the cwd).
 
-    ``dirty``: a tracked file differs from the commit, or an untracked file (not ignored) lies outside the
-    top-level ``reports/``. What runs write there (this run's own directory, other runs in progress, the
-    regenerated index) says nothing about the code that ran, so it does not count.
+    ``dirty``: outside the top-level ``reports/``, a tracked file differs from the commit or an untracked file
+    (not ignored) exists. What runs write there (this run's own directory, other runs in progress, the
+    regenerated index, and the committed folder of an unfinished run that resumes) says nothing about the code
+    that ran, so it does not count.
     None where git or the repository is absent: an installed snnkit never reports its own folder.
     """
     root = Path(root) if root is not None else Path.cwd()
@@ -168,11 +169,11 @@ def git_info(root: str | os.PathLike | None = None) -> dict[str, Any]:
                              timeout=10)
         if sha.returncode != 0:
             return {"commit": None, "dirty": None}
-        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True, timeout=20)
+        outside_reports = ["--", ":(top)", ":(top,exclude)reports"]
+        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no",
+                                 *outside_reports], capture_output=True, text=True, timeout=20)
         untracked = subprocess.run(["git", "-C", str(root), "ls-files", "--others", "--exclude-standard",
-                                    "--", ":(top)", ":(top,exclude)reports"], capture_output=True, text=True,
-                                   timeout=20)
+                                    *outside_reports], capture_output=True, text=True, timeout=20)
         ok = status.returncode == 0 and untracked.returncode == 0
         dirty = bool(status.stdout.strip() or untracked.stdout.strip()) if ok else None
         return {"commit": sha.stdout.strip(), "dirty": dirty}

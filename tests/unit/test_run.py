@@ -164,6 +164,10 @@ def test_installed_package_writes_reports_and_reads_git_of_the_cwd(tmp_path, mon
     (work / "reports" / "nb" / "run").mkdir(parents=True)
     (work / "reports" / "nb" / "run" / "metrics.json").write_text("{}")
     assert run_mod.git_info()["dirty"] is False  # what runs write under reports/ is not code
+    _git("add", "reports", cwd=work)
+    _git("commit", "-qm", "an unfinished run's folder", cwd=work)
+    (work / "reports" / "nb" / "run" / "metrics.json").write_text('{"epoch": 2}')
+    assert run_mod.git_info()["dirty"] is False  # nor is a committed run folder that a resumed run moves on
     (work / "notebooks" / "b.ipynb").write_text("{}")
     assert run_mod.git_info()["dirty"] is True  # an untracked file elsewhere is
     (work / "notebooks" / "b.ipynb").unlink()
