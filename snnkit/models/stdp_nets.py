@@ -484,7 +484,7 @@ class StdpNet(nn.Module):
         events = self.compiled and x.device.type == "cpu" and float(x.mean()) <= _LAST_STEP_EVENTS_MAX
         for spec in self.arch.blocks[block].layers:
             rows, cols, (left, right, top, bottom) = _pooled_input(spec, x.shape[2], x.shape[3])
-            xs = x if (rows, cols) == tuple(x.shape[2:]) else x[:, :, :rows, :cols]
+            xs = x[:, :, :rows, :cols]  # a view: the whole map where the pooling reads all of it
             if events:  # sparse input: sum the spikes, threshold and pool in one compiled pass
                 outs.append(fired_pooled_events(self.weight(spec.name), xs, (left, right, top, bottom), spec.threshold,
                                                 spec.pool, spec.out_pad, self._transposed(spec.name),

@@ -421,10 +421,10 @@ def fired_pooled_events(weight: torch.Tensor, spikes: torch.Tensor, sides: tuple
     since θ ≥ 0). One sample's potentials stay in cache and only the pooled spikes are written.
 
     Returns ``[B, F, H'', W'']`` in the weight's dtype, laid out channels-last (the layout the next convolution
-    takes fastest). Summed in input-spike order (row, column, channel): equal to the convolution up to float round-off, so a
-    potential within round-off of θ may fire here and not there (exactly equal for weights that are multiples
-    of a power of two). ``wt``: the weight's :func:`transposed` copy when the caller keeps one; ``jobs``: threads,
-    each over a contiguous share of the batch (the loops release the GIL)."""
+    takes fastest). Summed in input-spike order (row, column, channel): equal to the convolution up to float
+    round-off, so a potential within round-off of θ may fire here and not there (exactly equal for weights that
+    are multiples of a power of two). ``wt``: the weight's :func:`transposed` copy when the caller keeps one;
+    ``jobs``: threads, each over a contiguous share of the batch (the loops release the GIL)."""
     wt_np = (transposed(weight) if wt is None else wt).numpy()
     bits = np.ascontiguousarray(spikes.detach().to(torch.uint8).permute(0, 2, 3, 1).numpy())  # [B, H, W, C]
     f_out, _, kh, kw = weight.shape
