@@ -866,7 +866,7 @@ class StdpMnistParams(NotebookParams):
     time_steps: int = Field(15, ge=1, le=255, description="latency-coding time bins T")
     learn_batch: int = Field(1, ge=1, le=4096, description="samples whose winners are taken with the same "
                              "weights before their updates are applied in order (1: the paper's online rule; the "
-                             "profiles use 16)")
+                             "smoke and cpu profiles and the paper profile's mozafari2018_long use 16)")
     eval_batch: int = Field(1000, ge=1, description="samples per inference batch",
                             json_schema_extra=NO_RESULT_EFFECT)
     doubling_every: int = Field(500, ge=1, description="STDP layers: a+ doubles every this many samples")
