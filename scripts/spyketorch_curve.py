@@ -12,7 +12,8 @@ layer 1 one epoch, layer 2 one epoch, then R-STDP epochs with the file's adaptiv
 samples, online, in its fixed order. After each R-STDP epoch it records the training accuracy and the accuracy on
 the first ``--test-each`` test images; at the end, on the whole test set. With ``--snnkit-run`` it prints the
 R-STDP training accuracy per epoch of that snnkit run beside it (``reports/stdp_mnist/custom/mozafari2018_online``
-is the same schedule: 10,000 images, of which 9,167 train, ``learn_batch`` 1).
+is the same schedule: 10,000 images, of which 9,167 train, ``learn_batch`` 1) and stores it in the record too. The
+record names the checkout's commit, snnkit's commit and package versions, and the machine.
 
 It takes about an hour on one core (the original's R-STDP costs 20-50 ms per sample here); snnkit's run takes 4 min.
 """
@@ -22,8 +23,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
+import platform
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +39,7 @@ import torch  # noqa: E402
 from snnkit._compat import import_torchvision  # noqa: E402
 from snnkit.data.images import load_mnist  # noqa: E402
 from snnkit.errors import SnnkitError  # noqa: E402
+from snnkit.report.run import git_info, package_versions  # noqa: E402
 
 
 def load_upstream(folder: Path) -> dict:
@@ -97,8 +102,15 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     x_train, y_train = encode(train.images[pick]), train.targets[pick]
     x_test, y_test = encode(test.images), test.targets
-    record: dict = {"spyketorch": str(args.spyketorch), "train": args.train, "seed": args.seed,
-                    "encode_s": time.perf_counter() - start, "epochs": []}
+    record: dict = {
+        "spyketorch": {"path": str(args.spyketorch), **git_info(args.spyketorch.expanduser())},
+        "snnkit": {**git_info(Path(__file__).resolve().parents[1]), "versions": package_versions()},
+        "machine": {"platform": platform.platform(), "cores": os.cpu_count(), "threads": 1},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "train": args.train, "seed": args.seed, "encode_s": time.perf_counter() - start, "epochs": [],
+    }
+    if ours is not None:
+        record["snnkit_run"], record["snnkit_train_accuracy"] = str(args.snnkit_run), ours
     net = up["MozafariMNIST2018"]()
     batches = [(x_train[i:i + 1000], y_train[i:i + 1000]) for i in range(0, args.train, 1000)]
     for layer in (1, 2):
