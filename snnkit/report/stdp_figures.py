@@ -342,35 +342,50 @@ def encoding_over_time(image: Any, times: Any, *, dataset_label: str, steps: Seq
 
 # --------------------------------------------------------------------------------------------- R-STDP
 def rstdp_curves(history: Sequence[Mapping[str, Any]], *, dataset_label: str, title: str | None = None) -> Figure:
-    """Accuracy per R-STDP epoch, train and validation (solid), and their silent rates (dashed), in percent,
-    from :meth:`snnkit.experiments.stdp.LayerwiseTrainer.fit`'s history. Records without ``train_accuracy``
-    and ``val_accuracy`` (the STDP phases) are skipped; the x axis counts the R-STDP epochs in order (the
-    ``epoch`` of the records when there is one R-STDP phase). The best validation epoch (the first of the
-    highest, the one the trainer keeps) is marked."""
+    """Accuracy per R-STDP epoch, train and validation, in percent (upper panel, its y axis spanning the
+    accuracies, so that a slow climb over hundreds of epochs stays visible), and their silent rates (lower panel,
+    dashed, from 0), from :meth:`snnkit.experiments.stdp.LayerwiseTrainer.fit`'s history. Records without
+    ``train_accuracy`` and ``val_accuracy`` (the STDP phases) are skipped; the x axis counts the R-STDP epochs in
+    order (the ``epoch`` of the records when there is one R-STDP phase). The best validation epoch (the first of
+    the highest, the one the trainer keeps) is marked in both panels."""
     records = [r for r in history if "train_accuracy" in r and "val_accuracy" in r]
     if not records:
         raise ConfigError("history", f"{len(history)} records without accuracies",
                           "at least one R-STDP record with train_accuracy and val_accuracy", where=_WHERE)
     x = np.arange(1, len(records) + 1)
     best = int(np.argmax([float(r["val_accuracy"]) for r in records]))
+    splits = list(enumerate(("train", "val")))
+    silent_splits = [(j, split) for j, split in splits if all(f"{split}_silent_rate" in r for r in records)]
+    marker = {"marker": "o", "markersize": 3} if len(records) <= 60 else {}
     with styled():
-        fig, ax = plt.subplots(figsize=(6.5, 3.8))
-        for j, split in enumerate(("train", "val")):
-            color = PALETTE[j]
+        ratios = [3, 1] if silent_splits else [1]
+        fig, axes = plt.subplots(len(ratios), 1, figsize=(6.5, 4.6 if silent_splits else 3.6), sharex=True,
+                                 squeeze=False, gridspec_kw={"height_ratios": ratios})
+        ax = axes[0, 0]
+        for j, split in splits:
             acc = np.array([float(r[f"{split}_accuracy"]) for r in records]) * 100
-            ax.plot(x, acc, marker="o", markersize=3, color=color, label=f"{split} accuracy")
-            if all(f"{split}_silent_rate" in r for r in records):
-                silent = np.array([float(r[f"{split}_silent_rate"]) for r in records]) * 100
-                ax.plot(x, silent, linestyle="--", color=color, label=f"{split} silent rate")
+            ax.plot(x, acc, color=PALETTE[j], label=f"{split} accuracy", **marker)
         best_acc = float(records[best]["val_accuracy"]) * 100
-        ax.axvline(x[best], color="0.4", linestyle=":", linewidth=1.0)
+        for a in axes[:, 0]:
+            a.axvline(x[best], color="0.4", linestyle=":", linewidth=1.0)
         ax.plot([x[best]], [best_acc], marker="*", markersize=12, color=PALETTE[3], linestyle="none",
                 label=f"best val {best_acc:.2f} % (epoch {x[best]})")
-        ax.set_xlabel("R-STDP epoch")
-        ax.set_ylabel("%")
-        ax.set_ylim(-2, 102)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend(loc="best", frameon=True, framealpha=0.85, edgecolor="none")
+        low, high = ax.get_ylim()
+        ax.set_ylim(max(low, -2.0), min(high, 101.0))
+        ax.set_ylabel("accuracy (%)")
+        ax.legend(loc="lower right", frameon=True, framealpha=0.85, edgecolor="none")
         ax.set_title(_title("R-STDP accuracy and silent rate", title, dataset_label))
+        if silent_splits:
+            low_ax = axes[1, 0]
+            peak = 0.0
+            for j, split in silent_splits:
+                silent = np.array([float(r[f"{split}_silent_rate"]) for r in records]) * 100
+                peak = max(peak, float(silent.max()))
+                low_ax.plot(x, silent, linestyle="--", color=PALETTE[j], label=f"{split} silent rate")
+            low_ax.set_ylim(-0.05 * max(peak, 1.0), 1.1 * max(peak, 1.0))
+            low_ax.set_ylabel("silent (%)")
+            low_ax.legend(loc="upper right", frameon=True, framealpha=0.85, edgecolor="none", ncol=2)
+        axes[-1, 0].set_xlabel("R-STDP epoch")
+        axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
         fig.tight_layout()
     return fig

@@ -223,16 +223,29 @@ def _history():
 
 def test_rstdp_curves_skip_stdp_records_and_mark_the_best():
     fig = S.rstdp_curves(_history(), dataset_label=LABEL)
-    ax = fig.axes[0]
-    assert LABEL in ax.get_title() and ax.get_xlabel() == "R-STDP epoch"
-    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    top, bottom = fig.axes
+    assert LABEL in top.get_title() and bottom.get_xlabel() == "R-STDP epoch"
+    lines = {ln.get_label(): ln for ln in top.get_lines()}
     np.testing.assert_allclose(lines["val accuracy"].get_ydata(), [50, 70, 80, 80, 75])
     assert list(lines["train accuracy"].get_xdata()) == [1, 2, 3, 4, 5]
-    assert lines["val silent rate"].get_linestyle() == "--"
     best = [ln for label, ln in lines.items() if label.startswith("best val")]
     assert len(best) == 1 and list(best[0].get_xdata()) == [3] and "epoch 3" in best[0].get_label()
+    # the accuracy axis spans the accuracies (50-90 %), not 0-100; the silent rates have their own axis from 0
+    low, high = top.get_ylim()
+    assert 40 < low <= 50 and 90 <= high < 100
+    silent = {ln.get_label(): ln for ln in bottom.get_lines()}
+    assert silent["val silent rate"].get_linestyle() == "--" and "val silent rate" not in lines
+    np.testing.assert_allclose(silent["train silent rate"].get_ydata(), [20, 10, 20 / 3, 5, 4])
+    assert bottom.get_ylim()[0] <= 0 and bottom.get_ylim()[1] >= 20
     with pytest.raises(ConfigError, match="history"):
         S.rstdp_curves(_history()[:2], dataset_label=LABEL)
+
+
+def test_rstdp_curves_without_silent_rates_have_one_panel():
+    hist = [{k: v for k, v in r.items() if "silent" not in k} for r in _history()]
+    fig = S.rstdp_curves(hist, dataset_label=LABEL)
+    assert len(fig.axes) == 1 and fig.axes[0].get_xlabel() == "R-STDP epoch"
+    assert not any("silent" in ln.get_label() for ln in fig.axes[0].get_lines())
 
 
 # ----------------------------------------------------------------------------------------- explorer
